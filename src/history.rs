@@ -143,6 +143,22 @@ pub struct Record {
 
 const _: () = assert!(RECORD_LEN == 64);
 
+/// A record with nothing in it yet, for an operation not kept in a history file.
+pub fn blank_record() -> Record {
+    Record {
+        kind: 0,
+        outcome: Outcome::Pending as u8,
+        _pad: [0; 6],
+        start_ns: 0,
+        read_ns: 0,
+        write_ns: 0,
+        end_ns: 0,
+        value: NO_VALUE,
+        written: NO_VALUE,
+        entry: NO_ENTRY,
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Header {
@@ -222,18 +238,7 @@ impl Recorder {
         // SAFETY: `at` is inside the map, 8-aligned (page start + multiples of 64), and the
         // bytes there are zero or an earlier Record; every bit pattern is a valid Record.
         let record = unsafe { &mut *(self.map.as_mut_ptr().add(at) as *mut Record) };
-        *record = Record {
-            kind: kind as u8,
-            outcome: Outcome::Pending as u8,
-            _pad: [0; 6],
-            start_ns: 0,
-            read_ns: 0,
-            write_ns: 0,
-            end_ns: 0,
-            value: NO_VALUE,
-            written: NO_VALUE,
-            entry: NO_ENTRY,
-        };
+        *record = Record { kind: kind as u8, ..blank_record() };
         record.start_ns = clock::now_ns();
         Some(record)
     }

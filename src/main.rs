@@ -1,1 +1,124 @@
-fn main(){}
+//! The `sim` command line: parse, load the scenario, run it, write the results and the
+//! report, print the table, and exit with what the run showed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use sim::runner::{Interrupts, RunEnd};
+use sim::scenario::{self, Limits};
+use sim::strategy::StrategyName;
+use sim::{expect, report, results::Results, runner, table, worker};
+
+/// Exit statuses, as DESIGN.md promises them.
+const EXPECTATION_VIOLATED: u8 = 1;
+const BAD_INPUT: u8 = 2;
+const INTERRUPTED: u8 = 130;
+
+#[derive(Parser)]
+#[command(name = "sim", version, about = "Runs a ticket sale with real processes and checks it for races", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: every trial of every strategy, then check, write results.json and the report
+    Run(RunArgs),
+    /// Rebuild the HTML report of an earlier run from its results.json and histories
+    Report {
+        /// The output folder of an earlier `sim run`
+        dir: PathBuf,
+    },
+    /// A worker process of a trial (started by `sim run`, not by hand)
+    #[command(name = "__worker", hide = true)]
+    Worker { plan: PathBuf, role: String, index: u32 },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The scenario file (TOML); see scenarios/ and the README for its fields
+    scenario: PathBuf,
+    /// Where to write results.json, the histories and index.html [default: reports/<name>/]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Trials per strategy, instead of the scenario's
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    trials: Option<u32>,
+    /// The seed of the first trial (trial n uses seed + n), instead of the scenario's
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Run only this strategy (repeat for several), instead of the scenario's list
+    #[arg(long, value_name = "NAME", value_parser = parse_strategy)]
+    strategy: Vec<StrategyName>,
+    /// The most worker processes one trial may start
+    #[arg(long, value_name = "N", default_value_t = scenario::DEFAULT_MAX_PROCESSES)]
+    max_processes: u64,
+}
+
+fn parse_strategy(name: &str) -> Result<StrategyName, String> {
+    StrategyName::parse(name).ok_or_else(|| format!("\"{name}\" is not a strategy: use one of {}", StrategyName::list()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Report { dir } => rebuild_report(dir),
+        Command::Worker { plan, role, index } => worker::main(&plan, &role, index).map(|()| 0),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(BAD_INPUT)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<u8> {
+    let mut scenario = scenario::load(&args.scenario, Limits { max_processes: args.max_processes })?;
+    if let Some(trials) = args.trials {
+        scenario.trials = trials;
+    }
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if !args.strategy.is_empty() {
+        scenario.strategies = args.strategy;
+    }
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
+    let interrupts = Interrupts::install()?;
+
+    let (mut results, end) = runner::run(&scenario, &out, &interrupts)?;
+    results.violations = expect::violations(&results);
+    results.write(&out)?;
+    let page = report::write(&out, &results)?;
+
+    print!("{}", table::render(&results));
+    for v in &results.violations {
+        println!("expectation not met: {v}");
+    }
+    println!("report: {}", page.display());
+    Ok(match end {
+        RunEnd::Interrupted => {
+            eprintln!("interrupted: {} holds the trials that finished", out.join("results.json").display());
+            INTERRUPTED
+        }
+        RunEnd::Completed if !results.violations.is_empty() => EXPECTATION_VIOLATED,
+        RunEnd::Completed => 0,
+    })
+}
+
+fn rebuild_report(dir: PathBuf) -> Result<u8> {
+    if !dir.is_dir() {
+        bail!("{} is not a folder: give the output folder of an earlier `sim run`", dir.display());
+    }
+    let results = Results::read(&dir)?;
+    let page = report::write(&dir, &results)?;
+    println!("report: {}", page.display());
+    Ok(0)
+}

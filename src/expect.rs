@@ -1,0 +1,52 @@
+//! Judges a run against its scenario's `[expect]`.
+
+use crate::checker::{Check, Verdict};
+use crate::results::Results;
+use crate::scenario::ExpectKey;
+
+/// Whether one trial shows what `key` names.
+fn shows(key: ExpectKey, c: &Check) -> bool {
+    match key {
+        ExpectKey::Oversell => c.oversold > 0,
+        ExpectKey::DuplicateTickets => c.duplicate_tickets > 0,
+        ExpectKey::LostUpdates => c.lost_updates > 0,
+        ExpectKey::TornReads => c.torn_reads > 0,
+        ExpectKey::OrderViolations => c.order_violations > 0,
+        ExpectKey::Anomaly => c.verdict != Verdict::Safe,
+        ExpectKey::Dropped => c.dropped > 0,
+        ExpectKey::Unconsumed => c.unconsumed > 0,
+        ExpectKey::Indeterminate => c.indeterminate > 0,
+        ExpectKey::Deadlock => c.verdict == Verdict::Deadlock,
+        ExpectKey::Crashed => c.verdict == Verdict::Crashed,
+    }
+}
+
+/// Every expectation the run contradicts, one sentence each.
+pub fn violations(results: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    for run in &results.runs {
+        let want = results.scenario.expect.for_strategy(run.strategy);
+        let n = run.trials.len();
+        for (&key, &expected) in &want.flags {
+            let showing = run.trials.iter().filter(|t| shows(key, &t.check)).count();
+            if expected && showing == 0 && n > 0 {
+                out.push(format!("{}: expected {} in at least one trial, but none of {n} trials showed it", run.strategy, key.name()));
+            }
+            if !expected && showing > 0 {
+                out.push(format!("{}: expected no {}, but {showing} of {n} trials showed it", run.strategy, key.name()));
+            }
+        }
+        if let Some(stock) = want.final_stock {
+            let off: Vec<String> = run
+                .trials
+                .iter()
+                .filter(|t| t.check.final_stock != Some(stock))
+                .map(|t| format!("trial {} ended at {}", t.trial, t.check.final_stock.map_or("an unreadable stock".into(), |v| v.to_string())))
+                .collect();
+            if !off.is_empty() {
+                out.push(format!("{}: expected a final stock of {stock}, but {}", run.strategy, off.join(", ")));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,399 @@
+//! The runner: makes each trial's folder and stock, spawns the workers, opens the start gate,
+//! watches them against the deadline, and hands their histories to the checker. It removes
+//! what it created (semaphores, workers) also when a trial fails or the run is interrupted.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, PipeReader, PipeWriter, Read};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::index::sample;
+use rand::{RngExt, SeedableRng};
+use rand::rngs::ChaCha8Rng;
+
+use crate::checker::{self, Facts, FinalStock};
+use crate::clock::now_ns;
+use crate::history::{History, Role};
+use crate::ipc;
+use crate::results::{Machine, Results, StrategyRun, Summary, TrialResult};
+use crate::scenario::Scenario;
+use crate::store::{self, FileStock, Reading};
+use crate::strategy::StrategyName;
+use crate::strategy::semaphore::{self, OwnedSemaphore};
+use crate::worker::TrialPlan;
+
+/// Written into every output folder sim makes, so that it never overwrites anything else.
+pub const MARKER: &str = ".sim-run";
+
+/// How a run ended.
+pub enum RunEnd {
+    Completed,
+    /// Ctrl-C or SIGTERM: the results hold the trials that finished.
+    Interrupted,
+}
+
+/// Receives SIGINT and SIGTERM as bytes on a socket that the runner can wait on.
+pub struct Interrupts {
+    wake: UnixStream,
+}
+
+impl Interrupts {
+    pub fn install() -> Result<Interrupts> {
+        let (wake, signal_end) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::low_level::pipe::register(signal, signal_end.try_clone()?)?;
+        }
+        Ok(Interrupts { wake })
+    }
+
+    fn pending(&self) -> bool {
+        let mut buf = [0u8; 16];
+        matches!((&self.wake).read(&mut buf), Ok(n) if n > 0)
+    }
+}
+
+/// Runs every trial of every strategy of the scenario, writing into `out`.
+pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+    prepare_out(out)?;
+    let removed = semaphore::sweep_stale();
+    if removed > 0 {
+        eprintln!("note: removed {removed} semaphore(s) left by sim runs that were killed");
+    }
+    let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
+    let mut results = Results {
+        scenario: scenario.clone(),
+        runs: Vec::new(),
+        sim_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: crate::results::utc_now(),
+        machine: Machine::this(),
+        interrupted: false,
+        violations: Vec::new(),
+    };
+    let total = scenario.strategies.len() as u64 * scenario.trials as u64;
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}").expect("a valid template").progress_chars("=> "),
+    );
+    let mut end = RunEnd::Completed;
+    'strategies: for &strategy in &scenario.strategies {
+        bar.set_message(strategy.name());
+        let mut trials = Vec::new();
+        for n in 0..scenario.trials {
+            let seed = scenario.seed.wrapping_add(n as u64);
+            match run_trial(&exe, scenario, out, strategy, n, seed, interrupts)? {
+                Some(trial) => trials.push(trial),
+                None => {
+                    end = RunEnd::Interrupted;
+                    results.runs.push(StrategyRun { strategy, summary: Summary::of(&trials), trials });
+                    break 'strategies;
+                }
+            }
+            bar.inc(1);
+        }
+        results.runs.push(StrategyRun { strategy, summary: Summary::of(&trials), trials });
+    }
+    bar.finish_and_clear();
+    results.interrupted = matches!(end, RunEnd::Interrupted);
+    Ok((results, end))
+}
+
+/// Makes `out` ready for a run: a new folder, or one sim made before (its old trials go).
+fn prepare_out(out: &Path) -> Result<()> {
+    if out.exists() {
+        if !out.is_dir() {
+            bail!("--out {} is a file, not a folder: give a folder for the report", out.display());
+        }
+        let marker = out.join(MARKER);
+        let empty = std::fs::read_dir(out)?.next().is_none();
+        if !marker.exists() && !empty {
+            bail!(
+                "{} holds files that sim did not write; refusing to overwrite them: give another --out, or empty that folder",
+                out.display()
+            );
+        }
+        for old in ["trials", "index.html", crate::results::FILE_NAME] {
+            let path = out.join(old);
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).with_context(|| format!("removing the earlier run's {}", path.display()))?;
+            } else if path.exists() {
+                std::fs::remove_file(&path).with_context(|| format!("removing the earlier run's {}", path.display()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating the output folder {}", out.display()))?;
+    std::fs::write(out.join(MARKER), "written by sim: `sim run` may replace what is in this folder\n")?;
+    Ok(())
+}
+
+/// A name part that no other trial, run or process on the machine shares.
+fn unique_tag() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!("{}.{}.{}", std::process::id(), now_ns() % 1_000_000_007, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The workers of a trial, grouped: each group shares a pipe whose end-of-file says that
+/// every member has exited.
+struct Crew {
+    members: Vec<(Role, u32, Child)>,
+}
+
+impl Crew {
+    fn kill(&mut self, role: Option<Role>) {
+        for (r, _, child) in &mut self.members {
+            if role.is_none_or(|want| want == *r) {
+                let _ = child.kill();
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        for (_, _, child) in &mut self.members {
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Crew {
+    /// Whatever path a trial leaves by, no worker outlives it.
+    fn drop(&mut self) {
+        self.kill(None);
+        self.reap();
+    }
+}
+
+struct Group {
+    reader: PipeReader,
+    writer: Option<PipeWriter>,
+    open: bool,
+    size: usize,
+}
+
+impl Group {
+    fn new() -> io::Result<Group> {
+        let (reader, writer) = io::pipe()?;
+        Ok(Group { reader, writer: Some(writer), open: true, size: 0 })
+    }
+
+    /// Reads what is waiting; false at end-of-file.
+    fn drain(&mut self) -> usize {
+        let mut buf = [0u8; 512];
+        match self.reader.read(&mut buf) {
+            Ok(0) => {
+                self.open = false;
+                0
+            }
+            Ok(n) => buf[..n].iter().filter(|&&b| b == b'R').count(),
+            Err(_) => 0,
+        }
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout` passes; returns which are readable.
+fn poll(fds: &[i32], timeout: Option<Duration>) -> Vec<bool> {
+    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
+    // SAFETY: a valid array of pollfds for the duration of the call.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if n <= 0 {
+        return vec![false; fds.len()];
+    }
+    pfds.iter().map(|p| p.revents != 0).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_trial(exe: &Path, scenario: &Scenario, out: &Path, strategy: StrategyName, n: u32, seed: u64, interrupts: &Interrupts) -> Result<Option<TrialResult>> {
+    let rel = format!("trials/{}/{n:03}", strategy.name());
+    let dir = out.join(&rel);
+    let history_dir = dir.join("history");
+    std::fs::create_dir_all(&history_dir).with_context(|| format!("creating {}", history_dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let stock_path = dir.join(&scenario.stock.file);
+    if let Some(parent) = stock_path.parent() {
+        std::fs::create_dir_all(parent)?;
+        if !parent.canonicalize()?.starts_with(&dir) {
+            bail!("stock.file {:?} resolves outside the trial folder {}: give a plain relative path", scenario.stock.file, dir.display());
+        }
+    }
+    if stock_path.is_symlink() || stock_path.is_dir() {
+        bail!("stock.file {:?} is a link or a folder in {}: give the path of a plain file", scenario.stock.file, dir.display());
+    }
+    FileStock::create(&stock_path, scenario.stock.initial).with_context(|| format!("writing the stock file {}", stock_path.display()))?;
+
+    let tag = unique_tag();
+    let sem = match strategy {
+        StrategyName::Semaphore => Some(OwnedSemaphore::create(&tag, scenario.semaphore.permits).context("creating the named semaphore")?),
+        _ => None,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let b = &scenario.buyers;
+    let kill_at: BTreeMap<u32, u32> = sample(&mut rng, b.count as usize, scenario.faults.kill_buyers as usize)
+        .into_iter()
+        .map(|buyer| (buyer as u32, if scenario.producers.is_some() { 0 } else { rng.random_range(0..b.attempts) }))
+        .collect();
+    let plan = TrialPlan {
+        strategy,
+        scope: scenario.lock.scope,
+        store: scenario.stock.store,
+        write: scenario.stock.write,
+        stock_path: stock_path.clone(),
+        history_dir: history_dir.canonicalize()?,
+        seed,
+        runner_pid: std::process::id(),
+        buyers: b.count,
+        attempts: b.attempts,
+        hold_us: b.hold_us,
+        producers: scenario.producers.clone(),
+        semaphore: sem.as_ref().map(|s| s.name().to_string()),
+        seller_socket: format!("sim.{tag}.seller"),
+        queue_socket: format!("sim.{tag}.queue"),
+        socket_prefix: format!("sim.{tag}"),
+        kill_at,
+    };
+    let plan_path = dir.join("plan.json");
+    std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan)?)?;
+    let log_path = dir.join("workers.log");
+    let log = File::create(&log_path)?;
+
+    let (gate_reader, gate_writer) = io::pipe()?;
+    let mut servers = Group::new()?;
+    let mut producers = Group::new()?;
+    let mut buyers = Group::new()?;
+    let mut crew = Crew { members: Vec::new() };
+    let spawn = |crew: &mut Crew, group: &mut Group, role: Role, index: u32| -> Result<()> {
+        let writer = group.writer.as_ref().expect("spawning before the group is sealed");
+        let child = Command::new(exe)
+            .arg("__worker")
+            .arg(&plan_path)
+            .arg(role.name())
+            .arg(index.to_string())
+            .stdin(Stdio::from(gate_reader.try_clone()?))
+            .stdout(Stdio::from(writer.try_clone()?))
+            .stderr(Stdio::from(log.try_clone()?))
+            .spawn()
+            .with_context(|| format!("starting {} {index}", role.name()))?;
+        crew.members.push((role, index, child));
+        group.size += 1;
+        Ok(())
+    };
+
+    let started = Instant::now();
+    let setup_deadline = started + Duration::from_secs(30);
+    // Servers first: clients send to them as soon as the gate opens.
+    if strategy == StrategyName::Queue {
+        spawn(&mut crew, &mut servers, Role::Seller, 0)?;
+    }
+    if scenario.producers.is_some() {
+        spawn(&mut crew, &mut servers, Role::EntryQueue, 0)?;
+    }
+    await_ready(&mut servers, setup_deadline, &log_path)?;
+    if let Some(p) = &scenario.producers {
+        for i in 0..p.count {
+            spawn(&mut crew, &mut producers, Role::Producer, i)?;
+        }
+    }
+    for i in 0..b.count {
+        spawn(&mut crew, &mut buyers, Role::Buyer, i)?;
+    }
+    await_ready(&mut producers, setup_deadline, &log_path)?;
+    await_ready(&mut buyers, setup_deadline, &log_path)?;
+    let spawn_ms = started.elapsed().as_secs_f64() * 1e3;
+
+    let gate_ns = now_ns();
+    drop(gate_writer); // every worker's read of the gate returns: they all start now
+    let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
+    let mut deadline_hit = false;
+    let mut stopping_servers: Option<Instant> = None;
+    loop {
+        let clients_done = !buyers.open && !producers.open;
+        if clients_done && stopping_servers.is_none() {
+            let _ = ipc::send_once(&plan.seller_socket, crate::strategy::queue::STOP);
+            let _ = ipc::send_once(&plan.queue_socket, crate::worker::STOP_QUEUE);
+            stopping_servers = Some(Instant::now() + Duration::from_secs(5));
+        }
+        if clients_done && !servers.open {
+            break;
+        }
+        let now = Instant::now();
+        if stopping_servers.is_some_and(|t| now >= t) {
+            crew.kill(None); // a server that does not stop when asked is ended
+            break;
+        }
+        if now >= deadline {
+            deadline_hit = true;
+            crew.kill(None);
+            break;
+        }
+        let wait = deadline.min(stopping_servers.unwrap_or(deadline)) - now;
+        // A closed group's pipe would be readable forever: poll skips negative descriptors.
+        let fd = |g: &Group| if g.open { g.reader.as_raw_fd() } else { -1 };
+        let fds = [fd(&buyers), fd(&producers), fd(&servers), interrupts.wake.as_fd().as_raw_fd()];
+        let ready = poll(&fds, Some(wait));
+        if ready[3] && interrupts.pending() {
+            crew.kill(None);
+            crew.reap();
+            return Ok(None);
+        }
+        if ready[0] && buyers.open {
+            buyers.drain();
+        }
+        if ready[1] && producers.open {
+            producers.drain();
+            if !producers.open && scenario.buyers.daemon {
+                crew.kill(Some(Role::Buyer)); // daemon buyers end with the producers
+            }
+        }
+        if ready[2] && servers.open {
+            servers.drain();
+            if !servers.open && !(!buyers.open && !producers.open) {
+                // A process the sale depends on died: nobody will answer the clients.
+                crew.kill(None);
+                break;
+            }
+        }
+    }
+    crew.reap();
+    drop(crew);
+    drop(sem); // unlinks the semaphore
+
+    let final_stock = match std::fs::read(&stock_path).map(|b| store::parse(&b)) {
+        Ok(Reading::Value(v)) => FinalStock::Value(v),
+        Ok(Reading::Unreadable) => FinalStock::Unreadable(String::from_utf8_lossy(&std::fs::read(&stock_path).unwrap_or_default()).into_owned()),
+        Err(e) => FinalStock::Unreadable(format!("(cannot read: {e})")),
+    };
+    let history = History::read_dir(&history_dir, gate_ns)?;
+    let facts = Facts { initial_stock: scenario.stock.initial, final_stock, deadline_hit };
+    let check = checker::check(&history, &facts);
+    Ok(Some(TrialResult { trial: n, seed, initial_stock: scenario.stock.initial, check, spawn_ms, dir: rel, gate_ns }))
+}
+
+/// Waits until every member of `group` has said it is ready.
+fn await_ready(group: &mut Group, deadline: Instant, log_path: &Path) -> Result<()> {
+    drop(group.writer.take()); // from now on only the members hold the writer
+    if group.size == 0 {
+        group.open = false;
+        return Ok(());
+    }
+    let mut ready = 0;
+    while ready < group.size {
+        let now = Instant::now();
+        if now >= deadline {
+            bail!("workers did not get ready within 30 s; see {}", log_path.display());
+        }
+        if poll(&[group.reader.as_raw_fd()], Some(deadline - now))[0] {
+            ready += group.drain();
+            if !group.open {
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                let last = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n  ");
+                bail!("a worker exited before the start gate opened; its last words ({}):\n  {last}", log_path.display());
+            }
+        }
+    }
+    Ok(())
+}

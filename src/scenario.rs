@@ -1,0 +1,685 @@
+//! Scenario files: the TOML schema, its defaults and bounds, and validation errors that name
+//! the file, the line and the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::strategy::StrategyName;
+
+/// The most processes one trial may start, whatever the scenario says: a typo must not fork a
+/// million processes. `--max-processes` lifts it.
+pub const DEFAULT_MAX_PROCESSES: u64 = 1000;
+
+/// A validated scenario with every default filled in; this is what `results.json` records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub trials: u32,
+    pub seed: u64,
+    pub strategies: Vec<StrategyName>,
+    pub deadline_ms: u64,
+    pub stock: Stock,
+    pub buyers: Buyers,
+    pub producers: Option<Producers>,
+    pub semaphore: Semaphore,
+    pub lock: Lock,
+    pub faults: Faults,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stock {
+    pub initial: i64,
+    pub file: String,
+    pub store: StoreKind,
+    pub write: WriteMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// The text file, as `data.txt`.
+    File,
+    /// A server process holding the count, read and written by request.
+    Manager,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMode {
+    /// Empty the file, then write the digits, as `open(path, "w")`.
+    Truncate,
+    /// Overwrite the digits, then trim the file when the number got shorter.
+    InPlace,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Buyers {
+    pub count: u32,
+    pub attempts: u32,
+    pub hold_us: u64,
+    pub pool: Option<u32>,
+    pub pool_mode: PoolMode,
+    pub daemon: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolMode {
+    /// One task at a time, as `Pool.apply`.
+    Sync,
+    /// Up to the pool's size at once, as `Pool.apply_async`.
+    Async,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Producers {
+    pub count: u32,
+    pub entries: u32,
+    pub queue_capacity: u32,
+    pub blocking: bool,
+    pub joinable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Semaphore {
+    pub permits: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lock {
+    pub scope: LockScope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockScope {
+    /// The lock is held from before the read to after the write.
+    ReadModifyWrite,
+    /// The read happens before the lock; only the write is inside it.
+    Write,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    pub kill_buyers: u32,
+    pub stop_buyers: u32,
+    pub stop_ms: u64,
+    pub kill_seller: bool,
+}
+
+/// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Expect {
+    pub all: Expectations,
+    pub per_strategy: BTreeMap<StrategyName, Expectations>,
+}
+
+/// Each key: `false` means no trial shows it; `true` means at least one trial does.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Expectations {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub flags: BTreeMap<ExpectKey, bool>,
+    /// Every trial ends with exactly this stock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_stock: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectKey {
+    Oversell,
+    DuplicateTickets,
+    LostUpdates,
+    TornReads,
+    OrderViolations,
+    Anomaly,
+    Dropped,
+    Unconsumed,
+    Indeterminate,
+    Deadlock,
+    Crashed,
+}
+
+impl ExpectKey {
+    pub const ALL: [ExpectKey; 11] = [
+        ExpectKey::Oversell,
+        ExpectKey::DuplicateTickets,
+        ExpectKey::LostUpdates,
+        ExpectKey::TornReads,
+        ExpectKey::OrderViolations,
+        ExpectKey::Anomaly,
+        ExpectKey::Dropped,
+        ExpectKey::Unconsumed,
+        ExpectKey::Indeterminate,
+        ExpectKey::Deadlock,
+        ExpectKey::Crashed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpectKey::Oversell => "oversell",
+            ExpectKey::DuplicateTickets => "duplicate_tickets",
+            ExpectKey::LostUpdates => "lost_updates",
+            ExpectKey::TornReads => "torn_reads",
+            ExpectKey::OrderViolations => "order_violations",
+            ExpectKey::Anomaly => "anomaly",
+            ExpectKey::Dropped => "dropped",
+            ExpectKey::Unconsumed => "unconsumed",
+            ExpectKey::Indeterminate => "indeterminate",
+            ExpectKey::Deadlock => "deadlock",
+            ExpectKey::Crashed => "crashed",
+        }
+    }
+}
+
+impl Expect {
+    /// The expectations for one strategy: its own keys over the general ones.
+    pub fn for_strategy(&self, strategy: StrategyName) -> Expectations {
+        let mut merged = self.all.clone();
+        if let Some(own) = self.per_strategy.get(&strategy) {
+            merged.flags.extend(own.flags.iter().map(|(k, v)| (*k, *v)));
+            if own.final_stock.is_some() {
+                merged.final_stock = own.final_stock;
+            }
+        }
+        merged
+    }
+}
+
+/// A scenario file that cannot be run, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ", field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Limits that the command line may lift.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_processes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_processes: DEFAULT_MAX_PROCESSES }
+    }
+}
+
+// The file as written: every field optional, with spans for the ones validated by hand.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<Spanned<String>>,
+    description: Option<String>,
+    trials: Option<Spanned<i64>>,
+    seed: Option<Spanned<i64>>,
+    strategy: Option<Spanned<toml::Value>>,
+    deadline_ms: Option<Spanned<i64>>,
+    #[serde(default)]
+    stock: RawStock,
+    #[serde(default)]
+    buyers: RawBuyers,
+    producers: Option<RawProducers>,
+    #[serde(default)]
+    semaphore: RawSemaphore,
+    #[serde(default)]
+    lock: RawLock,
+    #[serde(default)]
+    faults: RawFaults,
+    expect: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStock {
+    initial: Option<Spanned<i64>>,
+    file: Option<Spanned<String>>,
+    store: Option<StoreKind>,
+    write: Option<WriteMode>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBuyers {
+    count: Option<Spanned<i64>>,
+    attempts: Option<Spanned<i64>>,
+    hold_us: Option<Spanned<i64>>,
+    pool: Option<Spanned<i64>>,
+    pool_mode: Option<PoolMode>,
+    daemon: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawProducers {
+    count: Option<Spanned<i64>>,
+    entries: Option<Spanned<i64>>,
+    queue_capacity: Option<Spanned<i64>>,
+    blocking: Option<bool>,
+    joinable: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSemaphore {
+    permits: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLock {
+    scope: Option<LockScope>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFaults {
+    kill_buyers: Option<Spanned<i64>>,
+    stop_buyers: Option<Spanned<i64>>,
+    stop_ms: Option<Spanned<i64>>,
+    kill_seller: Option<bool>,
+}
+
+/// Reads and validates a scenario file.
+pub fn load(path: &Path, limits: Limits) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: None,
+        field: None,
+        message: format!("cannot read the scenario file: {e}; give the path of a .toml scenario (see scenarios/)"),
+    })?;
+    parse(path, &text, limits)
+}
+
+/// Validates scenario text; `path` is only used to name the file in errors and default the name.
+pub fn parse(path: &Path, text: &str, limits: Limits) -> Result<Scenario, ScenarioError> {
+    let v = Validator { path, text };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        // toml's message carries the line, a caret snippet and what was expected.
+        let line = e.span().map(|s| v.line(s.start));
+        ScenarioError {
+            file: path.to_path_buf(),
+            line,
+            field: None,
+            message: e.message().trim_end().to_string() + &v.snippet(e.span()),
+        }
+    })?;
+    v.scenario(raw, limits)
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Validator<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    fn snippet(&self, span: Option<Range<usize>>) -> String {
+        let Some(span) = span else { return String::new() };
+        let line = self.line(span.start);
+        let content = self.text.lines().nth(line - 1).unwrap_or("");
+        format!(" (line {line}: `{}`)", content.trim())
+    }
+
+    fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
+        ScenarioError {
+            file: self.path.to_path_buf(),
+            line: span.map(|s| self.line(s.start)),
+            field: Some(field.to_string()),
+            message,
+        }
+    }
+
+    /// A whole number within bounds, or its default.
+    fn number(&self, value: &Option<Spanned<i64>>, field: &str, default: u64, min: u64, max: u64, hint: &str) -> Result<u64, ScenarioError> {
+        let Some(value) = value else { return Ok(default) };
+        let n = *value.get_ref();
+        if n < min as i64 || n as u64 > max {
+            return Err(self.error(
+                Some(value.span()),
+                field,
+                format!("{n} is out of bounds: it must be a whole number from {min} to {max}{hint}"),
+            ));
+        }
+        Ok(n as u64)
+    }
+
+    fn scenario(&self, raw: RawScenario, limits: Limits) -> Result<Scenario, ScenarioError> {
+        let name = match &raw.name {
+            Some(name) => {
+                let n = name.get_ref();
+                if n.is_empty() || n.len() > 100 || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) || n.starts_with('.') {
+                    return Err(self.error(
+                        Some(name.span()),
+                        "name",
+                        format!("{n:?} cannot name the report folder: use 1 to 100 letters, digits, '-', '_' or '.' (not first)"),
+                    ));
+                }
+                n.clone()
+            }
+            None => self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()),
+        };
+        let trials = self.number(&raw.trials, "trials", 10, 1, 100_000, "")? as u32;
+        let seed = match &raw.seed {
+            Some(s) if *s.get_ref() < 0 => {
+                return Err(self.error(Some(s.span()), "seed", format!("{} is negative: a seed is a whole number from 0 up", s.get_ref())));
+            }
+            Some(s) => *s.get_ref() as u64,
+            None => 42,
+        };
+        let strategies = self.strategies(&raw.strategy)?;
+        let deadline_ms = self.number(&raw.deadline_ms, "deadline_ms", 60_000, 1, 3_600_000, " (one hour)")?;
+
+        let stock = Stock {
+            initial: self.number(&raw.stock.initial, "stock.initial", 10, 0, 1_000_000_000_000, "")? as i64,
+            file: self.stock_file(&raw.stock.file)?,
+            store: raw.stock.store.unwrap_or(StoreKind::File),
+            write: raw.stock.write.unwrap_or(WriteMode::Truncate),
+        };
+
+        let max = limits.max_processes;
+        let lift = format!(" (at most {max} processes in a trial; --max-processes N lifts it)");
+        let b = &raw.buyers;
+        let count = self.number(&b.count, "buyers.count", 30, 1, max, &lift)? as u32;
+        let buyers = Buyers {
+            count,
+            attempts: self.number(&b.attempts, "buyers.attempts", 1, 1, 100_000_000, "")? as u32,
+            hold_us: self.number(&b.hold_us, "buyers.hold_us", 500, 0, 10_000_000, " (ten seconds)")?,
+            pool: match &b.pool {
+                Some(_) => Some(self.number(&b.pool, "buyers.pool", 1, 1, max, &lift)? as u32),
+                None => None,
+            },
+            pool_mode: b.pool_mode.unwrap_or(PoolMode::Async),
+            daemon: b.daemon.unwrap_or(false),
+        };
+        if buyers.count as u64 * buyers.attempts as u64 > 100_000_000 {
+            return Err(self.error(
+                b.attempts.as_ref().map(|a| a.span()),
+                "buyers.attempts",
+                format!(
+                    "{} buyers × {} attempts is more than 100,000,000 purchases in one trial: lower either",
+                    buyers.count, buyers.attempts
+                ),
+            ));
+        }
+
+        let producers = match &raw.producers {
+            None => None,
+            Some(p) => Some(Producers {
+                count: self.number(&p.count, "producers.count", 1, 1, max, &lift)? as u32,
+                entries: self.number(&p.entries, "producers.entries", 1, 1, 10_000_000, "")? as u32,
+                queue_capacity: self.number(&p.queue_capacity, "producers.queue_capacity", 1, 1, 10_000_000, "")? as u32,
+                blocking: p.blocking.unwrap_or(true),
+                joinable: p.joinable.unwrap_or(false),
+            }),
+        };
+        if let Some(p) = &producers
+            && p.count as u64 * p.entries as u64 > 100_000_000
+        {
+            let span = raw.producers.as_ref().and_then(|p| p.entries.as_ref()).map(|e| e.span());
+            return Err(self.error(span, "producers.entries", format!("{} producers × {} entries is more than 100,000,000: lower either", p.count, p.entries)));
+        }
+        let processes = buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
+        if processes > max {
+            return Err(self.error(None, "producers.count", format!("this trial would start {processes} processes{lift}")));
+        }
+
+        let semaphore = Semaphore { permits: self.number(&raw.semaphore.permits, "semaphore.permits", 1, 1, 10_000, "")? as u32 };
+        let lock = Lock { scope: raw.lock.scope.unwrap_or(LockScope::ReadModifyWrite) };
+        let f = &raw.faults;
+        let faults = Faults {
+            kill_buyers: self.number(&f.kill_buyers, "faults.kill_buyers", 0, 0, count as u64, " (the number of buyers)")? as u32,
+            stop_buyers: self.number(&f.stop_buyers, "faults.stop_buyers", 0, 0, count as u64, " (the number of buyers)")? as u32,
+            stop_ms: self.number(&f.stop_ms, "faults.stop_ms", 200, 0, 600_000, " (ten minutes)")?,
+            kill_seller: f.kill_seller.unwrap_or(false),
+        };
+        let expect = self.expect(&raw.expect)?;
+        Ok(Scenario {
+            name,
+            description: raw.description.unwrap_or_default(),
+            trials,
+            seed,
+            strategies,
+            deadline_ms,
+            stock,
+            buyers,
+            producers,
+            semaphore,
+            lock,
+            faults,
+            expect,
+        })
+    }
+
+    fn strategies(&self, value: &Option<Spanned<toml::Value>>) -> Result<Vec<StrategyName>, ScenarioError> {
+        let Some(value) = value else { return Ok(vec![StrategyName::None]) };
+        let span = Some(value.span());
+        let names: Vec<&toml::Value> = match value.get_ref() {
+            toml::Value::Array(items) => items.iter().collect(),
+            single => vec![single],
+        };
+        if names.is_empty() {
+            return Err(self.error(span, "strategy", format!("the list is empty: name one or more of {}", StrategyName::list())));
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let parsed = name.as_str().and_then(StrategyName::parse);
+            let Some(s) = parsed else {
+                return Err(self.error(span, "strategy", format!("{name} is not a strategy: use one of {}, or a list of them", StrategyName::list())));
+            };
+            if out.contains(&s) {
+                return Err(self.error(span, "strategy", format!("\"{}\" is listed twice", s.name())));
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    fn stock_file(&self, value: &Option<Spanned<String>>) -> Result<String, ScenarioError> {
+        let Some(value) = value else { return Ok("stock.txt".into()) };
+        let file = value.get_ref();
+        if let Err(why) = check_inside(Path::new(file)) {
+            return Err(self.error(
+                Some(value.span()),
+                "stock.file",
+                format!("{file:?} {why}: give a relative path inside the trial's folder, such as \"stock.txt\""),
+            ));
+        }
+        Ok(file.clone())
+    }
+
+    fn expect(&self, value: &Option<Spanned<toml::Table>>) -> Result<Expect, ScenarioError> {
+        let Some(value) = value else { return Ok(Expect::default()) };
+        let span = Some(value.span());
+        let mut expect = Expect::default();
+        for (key, v) in value.get_ref() {
+            if let Some(strategy) = StrategyName::parse(key) {
+                let toml::Value::Table(table) = v else {
+                    return Err(self.error(span, &format!("expect.{key}"), format!("must be a table: [expect.{key}] with keys such as oversell = true")));
+                };
+                let mut own = Expectations::default();
+                for (k, v) in table {
+                    self.expectation(&mut own, &format!("expect.{key}"), k, v, span.clone())?;
+                }
+                expect.per_strategy.insert(strategy, own);
+            } else {
+                self.expectation(&mut expect.all, "expect", key, v, span.clone())?;
+            }
+        }
+        Ok(expect)
+    }
+
+    fn expectation(&self, into: &mut Expectations, table: &str, key: &str, v: &toml::Value, span: Option<Range<usize>>) -> Result<(), ScenarioError> {
+        let field = format!("{table}.{key}");
+        if key == "final_stock" {
+            match v.as_integer() {
+                Some(n) if n >= 0 => into.final_stock = Some(n),
+                _ => return Err(self.error(span, &field, format!("{v} is not a stock: give a whole number from 0 up"))),
+            }
+            return Ok(());
+        }
+        let Some(k) = ExpectKey::ALL.iter().find(|k| k.name() == key) else {
+            let keys: Vec<&str> = ExpectKey::ALL.iter().map(|k| k.name()).collect();
+            return Err(self.error(
+                span,
+                &field,
+                format!(
+                    "unknown expectation: use one of {}, final_stock, or a strategy's own table ({})",
+                    keys.join(", "),
+                    StrategyName::list()
+                ),
+            ));
+        };
+        let Some(b) = v.as_bool() else {
+            return Err(self.error(span, &field, format!("{v} is not true or false: false means no trial shows it, true that at least one does")));
+        };
+        into.flags.insert(*k, b);
+        Ok(())
+    }
+}
+
+/// Refuses a path that could leave the folder it is relative to.
+pub fn check_inside(path: &Path) -> Result<(), &'static str> {
+    if path.as_os_str().is_empty() {
+        return Err("is empty");
+    }
+    for component in path.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err("leaves the output folder through '..'"),
+            Component::RootDir | Component::Prefix(_) => return Err("is absolute, outside the output folder"),
+        }
+    }
+    if path.components().all(|c| c == Component::CurDir) {
+        return Err("names the folder itself, not a file");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Scenario, ScenarioError> {
+        parse(Path::new("scenarios/t.toml"), text, Limits::default())
+    }
+
+    #[test]
+    fn an_empty_file_takes_every_default() {
+        let s = parse_str("").unwrap();
+        assert_eq!(s.name, "t");
+        assert_eq!((s.trials, s.seed, s.deadline_ms), (10, 42, 60_000));
+        assert_eq!(s.strategies, vec![StrategyName::None]);
+        assert_eq!((s.stock.initial, s.stock.file.as_str()), (10, "stock.txt"));
+        assert_eq!((s.stock.store, s.stock.write), (StoreKind::File, WriteMode::Truncate));
+        assert_eq!((s.buyers.count, s.buyers.attempts, s.buyers.hold_us), (30, 1, 500));
+        assert_eq!(s.producers, None);
+        assert_eq!(s.semaphore.permits, 1);
+        assert_eq!(s.lock.scope, LockScope::ReadModifyWrite);
+    }
+
+    #[test]
+    fn the_design_example_parses() {
+        let s = parse_str(
+            r#"
+name = "lottery"
+strategy = ["none", "file-lock", "semaphore", "queue"]
+[stock]
+initial = 5
+write = "in-place"
+[buyers]
+count = 100
+hold_us = 0
+[producers]
+count = 10
+queue_capacity = 2
+blocking = false
+[expect]
+oversell = false
+[expect.none]
+oversell = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.strategies.len(), 4);
+        assert_eq!(s.producers.as_ref().unwrap().queue_capacity, 2);
+        assert!(!s.producers.unwrap().blocking);
+        assert_eq!(s.expect.for_strategy(StrategyName::None).flags[&ExpectKey::Oversell], true);
+        assert_eq!(s.expect.for_strategy(StrategyName::Queue).flags[&ExpectKey::Oversell], false);
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        let e = parse_str("trials = 3\n[buyers]\ncount = 0\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.field.as_deref(), Some("buyers.count"));
+        assert!(e.to_string().starts_with("scenarios/t.toml, line 3, field `buyers.count`: 0 is out of bounds"), "{e}");
+
+        let e = parse_str("strategy = \"mutex\"").unwrap_err();
+        assert!(e.to_string().contains("\"mutex\" is not a strategy"), "{e}");
+        assert!(e.to_string().contains("file-lock"), "{e}");
+
+        let e = parse_str("[buyers]\ncont = 3\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.to_string().contains("unknown field `cont`"), "{e}");
+
+        let e = parse_str("[buyers]\ncount = \"many\"\n").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+
+        let e = parse_str("trials = [").unwrap_err();
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn a_stock_file_outside_the_trial_folder_is_refused() {
+        for bad in ["../x.txt", "/etc/passwd", "a/../../b", "", "."] {
+            let e = parse_str(&format!("[stock]\nfile = {bad:?}\n")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("stock.file"), "{bad}: {e}");
+        }
+        assert_eq!(parse_str("[stock]\nfile = \"sub/s.txt\"\n").unwrap().stock.file, "sub/s.txt");
+    }
+
+    #[test]
+    fn process_counts_are_bounded_and_the_bound_can_be_lifted() {
+        let e = parse_str("[buyers]\ncount = 5000\n").unwrap_err();
+        assert!(e.to_string().contains("--max-processes"), "{e}");
+        let s = parse(Path::new("t.toml"), "[buyers]\ncount = 5000\n", Limits { max_processes: 6000 }).unwrap();
+        assert_eq!(s.buyers.count, 5000);
+    }
+
+    #[test]
+    fn unknown_expectations_are_refused() {
+        let e = parse_str("[expect]\noversel = true\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("expect.oversel"));
+        let e = parse_str("[expect.none]\noversell = 3\n").unwrap_err();
+        assert!(e.to_string().contains("not true or false"), "{e}");
+    }
+}

@@ -1,0 +1,93 @@
+//! The stock as a text file holding one decimal integer, like the lesson's `data.txt`.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::{Reading, Stock, parse};
+use crate::scenario::WriteMode;
+
+pub struct FileStock {
+    file: File,
+    mode: WriteMode,
+    /// The length of the text last read, so that an in-place write trims only when the number
+    /// got shorter, as a careful C loop would.
+    last_len: usize,
+}
+
+impl FileStock {
+    pub fn open(path: &Path, mode: WriteMode) -> io::Result<FileStock> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(FileStock { file, mode, last_len: 0 })
+    }
+
+    /// Writes the initial stock, replacing whatever the file held.
+    pub fn create(path: &Path, value: i64) -> io::Result<()> {
+        std::fs::write(path, value.to_string())
+    }
+}
+
+impl Stock for FileStock {
+    fn read(&mut self) -> io::Result<Reading> {
+        let mut buf = [0u8; 24];
+        let n = self.file.read_at(&mut buf, 0)?;
+        self.last_len = n;
+        Ok(if n == buf.len() { Reading::Unreadable } else { parse(&buf[..n]) })
+    }
+
+    fn write(&mut self, value: i64) -> io::Result<()> {
+        let mut buf = [0u8; 20];
+        let text = decimal(value, &mut buf);
+        match self.mode {
+            // As open(path, "w") then write: between the two, a reader finds the file empty.
+            WriteMode::Truncate => {
+                self.file.set_len(0)?;
+                self.file.write_all_at(text, 0)?;
+            }
+            // Between the two, a reader can find the new digits over the tail of the old.
+            WriteMode::InPlace => {
+                self.file.write_all_at(text, 0)?;
+                if text.len() < self.last_len {
+                    self.file.set_len(text.len() as u64)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The decimal digits of a stock value (never negative: a buyer writes only v − 1 of a v > 0),
+/// without the allocation of `to_string` on the hot path.
+fn decimal(value: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = value.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_write_modes_leave_just_the_number() {
+        for mode in [WriteMode::Truncate, WriteMode::InPlace] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("stock.txt");
+            FileStock::create(&path, 10).unwrap();
+            let mut stock = FileStock::open(&path, mode).unwrap();
+            assert_eq!(stock.read().unwrap(), Reading::Value(10));
+            stock.write(9).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "9", "{mode:?}");
+            assert_eq!(stock.read().unwrap(), Reading::Value(9));
+        }
+    }
+}

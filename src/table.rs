@@ -1,0 +1,31 @@
+//! The short table a finished run prints, one line per strategy.
+
+use std::fmt::Write;
+
+use crate::results::Results;
+
+pub fn render(results: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10}  verdicts",
+        "strategy", "trials", "anomalous", "max oversold", "purchases/s", "p50 µs", "p99 µs"
+    );
+    for run in &results.runs {
+        let m = &run.summary;
+        let verdicts: Vec<String> = m.verdicts.iter().map(|(v, n)| format!("{n} {}", serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())).collect();
+        let _ = writeln!(
+            s,
+            "{:<10} {:>6} {:>9} {:>12} {:>12.0} {:>10.1} {:>10.1}  {}",
+            run.strategy.name(),
+            m.trials,
+            m.anomalous,
+            m.max_oversold,
+            m.mean_purchases_per_s,
+            m.p50_us,
+            m.p99_us,
+            verdicts.join(", ")
+        );
+    }
+    s
+}

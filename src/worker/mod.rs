@@ -1,0 +1,163 @@
+//! Worker processes: the `sim` binary re-executed in a hidden mode, one process per buyer,
+//! producer, seller or entry queue.
+//!
+//! The runner hands each worker three descriptors: standard input is the start gate (a pipe
+//! whose writer the runner closes to let everyone go at once), standard output is a pipe on
+//! which the worker says it is ready and whose end-of-file tells the runner that every worker
+//! of its group has exited, and standard error is the trial's `workers.log`.
+
+mod buyer;
+mod entry_queue;
+mod producer;
+mod seller;
+
+pub use entry_queue::STOP as STOP_QUEUE;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rand::{RngExt, SeedableRng};
+use rand::rngs::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::history::{Recorder, Role};
+use crate::scenario::{LockScope, Producers, StoreKind, WriteMode};
+use crate::strategy::StrategyName;
+
+/// Everything the workers of one trial need to know, written by the runner as `plan.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialPlan {
+    pub strategy: StrategyName,
+    pub scope: LockScope,
+    pub store: StoreKind,
+    pub write: WriteMode,
+    pub stock_path: PathBuf,
+    pub history_dir: PathBuf,
+    pub seed: u64,
+    pub runner_pid: u32,
+    pub buyers: u32,
+    pub attempts: u32,
+    pub hold_us: u64,
+    pub producers: Option<Producers>,
+    pub semaphore: Option<String>,
+    /// Abstract Unix socket names, unique to the trial.
+    pub seller_socket: String,
+    pub queue_socket: String,
+    pub socket_prefix: String,
+    /// Buyers that kill themselves between read and write, and at which attempt.
+    pub kill_at: BTreeMap<u32, u32>,
+}
+
+impl TrialPlan {
+    pub fn semaphore_name(&self) -> io::Result<&str> {
+        self.semaphore.as_deref().ok_or_else(|| io::Error::other("the plan names no semaphore"))
+    }
+
+    /// How many operations a worker can record at most.
+    pub fn capacity(&self, role: Role) -> usize {
+        let entries = self.producers.as_ref().map(|p| p.count as usize * p.entries as usize);
+        match role {
+            Role::Buyer => entries.unwrap_or(self.attempts as usize),
+            Role::Producer => self.producers.as_ref().map_or(0, |p| p.entries as usize),
+            Role::EntryQueue => entries.unwrap_or(0),
+            Role::Seller | Role::Manager => 0,
+        }
+    }
+
+    /// A seeded generator of its own for each worker, so that a seed reproduces every choice.
+    pub fn rng(&self, role: Role, index: u32) -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(self.seed ^ ((role as u64) << 56) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+}
+
+/// The pause between reading and writing the stock: the race window. It is also where a
+/// buyer chosen for a fault is killed, between its read and its write.
+pub struct Hold {
+    rng: ChaCha8Rng,
+    hold_us: u64,
+    attempt: u32,
+    kill_at: Option<u32>,
+}
+
+impl Hold {
+    pub fn new(plan: &TrialPlan, role: Role, index: u32) -> Hold {
+        let kill_at = if role == Role::Buyer { plan.kill_at.get(&index).copied() } else { None };
+        Hold { rng: plan.rng(role, index), hold_us: plan.hold_us, attempt: 0, kill_at }
+    }
+
+    /// Waits `hold_us` with ±50% seeded jitter, so that buyers do not move in lockstep.
+    pub fn pause(&mut self) {
+        if self.kill_at == Some(self.attempt) {
+            // SAFETY: raising a signal on oneself; SIGKILL ends the process here.
+            unsafe { libc::raise(libc::SIGKILL) };
+        }
+        self.attempt += 1;
+        if self.hold_us > 0 {
+            let us = self.rng.random_range(self.hold_us / 2..=self.hold_us + self.hold_us / 2);
+            std::thread::sleep(Duration::from_micros(us));
+        }
+    }
+}
+
+/// The entry point of `sim __worker PLAN ROLE INDEX`.
+pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
+    let plan: TrialPlan = serde_json::from_slice(&std::fs::read(plan_path).with_context(|| format!("reading {}", plan_path.display()))?)
+        .with_context(|| format!("parsing {}", plan_path.display()))?;
+    die_with_runner(plan.runner_pid);
+    let role = match role {
+        "buyer" => Role::Buyer,
+        "producer" => Role::Producer,
+        "seller" => Role::Seller,
+        "entry-queue" => Role::EntryQueue,
+        other => bail!("unknown worker role {other:?}"),
+    };
+    let path = plan.history_dir.join(crate::history::file_name(role, index));
+    let mut recorder = Recorder::create(&path, role, index, plan.capacity(role)).with_context(|| format!("creating {}", path.display()))?;
+    let result = match role {
+        Role::Buyer => buyer::run(&plan, index, &mut recorder),
+        Role::Producer => producer::run(&plan, index, &mut recorder),
+        Role::Seller => seller::run(&plan, &mut recorder),
+        Role::EntryQueue => entry_queue::run(&plan, &mut recorder),
+        Role::Manager => bail!("the manager store is not built yet"),
+    };
+    result.with_context(|| format!("{} {index}", role.name()))?;
+    recorder.finish();
+    Ok(())
+}
+
+/// Ends this worker when the runner dies, however it dies, so that no worker outlives it.
+fn die_with_runner(runner_pid: u32) {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; getppid cannot fail.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() as u32 != runner_pid {
+            libc::_exit(3); // the runner died before the line above
+        }
+    }
+}
+
+/// Tells the runner this worker is ready, then waits at the start gate until it opens.
+pub fn ready_then_wait_for_gate(recorder: &mut Recorder) -> Result<()> {
+    recorder.ready();
+    // SAFETY: writing one byte from a valid buffer to fd 1, the runner's ready pipe.
+    if unsafe { libc::write(1, b"R".as_ptr().cast(), 1) } != 1 {
+        bail!("cannot tell the runner it is ready: {}", io::Error::last_os_error());
+    }
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: reading into a valid one-byte buffer from fd 0, the gate pipe.
+        match unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) } {
+            0 => return Ok(()), // the runner closed the gate's writer: go
+            n if n > 0 => continue,
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    bail!("waiting at the start gate: {e}");
+                }
+            }
+        }
+    }
+}
