@@ -1,0 +1,69 @@
+//! Helpers for tests that run the real `sim` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+pub struct Run {
+    pub output: Output,
+    pub out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn results(&self) -> Value {
+        let text = std::fs::read_to_string(self.out.join("results.json"))
+            .unwrap_or_else(|e| panic!("no results.json ({e}); stderr: {}", self.stderr()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every trial of one strategy.
+    pub fn trials(&self, strategy: &str) -> Vec<Value> {
+        let results = self.results();
+        let runs = results["runs"].as_array().unwrap();
+        let run = runs.iter().find(|r| r["strategy"] == strategy).unwrap_or_else(|| panic!("no run of {strategy}"));
+        run["trials"].as_array().unwrap().clone()
+    }
+}
+
+pub fn sim() -> Command {
+    Command::cargo_bin("sim").unwrap()
+}
+
+/// Writes `scenario` into a fresh folder and runs `sim run` on it with `args`.
+pub fn run_scenario(scenario: &str, args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.path().join("out");
+    let output = sim().arg("run").arg(&file).arg("--out").arg(&out).args(args).output().unwrap();
+    Run { output, out, _dir: dir }
+}
+
+/// Runs `sim run` on a scenario that ships in scenarios/.
+pub fn run_shipped(name: &str, args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    let output = sim().arg("run").arg(&file).arg("--out").arg(&out).args(args).output().unwrap();
+    Run { output, out, _dir: dir }
+}
+
+pub fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
