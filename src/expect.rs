@@ -30,10 +30,18 @@ pub fn violations(results: &Results) -> Vec<String> {
         for (&key, &expected) in &want.flags {
             let showing = run.trials.iter().filter(|t| shows(key, &t.check)).count();
             if expected && showing == 0 && n > 0 {
-                out.push(format!("{}: expected {} in at least one trial, but none of {n} trials showed it", run.strategy, key.name()));
+                out.push(format!(
+                    "{}: expected {} in at least one trial, but none of {n} trials showed it",
+                    run.strategy,
+                    key.name()
+                ));
             }
             if !expected && showing > 0 {
-                out.push(format!("{}: expected no {}, but {showing} of {n} trials showed it", run.strategy, key.name()));
+                out.push(format!(
+                    "{}: expected no {}, but {showing} of {n} trials showed it",
+                    run.strategy,
+                    key.name()
+                ));
             }
         }
         if let Some(stock) = want.final_stock {
@@ -41,10 +49,22 @@ pub fn violations(results: &Results) -> Vec<String> {
                 .trials
                 .iter()
                 .filter(|t| t.check.final_stock != Some(stock))
-                .map(|t| format!("trial {} ended at {}", t.trial, t.check.final_stock.map_or("an unreadable stock".into(), |v| v.to_string())))
+                .map(|t| {
+                    format!(
+                        "trial {} ended at {}",
+                        t.trial,
+                        t.check
+                            .final_stock
+                            .map_or("an unreadable stock".into(), |v| v.to_string())
+                    )
+                })
                 .collect();
             if !off.is_empty() {
-                out.push(format!("{}: expected a final stock of {stock}, but {}", run.strategy, off.join(", ")));
+                out.push(format!(
+                    "{}: expected a final stock of {stock}, but {}",
+                    run.strategy,
+                    off.join(", ")
+                ));
             }
         }
     }

@@ -238,7 +238,10 @@ impl Recorder {
         // SAFETY: `at` is inside the map, 8-aligned (page start + multiples of 64), and the
         // bytes there are zero or an earlier Record; every bit pattern is a valid Record.
         let record = unsafe { &mut *(self.map.as_mut_ptr().add(at) as *mut Record) };
-        *record = Record { kind: kind as u8, ..blank_record() };
+        *record = Record {
+            kind: kind as u8,
+            ..blank_record()
+        };
         record.start_ns = clock::now_ns();
         Some(record)
     }
@@ -296,7 +299,9 @@ pub struct History {
 pub enum HistoryError {
     #[error("cannot read history file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not a sim history file ({why}); it may be truncated or from another program: run the scenario again to rebuild it")]
+    #[error(
+        "{path} is not a sim history file ({why}); it may be truncated or from another program: run the scenario again to rebuild it"
+    )]
     Corrupt { path: PathBuf, why: String },
 }
 
@@ -304,7 +309,10 @@ impl History {
     /// Reads every `*.bin` history file of a trial's `history/` folder. `gate_ns` is the
     /// moment the start gate opened, on the workers' clock.
     pub fn read_dir(dir: &Path, gate_ns: u64) -> Result<History, HistoryError> {
-        let io = |source| HistoryError::Io { path: dir.to_path_buf(), source };
+        let io = |source| HistoryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -313,7 +321,10 @@ impl History {
         paths.sort();
         let mut history = History::default();
         for path in paths {
-            let bytes = std::fs::read(&path).map_err(|source| HistoryError::Io { path: path.clone(), source })?;
+            let bytes = std::fs::read(&path).map_err(|source| HistoryError::Io {
+                path: path.clone(),
+                source,
+            })?;
             history.add_file(&path, &bytes, gate_ns)?;
         }
         Ok(history)
@@ -321,9 +332,15 @@ impl History {
 
     /// Adds one worker's history file, given as bytes.
     pub fn add_file(&mut self, path: &Path, bytes: &[u8], gate_ns: u64) -> Result<(), HistoryError> {
-        let corrupt = |why: String| HistoryError::Corrupt { path: path.to_path_buf(), why };
+        let corrupt = |why: String| HistoryError::Corrupt {
+            path: path.to_path_buf(),
+            why,
+        };
         if bytes.len() < HEADER_LEN {
-            return Err(corrupt(format!("{} bytes, shorter than its {HEADER_LEN}-byte header", bytes.len())));
+            return Err(corrupt(format!(
+                "{} bytes, shorter than its {HEADER_LEN}-byte header",
+                bytes.len()
+            )));
         }
         if bytes[..8] != MAGIC {
             return Err(corrupt("it does not start with SIMHIST1".into()));
@@ -338,7 +355,7 @@ impl History {
         let (index, pid, capacity) = (u32_at(16), u32_at(20), u64_at(24));
         let (ready, finish) = (u64_at(32), u64_at(40));
         let body = &bytes[HEADER_LEN..];
-        if body.len() % RECORD_LEN != 0 || (body.len() / RECORD_LEN) as u64 != capacity {
+        if !body.len().is_multiple_of(RECORD_LEN) || (body.len() / RECORD_LEN) as u64 != capacity {
             return Err(corrupt(format!(
                 "its header promises {capacity} records but the file holds {} bytes of them",
                 body.len()
@@ -358,9 +375,10 @@ impl History {
                 break; // the first slot never begun: the rest is unused
             }
             let field = |at: usize| u64::from_le_bytes(chunk[at..at + 8].try_into().expect("8 bytes"));
-            let kind = Kind::from_u8(chunk[0]).ok_or_else(|| corrupt(format!("record {n} has unknown kind {}", chunk[0])))?;
-            let outcome =
-                Outcome::from_u8(chunk[1]).ok_or_else(|| corrupt(format!("record {n} has unknown outcome {}", chunk[1])))?;
+            let kind =
+                Kind::from_u8(chunk[0]).ok_or_else(|| corrupt(format!("record {n} has unknown kind {}", chunk[0])))?;
+            let outcome = Outcome::from_u8(chunk[1])
+                .ok_or_else(|| corrupt(format!("record {n} has unknown outcome {}", chunk[1])))?;
             let time = |t: u64| (t != 0).then(|| rel(t));
             let value = |v: u64| (v as i64 != NO_VALUE).then_some(v as i64);
             self.ops.push(Op {
@@ -382,7 +400,13 @@ impl History {
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} {:?} at {:.3} ms", self.kind, self.outcome, self.start as f64 / 1e6)
+        write!(
+            f,
+            "{:?} {:?} at {:.3} ms",
+            self.kind,
+            self.outcome,
+            self.start as f64 / 1e6
+        )
     }
 }
 
@@ -415,9 +439,15 @@ mod tests {
         assert_eq!(history.workers[0].finish_ns, None);
         assert_eq!(history.ops.len(), 2);
         let (sold, pending) = (history.ops[0], history.ops[1]);
-        assert_eq!((sold.outcome, sold.value, sold.written), (Outcome::Sold, Some(7), Some(6)));
+        assert_eq!(
+            (sold.outcome, sold.value, sold.written),
+            (Outcome::Sold, Some(7), Some(6))
+        );
         assert!(sold.end.unwrap() >= sold.start);
-        assert_eq!((pending.outcome, pending.value, pending.end), (Outcome::Pending, Some(6), None));
+        assert_eq!(
+            (pending.outcome, pending.value, pending.end),
+            (Outcome::Pending, Some(6), None)
+        );
     }
 
     #[test]

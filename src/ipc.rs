@@ -13,13 +13,16 @@ pub fn address(name: &str) -> io::Result<SocketAddr> {
 
 /// A socket bound to `name`.
 pub fn bind(name: &str) -> io::Result<UnixDatagram> {
-    UnixDatagram::bind_addr(&address(name)?).map_err(|e| io::Error::new(e.kind(), format!("binding socket @{name}: {e}")))
+    UnixDatagram::bind_addr(&address(name)?)
+        .map_err(|e| io::Error::new(e.kind(), format!("binding socket @{name}: {e}")))
 }
 
 /// A socket bound to `name` that sends to `peer` alone.
 pub fn connect(name: &str, peer: &str) -> io::Result<UnixDatagram> {
     let socket = bind(name)?;
-    socket.connect_addr(&address(peer)?).map_err(|e| io::Error::new(e.kind(), format!("connecting to @{peer}: {e}")))?;
+    socket
+        .connect_addr(&address(peer)?)
+        .map_err(|e| io::Error::new(e.kind(), format!("connecting to @{peer}: {e}")))?;
     Ok(socket)
 }
 
@@ -43,7 +46,11 @@ pub fn recv(socket: &UnixDatagram, buf: &mut [u8]) -> io::Result<usize> {
 /// Blocks until `socket` has something to read.
 pub fn wait_readable(socket: &UnixDatagram) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let mut fds = [libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    let mut fds = [libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
     loop {
         // SAFETY: one valid pollfd, for as long as the call.
         if unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } >= 0 {

@@ -60,7 +60,8 @@ struct RunArgs {
 }
 
 fn parse_strategy(name: &str) -> Result<StrategyName, String> {
-    StrategyName::parse(name).ok_or_else(|| format!("\"{name}\" is not a strategy: use one of {}", StrategyName::list()))
+    StrategyName::parse(name)
+        .ok_or_else(|| format!("\"{name}\" is not a strategy: use one of {}", StrategyName::list()))
 }
 
 fn main() -> ExitCode {
@@ -80,7 +81,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> Result<u8> {
-    let mut scenario = scenario::load(&args.scenario, Limits { max_processes: args.max_processes })?;
+    let mut scenario = scenario::load(
+        &args.scenario,
+        Limits {
+            max_processes: args.max_processes,
+        },
+    )?;
     if let Some(trials) = args.trials {
         scenario.trials = trials;
     }
@@ -90,7 +96,9 @@ fn run(args: RunArgs) -> Result<u8> {
     if !args.strategy.is_empty() {
         scenario.strategies = args.strategy;
     }
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
     let interrupts = Interrupts::install()?;
 
     let (mut results, end) = runner::run(&scenario, &out, &interrupts)?;
@@ -105,7 +113,10 @@ fn run(args: RunArgs) -> Result<u8> {
     println!("report: {}", page.display());
     Ok(match end {
         RunEnd::Interrupted => {
-            eprintln!("interrupted: {} holds the trials that finished", out.join("results.json").display());
+            eprintln!(
+                "interrupted: {} holds the trials that finished",
+                out.join("results.json").display()
+            );
             INTERRUPTED
         }
         RunEnd::Completed if !results.violations.is_empty() => EXPECTATION_VIOLATED,
@@ -115,7 +126,10 @@ fn run(args: RunArgs) -> Result<u8> {
 
 fn rebuild_report(dir: PathBuf) -> Result<u8> {
     if !dir.is_dir() {
-        bail!("{} is not a folder: give the output folder of an earlier `sim run`", dir.display());
+        bail!(
+            "{} is not a folder: give the output folder of an earlier `sim run`",
+            dir.display()
+        );
     }
     let results = Results::read(&dir)?;
     let page = report::write(&dir, &results)?;

@@ -106,7 +106,10 @@ impl Machine {
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         let cpu_model = read("/proc/cpuinfo")
             .lines()
-            .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+            })
             .unwrap_or_else(|| "unknown".into());
         Machine {
             kernel: format!("Linux {}", read("/proc/sys/kernel/osrelease").trim()),
@@ -128,8 +131,12 @@ impl Results {
 
     pub fn read(out: &Path) -> Result<Results> {
         let path = out.join(FILE_NAME);
-        let bytes = std::fs::read(&path)
-            .with_context(|| format!("cannot read {}: give the folder of an earlier `sim run` (it holds results.json)", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {}: give the folder of an earlier `sim run` (it holds results.json)",
+                path.display()
+            )
+        })?;
         serde_json::from_slice(&bytes).with_context(|| {
             format!("{} is not a results file that this sim can read (truncated or edited?): run the scenario again to rebuild it", path.display())
         })
@@ -138,7 +145,9 @@ impl Results {
 
 /// Now, as `2026-11-29T05:59:21Z`.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's days-to-civil.
     let z = days + 719_468;
@@ -150,7 +159,12 @@ pub fn utc_now() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + (month <= 2) as i64;
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -7,16 +7,17 @@ use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::ChaCha8Rng;
 use rand::seq::index::sample;
 use rand::{RngExt, SeedableRng};
-use rand::rngs::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::checker::{self, Facts, FinalStock};
 use crate::clock::now_ns;
@@ -79,25 +80,36 @@ pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(
     };
     let total = scenario.strategies.len() as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}").expect("a valid template").progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
     );
     let mut end = RunEnd::Completed;
-    'strategies: for &strategy in &scenario.strategies {
+    for &strategy in &scenario.strategies {
         bar.set_message(strategy.name());
-        let mut trials = Vec::new();
+        let mut ran = Vec::new();
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
             match run_trial(&exe, scenario, out, strategy, n, seed, interrupts)? {
-                Some(trial) => trials.push(trial),
-                None => {
-                    end = RunEnd::Interrupted;
-                    results.runs.push(StrategyRun { strategy, summary: Summary::of(&trials), trials });
-                    break 'strategies;
-                }
+                Some(trial) => ran.push(trial),
+                None => end = RunEnd::Interrupted,
+            }
+            if matches!(end, RunEnd::Interrupted) {
+                break;
             }
             bar.inc(1);
         }
-        results.runs.push(StrategyRun { strategy, summary: Summary::of(&trials), trials });
+        // Checked once the strategy's trials are over, so that checking runs in parallel
+        // without taking a CPU from a trial being measured.
+        let trials = ran.into_par_iter().map(Ran::check).collect::<Result<Vec<_>>>()?;
+        results.runs.push(StrategyRun {
+            strategy,
+            summary: Summary::of(&trials),
+            trials,
+        });
+        if matches!(end, RunEnd::Interrupted) {
+            break;
+        }
     }
     bar.finish_and_clear();
     results.interrupted = matches!(end, RunEnd::Interrupted);
@@ -108,7 +120,10 @@ pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(
 fn prepare_out(out: &Path) -> Result<()> {
     if out.exists() {
         if !out.is_dir() {
-            bail!("--out {} is a file, not a folder: give a folder for the report", out.display());
+            bail!(
+                "--out {} is a file, not a folder: give a folder for the report",
+                out.display()
+            );
         }
         let marker = out.join(MARKER);
         let empty = std::fs::read_dir(out)?.next().is_none();
@@ -121,21 +136,31 @@ fn prepare_out(out: &Path) -> Result<()> {
         for old in ["trials", "index.html", crate::results::FILE_NAME] {
             let path = out.join(old);
             if path.is_dir() {
-                std::fs::remove_dir_all(&path).with_context(|| format!("removing the earlier run's {}", path.display()))?;
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
             } else if path.exists() {
-                std::fs::remove_file(&path).with_context(|| format!("removing the earlier run's {}", path.display()))?;
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
             }
         }
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating the output folder {}", out.display()))?;
-    std::fs::write(out.join(MARKER), "written by sim: `sim run` may replace what is in this folder\n")?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by sim: `sim run` may replace what is in this folder\n",
+    )?;
     Ok(())
 }
 
 /// A name part that no other trial, run or process on the machine shares.
 fn unique_tag() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}.{}.{}", std::process::id(), now_ns() % 1_000_000_007, COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}.{}.{}",
+        std::process::id(),
+        now_ns() % 1_000_000_007,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The workers of a trial, grouped: each group shares a pipe whose end-of-file says that
@@ -178,7 +203,12 @@ struct Group {
 impl Group {
     fn new() -> io::Result<Group> {
         let (reader, writer) = io::pipe()?;
-        Ok(Group { reader, writer: Some(writer), open: true, size: 0 })
+        Ok(Group {
+            reader,
+            writer: Some(writer),
+            open: true,
+            size: 0,
+        })
     }
 
     /// Reads what is waiting; false at end-of-file.
@@ -197,7 +227,14 @@ impl Group {
 
 /// Waits until one of `fds` is readable or `timeout` passes; returns which are readable.
 fn poll(fds: &[i32], timeout: Option<Duration>) -> Vec<bool> {
-    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
     // SAFETY: a valid array of pollfds for the duration of the call.
     let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
@@ -207,8 +244,43 @@ fn poll(fds: &[i32], timeout: Option<Duration>) -> Vec<bool> {
     pfds.iter().map(|p| p.revents != 0).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_trial(exe: &Path, scenario: &Scenario, out: &Path, strategy: StrategyName, n: u32, seed: u64, interrupts: &Interrupts) -> Result<Option<TrialResult>> {
+/// A trial that ran to its end, waiting to be checked.
+struct Ran {
+    trial: u32,
+    seed: u64,
+    dir: String,
+    history_dir: PathBuf,
+    gate_ns: u64,
+    spawn_ms: f64,
+    facts: Facts,
+}
+
+impl Ran {
+    fn check(self) -> Result<TrialResult> {
+        let history = History::read_dir(&self.history_dir, self.gate_ns)?;
+        let check = checker::check(&history, &self.facts);
+        Ok(TrialResult {
+            trial: self.trial,
+            seed: self.seed,
+            initial_stock: self.facts.initial_stock,
+            check,
+            spawn_ms: self.spawn_ms,
+            dir: self.dir,
+            gate_ns: self.gate_ns,
+        })
+    }
+}
+
+/// Runs one trial; `None` if it was interrupted.
+fn run_trial(
+    exe: &Path,
+    scenario: &Scenario,
+    out: &Path,
+    strategy: StrategyName,
+    n: u32,
+    seed: u64,
+    interrupts: &Interrupts,
+) -> Result<Option<Ran>> {
     let rel = format!("trials/{}/{n:03}", strategy.name());
     let dir = out.join(&rel);
     let history_dir = dir.join("history");
@@ -218,24 +290,44 @@ fn run_trial(exe: &Path, scenario: &Scenario, out: &Path, strategy: StrategyName
     if let Some(parent) = stock_path.parent() {
         std::fs::create_dir_all(parent)?;
         if !parent.canonicalize()?.starts_with(&dir) {
-            bail!("stock.file {:?} resolves outside the trial folder {}: give a plain relative path", scenario.stock.file, dir.display());
+            bail!(
+                "stock.file {:?} resolves outside the trial folder {}: give a plain relative path",
+                scenario.stock.file,
+                dir.display()
+            );
         }
     }
     if stock_path.is_symlink() || stock_path.is_dir() {
-        bail!("stock.file {:?} is a link or a folder in {}: give the path of a plain file", scenario.stock.file, dir.display());
+        bail!(
+            "stock.file {:?} is a link or a folder in {}: give the path of a plain file",
+            scenario.stock.file,
+            dir.display()
+        );
     }
-    FileStock::create(&stock_path, scenario.stock.initial).with_context(|| format!("writing the stock file {}", stock_path.display()))?;
+    FileStock::create(&stock_path, scenario.stock.initial)
+        .with_context(|| format!("writing the stock file {}", stock_path.display()))?;
 
     let tag = unique_tag();
     let sem = match strategy {
-        StrategyName::Semaphore => Some(OwnedSemaphore::create(&tag, scenario.semaphore.permits).context("creating the named semaphore")?),
+        StrategyName::Semaphore => {
+            Some(OwnedSemaphore::create(&tag, scenario.semaphore.permits).context("creating the named semaphore")?)
+        }
         _ => None,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let b = &scenario.buyers;
     let kill_at: BTreeMap<u32, u32> = sample(&mut rng, b.count as usize, scenario.faults.kill_buyers as usize)
         .into_iter()
-        .map(|buyer| (buyer as u32, if scenario.producers.is_some() { 0 } else { rng.random_range(0..b.attempts) }))
+        .map(|buyer| {
+            (
+                buyer as u32,
+                if scenario.producers.is_some() {
+                    0
+                } else {
+                    rng.random_range(0..b.attempts)
+                },
+            )
+        })
         .collect();
     let plan = TrialPlan {
         strategy,
@@ -333,7 +425,12 @@ fn run_trial(exe: &Path, scenario: &Scenario, out: &Path, strategy: StrategyName
         let wait = deadline.min(stopping_servers.unwrap_or(deadline)) - now;
         // A closed group's pipe would be readable forever: poll skips negative descriptors.
         let fd = |g: &Group| if g.open { g.reader.as_raw_fd() } else { -1 };
-        let fds = [fd(&buyers), fd(&producers), fd(&servers), interrupts.wake.as_fd().as_raw_fd()];
+        let fds = [
+            fd(&buyers),
+            fd(&producers),
+            fd(&servers),
+            interrupts.wake.as_fd().as_raw_fd(),
+        ];
         let ready = poll(&fds, Some(wait));
         if ready[3] && interrupts.pending() {
             crew.kill(None);
@@ -351,7 +448,8 @@ fn run_trial(exe: &Path, scenario: &Scenario, out: &Path, strategy: StrategyName
         }
         if ready[2] && servers.open {
             servers.drain();
-            if !servers.open && !(!buyers.open && !producers.open) {
+            let clients_done = !buyers.open && !producers.open;
+            if !servers.open && !clients_done {
                 // A process the sale depends on died: nobody will answer the clients.
                 crew.kill(None);
                 break;
@@ -364,13 +462,25 @@ fn run_trial(exe: &Path, scenario: &Scenario, out: &Path, strategy: StrategyName
 
     let final_stock = match std::fs::read(&stock_path).map(|b| store::parse(&b)) {
         Ok(Reading::Value(v)) => FinalStock::Value(v),
-        Ok(Reading::Unreadable) => FinalStock::Unreadable(String::from_utf8_lossy(&std::fs::read(&stock_path).unwrap_or_default()).into_owned()),
+        Ok(Reading::Unreadable) => FinalStock::Unreadable(
+            String::from_utf8_lossy(&std::fs::read(&stock_path).unwrap_or_default()).into_owned(),
+        ),
         Err(e) => FinalStock::Unreadable(format!("(cannot read: {e})")),
     };
-    let history = History::read_dir(&history_dir, gate_ns)?;
-    let facts = Facts { initial_stock: scenario.stock.initial, final_stock, deadline_hit };
-    let check = checker::check(&history, &facts);
-    Ok(Some(TrialResult { trial: n, seed, initial_stock: scenario.stock.initial, check, spawn_ms, dir: rel, gate_ns }))
+    let facts = Facts {
+        initial_stock: scenario.stock.initial,
+        final_stock,
+        deadline_hit,
+    };
+    Ok(Some(Ran {
+        trial: n,
+        seed,
+        dir: rel,
+        history_dir,
+        gate_ns,
+        spawn_ms,
+        facts,
+    }))
 }
 
 /// Waits until every member of `group` has said it is ready.
@@ -390,8 +500,19 @@ fn await_ready(group: &mut Group, deadline: Instant, log_path: &Path) -> Result<
             ready += group.drain();
             if !group.open {
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                let last = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n  ");
-                bail!("a worker exited before the start gate opened; its last words ({}):\n  {last}", log_path.display());
+                let last = log
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n  ");
+                bail!(
+                    "a worker exited before the start gate opened; its last words ({}):\n  {last}",
+                    log_path.display()
+                );
             }
         }
     }

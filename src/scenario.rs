@@ -225,7 +225,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_processes: DEFAULT_MAX_PROCESSES }
+        Limits {
+            max_processes: DEFAULT_MAX_PROCESSES,
+        }
     }
 }
 
@@ -359,7 +361,15 @@ impl Validator<'_> {
     }
 
     /// A whole number within bounds, or its default.
-    fn number(&self, value: &Option<Spanned<i64>>, field: &str, default: u64, min: u64, max: u64, hint: &str) -> Result<u64, ScenarioError> {
+    fn number(
+        &self,
+        value: &Option<Spanned<i64>>,
+        field: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+        hint: &str,
+    ) -> Result<u64, ScenarioError> {
         let Some(value) = value else { return Ok(default) };
         let n = *value.get_ref();
         if n < min as i64 || n as u64 > max {
@@ -376,7 +386,11 @@ impl Validator<'_> {
         let name = match &raw.name {
             Some(name) => {
                 let n = name.get_ref();
-                if n.is_empty() || n.len() > 100 || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) || n.starts_with('.') {
+                if n.is_empty()
+                    || n.len() > 100
+                    || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
+                    || n.starts_with('.')
+                {
                     return Err(self.error(
                         Some(name.span()),
                         "name",
@@ -385,12 +399,20 @@ impl Validator<'_> {
                 }
                 n.clone()
             }
-            None => self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()),
+            None => self
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into()),
         };
         let trials = self.number(&raw.trials, "trials", 10, 1, 100_000, "")? as u32;
         let seed = match &raw.seed {
             Some(s) if *s.get_ref() < 0 => {
-                return Err(self.error(Some(s.span()), "seed", format!("{} is negative: a seed is a whole number from 0 up", s.get_ref())));
+                return Err(self.error(
+                    Some(s.span()),
+                    "seed",
+                    format!("{} is negative: a seed is a whole number from 0 up", s.get_ref()),
+                ));
             }
             Some(s) => *s.get_ref() as u64,
             None => 42,
@@ -436,7 +458,8 @@ impl Validator<'_> {
             Some(p) => Some(Producers {
                 count: self.number(&p.count, "producers.count", 1, 1, max, &lift)? as u32,
                 entries: self.number(&p.entries, "producers.entries", 1, 1, 10_000_000, "")? as u32,
-                queue_capacity: self.number(&p.queue_capacity, "producers.queue_capacity", 1, 1, 10_000_000, "")? as u32,
+                queue_capacity: self.number(&p.queue_capacity, "producers.queue_capacity", 1, 1, 10_000_000, "")?
+                    as u32,
                 blocking: p.blocking.unwrap_or(true),
                 joinable: p.joinable.unwrap_or(false),
             }),
@@ -444,20 +467,54 @@ impl Validator<'_> {
         if let Some(p) = &producers
             && p.count as u64 * p.entries as u64 > 100_000_000
         {
-            let span = raw.producers.as_ref().and_then(|p| p.entries.as_ref()).map(|e| e.span());
-            return Err(self.error(span, "producers.entries", format!("{} producers × {} entries is more than 100,000,000: lower either", p.count, p.entries)));
+            let span = raw
+                .producers
+                .as_ref()
+                .and_then(|p| p.entries.as_ref())
+                .map(|e| e.span());
+            return Err(self.error(
+                span,
+                "producers.entries",
+                format!(
+                    "{} producers × {} entries is more than 100,000,000: lower either",
+                    p.count, p.entries
+                ),
+            ));
         }
-        let processes = buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
+        let processes =
+            buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
         if processes > max {
-            return Err(self.error(None, "producers.count", format!("this trial would start {processes} processes{lift}")));
+            return Err(self.error(
+                None,
+                "producers.count",
+                format!("this trial would start {processes} processes{lift}"),
+            ));
         }
 
-        let semaphore = Semaphore { permits: self.number(&raw.semaphore.permits, "semaphore.permits", 1, 1, 10_000, "")? as u32 };
-        let lock = Lock { scope: raw.lock.scope.unwrap_or(LockScope::ReadModifyWrite) };
+        let semaphore = Semaphore {
+            permits: self.number(&raw.semaphore.permits, "semaphore.permits", 1, 1, 10_000, "")? as u32,
+        };
+        let lock = Lock {
+            scope: raw.lock.scope.unwrap_or(LockScope::ReadModifyWrite),
+        };
         let f = &raw.faults;
         let faults = Faults {
-            kill_buyers: self.number(&f.kill_buyers, "faults.kill_buyers", 0, 0, count as u64, " (the number of buyers)")? as u32,
-            stop_buyers: self.number(&f.stop_buyers, "faults.stop_buyers", 0, 0, count as u64, " (the number of buyers)")? as u32,
+            kill_buyers: self.number(
+                &f.kill_buyers,
+                "faults.kill_buyers",
+                0,
+                0,
+                count as u64,
+                " (the number of buyers)",
+            )? as u32,
+            stop_buyers: self.number(
+                &f.stop_buyers,
+                "faults.stop_buyers",
+                0,
+                0,
+                count as u64,
+                " (the number of buyers)",
+            )? as u32,
             stop_ms: self.number(&f.stop_ms, "faults.stop_ms", 200, 0, 600_000, " (ten minutes)")?,
             kill_seller: f.kill_seller.unwrap_or(false),
         };
@@ -480,20 +537,33 @@ impl Validator<'_> {
     }
 
     fn strategies(&self, value: &Option<Spanned<toml::Value>>) -> Result<Vec<StrategyName>, ScenarioError> {
-        let Some(value) = value else { return Ok(vec![StrategyName::None]) };
+        let Some(value) = value else {
+            return Ok(vec![StrategyName::None]);
+        };
         let span = Some(value.span());
         let names: Vec<&toml::Value> = match value.get_ref() {
             toml::Value::Array(items) => items.iter().collect(),
             single => vec![single],
         };
         if names.is_empty() {
-            return Err(self.error(span, "strategy", format!("the list is empty: name one or more of {}", StrategyName::list())));
+            return Err(self.error(
+                span,
+                "strategy",
+                format!("the list is empty: name one or more of {}", StrategyName::list()),
+            ));
         }
         let mut out = Vec::new();
         for name in names {
             let parsed = name.as_str().and_then(StrategyName::parse);
             let Some(s) = parsed else {
-                return Err(self.error(span, "strategy", format!("{name} is not a strategy: use one of {}, or a list of them", StrategyName::list())));
+                return Err(self.error(
+                    span,
+                    "strategy",
+                    format!(
+                        "{name} is not a strategy: use one of {}, or a list of them",
+                        StrategyName::list()
+                    ),
+                ));
             };
             if out.contains(&s) {
                 return Err(self.error(span, "strategy", format!("\"{}\" is listed twice", s.name())));
@@ -504,7 +574,9 @@ impl Validator<'_> {
     }
 
     fn stock_file(&self, value: &Option<Spanned<String>>) -> Result<String, ScenarioError> {
-        let Some(value) = value else { return Ok("stock.txt".into()) };
+        let Some(value) = value else {
+            return Ok("stock.txt".into());
+        };
         let file = value.get_ref();
         if let Err(why) = check_inside(Path::new(file)) {
             return Err(self.error(
@@ -517,13 +589,19 @@ impl Validator<'_> {
     }
 
     fn expect(&self, value: &Option<Spanned<toml::Table>>) -> Result<Expect, ScenarioError> {
-        let Some(value) = value else { return Ok(Expect::default()) };
+        let Some(value) = value else {
+            return Ok(Expect::default());
+        };
         let span = Some(value.span());
         let mut expect = Expect::default();
         for (key, v) in value.get_ref() {
             if let Some(strategy) = StrategyName::parse(key) {
                 let toml::Value::Table(table) = v else {
-                    return Err(self.error(span, &format!("expect.{key}"), format!("must be a table: [expect.{key}] with keys such as oversell = true")));
+                    return Err(self.error(
+                        span,
+                        &format!("expect.{key}"),
+                        format!("must be a table: [expect.{key}] with keys such as oversell = true"),
+                    ));
                 };
                 let mut own = Expectations::default();
                 for (k, v) in table {
@@ -537,12 +615,25 @@ impl Validator<'_> {
         Ok(expect)
     }
 
-    fn expectation(&self, into: &mut Expectations, table: &str, key: &str, v: &toml::Value, span: Option<Range<usize>>) -> Result<(), ScenarioError> {
+    fn expectation(
+        &self,
+        into: &mut Expectations,
+        table: &str,
+        key: &str,
+        v: &toml::Value,
+        span: Option<Range<usize>>,
+    ) -> Result<(), ScenarioError> {
         let field = format!("{table}.{key}");
         if key == "final_stock" {
             match v.as_integer() {
                 Some(n) if n >= 0 => into.final_stock = Some(n),
-                _ => return Err(self.error(span, &field, format!("{v} is not a stock: give a whole number from 0 up"))),
+                _ => {
+                    return Err(self.error(
+                        span,
+                        &field,
+                        format!("{v} is not a stock: give a whole number from 0 up"),
+                    ));
+                }
             }
             return Ok(());
         }
@@ -559,7 +650,11 @@ impl Validator<'_> {
             ));
         };
         let Some(b) = v.as_bool() else {
-            return Err(self.error(span, &field, format!("{v} is not true or false: false means no trial shows it, true that at least one does")));
+            return Err(self.error(
+                span,
+                &field,
+                format!("{v} is not true or false: false means no trial shows it, true that at least one does"),
+            ));
         };
         into.flags.insert(*k, b);
         Ok(())
@@ -632,8 +727,8 @@ oversell = true
         assert_eq!(s.strategies.len(), 4);
         assert_eq!(s.producers.as_ref().unwrap().queue_capacity, 2);
         assert!(!s.producers.unwrap().blocking);
-        assert_eq!(s.expect.for_strategy(StrategyName::None).flags[&ExpectKey::Oversell], true);
-        assert_eq!(s.expect.for_strategy(StrategyName::Queue).flags[&ExpectKey::Oversell], false);
+        assert!(s.expect.for_strategy(StrategyName::None).flags[&ExpectKey::Oversell]);
+        assert!(!s.expect.for_strategy(StrategyName::Queue).flags[&ExpectKey::Oversell]);
     }
 
     #[test]
@@ -641,7 +736,11 @@ oversell = true
         let e = parse_str("trials = 3\n[buyers]\ncount = 0\n").unwrap_err();
         assert_eq!(e.line, Some(3));
         assert_eq!(e.field.as_deref(), Some("buyers.count"));
-        assert!(e.to_string().starts_with("scenarios/t.toml, line 3, field `buyers.count`: 0 is out of bounds"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("scenarios/t.toml, line 3, field `buyers.count`: 0 is out of bounds"),
+            "{e}"
+        );
 
         let e = parse_str("strategy = \"mutex\"").unwrap_err();
         assert!(e.to_string().contains("\"mutex\" is not a strategy"), "{e}");
@@ -664,14 +763,22 @@ oversell = true
             let e = parse_str(&format!("[stock]\nfile = {bad:?}\n")).unwrap_err();
             assert_eq!(e.field.as_deref(), Some("stock.file"), "{bad}: {e}");
         }
-        assert_eq!(parse_str("[stock]\nfile = \"sub/s.txt\"\n").unwrap().stock.file, "sub/s.txt");
+        assert_eq!(
+            parse_str("[stock]\nfile = \"sub/s.txt\"\n").unwrap().stock.file,
+            "sub/s.txt"
+        );
     }
 
     #[test]
     fn process_counts_are_bounded_and_the_bound_can_be_lifted() {
         let e = parse_str("[buyers]\ncount = 5000\n").unwrap_err();
         assert!(e.to_string().contains("--max-processes"), "{e}");
-        let s = parse(Path::new("t.toml"), "[buyers]\ncount = 5000\n", Limits { max_processes: 6000 }).unwrap();
+        let s = parse(
+            Path::new("t.toml"),
+            "[buyers]\ncount = 5000\n",
+            Limits { max_processes: 6000 },
+        )
+        .unwrap();
         assert_eq!(s.buyers.count, 5000);
     }
 

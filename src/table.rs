@@ -13,7 +13,19 @@ pub fn render(results: &Results) -> String {
     );
     for run in &results.runs {
         let m = &run.summary;
-        let verdicts: Vec<String> = m.verdicts.iter().map(|(v, n)| format!("{n} {}", serde_json::to_value(v).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())).collect();
+        let verdicts: Vec<String> = m
+            .verdicts
+            .iter()
+            .map(|(v, n)| {
+                format!(
+                    "{n} {}",
+                    serde_json::to_value(v)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
         let _ = writeln!(
             s,
             "{:<10} {:>6} {:>9} {:>12} {:>12.0} {:>10.1} {:>10.1}  {}",

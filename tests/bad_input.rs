@@ -11,7 +11,10 @@ fn refused(scenario: &str) -> String {
     let run = run_scenario(scenario, &[]);
     let err = run.stderr();
     assert_eq!(run.code(), 2, "{scenario:?} gave {}: {err}", run.code());
-    assert!(err.contains("scenario.toml"), "the message does not name the file: {err}");
+    assert!(
+        err.contains("scenario.toml"),
+        "the message does not name the file: {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(!run.out.exists(), "{scenario:?} wrote output before it was refused");
     err
@@ -26,7 +29,10 @@ fn a_syntax_error_names_the_line() {
 #[test]
 fn an_unknown_field_is_named_with_what_is_allowed() {
     let err = refused("[buyers]\ncont = 3\n");
-    assert!(err.contains("line 2") && err.contains("cont") && err.contains("count"), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("cont") && err.contains("count"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,7 +84,12 @@ fn a_missing_scenario_file_is_named() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["run"][..], &["run", "x.toml", "--strategy", "mutex"], &["run", "x.toml", "--trials", "0"], &["frobnicate"]] {
+    for args in [
+        &["run"][..],
+        &["run", "x.toml", "--strategy", "mutex"],
+        &["run", "x.toml", "--trials", "0"],
+        &["frobnicate"],
+    ] {
         let out = sim().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
@@ -90,10 +101,19 @@ fn an_output_folder_holding_other_files_is_not_overwritten() {
     std::fs::write(dir.path().join("thesis.tex"), "precious").unwrap();
     let scenario = dir.path().join("s.toml");
     std::fs::write(&scenario, "trials = 1\n[buyers]\ncount = 2\n").unwrap();
-    let out = sim().arg("run").arg(&scenario).arg("--out").arg(dir.path()).output().unwrap();
+    let out = sim()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
-    assert_eq!(std::fs::read_to_string(dir.path().join("thesis.tex")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("thesis.tex")).unwrap(),
+        "precious"
+    );
 }
 
 #[test]

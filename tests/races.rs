@@ -40,7 +40,14 @@ fn the_safe_strategies_sell_exactly_the_stock() {
             assert_eq!(u(&t["final_stock"]), 0, "{strategy}: {t}");
             assert_eq!(u(&t["attempts"]), 60, "{strategy}: {t}");
             assert_eq!(u(&t["sold_out"]), 35, "{strategy}: {t}");
-            for anomaly in ["oversold", "duplicate_tickets", "lost_updates", "torn_reads", "order_violations", "indeterminate"] {
+            for anomaly in [
+                "oversold",
+                "duplicate_tickets",
+                "lost_updates",
+                "torn_reads",
+                "order_violations",
+                "indeterminate",
+            ] {
                 assert_eq!(u(&t[anomaly]), 0, "{strategy} {anomaly}: {t}");
             }
         }
@@ -92,7 +99,12 @@ fn a_violated_expectation_exits_1_and_says_which() {
         &[],
     );
     assert_eq!(run.code(), 1, "{}", run.stderr());
-    assert!(run.stdout().contains("expectation not met: file-lock: expected oversell"), "{}", run.stdout());
+    assert!(
+        run.stdout()
+            .contains("expectation not met: file-lock: expected oversell"),
+        "{}",
+        run.stdout()
+    );
     assert_eq!(run.results()["violations"].as_array().unwrap().len(), 1);
 }
 
@@ -114,7 +126,10 @@ fn command_line_flags_override_the_scenario() {
 #[test]
 fn a_semaphore_run_leaves_no_semaphore_behind() {
     let before = semaphores();
-    let run = run_scenario("trials = 3\nstrategy = \"semaphore\"\n[buyers]\ncount = 4\nhold_us = 0\n", &[]);
+    let run = run_scenario(
+        "trials = 3\nstrategy = \"semaphore\"\n[buyers]\ncount = 4\nhold_us = 0\n",
+        &[],
+    );
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let left: Vec<String> = semaphores().into_iter().filter(|s| !before.contains(s)).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -122,6 +137,11 @@ fn a_semaphore_run_leaves_no_semaphore_behind() {
 
 fn semaphores() -> Vec<String> {
     std::fs::read_dir("/dev/shm")
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("sem.sim.")).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("sem.sim."))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -19,7 +19,11 @@ pub struct FileStock {
 impl FileStock {
     pub fn open(path: &Path, mode: WriteMode) -> io::Result<FileStock> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        Ok(FileStock { file, mode, last_len: 0 })
+        Ok(FileStock {
+            file,
+            mode,
+            last_len: 0,
+        })
     }
 
     /// Writes the initial stock, replacing whatever the file held.
@@ -33,7 +37,11 @@ impl Stock for FileStock {
         let mut buf = [0u8; 24];
         let n = self.file.read_at(&mut buf, 0)?;
         self.last_len = n;
-        Ok(if n == buf.len() { Reading::Unreadable } else { parse(&buf[..n]) })
+        Ok(if n == buf.len() {
+            Reading::Unreadable
+        } else {
+            parse(&buf[..n])
+        })
     }
 
     fn write(&mut self, value: i64) -> io::Result<()> {

@@ -13,7 +13,10 @@ use crate::worker::TrialPlan;
 pub fn open(plan: &TrialPlan) -> io::Result<Box<dyn Stock>> {
     match plan.store {
         StoreKind::File => Ok(Box::new(FileStock::open(&plan.stock_path, plan.write)?)),
-        StoreKind::Manager => Err(io::Error::new(io::ErrorKind::Unsupported, "the manager store is not built yet")),
+        StoreKind::Manager => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the manager store is not built yet",
+        )),
     }
 }
 

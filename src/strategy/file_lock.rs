@@ -15,7 +15,9 @@ pub struct FileLock {
 
 impl FileLock {
     pub fn open(stock_path: &Path) -> io::Result<FileLock> {
-        Ok(FileLock { file: File::open(stock_path)? })
+        Ok(FileLock {
+            file: File::open(stock_path)?,
+        })
     }
 }
 

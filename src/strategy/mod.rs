@@ -30,7 +30,12 @@ pub enum StrategyName {
 }
 
 impl StrategyName {
-    pub const ALL: [StrategyName; 4] = [StrategyName::None, StrategyName::FileLock, StrategyName::Semaphore, StrategyName::Queue];
+    pub const ALL: [StrategyName; 4] = [
+        StrategyName::None,
+        StrategyName::FileLock,
+        StrategyName::Semaphore,
+        StrategyName::Queue,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -47,7 +52,11 @@ impl StrategyName {
 
     /// The names, quoted, for error messages.
     pub fn list() -> String {
-        StrategyName::ALL.iter().map(|s| format!("\"{}\"", s.name())).collect::<Vec<_>>().join(", ")
+        StrategyName::ALL
+            .iter()
+            .map(|s| format!("\"{}\"", s.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -94,7 +103,13 @@ impl<L: Lock> Strategy for Locked<L> {
 /// The sale itself, shared by every strategy (the seller runs it too): read the stock, hold,
 /// and write stock − 1 if it was above zero. With `lock_write`, `lock` is held around the
 /// write alone, after the read and the hold: the lesson's lock that comes too late.
-pub fn sell(stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold, lock: &mut dyn Lock, lock_write: bool) -> io::Result<()> {
+pub fn sell(
+    stock: &mut dyn Stock,
+    op: &mut Record,
+    hold: &mut Hold,
+    lock: &mut dyn Lock,
+    lock_write: bool,
+) -> io::Result<()> {
     let reading = stock.read()?;
     op.read_ns = now_ns();
     let value = match reading {
@@ -130,8 +145,14 @@ pub fn open(plan: &TrialPlan, buyer: u32) -> io::Result<Box<dyn Strategy>> {
     let scope = plan.scope;
     Ok(match plan.strategy {
         StrategyName::None => Box::new(Locked { lock: NoLock, scope }),
-        StrategyName::FileLock => Box::new(Locked { lock: file_lock::FileLock::open(&plan.stock_path)?, scope }),
-        StrategyName::Semaphore => Box::new(Locked { lock: semaphore::SemaphoreLock::open(plan.semaphore_name()?)?, scope }),
+        StrategyName::FileLock => Box::new(Locked {
+            lock: file_lock::FileLock::open(&plan.stock_path)?,
+            scope,
+        }),
+        StrategyName::Semaphore => Box::new(Locked {
+            lock: semaphore::SemaphoreLock::open(plan.semaphore_name()?)?,
+            scope,
+        }),
         StrategyName::Queue => Box::new(queue::Client::connect(plan, buyer)?),
     })
 }

@@ -43,7 +43,13 @@ impl Reply {
 
     pub fn decode(b: &[u8; REPLY_LEN]) -> Reply {
         let at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        Reply { outcome: b[0], value: at(8) as i64, written: at(16) as i64, read_ns: at(24), write_ns: at(32) }
+        Reply {
+            outcome: b[0],
+            value: at(8) as i64,
+            written: at(16) as i64,
+            read_ns: at(24),
+            write_ns: at(32),
+        }
     }
 }
 
@@ -56,7 +62,10 @@ pub struct Client {
 impl Client {
     pub fn connect(plan: &TrialPlan, buyer: u32) -> io::Result<Client> {
         let name = format!("{}.buyer{buyer}", plan.socket_prefix);
-        Ok(Client { socket: ipc::connect(&name, &plan.seller_socket)?, buyer })
+        Ok(Client {
+            socket: ipc::connect(&name, &plan.seller_socket)?,
+            buyer,
+        })
     }
 }
 
@@ -66,7 +75,10 @@ impl Strategy for Client {
         let mut buf = [0u8; REPLY_LEN];
         let n = ipc::recv(&self.socket, &mut buf)?;
         if n != REPLY_LEN {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("the seller sent {n} bytes, not a reply")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the seller sent {n} bytes, not a reply"),
+            ));
         }
         let reply = Reply::decode(&buf);
         op.value = reply.value;
@@ -85,7 +97,13 @@ mod tests {
 
     #[test]
     fn a_reply_survives_the_wire() {
-        let r = Reply { outcome: 1, value: 7, written: 6, read_ns: 123, write_ns: 456 };
+        let r = Reply {
+            outcome: 1,
+            value: 7,
+            written: 6,
+            read_ns: 123,
+            write_ns: 456,
+        };
         assert_eq!(Reply::decode(&r.encode()), r);
     }
 }

@@ -23,7 +23,8 @@ unsafe impl Send for NamedSemaphore {}
 
 impl NamedSemaphore {
     fn open_with(name: &str, flags: libc::c_int, permits: u32) -> io::Result<NamedSemaphore> {
-        let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "semaphore name holds a NUL"))?;
+        let c = CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "semaphore name holds a NUL"))?;
         // SAFETY: `c` is a valid C string; mode and value are passed as sem_open's varargs.
         let sem = unsafe { libc::sem_open(c.as_ptr(), flags, 0o600 as libc::c_uint, permits as libc::c_uint) };
         if sem == libc::SEM_FAILED {
@@ -48,7 +49,11 @@ impl NamedSemaphore {
 
     pub fn post(&self) -> io::Result<()> {
         // SAFETY: as in `wait`.
-        if unsafe { libc::sem_post(self.sem) } == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+        if unsafe { libc::sem_post(self.sem) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }
 
@@ -90,16 +95,25 @@ impl Drop for OwnedSemaphore {
 /// Removes semaphores left by sim runs whose process is gone (killed with SIGKILL, say).
 /// Returns how many it removed.
 pub fn sweep_stale() -> usize {
-    let Ok(entries) = std::fs::read_dir("/dev/shm") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
+        return 0;
+    };
     let mut removed = 0;
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix("sem.")) else { continue };
-        let Some(pid) = rest.strip_prefix(PREFIX).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<i32>().ok()) else {
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix("sem.")) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.split('.').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let alive =
+            unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         if !alive && let Ok(c) = CString::new(format!("/{rest}")) {
             // SAFETY: a valid C string naming a semaphore.
             if unsafe { libc::sem_unlink(c.as_ptr()) } == 0 {
@@ -141,7 +155,10 @@ mod tests {
         let mut lock = SemaphoreLock::open(owned.name()).unwrap();
         lock.acquire().unwrap();
         lock.release().unwrap();
-        assert!(OwnedSemaphore::create("unit-test", 1).is_err(), "O_EXCL refuses a second one");
+        assert!(
+            OwnedSemaphore::create("unit-test", 1).is_err(),
+            "O_EXCL refuses a second one"
+        );
         drop(owned);
         assert!(!std::path::Path::new(&path).exists());
     }

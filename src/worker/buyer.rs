@@ -12,7 +12,10 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
     let mut strategy = strategy::open(plan, index).context("opening the strategy")?;
     let mut hold = Hold::new(plan, Role::Buyer, index);
     let entries = match &plan.producers {
-        Some(_) => Some(ipc::connect(&format!("{}.take{index}", plan.socket_prefix), &plan.queue_socket)?),
+        Some(_) => Some(ipc::connect(
+            &format!("{}.take{index}", plan.socket_prefix),
+            &plan.queue_socket,
+        )?),
         None => None,
     };
     ready_then_wait_for_gate(recorder)?;
@@ -26,11 +29,7 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
         }
         Some(queue) => {
             let joinable = plan.producers.as_ref().is_some_and(|p| p.joinable);
-            loop {
-                let entry = match take(&queue, index)? {
-                    Take::Entry(entry) => entry,
-                    Take::Closed => break,
-                };
+            while let Take::Entry(entry) = take(&queue, index)? {
                 let op = recorder.begin(Kind::Purchase).ok_or_else(full)?;
                 op.entry = entry;
                 strategy.purchase(&mut *stock, op, &mut hold)?;

@@ -52,7 +52,10 @@ fn ask(socket: &UnixDatagram, request: &[u8]) -> io::Result<([u8; 16], usize)> {
     let mut reply = [0u8; 16];
     let n = ipc::recv(socket, &mut reply)?;
     if n == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "empty reply from the entry queue"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "empty reply from the entry queue",
+        ));
     }
     Ok((reply, n))
 }
@@ -69,7 +72,10 @@ pub fn take(socket: &UnixDatagram, buyer: u32) -> io::Result<Take> {
     match reply[0] {
         ENTRY if n == 9 => Ok(Take::Entry(u64_at(&reply, 1))),
         CLOSED => Ok(Take::Closed),
-        other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("unexpected reply {other} to a take"))),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected reply {other} to a take"),
+        )),
     }
 }
 
@@ -117,7 +123,9 @@ struct Queue<'a> {
 }
 
 pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
-    let Some(producers) = &plan.producers else { bail!("an entry queue without producers") };
+    let Some(producers) = &plan.producers else {
+        bail!("an entry queue without producers")
+    };
     let socket = ipc::bind(&plan.queue_socket)?;
     socket.set_nonblocking(true)?;
     ready_then_wait_for_gate(recorder)?;
@@ -187,8 +195,13 @@ impl Queue<'_> {
         loop {
             let mut moved = false;
             while !self.entries.is_empty() && !self.waiting_takes.is_empty() {
-                let (entry, to) = (self.entries.pop_front().expect("not empty"), self.waiting_takes.pop_front().expect("not empty"));
-                let Some(op) = self.recorder.begin(Kind::Take) else { bail!("history full: more hand-outs than entries") };
+                let (entry, to) = (
+                    self.entries.pop_front().expect("not empty"),
+                    self.waiting_takes.pop_front().expect("not empty"),
+                );
+                let Some(op) = self.recorder.begin(Kind::Take) else {
+                    bail!("history full: more hand-outs than entries")
+                };
                 op.entry = entry;
                 op.outcome = Outcome::Ok as u8;
                 op.end_ns = now_ns();
@@ -206,7 +219,8 @@ impl Queue<'_> {
                 break;
             }
         }
-        let closed = self.done.len() as u32 >= self.producers && self.entries.is_empty() && self.waiting_puts.is_empty();
+        let closed =
+            self.done.len() as u32 >= self.producers && self.entries.is_empty() && self.waiting_puts.is_empty();
         if closed {
             while let Some(to) = self.waiting_takes.pop_front() {
                 self.reply(&to, &[CLOSED]);

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use rand::{RngExt, SeedableRng};
 use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Role};
@@ -53,7 +53,9 @@ pub struct TrialPlan {
 
 impl TrialPlan {
     pub fn semaphore_name(&self) -> io::Result<&str> {
-        self.semaphore.as_deref().ok_or_else(|| io::Error::other("the plan names no semaphore"))
+        self.semaphore
+            .as_deref()
+            .ok_or_else(|| io::Error::other("the plan names no semaphore"))
     }
 
     /// How many operations a worker can record at most.
@@ -69,7 +71,9 @@ impl TrialPlan {
 
     /// A seeded generator of its own for each worker, so that a seed reproduces every choice.
     pub fn rng(&self, role: Role, index: u32) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.seed ^ ((role as u64) << 56) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        ChaCha8Rng::seed_from_u64(
+            self.seed ^ ((role as u64) << 56) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        )
     }
 }
 
@@ -84,8 +88,17 @@ pub struct Hold {
 
 impl Hold {
     pub fn new(plan: &TrialPlan, role: Role, index: u32) -> Hold {
-        let kill_at = if role == Role::Buyer { plan.kill_at.get(&index).copied() } else { None };
-        Hold { rng: plan.rng(role, index), hold_us: plan.hold_us, attempt: 0, kill_at }
+        let kill_at = if role == Role::Buyer {
+            plan.kill_at.get(&index).copied()
+        } else {
+            None
+        };
+        Hold {
+            rng: plan.rng(role, index),
+            hold_us: plan.hold_us,
+            attempt: 0,
+            kill_at,
+        }
     }
 
     /// Waits `hold_us` with ±50% seeded jitter, so that buyers do not move in lockstep.
@@ -96,7 +109,9 @@ impl Hold {
         }
         self.attempt += 1;
         if self.hold_us > 0 {
-            let us = self.rng.random_range(self.hold_us / 2..=self.hold_us + self.hold_us / 2);
+            let us = self
+                .rng
+                .random_range(self.hold_us / 2..=self.hold_us + self.hold_us / 2);
             std::thread::sleep(Duration::from_micros(us));
         }
     }
@@ -104,8 +119,9 @@ impl Hold {
 
 /// The entry point of `sim __worker PLAN ROLE INDEX`.
 pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
-    let plan: TrialPlan = serde_json::from_slice(&std::fs::read(plan_path).with_context(|| format!("reading {}", plan_path.display()))?)
-        .with_context(|| format!("parsing {}", plan_path.display()))?;
+    let plan: TrialPlan =
+        serde_json::from_slice(&std::fs::read(plan_path).with_context(|| format!("reading {}", plan_path.display()))?)
+            .with_context(|| format!("parsing {}", plan_path.display()))?;
     die_with_runner(plan.runner_pid);
     let role = match role {
         "buyer" => Role::Buyer,
@@ -115,7 +131,8 @@ pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
         other => bail!("unknown worker role {other:?}"),
     };
     let path = plan.history_dir.join(crate::history::file_name(role, index));
-    let mut recorder = Recorder::create(&path, role, index, plan.capacity(role)).with_context(|| format!("creating {}", path.display()))?;
+    let mut recorder = Recorder::create(&path, role, index, plan.capacity(role))
+        .with_context(|| format!("creating {}", path.display()))?;
     let result = match role {
         Role::Buyer => buyer::run(&plan, index, &mut recorder),
         Role::Producer => producer::run(&plan, index, &mut recorder),

@@ -6,9 +6,9 @@ use anyhow::Result;
 use super::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::history::{Recorder, Role};
 use crate::ipc;
+use crate::store;
 use crate::strategy::queue::{REQUEST_LEN, Reply, STOP};
 use crate::strategy::{self, NoLock};
-use crate::store;
 
 pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
     let socket = ipc::bind(&plan.seller_socket)?;
@@ -28,7 +28,13 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
             }
             let mut op = crate::history::blank_record();
             strategy::sell(&mut *stock, &mut op, &mut hold, &mut NoLock, false)?;
-            let reply = Reply { outcome: op.outcome, value: op.value, written: op.written, read_ns: op.read_ns, write_ns: op.write_ns };
+            let reply = Reply {
+                outcome: op.outcome,
+                value: op.value,
+                written: op.written,
+                read_ns: op.read_ns,
+                write_ns: op.write_ns,
+            };
             // A buyer that died waiting has no socket left to answer: its sale stays
             // indeterminate in its own history, and the others are still served.
             let _ = socket.send_to_addr(&reply.encode(), from);

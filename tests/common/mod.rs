@@ -36,7 +36,10 @@ impl Run {
     pub fn trials(&self, strategy: &str) -> Vec<Value> {
         let results = self.results();
         let runs = results["runs"].as_array().unwrap();
-        let run = runs.iter().find(|r| r["strategy"] == strategy).unwrap_or_else(|| panic!("no run of {strategy}"));
+        let run = runs
+            .iter()
+            .find(|r| r["strategy"] == strategy)
+            .unwrap_or_else(|| panic!("no run of {strategy}"));
         run["trials"].as_array().unwrap().clone()
     }
 }
@@ -51,7 +54,14 @@ pub fn run_scenario(scenario: &str, args: &[&str]) -> Run {
     let file = dir.path().join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
     let out = dir.path().join("out");
-    let output = sim().arg("run").arg(&file).arg("--out").arg(&out).args(args).output().unwrap();
+    let output = sim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(args)
+        .output()
+        .unwrap();
     Run { output, out, _dir: dir }
 }
 
@@ -60,7 +70,14 @@ pub fn run_shipped(name: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
-    let output = sim().arg("run").arg(&file).arg("--out").arg(&out).args(args).output().unwrap();
+    let output = sim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(args)
+        .output()
+        .unwrap();
     Run { output, out, _dir: dir }
 }
 
