@@ -63,12 +63,32 @@ impl Interrupts {
 
 /// Runs every trial of every strategy of the scenario, writing into `out`.
 pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+    let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
+    run_with(&exe, scenario, out, interrupts)
+}
+
+/// Runs one trial of `strategy` with the `sim` binary at `exe`, writing into `out`, and
+/// checks it: for benchmarks, which are not the `sim` binary themselves.
+pub fn run_one(
+    exe: &Path,
+    scenario: &Scenario,
+    strategy: StrategyName,
+    out: &Path,
+    interrupts: &Interrupts,
+) -> Result<TrialResult> {
+    prepare_out(out)?;
+    match run_trial(exe, scenario, out, strategy, 0, scenario.seed, interrupts)? {
+        Some(ran) => ran.check(),
+        None => bail!("interrupted"),
+    }
+}
+
+fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
     prepare_out(out)?;
     let removed = semaphore::sweep_stale();
     if removed > 0 {
         eprintln!("note: removed {removed} semaphore(s) left by sim runs that were killed");
     }
-    let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
     let mut results = Results {
         scenario: scenario.clone(),
         runs: Vec::new(),
@@ -90,7 +110,7 @@ pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(
         let mut ran = Vec::new();
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
-            match run_trial(&exe, scenario, out, strategy, n, seed, interrupts)? {
+            match run_trial(exe, scenario, out, strategy, n, seed, interrupts)? {
                 Some(trial) => ran.push(trial),
                 None => end = RunEnd::Interrupted,
             }
