@@ -48,6 +48,10 @@ impl Role {
         })
     }
 
+    pub fn parse(name: &str) -> Option<Role> {
+        (1..=5).filter_map(Role::from_u8).find(|r| r.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Buyer => "buyer",

@@ -63,19 +63,44 @@ pub fn wait_readable(socket: &UnixDatagram) -> io::Result<()> {
     }
 }
 
-/// Waits for requests, then takes every one already waiting, up to `max`: one wake-up
-/// serves a whole batch. `socket` must be non-blocking.
-pub fn recv_batch(socket: &UnixDatagram, buf: &mut Vec<(SocketAddr, [u8; 16], usize)>, max: usize) -> io::Result<()> {
-    buf.clear();
-    wait_readable(socket)?;
-    while buf.len() < max {
-        let mut bytes = [0u8; 16];
-        match socket.recv_from(&mut bytes) {
-            Ok((n, from)) => buf.push((from, bytes, n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
+/// The runner's message that ends a server: shorter than any request.
+pub const STOP: &[u8] = b"Q";
+
+/// A server process's side of the protocol.
+pub trait Server {
+    /// Handles one request (any reply is the server's to send).
+    fn handle(&mut self, from: &SocketAddr, request: &[u8]) -> io::Result<()>;
+    /// Called once after each batch of requests.
+    fn settle(&mut self) -> io::Result<()> {
+        Ok(())
     }
-    Ok(())
+}
+
+/// A server's loop: waits for requests, then takes every one already waiting (one wake-up
+/// serves a whole batch), hands each to the server, and settles once per batch; returns when
+/// the runner sends [`STOP`].
+pub fn serve(socket: &UnixDatagram, server: &mut impl Server) -> io::Result<()> {
+    const BATCH: usize = 256;
+    socket.set_nonblocking(true)?;
+    let mut batch: Vec<(SocketAddr, [u8; 16], usize)> = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        wait_readable(socket)?;
+        while batch.len() < BATCH {
+            let mut bytes = [0u8; 16];
+            match socket.recv_from(&mut bytes) {
+                Ok((n, from)) => batch.push((from, bytes, n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        for (from, bytes, n) in &batch {
+            if bytes[..*n] == *STOP {
+                return Ok(());
+            }
+            server.handle(from, &bytes[..*n])?;
+        }
+        server.settle()?;
+    }
 }

@@ -24,11 +24,19 @@ use crate::clock::now_ns;
 use crate::history::{History, Role};
 use crate::ipc;
 use crate::results::{Machine, Results, StrategyRun, Summary, TrialResult};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, StoreKind};
 use crate::store::{self, FileStock, Reading};
 use crate::strategy::StrategyName;
 use crate::strategy::semaphore::{self, OwnedSemaphore};
 use crate::worker::TrialPlan;
+use crate::worker::pool::Pool;
+
+/// The worker groups of a trial, and the interrupt's place among the descriptors polled.
+const BUYERS: usize = 0;
+const PRODUCERS: usize = 1;
+const SERVERS: usize = 2;
+const STORE: usize = 3;
+const INTERRUPT: usize = 4;
 
 /// Written into every output folder sim makes, so that it never overwrites anything else.
 pub const MARKER: &str = ".sim-run";
@@ -336,19 +344,23 @@ fn run_trial(
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let b = &scenario.buyers;
-    let kill_at: BTreeMap<u32, u32> = sample(&mut rng, b.count as usize, scenario.faults.kill_buyers as usize)
-        .into_iter()
-        .map(|buyer| {
-            (
-                buyer as u32,
-                if scenario.producers.is_some() {
-                    0
-                } else {
-                    rng.random_range(0..b.attempts)
-                },
-            )
-        })
-        .collect();
+    let kill_at: BTreeMap<u32, u32> = sample(
+        &mut rng,
+        b.pool.unwrap_or(b.count) as usize,
+        (scenario.faults.kill_buyers.min(b.pool.unwrap_or(b.count))) as usize,
+    )
+    .into_iter()
+    .map(|buyer| {
+        (
+            buyer as u32,
+            if scenario.producers.is_some() {
+                0
+            } else {
+                rng.random_range(0..b.attempts)
+            },
+        )
+    })
+    .collect();
     let plan = TrialPlan {
         strategy,
         scope: scenario.lock.scope,
@@ -365,18 +377,24 @@ fn run_trial(
         semaphore: sem.as_ref().map(|s| s.name().to_string()),
         seller_socket: format!("sim.{tag}.seller"),
         queue_socket: format!("sim.{tag}.queue"),
+        manager_socket: format!("sim.{tag}.manager"),
         socket_prefix: format!("sim.{tag}"),
+        pool: b.pool,
+        pool_mode: b.pool_mode,
+        trial_dir: dir.clone(),
         kill_at,
     };
+    if b.pool.is_some() {
+        Pool::create(&dir).context("creating the pool's files")?;
+    }
     let plan_path = dir.join("plan.json");
     std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan)?)?;
     let log_path = dir.join("workers.log");
     let log = File::create(&log_path)?;
 
     let (gate_reader, gate_writer) = io::pipe()?;
-    let mut servers = Group::new()?;
-    let mut producers = Group::new()?;
-    let mut buyers = Group::new()?;
+    // Each group shares a pipe; [STORE] and [SERVERS] are the processes the sale depends on.
+    let mut groups = [Group::new()?, Group::new()?, Group::new()?, Group::new()?];
     let mut crew = Crew { members: Vec::new() };
     let spawn = |crew: &mut Crew, group: &mut Group, role: Role, index: u32| -> Result<()> {
         let writer = group.writer.as_ref().expect("spawning before the group is sealed");
@@ -397,24 +415,27 @@ fn run_trial(
 
     let started = Instant::now();
     let setup_deadline = started + Duration::from_secs(30);
-    // Servers first: clients send to them as soon as the gate opens.
+    // Servers first, the store's before those that use it: clients send to them as soon as
+    // the gate opens.
+    if scenario.stock.store == StoreKind::Manager {
+        spawn(&mut crew, &mut groups[STORE], Role::Manager, 0)?;
+    }
+    await_ready(&mut groups[STORE], &mut crew, setup_deadline, &log_path)?;
     if strategy == StrategyName::Queue {
-        spawn(&mut crew, &mut servers, Role::Seller, 0)?;
+        spawn(&mut crew, &mut groups[SERVERS], Role::Seller, 0)?;
     }
     if scenario.producers.is_some() {
-        spawn(&mut crew, &mut servers, Role::EntryQueue, 0)?;
+        spawn(&mut crew, &mut groups[SERVERS], Role::EntryQueue, 0)?;
     }
-    await_ready(&mut servers, setup_deadline, &log_path)?;
-    if let Some(p) = &scenario.producers {
-        for i in 0..p.count {
-            spawn(&mut crew, &mut producers, Role::Producer, i)?;
-        }
+    await_ready(&mut groups[SERVERS], &mut crew, setup_deadline, &log_path)?;
+    for i in 0..scenario.producers.as_ref().map_or(0, |p| p.count) {
+        spawn(&mut crew, &mut groups[PRODUCERS], Role::Producer, i)?;
     }
-    for i in 0..b.count {
-        spawn(&mut crew, &mut buyers, Role::Buyer, i)?;
+    for i in 0..b.pool.unwrap_or(b.count) {
+        spawn(&mut crew, &mut groups[BUYERS], Role::Buyer, i)?;
     }
-    await_ready(&mut producers, setup_deadline, &log_path)?;
-    await_ready(&mut buyers, setup_deadline, &log_path)?;
+    await_ready(&mut groups[PRODUCERS], &mut crew, setup_deadline, &log_path)?;
+    await_ready(&mut groups[BUYERS], &mut crew, setup_deadline, &log_path)?;
     let spawn_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let gate_ns = now_ns();
@@ -423,14 +444,16 @@ fn run_trial(
     let mut deadline_hit = false;
     let mut stopping_servers: Option<Instant> = None;
     loop {
-        let clients_done = !buyers.open && !producers.open;
-        if clients_done && stopping_servers.is_none() {
-            let _ = ipc::send_once(&plan.seller_socket, crate::strategy::queue::STOP);
-            let _ = ipc::send_once(&plan.queue_socket, crate::worker::STOP_QUEUE);
-            stopping_servers = Some(Instant::now() + Duration::from_secs(5));
-        }
-        if clients_done && !servers.open {
+        let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
+        let servers_done = !groups[SERVERS].open && !groups[STORE].open;
+        if clients_done && servers_done {
             break;
+        }
+        if clients_done && stopping_servers.is_none() {
+            for server in [&plan.seller_socket, &plan.queue_socket, &plan.manager_socket] {
+                let _ = ipc::send_once(server, ipc::STOP);
+            }
+            stopping_servers = Some(Instant::now() + Duration::from_secs(5));
         }
         let now = Instant::now();
         if stopping_servers.is_some_and(|t| now >= t) {
@@ -444,36 +467,31 @@ fn run_trial(
         }
         let wait = deadline.min(stopping_servers.unwrap_or(deadline)) - now;
         // A closed group's pipe would be readable forever: poll skips negative descriptors.
-        let fd = |g: &Group| if g.open { g.reader.as_raw_fd() } else { -1 };
-        let fds = [
-            fd(&buyers),
-            fd(&producers),
-            fd(&servers),
-            interrupts.wake.as_fd().as_raw_fd(),
-        ];
+        let mut fds: Vec<i32> = groups
+            .iter()
+            .map(|g| if g.open { g.reader.as_raw_fd() } else { -1 })
+            .collect();
+        fds.push(interrupts.wake.as_fd().as_raw_fd());
         let ready = poll(&fds, Some(wait));
-        if ready[3] && interrupts.pending() {
+        if ready[INTERRUPT] && interrupts.pending() {
             crew.kill(None);
             crew.reap();
             return Ok(None);
         }
-        if ready[0] && buyers.open {
-            buyers.drain();
-        }
-        if ready[1] && producers.open {
-            producers.drain();
-            if !producers.open && scenario.buyers.daemon {
-                crew.kill(Some(Role::Buyer)); // daemon buyers end with the producers
+        for (g, group) in groups.iter_mut().enumerate() {
+            if ready[g] && group.open {
+                group.drain();
             }
         }
-        if ready[2] && servers.open {
-            servers.drain();
-            let clients_done = !buyers.open && !producers.open;
-            if !servers.open && !clients_done {
-                // A process the sale depends on died: nobody will answer the clients.
-                crew.kill(None);
-                break;
-            }
+        if ready[PRODUCERS] && !groups[PRODUCERS].open && scenario.buyers.daemon {
+            crew.kill(Some(Role::Buyer)); // daemon buyers end with the producers
+        }
+        let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
+        let server_died = [SERVERS, STORE].into_iter().any(|g| ready[g] && !groups[g].open);
+        if server_died && !clients_done {
+            // A process the sale depends on died: nobody will answer the clients.
+            crew.kill(None);
+            break;
         }
     }
     crew.reap();
@@ -503,8 +521,9 @@ fn run_trial(
     }))
 }
 
-/// Waits until every member of `group` has said it is ready.
-fn await_ready(group: &mut Group, deadline: Instant, log_path: &Path) -> Result<()> {
+/// Waits until every member of `group` has said it is ready; fails, with the last lines of
+/// the workers' log, if one of the crew exits first.
+fn await_ready(group: &mut Group, crew: &mut Crew, deadline: Instant, log_path: &Path) -> Result<()> {
     drop(group.writer.take()); // from now on only the members hold the writer
     if group.size == 0 {
         group.open = false;
@@ -516,24 +535,29 @@ fn await_ready(group: &mut Group, deadline: Instant, log_path: &Path) -> Result<
         if now >= deadline {
             bail!("workers did not get ready within 30 s; see {}", log_path.display());
         }
-        if poll(&[group.reader.as_raw_fd()], Some(deadline - now))[0] {
+        if poll(
+            &[group.reader.as_raw_fd()],
+            Some((deadline - now).min(Duration::from_millis(20))),
+        )[0]
+        {
             ready += group.drain();
-            if !group.open {
-                let log = std::fs::read_to_string(log_path).unwrap_or_default();
-                let last = log
-                    .lines()
-                    .rev()
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n  ");
-                bail!(
-                    "a worker exited before the start gate opened; its last words ({}):\n  {last}",
-                    log_path.display()
-                );
-            }
+        }
+        let exited = crew.members.iter_mut().find_map(|(role, index, child)| {
+            child
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|status| format!("{} {index} ({status})", role.name()))
+        });
+        if let Some(who) = exited {
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            let last: Vec<&str> = log.lines().rev().take(5).collect();
+            let last: Vec<&str> = last.into_iter().rev().collect();
+            bail!(
+                "{who} exited before the start gate opened; the last lines of {}:\n  {}",
+                log_path.display(),
+                last.join("\n  ")
+            );
         }
     }
     Ok(())

@@ -481,6 +481,11 @@ impl Validator<'_> {
                 ),
             ));
         }
+        if buyers.daemon && producers.is_none() {
+            let message = "daemon buyers are ended when every producer has finished, and there are no producers: \
+                           add a [producers] table or drop daemon";
+            return Err(self.error(None, "buyers.daemon", message.into()));
+        }
         let processes =
             buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
         if processes > max {

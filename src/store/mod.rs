@@ -1,23 +1,25 @@
 //! Stores: where the stock lives. Every strategy works with every store.
 
 mod file;
+pub mod manager;
 
 use std::io;
 
 pub use file::FileStock;
 
+use crate::history::Role;
 use crate::scenario::StoreKind;
 use crate::worker::TrialPlan;
 
-/// Opens the plan's store, as one worker's view of the stock.
-pub fn open(plan: &TrialPlan) -> io::Result<Box<dyn Stock>> {
-    match plan.store {
-        StoreKind::File => Ok(Box::new(FileStock::open(&plan.stock_path, plan.write)?)),
-        StoreKind::Manager => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "the manager store is not built yet",
-        )),
-    }
+/// Opens the plan's store, as the view of the stock of one worker.
+pub fn open(plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
+    Ok(match plan.store {
+        StoreKind::File => Box::new(FileStock::open(&plan.stock_path, plan.write)?),
+        StoreKind::Manager => {
+            let name = format!("{}.{}{index}.stock", plan.socket_prefix, role.name());
+            Box::new(manager::ManagerStock::connect(&name, &plan.manager_socket)?)
+        }
+    })
 }
 
 /// What a read of the stock found.

@@ -16,8 +16,6 @@ use crate::worker::{Hold, TrialPlan};
 
 /// A buyer's request: its index. The seller answers with a [`Reply`].
 pub const REQUEST_LEN: usize = 4;
-/// The runner's message that tells the seller to stop: shorter than any request.
-pub const STOP: &[u8] = b"Q";
 pub const REPLY_LEN: usize = 40;
 
 /// What the seller did for one request, sent back to the buyer.

@@ -1,16 +1,20 @@
-//! A buyer: makes its purchase attempts, one per entry when there are producers.
+//! A buyer: makes its purchase attempts, one per entry when there are producers. In a pool,
+//! one process runs the tasks of many buyers, in turn.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 
+use super::pool::Pool;
 use super::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::history::{Kind, Recorder, Role};
-use crate::worker::entry_queue::{Take, take};
+use crate::store::Stock;
+use crate::strategy::Strategy;
+use crate::worker::entry_queue::{Take, take, task_done};
 use crate::{ipc, store, strategy};
 
 pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> {
-    let mut stock = store::open(plan).context("opening the stock")?;
-    let mut strategy = strategy::open(plan, index).context("opening the strategy")?;
-    let mut hold = Hold::new(plan, Role::Buyer, index);
+    let stock = store::open(plan, Role::Buyer, index).context("opening the stock")?;
+    let strategy = strategy::open(plan, index).context("opening the strategy")?;
+    let hold = Hold::new(plan, Role::Buyer, index);
     let entries = match &plan.producers {
         Some(_) => Some(ipc::connect(
             &format!("{}.take{index}", plan.socket_prefix),
@@ -18,26 +22,60 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
         )?),
         None => None,
     };
-    ready_then_wait_for_gate(recorder)?;
-    let full = || anyhow::anyhow!("history full: more attempts than the plan allows");
-    match entries {
-        None => {
-            for _ in 0..plan.attempts {
-                let op = recorder.begin(Kind::Purchase).ok_or_else(full)?;
-                strategy.purchase(&mut *stock, op, &mut hold)?;
+    let mut pool = match plan.pool {
+        Some(_) => Some(Pool::open(&plan.trial_dir, plan.pool_mode).context("opening the pool")?),
+        None => None,
+    };
+    let mut buyer = Buyer {
+        stock,
+        strategy,
+        hold,
+        recorder,
+    };
+    ready_then_wait_for_gate(buyer.recorder)?;
+    match (entries, &mut pool) {
+        (None, None) => buyer.attempts(plan.attempts, None)?,
+        (None, Some(pool)) => {
+            while let Some(_task) = pool.next(plan.buyers as u64) {
+                pool.run(|| buyer.attempts(plan.attempts, None))??;
             }
         }
-        Some(queue) => {
+        (Some(queue), mut pool) => {
             let joinable = plan.producers.as_ref().is_some_and(|p| p.joinable);
             while let Take::Entry(entry) = take(&queue, index)? {
-                let op = recorder.begin(Kind::Purchase).ok_or_else(full)?;
-                op.entry = entry;
-                strategy.purchase(&mut *stock, op, &mut hold)?;
+                match &mut pool {
+                    Some(pool) => pool.run(|| buyer.attempts(1, Some(entry)))??,
+                    None => buyer.attempts(1, Some(entry))?,
+                }
                 if joinable {
-                    super::entry_queue::task_done(&queue, entry)?;
+                    task_done(&queue, entry)?;
                 }
             }
         }
     }
     Ok(())
+}
+
+struct Buyer<'a> {
+    stock: Box<dyn Stock>,
+    strategy: Box<dyn Strategy>,
+    hold: Hold,
+    recorder: &'a mut Recorder,
+}
+
+impl Buyer<'_> {
+    /// Makes `n` purchase attempts, for the entry taken if there is one.
+    fn attempts(&mut self, n: u32, entry: Option<u64>) -> Result<()> {
+        for _ in 0..n {
+            let op = self
+                .recorder
+                .begin(Kind::Purchase)
+                .ok_or_else(|| anyhow!("history full: more attempts than planned"))?;
+            if let Some(entry) = entry {
+                op.entry = entry;
+            }
+            self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
+        }
+        Ok(())
+    }
 }

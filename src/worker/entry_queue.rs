@@ -17,15 +17,13 @@ use anyhow::{Result, bail};
 use super::{TrialPlan, ready_then_wait_for_gate};
 use crate::clock::now_ns;
 use crate::history::{Kind, Outcome, Recorder};
-use crate::ipc;
+use crate::ipc::{self, Server};
 
 const PUT: u8 = b'P';
 const TAKE: u8 = b'G';
 const DONE: u8 = b'D';
 const TASK_DONE: u8 = b'T';
 const JOIN: u8 = b'J';
-/// The runner's message that ends the queue.
-pub const STOP: &[u8] = b"Q";
 
 const OK: u8 = b'O';
 const FULL: u8 = b'F';
@@ -127,7 +125,6 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
         bail!("an entry queue without producers")
     };
     let socket = ipc::bind(&plan.queue_socket)?;
-    socket.set_nonblocking(true)?;
     ready_then_wait_for_gate(recorder)?;
     let mut queue = Queue {
         socket: &socket,
@@ -141,30 +138,34 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
         outstanding: HashMap::new(),
         joiners: HashMap::new(),
     };
-    let mut batch = Vec::with_capacity(256);
-    loop {
-        ipc::recv_batch(&socket, &mut batch, 256)?;
-        for (from, bytes, n) in &batch {
-            let m = &bytes[..*n];
-            match (m.first().copied(), m.len()) {
-                _ if m == STOP => return Ok(()),
-                (Some(PUT), 10) => queue.put(from, u64_at(m, 1), m[9] != 0),
-                (Some(TAKE), 5) => queue.waiting_takes.push_back(from.clone()),
-                (Some(DONE), 5) => {
-                    queue.done.insert(u32_at(m, 1));
-                }
-                (Some(TASK_DONE), 9) => {
-                    let producer = (u64_at(m, 1) >> 32) as u32;
-                    let left = queue.outstanding.entry(producer).or_default();
-                    *left = left.saturating_sub(1);
-                }
-                (Some(JOIN), 5) => {
-                    queue.joiners.insert(u32_at(m, 1), from.clone());
-                }
-                _ => {} // not ours: ignore rather than die
+    ipc::serve(&socket, &mut queue)?;
+    Ok(())
+}
+
+impl Server for Queue<'_> {
+    fn handle(&mut self, from: &SocketAddr, m: &[u8]) -> io::Result<()> {
+        match (m.first().copied(), m.len()) {
+            (Some(PUT), 10) => self.put(from, u64_at(m, 1), m[9] != 0),
+            (Some(TAKE), 5) => self.waiting_takes.push_back(from.clone()),
+            (Some(DONE), 5) => {
+                self.done.insert(u32_at(m, 1));
             }
+            (Some(TASK_DONE), 9) => {
+                let producer = (u64_at(m, 1) >> 32) as u32;
+                let left = self.outstanding.entry(producer).or_default();
+                *left = left.saturating_sub(1);
+            }
+            (Some(JOIN), 5) => {
+                self.joiners.insert(u32_at(m, 1), from.clone());
+            }
+            _ => {} // not ours: ignore rather than die
         }
-        queue.settle()?;
+        Ok(())
+    }
+
+    /// Answers every request that can now be answered.
+    fn settle(&mut self) -> io::Result<()> {
+        self.hand_out()
     }
 }
 
@@ -190,8 +191,7 @@ impl Queue<'_> {
         *self.outstanding.entry((entry >> 32) as u32).or_default() += 1;
     }
 
-    /// Answers every request that can now be answered.
-    fn settle(&mut self) -> Result<()> {
+    fn hand_out(&mut self) -> io::Result<()> {
         loop {
             let mut moved = false;
             while !self.entries.is_empty() && !self.waiting_takes.is_empty() {
@@ -200,7 +200,7 @@ impl Queue<'_> {
                     self.waiting_takes.pop_front().expect("not empty"),
                 );
                 let Some(op) = self.recorder.begin(Kind::Take) else {
-                    bail!("history full: more hand-outs than entries")
+                    return Err(io::Error::other("history full: more hand-outs than entries"));
                 };
                 op.entry = entry;
                 op.outcome = Outcome::Ok as u8;

@@ -8,10 +8,10 @@
 
 mod buyer;
 mod entry_queue;
+mod manager;
+pub mod pool;
 mod producer;
 mod seller;
-
-pub use entry_queue::STOP as STOP_QUEUE;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -24,7 +24,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Role};
-use crate::scenario::{LockScope, Producers, StoreKind, WriteMode};
+use crate::scenario::{LockScope, PoolMode, Producers, StoreKind, WriteMode};
 use crate::strategy::StrategyName;
 
 /// Everything the workers of one trial need to know, written by the runner as `plan.json`.
@@ -46,7 +46,13 @@ pub struct TrialPlan {
     /// Abstract Unix socket names, unique to the trial.
     pub seller_socket: String,
     pub queue_socket: String,
+    pub manager_socket: String,
     pub socket_prefix: String,
+    /// With a pool, the buyers' tasks run on this many processes.
+    pub pool: Option<u32>,
+    pub pool_mode: PoolMode,
+    /// The trial's folder, where the pool's shared files are.
+    pub trial_dir: PathBuf,
     /// Buyers that kill themselves between read and write, and at which attempt.
     pub kill_at: BTreeMap<u32, u32>,
 }
@@ -62,6 +68,8 @@ impl TrialPlan {
     pub fn capacity(&self, role: Role) -> usize {
         let entries = self.producers.as_ref().map(|p| p.count as usize * p.entries as usize);
         match role {
+            // A pool process may end up running every buyer's task.
+            Role::Buyer if self.pool.is_some() => entries.unwrap_or(self.buyers as usize * self.attempts as usize),
             Role::Buyer => entries.unwrap_or(self.attempts as usize),
             Role::Producer => self.producers.as_ref().map_or(0, |p| p.entries as usize),
             Role::EntryQueue => entries.unwrap_or(0),
@@ -123,12 +131,8 @@ pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
         serde_json::from_slice(&std::fs::read(plan_path).with_context(|| format!("reading {}", plan_path.display()))?)
             .with_context(|| format!("parsing {}", plan_path.display()))?;
     die_with_runner(plan.runner_pid);
-    let role = match role {
-        "buyer" => Role::Buyer,
-        "producer" => Role::Producer,
-        "seller" => Role::Seller,
-        "entry-queue" => Role::EntryQueue,
-        other => bail!("unknown worker role {other:?}"),
+    let Some(role) = Role::parse(role) else {
+        bail!("unknown worker role {role:?}")
     };
     let path = plan.history_dir.join(crate::history::file_name(role, index));
     let mut recorder = Recorder::create(&path, role, index, plan.capacity(role))
@@ -138,7 +142,7 @@ pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
         Role::Producer => producer::run(&plan, index, &mut recorder),
         Role::Seller => seller::run(&plan, &mut recorder),
         Role::EntryQueue => entry_queue::run(&plan, &mut recorder),
-        Role::Manager => bail!("the manager store is not built yet"),
+        Role::Manager => manager::run(&plan, &mut recorder),
     };
     result.with_context(|| format!("{} {index}", role.name()))?;
     recorder.finish();

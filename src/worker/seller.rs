@@ -1,43 +1,57 @@
 //! The seller of the `queue` strategy: the one process that owns the stock. It takes every
 //! request waiting at each wake-up and answers them in turn.
 
+use std::io;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
 use anyhow::Result;
 
 use super::{Hold, TrialPlan, ready_then_wait_for_gate};
-use crate::history::{Recorder, Role};
-use crate::ipc;
-use crate::store;
-use crate::strategy::queue::{REQUEST_LEN, Reply, STOP};
+use crate::history::{Recorder, Role, blank_record};
+use crate::ipc::{self, Server};
+use crate::store::{self, Stock};
+use crate::strategy::queue::{REQUEST_LEN, Reply};
 use crate::strategy::{self, NoLock};
 
 pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
     let socket = ipc::bind(&plan.seller_socket)?;
-    socket.set_nonblocking(true)?;
-    let mut stock = store::open(plan)?;
-    let mut hold = Hold::new(plan, Role::Seller, 0);
+    let stock = store::open(plan, Role::Seller, 0)?;
+    let hold = Hold::new(plan, Role::Seller, 0);
     ready_then_wait_for_gate(recorder)?;
-    let mut batch = Vec::with_capacity(256);
-    loop {
-        ipc::recv_batch(&socket, &mut batch, 256)?;
-        for (from, bytes, n) in &batch {
-            if bytes[..*n] == *STOP {
-                return Ok(());
-            }
-            if *n != REQUEST_LEN {
-                continue;
-            }
-            let mut op = crate::history::blank_record();
-            strategy::sell(&mut *stock, &mut op, &mut hold, &mut NoLock, false)?;
-            let reply = Reply {
-                outcome: op.outcome,
-                value: op.value,
-                written: op.written,
-                read_ns: op.read_ns,
-                write_ns: op.write_ns,
-            };
-            // A buyer that died waiting has no socket left to answer: its sale stays
-            // indeterminate in its own history, and the others are still served.
-            let _ = socket.send_to_addr(&reply.encode(), from);
+    ipc::serve(
+        &socket,
+        &mut Seller {
+            socket: &socket,
+            stock,
+            hold,
+        },
+    )?;
+    Ok(())
+}
+
+struct Seller<'a> {
+    socket: &'a UnixDatagram,
+    stock: Box<dyn Stock>,
+    hold: Hold,
+}
+
+impl Server for Seller<'_> {
+    fn handle(&mut self, from: &SocketAddr, request: &[u8]) -> io::Result<()> {
+        if request.len() != REQUEST_LEN {
+            return Ok(()); // not a buyer's request: ignore rather than die
         }
+        let mut op = blank_record();
+        strategy::sell(&mut *self.stock, &mut op, &mut self.hold, &mut NoLock, false)?;
+        let reply = Reply {
+            outcome: op.outcome,
+            value: op.value,
+            written: op.written,
+            read_ns: op.read_ns,
+            write_ns: op.write_ns,
+        };
+        // A buyer that died waiting has no socket left to answer: its sale stays
+        // indeterminate in its own history, and the others are still served.
+        let _ = self.socket.send_to_addr(&reply.encode(), from);
+        Ok(())
     }
 }
