@@ -175,6 +175,9 @@ pub fn check(history: &History, facts: &Facts) -> Check {
                 Outcome::Pending => pending_takes += 1,
                 _ => {}
             },
+            // The seller's side of a buyer's purchase: only what it wrote counts (above), so
+            // that a buyer killed while waiting for its reply leaves no false torn read.
+            Kind::Sale => {}
         }
     }
 
@@ -443,7 +446,7 @@ impl StockValues {
     fn new(initial: i64, ops: &[Op]) -> StockValues {
         let written = || {
             ops.iter()
-                .filter(|op| op.kind == Kind::Purchase)
+                .filter(|op| matches!(op.kind, Kind::Purchase | Kind::Sale))
                 .filter_map(|op| op.written)
         };
         let (mut min, mut max, mut n) = (initial, initial, 1u128);

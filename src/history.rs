@@ -73,6 +73,8 @@ pub enum Kind {
     Put = 2,
     /// A buyer takes an entry from the entry queue.
     Take = 3,
+    /// The seller's side of a purchase under `queue`: what it read and wrote for a request.
+    Sale = 4,
 }
 
 impl Kind {
@@ -81,6 +83,7 @@ impl Kind {
             1 => Kind::Purchase,
             2 => Kind::Put,
             3 => Kind::Take,
+            4 => Kind::Sale,
             _ => return None,
         })
     }
@@ -147,8 +150,8 @@ pub struct Record {
 
 const _: () = assert!(RECORD_LEN == 64);
 
-/// A record with nothing in it yet, for an operation not kept in a history file.
-pub fn blank_record() -> Record {
+/// A record with nothing in it yet.
+fn blank_record() -> Record {
     Record {
         kind: 0,
         outcome: Outcome::Pending as u8,

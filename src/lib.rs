@@ -9,6 +9,7 @@ pub mod clock;
 pub mod expect;
 pub mod history;
 pub mod ipc;
+pub mod notice;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::checker::{Check, Verdict};
+use crate::runner::FaultEvent;
 use crate::scenario::Scenario;
 use crate::strategy::StrategyName;
 
@@ -48,6 +49,9 @@ pub struct TrialResult {
     /// The moment the start gate opened, on the workers' `CLOCK_MONOTONIC`: history times
     /// are relative to it.
     pub gate_ns: u64,
+    /// The faults the trial suffered, as they happened.
+    #[serde(default)]
+    pub faults: Vec<FaultEvent>,
 }
 
 /// One strategy's trials at a glance.

@@ -68,8 +68,11 @@ impl Client {
 }
 
 impl Strategy for Client {
-    fn purchase(&mut self, _stock: &mut dyn Stock, op: &mut Record, _hold: &mut Hold) -> io::Result<()> {
+    fn purchase(&mut self, _stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()> {
         self.socket.send(&self.buyer.to_le_bytes())?;
+        // The buyer's read-to-write window is the seller's; a fault planned for the buyer
+        // hits it while it waits for the reply.
+        hold.fault_point();
         let mut buf = [0u8; REPLY_LEN];
         let n = ipc::recv(&self.socket, &mut buf)?;
         if n != REPLY_LEN {

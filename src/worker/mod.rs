@@ -13,7 +13,6 @@ pub mod pool;
 mod producer;
 mod seller;
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +23,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Role};
+use crate::notice::{self, FaultKind, Notice};
 use crate::scenario::{LockScope, PoolMode, Producers, StoreKind, WriteMode};
 use crate::strategy::StrategyName;
 
@@ -53,8 +53,8 @@ pub struct TrialPlan {
     pub pool_mode: PoolMode,
     /// The trial's folder, where the pool's shared files are.
     pub trial_dir: PathBuf,
-    /// Buyers that kill themselves between read and write, and at which attempt.
-    pub kill_at: BTreeMap<u32, u32>,
+    /// The faults planned for this trial: who is hit, at which of its sales.
+    pub faults: Vec<PlannedFault>,
 }
 
 impl TrialPlan {
@@ -73,7 +73,8 @@ impl TrialPlan {
             Role::Buyer => entries.unwrap_or(self.attempts as usize),
             Role::Producer => self.producers.as_ref().map_or(0, |p| p.entries as usize),
             Role::EntryQueue => entries.unwrap_or(0),
-            Role::Seller | Role::Manager => 0,
+            Role::Seller => entries.unwrap_or(self.buyers as usize * self.attempts as usize),
+            Role::Manager => 0,
         }
     }
 
@@ -85,43 +86,73 @@ impl TrialPlan {
     }
 }
 
+/// A worker hit between its read and its write, at its `attempt`-th sale (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedFault {
+    pub role: Role,
+    pub index: u32,
+    pub attempt: u32,
+    pub kind: FaultKind,
+}
+
 /// The pause between reading and writing the stock: the race window. It is also where a
 /// buyer chosen for a fault is killed, between its read and its write.
 pub struct Hold {
     rng: ChaCha8Rng,
     hold_us: u64,
     attempt: u32,
-    kill_at: Option<u32>,
+    fault: Option<(u32, FaultKind)>,
 }
 
 impl Hold {
     pub fn new(plan: &TrialPlan, role: Role, index: u32) -> Hold {
-        let kill_at = if role == Role::Buyer {
-            plan.kill_at.get(&index).copied()
-        } else {
-            None
-        };
+        let fault = plan
+            .faults
+            .iter()
+            .find(|f| f.role == role && f.index == index)
+            .map(|f| (f.attempt, f.kind));
         Hold {
             rng: plan.rng(role, index),
             hold_us: plan.hold_us,
             attempt: 0,
-            kill_at,
+            fault,
         }
     }
 
-    /// Waits `hold_us` with ±50% seeded jitter, so that buyers do not move in lockstep.
+    /// Waits `hold_us` with ±50% seeded jitter, so that buyers do not move in lockstep; a
+    /// worker chosen for a fault suffers it here, between its read and its write. The
+    /// worker raises the signal itself, so that it lands exactly there, after telling the
+    /// runner (which resumes a stopped worker and records the fault for the report).
     pub fn pause(&mut self) {
-        if self.kill_at == Some(self.attempt) {
-            // SAFETY: raising a signal on oneself; SIGKILL ends the process here.
-            unsafe { libc::raise(libc::SIGKILL) };
-        }
-        self.attempt += 1;
+        self.fault_point();
         if self.hold_us > 0 {
             let us = self
                 .rng
                 .random_range(self.hold_us / 2..=self.hold_us + self.hold_us / 2);
             std::thread::sleep(Duration::from_micros(us));
         }
+    }
+
+    /// Where a worker chosen for a fault suffers it: counts one sale either way.
+    pub fn fault_point(&mut self) {
+        if let Some((attempt, kind)) = self.fault
+            && attempt == self.attempt
+        {
+            let notice = Notice::Fault {
+                kind,
+                pid: std::process::id(),
+                at_ns: crate::clock::now_ns(),
+            };
+            if notice::send(notice).is_ok() {
+                let signal = match kind {
+                    FaultKind::Kill => libc::SIGKILL,
+                    FaultKind::Stop => libc::SIGSTOP,
+                };
+                // SAFETY: raising a signal on oneself; SIGSTOP returns once the runner resumes us.
+                unsafe { libc::raise(signal) };
+            }
+        }
+        self.attempt += 1;
     }
 }
 
@@ -163,10 +194,7 @@ fn die_with_runner(runner_pid: u32) {
 /// Tells the runner this worker is ready, then waits at the start gate until it opens.
 pub fn ready_then_wait_for_gate(recorder: &mut Recorder) -> Result<()> {
     recorder.ready();
-    // SAFETY: writing one byte from a valid buffer to fd 1, the runner's ready pipe.
-    if unsafe { libc::write(1, b"R".as_ptr().cast(), 1) } != 1 {
-        bail!("cannot tell the runner it is ready: {}", io::Error::last_os_error());
-    }
+    notice::send(Notice::Ready).context("telling the runner it is ready")?;
     let mut byte = [0u8; 1];
     loop {
         // SAFETY: reading into a valid one-byte buffer from fd 0, the gate pipe.

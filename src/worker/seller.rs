@@ -7,7 +7,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use anyhow::Result;
 
 use super::{Hold, TrialPlan, ready_then_wait_for_gate};
-use crate::history::{Recorder, Role, blank_record};
+use crate::history::{Kind, Recorder, Role};
 use crate::ipc::{self, Server};
 use crate::store::{self, Stock};
 use crate::strategy::queue::{REQUEST_LEN, Reply};
@@ -24,6 +24,7 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
             socket: &socket,
             stock,
             hold,
+            recorder,
         },
     )?;
     Ok(())
@@ -33,6 +34,7 @@ struct Seller<'a> {
     socket: &'a UnixDatagram,
     stock: Box<dyn Stock>,
     hold: Hold,
+    recorder: &'a mut Recorder,
 }
 
 impl Server for Seller<'_> {
@@ -40,8 +42,14 @@ impl Server for Seller<'_> {
         if request.len() != REQUEST_LEN {
             return Ok(()); // not a buyer's request: ignore rather than die
         }
-        let mut op = blank_record();
-        strategy::sell(&mut *self.stock, &mut op, &mut self.hold, &mut NoLock, false)?;
+        // Recorded, so that what the seller wrote is known even when the buyer it wrote for
+        // died before hearing the reply.
+        let op = self
+            .recorder
+            .begin(Kind::Sale)
+            .ok_or_else(|| io::Error::other("history full: more sales than planned"))?;
+        strategy::sell(&mut *self.stock, op, &mut self.hold, &mut NoLock, false)?;
+        op.end_ns = crate::clock::now_ns();
         let reply = Reply {
             outcome: op.outcome,
             value: op.value,

@@ -1,0 +1,116 @@
+//! What a worker tells the runner on its group's pipe: that it is ready, or that it is about
+//! to be hit by its planned fault. Each notice is one `write` of at most 13 bytes, below
+//! `PIPE_BUF`, so notices from many workers never interleave.
+
+use serde::{Deserialize, Serialize};
+
+/// A fault a worker suffers between its read and its write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// SIGKILL: the process dies mid-sale.
+    Kill,
+    /// SIGSTOP, and SIGCONT from the runner `stop_ms` later.
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Ready,
+    Fault { kind: FaultKind, pid: u32, at_ns: u64 },
+}
+
+const READY: u8 = b'R';
+const KILL: u8 = b'K';
+const STOP: u8 = b'S';
+const FAULT_LEN: usize = 13;
+
+impl Notice {
+    pub fn encode(&self) -> Vec<u8> {
+        match *self {
+            Notice::Ready => vec![READY],
+            Notice::Fault { kind, pid, at_ns } => {
+                let mut b = vec![if kind == FaultKind::Kill { KILL } else { STOP }];
+                b.extend_from_slice(&pid.to_le_bytes());
+                b.extend_from_slice(&at_ns.to_le_bytes());
+                b
+            }
+        }
+    }
+}
+
+/// Reassembles notices from the bytes a pipe delivers, however the reads cut them.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    carry: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Notice>) {
+        self.carry.extend_from_slice(bytes);
+        let mut at = 0;
+        while at < self.carry.len() {
+            match self.carry[at] {
+                READY => {
+                    out.push(Notice::Ready);
+                    at += 1;
+                }
+                tag @ (KILL | STOP) => {
+                    if self.carry.len() - at < FAULT_LEN {
+                        break; // the rest is still on its way
+                    }
+                    let b = &self.carry[at..at + FAULT_LEN];
+                    let kind = if tag == KILL { FaultKind::Kill } else { FaultKind::Stop };
+                    let pid = u32::from_le_bytes(b[1..5].try_into().expect("4 bytes"));
+                    let at_ns = u64::from_le_bytes(b[5..13].try_into().expect("8 bytes"));
+                    out.push(Notice::Fault { kind, pid, at_ns });
+                    at += FAULT_LEN;
+                }
+                _ => at += 1, // not a notice: skip it
+            }
+        }
+        self.carry.drain(..at);
+    }
+}
+
+/// Sends a notice on standard output, the worker's end of its group's pipe.
+pub fn send(notice: Notice) -> std::io::Result<()> {
+    let bytes = notice.encode();
+    // SAFETY: writing a valid buffer to fd 1.
+    let n = unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
+    if n == bytes.len() as isize {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_survive_any_cut() {
+        let sent = [
+            Notice::Ready,
+            Notice::Fault {
+                kind: FaultKind::Stop,
+                pid: 4242,
+                at_ns: 123_456_789,
+            },
+            Notice::Ready,
+            Notice::Fault {
+                kind: FaultKind::Kill,
+                pid: 7,
+                at_ns: u64::MAX,
+            },
+        ];
+        let bytes: Vec<u8> = sent.iter().flat_map(|n| n.encode()).collect();
+        for cut in 0..bytes.len() {
+            let (mut decoder, mut got) = (Decoder::default(), Vec::new());
+            decoder.feed(&bytes[..cut], &mut got);
+            decoder.feed(&bytes[cut..], &mut got);
+            assert_eq!(got, sent, "cut at {cut}");
+        }
+    }
+}

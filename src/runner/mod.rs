@@ -1,0 +1,170 @@
+//! The runner: makes each trial's folder and stock, spawns the workers, opens the start gate,
+//! watches them against the deadline, and hands their histories to the checker. It removes
+//! what it created (semaphores, workers) also when a trial fails or the run is interrupted.
+
+mod crew;
+mod trial;
+
+pub use crew::FaultEvent;
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::results::{Machine, Results, StrategyRun, Summary, TrialResult};
+use crate::scenario::Scenario;
+use crate::strategy::StrategyName;
+use crate::strategy::semaphore;
+use trial::{Ran, run_trial};
+
+/// Written into every output folder sim makes, so that it never overwrites anything else.
+pub const MARKER: &str = ".sim-run";
+
+/// How a run ended.
+pub enum RunEnd {
+    Completed,
+    /// Ctrl-C or SIGTERM: the results hold the trials that finished.
+    Interrupted,
+}
+
+/// Receives SIGINT and SIGTERM as bytes on a socket that the runner can wait on.
+pub struct Interrupts {
+    wake: UnixStream,
+}
+
+impl Interrupts {
+    pub fn install() -> Result<Interrupts> {
+        let (wake, signal_end) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::low_level::pipe::register(signal, signal_end.try_clone()?)?;
+        }
+        Ok(Interrupts { wake })
+    }
+
+    fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.wake.as_raw_fd()
+    }
+
+    /// Whether a signal came (and forgets it).
+    fn pending(&self) -> bool {
+        let mut buf = [0u8; 16];
+        matches!((&self.wake).read(&mut buf), Ok(n) if n > 0)
+    }
+}
+
+/// Runs every trial of every strategy of the scenario, writing into `out`.
+pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+    let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
+    run_with(&exe, scenario, out, interrupts)
+}
+
+/// Runs one trial of `strategy` with the `sim` binary at `exe`, writing into `out`, and
+/// checks it: for benchmarks, which are not the `sim` binary themselves.
+pub fn run_one(
+    exe: &Path,
+    scenario: &Scenario,
+    strategy: StrategyName,
+    out: &Path,
+    interrupts: &Interrupts,
+) -> Result<TrialResult> {
+    prepare_out(out)?;
+    match run_trial(exe, scenario, out, strategy, 0, scenario.seed, interrupts)? {
+        Some(ran) => ran.check(),
+        None => bail!("interrupted"),
+    }
+}
+
+fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+    prepare_out(out)?;
+    let removed = semaphore::sweep_stale();
+    if removed > 0 {
+        eprintln!("note: removed {removed} semaphore(s) left by sim runs that were killed");
+    }
+    let mut results = Results {
+        scenario: scenario.clone(),
+        runs: Vec::new(),
+        sim_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: crate::results::utc_now(),
+        machine: Machine::this(),
+        interrupted: false,
+        violations: Vec::new(),
+    };
+    let total = scenario.strategies.len() as u64 * scenario.trials as u64;
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut end = RunEnd::Completed;
+    for &strategy in &scenario.strategies {
+        bar.set_message(strategy.name());
+        let mut ran = Vec::new();
+        for n in 0..scenario.trials {
+            let seed = scenario.seed.wrapping_add(n as u64);
+            match run_trial(exe, scenario, out, strategy, n, seed, interrupts)? {
+                Some(trial) => ran.push(trial),
+                None => end = RunEnd::Interrupted,
+            }
+            if matches!(end, RunEnd::Interrupted) {
+                break;
+            }
+            bar.inc(1);
+        }
+        // Checked once the strategy's trials are over, so that checking runs in parallel
+        // without taking a CPU from a trial being measured.
+        let trials = ran.into_par_iter().map(Ran::check).collect::<Result<Vec<_>>>()?;
+        results.runs.push(StrategyRun {
+            strategy,
+            summary: Summary::of(&trials),
+            trials,
+        });
+        if matches!(end, RunEnd::Interrupted) {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    results.interrupted = matches!(end, RunEnd::Interrupted);
+    Ok((results, end))
+}
+
+/// Makes `out` ready for a run: a new folder, or one sim made before (its old trials go).
+fn prepare_out(out: &Path) -> Result<()> {
+    if out.exists() {
+        if !out.is_dir() {
+            bail!(
+                "--out {} is a file, not a folder: give a folder for the report",
+                out.display()
+            );
+        }
+        let marker = out.join(MARKER);
+        let empty = std::fs::read_dir(out)?.next().is_none();
+        if !marker.exists() && !empty {
+            bail!(
+                "{} holds files that sim did not write; refusing to overwrite them: give another --out, or empty that folder",
+                out.display()
+            );
+        }
+        for old in ["trials", "index.html", crate::results::FILE_NAME] {
+            let path = out.join(old);
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
+            } else if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating the output folder {}", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by sim: `sim run` may replace what is in this folder\n",
+    )?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! One trial: its folder, stock and plan, its workers from spawn to the start gate to the
+//! end, and what the checker is then told.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rand::rngs::ChaCha8Rng;
+use rand::seq::index::sample;
+use rand::{RngExt, SeedableRng};
+
+use super::Interrupts;
+use super::crew::{Crew, FaultEvent, Group, poll};
+use crate::checker::{self, Facts, FinalStock};
+use crate::clock::now_ns;
+use crate::history::{History, Role};
+use crate::ipc;
+use crate::notice::FaultKind;
+use crate::results::TrialResult;
+use crate::scenario::{Scenario, StoreKind};
+use crate::store::{self, FileStock, Reading};
+use crate::strategy::StrategyName;
+use crate::strategy::semaphore::OwnedSemaphore;
+use crate::worker::pool::Pool;
+use crate::worker::{PlannedFault, TrialPlan};
+
+/// The worker groups of a trial. [STORE] and [SERVERS] hold the processes the sale depends
+/// on; the interrupt's descriptor is polled after the groups'.
+const BUYERS: usize = 0;
+const PRODUCERS: usize = 1;
+const SERVERS: usize = 2;
+const STORE: usize = 3;
+const INTERRUPT: usize = 4;
+
+/// How long a server may take to stop when asked, before it is ended.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long workers may take to get to the start gate.
+const SETUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// A trial that ran to its end, waiting to be checked.
+pub struct Ran {
+    trial: u32,
+    seed: u64,
+    dir: String,
+    history_dir: PathBuf,
+    gate_ns: u64,
+    spawn_ms: f64,
+    faults: Vec<FaultEvent>,
+    facts: Facts,
+}
+
+impl Ran {
+    pub fn check(self) -> Result<TrialResult> {
+        let history = History::read_dir(&self.history_dir, self.gate_ns)?;
+        let check = checker::check(&history, &self.facts);
+        Ok(TrialResult {
+            trial: self.trial,
+            seed: self.seed,
+            initial_stock: self.facts.initial_stock,
+            check,
+            spawn_ms: self.spawn_ms,
+            dir: self.dir,
+            gate_ns: self.gate_ns,
+            faults: self.faults,
+        })
+    }
+}
+
+/// A name part that no other trial, run or process on the machine shares.
+fn unique_tag() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}.{}.{}",
+        std::process::id(),
+        now_ns() % 1_000_000_007,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Makes the trial's folder and writes the initial stock; returns the folder (absolute),
+/// the stock file and the history folder.
+fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let dir = out.join(rel);
+    let history_dir = dir.join("history");
+    std::fs::create_dir_all(&history_dir).with_context(|| format!("creating {}", history_dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let stock_path = dir.join(&scenario.stock.file);
+    // The scenario's path was checked to stay inside; links are checked here, on disk.
+    if let Some(parent) = stock_path.parent() {
+        std::fs::create_dir_all(parent)?;
+        if !parent.canonicalize()?.starts_with(&dir) {
+            bail!(
+                "stock.file {:?} resolves outside the trial folder {}: give a plain relative path",
+                scenario.stock.file,
+                dir.display()
+            );
+        }
+    }
+    if stock_path.is_symlink() || stock_path.is_dir() {
+        bail!(
+            "stock.file {:?} is a link or a folder in {}: give the path of a plain file",
+            scenario.stock.file,
+            dir.display()
+        );
+    }
+    FileStock::create(&stock_path, scenario.stock.initial)
+        .with_context(|| format!("writing the stock file {}", stock_path.display()))?;
+    Ok((dir.clone(), stock_path, dir.join("history")))
+}
+
+/// Chooses, from the seed, who is hit by the scenario's faults and at which sale.
+fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<PlannedFault> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006e_656d_6573_6973); // "nemesis"
+    let (b, f) = (&scenario.buyers, &scenario.faults);
+    let processes = b.pool.unwrap_or(b.count);
+    // With producers or a pool a buyer's number of sales is not known beforehand: its first.
+    let fixed_attempts = scenario.producers.is_none() && b.pool.is_none();
+    let hit = (f.kill_buyers + f.stop_buyers).min(processes);
+    let mut faults: Vec<PlannedFault> = sample(&mut rng, processes as usize, hit as usize)
+        .into_iter()
+        .enumerate()
+        .map(|(n, buyer)| PlannedFault {
+            role: Role::Buyer,
+            index: buyer as u32,
+            attempt: if fixed_attempts {
+                rng.random_range(0..b.attempts)
+            } else {
+                0
+            },
+            kind: if (n as u32) < f.kill_buyers {
+                FaultKind::Kill
+            } else {
+                FaultKind::Stop
+            },
+        })
+        .collect();
+    if f.kill_seller && strategy == StrategyName::Queue {
+        let sales = match &scenario.producers {
+            Some(p) => p.count as u64 * p.entries as u64,
+            None => b.count as u64 * b.attempts as u64,
+        };
+        let attempt = rng.random_range(0..(sales / 2).max(1)) as u32;
+        faults.push(PlannedFault {
+            role: Role::Seller,
+            index: 0,
+            attempt,
+            kind: FaultKind::Kill,
+        });
+    }
+    faults
+}
+
+/// Runs one trial; `None` if it was interrupted.
+pub fn run_trial(
+    exe: &Path,
+    scenario: &Scenario,
+    out: &Path,
+    strategy: StrategyName,
+    n: u32,
+    seed: u64,
+    interrupts: &Interrupts,
+) -> Result<Option<Ran>> {
+    let rel = format!("trials/{}/{n:03}", strategy.name());
+    let (dir, stock_path, history_dir) = prepare(scenario, out, &rel)?;
+    let tag = unique_tag();
+    // Unlinked when dropped, on every way out of this function.
+    let semaphore = match strategy {
+        StrategyName::Semaphore => {
+            Some(OwnedSemaphore::create(&tag, scenario.semaphore.permits).context("creating the named semaphore")?)
+        }
+        _ => None,
+    };
+    let b = &scenario.buyers;
+    let plan = TrialPlan {
+        strategy,
+        scope: scenario.lock.scope,
+        store: scenario.stock.store,
+        write: scenario.stock.write,
+        stock_path: stock_path.clone(),
+        history_dir: history_dir.clone(),
+        seed,
+        runner_pid: std::process::id(),
+        buyers: b.count,
+        attempts: b.attempts,
+        hold_us: b.hold_us,
+        producers: scenario.producers.clone(),
+        semaphore: semaphore.as_ref().map(|s| s.name().to_string()),
+        seller_socket: format!("sim.{tag}.seller"),
+        queue_socket: format!("sim.{tag}.queue"),
+        manager_socket: format!("sim.{tag}.manager"),
+        socket_prefix: format!("sim.{tag}"),
+        pool: b.pool,
+        pool_mode: b.pool_mode,
+        trial_dir: dir.clone(),
+        faults: plan_faults(scenario, strategy, seed),
+    };
+    if b.pool.is_some() {
+        Pool::create(&dir).context("creating the pool's files")?;
+    }
+    let plan_path = dir.join("plan.json");
+    std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan)?)?;
+
+    let (gate_reader, gate_writer) = io::pipe()?;
+    let stop_for = Duration::from_millis(scenario.faults.stop_ms);
+    let mut crew = Crew::new(exe, &plan_path, gate_reader, &dir.join("workers.log"), stop_for)?;
+    let mut groups = [Group::new()?, Group::new()?, Group::new()?, Group::new()?];
+
+    let started = Instant::now();
+    let setup_deadline = started + SETUP_LIMIT;
+    // Servers first, the store's before those that use it: clients send to them as soon as
+    // the gate opens.
+    if scenario.stock.store == StoreKind::Manager {
+        crew.spawn(&mut groups[STORE], Role::Manager, 0)?;
+    }
+    if !crew.await_ready(&mut groups[STORE], setup_deadline, interrupts)? {
+        return Ok(None);
+    }
+    if strategy == StrategyName::Queue {
+        crew.spawn(&mut groups[SERVERS], Role::Seller, 0)?;
+    }
+    if scenario.producers.is_some() {
+        crew.spawn(&mut groups[SERVERS], Role::EntryQueue, 0)?;
+    }
+    if !crew.await_ready(&mut groups[SERVERS], setup_deadline, interrupts)? {
+        return Ok(None);
+    }
+    for i in 0..scenario.producers.as_ref().map_or(0, |p| p.count) {
+        crew.spawn(&mut groups[PRODUCERS], Role::Producer, i)?;
+    }
+    for i in 0..b.pool.unwrap_or(b.count) {
+        crew.spawn(&mut groups[BUYERS], Role::Buyer, i)?;
+    }
+    for g in [PRODUCERS, BUYERS] {
+        if !crew.await_ready(&mut groups[g], setup_deadline, interrupts)? {
+            return Ok(None);
+        }
+    }
+    let spawn_ms = started.elapsed().as_secs_f64() * 1e3;
+
+    let gate_ns = now_ns();
+    drop(gate_writer); // every worker's read of the gate returns: they all start now
+    let Some(deadline_hit) = watch(&mut crew, &mut groups, &plan, scenario, gate_ns, interrupts) else {
+        return Ok(None);
+    };
+    crew.reap();
+    let faults = std::mem::take(&mut crew.faults);
+    drop(crew);
+    drop(semaphore);
+
+    let final_stock = match std::fs::read(&stock_path) {
+        Ok(bytes) => match store::parse(&bytes) {
+            Reading::Value(v) => FinalStock::Value(v),
+            Reading::Unreadable => FinalStock::Unreadable(String::from_utf8_lossy(&bytes).into_owned()),
+        },
+        Err(e) => FinalStock::Unreadable(format!("(cannot read: {e})")),
+    };
+    let facts = Facts {
+        initial_stock: scenario.stock.initial,
+        final_stock,
+        deadline_hit,
+    };
+    Ok(Some(Ran {
+        trial: n,
+        seed,
+        dir: rel,
+        history_dir,
+        gate_ns,
+        spawn_ms,
+        faults,
+        facts,
+    }))
+}
+
+/// Watches the workers from the open gate to the end: resumes the stopped, ends daemon
+/// buyers with the producers, stops the servers once the clients are done, and ends
+/// everyone at the deadline or when a server dies. `Some(deadline hit)`, or `None` if
+/// interrupted.
+fn watch(
+    crew: &mut Crew,
+    groups: &mut [Group; 4],
+    plan: &TrialPlan,
+    scenario: &Scenario,
+    gate_ns: u64,
+    interrupts: &Interrupts,
+) -> Option<bool> {
+    let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
+    let mut stopping: Option<Instant> = None;
+    let mut notices = Vec::new();
+    loop {
+        let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
+        if clients_done && !groups[SERVERS].open && !groups[STORE].open {
+            return Some(false);
+        }
+        if clients_done && stopping.is_none() {
+            for server in [&plan.seller_socket, &plan.queue_socket, &plan.manager_socket] {
+                let _ = ipc::send_once(server, ipc::STOP);
+            }
+            stopping = Some(Instant::now() + STOP_GRACE);
+        }
+        let now = Instant::now();
+        if stopping.is_some_and(|t| now >= t) {
+            crew.kill(None); // a server that does not stop when asked is ended
+            return Some(false);
+        }
+        if now >= deadline {
+            crew.kill(None);
+            return Some(true);
+        }
+        let next = [Some(deadline), stopping, crew.next_resume()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(deadline);
+        let mut fds: Vec<i32> = groups.iter().map(Group::fd).collect();
+        fds.push(interrupts.fd());
+        let readable = poll(&fds, next.saturating_duration_since(now));
+        if readable[INTERRUPT] && interrupts.pending() {
+            crew.kill(None);
+            crew.reap();
+            return None;
+        }
+        notices.clear();
+        for (g, group) in groups.iter_mut().enumerate() {
+            if readable[g] {
+                group.drain(&mut notices);
+            }
+        }
+        crew.hear(&notices, gate_ns);
+        crew.resume_due(gate_ns);
+        if readable[PRODUCERS] && !groups[PRODUCERS].open && scenario.buyers.daemon {
+            crew.kill(Some(Role::Buyer)); // daemon buyers end with the producers
+        }
+        let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
+        let server_died = [SERVERS, STORE].into_iter().any(|g| readable[g] && !groups[g].open);
+        if server_died && !clients_done {
+            // A process the sale depends on died: nobody will answer the clients.
+            crew.kill(None);
+            return Some(false);
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Faults and interrupts on the real binary: each outcome judged right, nothing left behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{run_scenario, u};
+
+/// Processes whose command line mentions `needle` (workers name their plan's path).
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn semaphores_of(pid: u32) -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("sem.sim.{pid}.")))
+        .collect()
+}
+
+#[test]
+fn a_killed_file_lock_holder_leaves_a_safe_trial() {
+    let run = run_scenario(
+        "trials = 3\nstrategy = \"file-lock\"\n[stock]\ninitial = 40\n[buyers]\ncount = 10\nattempts = 3\nhold_us = 1000\n\
+         [faults]\nkill_buyers = 2\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for t in run.trials("file-lock") {
+        assert_eq!(t["verdict"], "safe", "the kernel drops a dead holder's flock: {t}");
+        assert_eq!(u(&t["indeterminate"]), 2, "{t}");
+        assert_eq!(
+            u(&t["lost_updates"]),
+            0,
+            "an indeterminate sale is never a lost update: {t}"
+        );
+        let faults = t["faults"].as_array().unwrap();
+        assert_eq!(faults.len(), 2, "{t}");
+        assert!(faults.iter().all(|f| f["kind"] == "kill"), "{t}");
+    }
+}
+
+#[test]
+fn a_killed_semaphore_holder_deadlocks_the_trial_until_its_deadline() {
+    let started = Instant::now();
+    let run = run_scenario(
+        "trials = 2\ndeadline_ms = 1000\nstrategy = \"semaphore\"\n[stock]\ninitial = 40\n\
+         [buyers]\ncount = 6\nattempts = 3\nhold_us = 1000\n[faults]\nkill_buyers = 1\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for t in run.trials("semaphore") {
+        assert_eq!(
+            t["verdict"], "deadlock",
+            "a POSIX semaphore stays taken by the dead: {t}"
+        );
+        assert_eq!(u(&t["lost_updates"]), 0, "{t}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "each trial ends at its deadline"
+    );
+    assert!(
+        processes_mentioning(&run.out.to_string_lossy()).is_empty(),
+        "workers left running"
+    );
+    let results = run.results();
+    let anomalies = results["runs"][0]["trials"][0]["anomalies"].as_array().unwrap().clone();
+    assert!(anomalies.iter().any(|a| a["kind"] == "deadlock"), "{anomalies:?}");
+}
+
+#[test]
+fn a_killed_seller_crashes_the_trial_quickly() {
+    let started = Instant::now();
+    let run = run_scenario(
+        "trials = 2\ndeadline_ms = 60000\nstrategy = \"queue\"\n[stock]\ninitial = 50\n\
+         [buyers]\ncount = 8\nattempts = 10\nhold_us = 300\n[faults]\nkill_seller = true\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for t in run.trials("queue") {
+        assert_eq!(t["verdict"], "crashed", "{t}");
+        assert_eq!(u(&t["oversold"]), 0, "{t}");
+        assert_eq!(t["faults"][0]["process"], "seller 0", "{t}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no buyer waits for the dead seller until the deadline"
+    );
+}
+
+#[test]
+fn a_stopped_and_resumed_buyer_delays_but_does_not_break_a_safe_strategy() {
+    let run = run_scenario(
+        "trials = 2\nstrategy = [\"file-lock\", \"semaphore\", \"queue\"]\n[stock]\ninitial = 20\n\
+         [buyers]\ncount = 6\nattempts = 3\nhold_us = 500\n[faults]\nstop_buyers = 1\nstop_ms = 300\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for strategy in ["file-lock", "semaphore", "queue"] {
+        for t in run.trials(strategy) {
+            assert_eq!(t["verdict"], "safe", "{strategy}: {t}");
+            assert_eq!(
+                (u(&t["sold"]), u(&t["final_stock"]), u(&t["indeterminate"])),
+                (18, 2, 0),
+                "{strategy}: {t}"
+            );
+            let stop = &t["faults"][0];
+            assert_eq!(stop["kind"], "stop", "{strategy}: {t}");
+            let stopped_ns = u(&stop["until_ns"]) - u(&stop["at_ns"]);
+            assert!(stopped_ns >= 300_000_000, "resumed after stop_ms, not before: {t}");
+            assert!(t["wall_ms"].as_f64().unwrap() >= 300.0, "{strategy}: {t}");
+        }
+    }
+}
+
+fn long_run(dir: &Path, strategy: &str) -> std::process::Child {
+    let scenario = dir.join("long.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "trials = 1000\nstrategy = \"{strategy}\"\n[stock]\ninitial = 100\n[buyers]\ncount = 20\nhold_us = 20000\n"
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `path` exists, for at most `limit`.
+fn wait_for(path: &Path, limit: Duration) {
+    let until = Instant::now() + limit;
+    while !path.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(path.exists(), "{} never appeared", path.display());
+}
+
+#[test]
+fn ctrl_c_ends_every_worker_removes_the_semaphore_and_keeps_finished_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = long_run(dir.path(), "semaphore");
+    let out = dir.path().join("out");
+    // Once the second trial has begun, the first has finished.
+    wait_for(&out.join("trials/semaphore/001/plan.json"), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
+    let sent = Instant::now();
+    let status = sim.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert!(
+        processes_mentioning(&out.to_string_lossy()).is_empty(),
+        "workers left running"
+    );
+    assert!(
+        semaphores_of(sim.id()).is_empty(),
+        "semaphore left: {:?}",
+        semaphores_of(sim.id())
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["interrupted"], true);
+    let trials = results["runs"][0]["trials"].as_array().unwrap();
+    assert!(!trials.is_empty() && trials.len() < 1000, "{} trials", trials.len());
+}
+
+#[test]
+fn a_runner_killed_outright_takes_its_workers_along_and_the_next_run_sweeps_its_semaphore() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = long_run(dir.path(), "semaphore");
+    let out = dir.path().join("out");
+    wait_for(&out.join("trials/semaphore/001/plan.json"), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(50));
+    sim.kill().unwrap(); // SIGKILL: no clean-up runs
+    sim.wait().unwrap();
+    let until = Instant::now() + Duration::from_secs(3);
+    while !processes_mentioning(&out.to_string_lossy()).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        processes_mentioning(&out.to_string_lossy()).is_empty(),
+        "workers outlived their runner"
+    );
+    // Its semaphore may or may not have been taken at the moment of death; if it is there,
+    // the next run removes it.
+    let stale = semaphores_of(sim.id());
+    let next = run_scenario(
+        "trials = 1\nstrategy = \"semaphore\"\n[buyers]\ncount = 2\nhold_us = 0\n",
+        &[],
+    );
+    assert_eq!(next.code(), 0, "{}", next.stderr());
+    assert!(
+        semaphores_of(sim.id()).is_empty(),
+        "stale semaphores not swept: {stale:?}"
+    );
+}
