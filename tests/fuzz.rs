@@ -1,0 +1,217 @@
+//! Property tests over everything sim reads from outside: scenario text, history files, and
+//! histories fed to the checker. Arbitrary input yields a result or an error, never a panic.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use sim::checker::{self, Facts, FinalStock};
+use sim::history::{History, Kind, Op, Outcome, Worker};
+use sim::scenario::{self, Limits};
+
+const FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "trials",
+    "seed",
+    "strategy",
+    "deadline_ms",
+    "initial",
+    "file",
+    "store",
+    "write",
+    "count",
+    "attempts",
+    "hold_us",
+    "pool",
+    "pool_mode",
+    "daemon",
+    "entries",
+    "queue_capacity",
+    "blocking",
+    "joinable",
+    "permits",
+    "scope",
+    "kill_buyers",
+    "stop_buyers",
+    "stop_ms",
+    "kill_seller",
+    "oversell",
+    "final_stock",
+    "anomaly",
+];
+const TABLES: &[&str] = &[
+    "",
+    "[stock]",
+    "[buyers]",
+    "[producers]",
+    "[semaphore]",
+    "[lock]",
+    "[faults]",
+    "[expect]",
+    "[expect.none]",
+];
+
+/// A TOML value of any type, with numbers at and beyond every bound.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (-3i64..3).prop_map(|n| n.to_string()),
+        Just("1000000000000000".to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        "[a-z\\-\\./]{0,12}".prop_map(|s| format!("{s:?}")),
+        prop::sample::select(vec![
+            "\"none\"",
+            "\"file-lock\"",
+            "\"queue\"",
+            "\"manager\"",
+            "\"sync\"",
+            "\"write\"",
+            "\"in-place\""
+        ])
+        .prop_map(String::from),
+        prop::collection::vec("[a-z\\-]{0,9}", 0..4).prop_map(|v| format!("{v:?}")),
+        Just("1.5".to_string()),
+        Just("{ a = 1 }".to_string()),
+    ]
+}
+
+/// Scenario text made of real tables and fields with arbitrary values.
+fn scenario_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (prop::sample::select(TABLES), prop::sample::select(FIELDS), value()),
+        0..12,
+    )
+    .prop_map(|lines| {
+        let mut text = String::new();
+        for (table, field, value) in lines {
+            if !table.is_empty() {
+                text.push_str(table);
+                text.push('\n');
+            }
+            text.push_str(&format!("{field} = {value}\n"));
+        }
+        text
+    })
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000)
+}
+
+fn parse(text: &str) -> Result<scenario::Scenario, scenario::ScenarioError> {
+    scenario::parse(Path::new("fuzz.toml"), text, Limits::default())
+}
+
+proptest! {
+    // PROPTEST_CASES=100000 cargo test --release --test fuzz runs a longer campaign.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_text_is_a_scenario_or_an_error_naming_the_file(text in "\\PC{0,200}") {
+        if let Err(e) = parse(&text) {
+            prop_assert!(e.to_string().starts_with("fuzz.toml"));
+        }
+    }
+
+    #[test]
+    fn structured_scenarios_are_valid_within_bounds_or_refused(text in scenario_text()) {
+        match parse(&text) {
+            Ok(s) => {
+                prop_assert!(s.trials >= 1 && s.buyers.count >= 1 && s.buyers.attempts >= 1);
+                prop_assert!(s.semaphore.permits >= 1 && s.deadline_ms >= 1 && s.stock.initial >= 0);
+                prop_assert!(u64::from(s.buyers.count) <= scenario::DEFAULT_MAX_PROCESSES);
+                prop_assert!(scenario::check_inside(Path::new(&s.stock.file)).is_ok());
+                prop_assert!(!s.strategies.is_empty());
+            }
+            Err(e) => {
+                let message = e.to_string();
+                prop_assert!(message.starts_with("fuzz.toml") && message.len() < 2000, "{}", message);
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_scenario_mangled_anywhere_never_panics(at in 0usize..400, cut in 0usize..20, insert in "\\PC{0,8}") {
+        let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lottery.toml")).unwrap();
+        let mut chars: Vec<char> = base.chars().collect();
+        let at = at.min(chars.len());
+        let end = (at + cut).min(chars.len());
+        chars.splice(at..end, insert.chars());
+        let _ = parse(&chars.into_iter().collect::<String>());
+    }
+
+    #[test]
+    fn any_bytes_are_a_history_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..600), header in any::<bool>()) {
+        let mut bytes = bytes;
+        if header && bytes.len() >= 64 {
+            // A real header, so the records behind it are read too.
+            bytes[..8].copy_from_slice(b"SIMHIST1");
+            bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+            bytes[12] = 1;
+            let records = ((bytes.len() - 64) / 64) as u64;
+            bytes[24..32].copy_from_slice(&records.to_le_bytes());
+        }
+        let mut history = History::default();
+        let _ = history.add_file(Path::new("fuzz.bin"), &bytes, 0);
+    }
+
+    #[test]
+    fn the_checker_judges_any_history(ops in prop::collection::vec(op(), 0..60), initial in -2i64..30, final_stock in prop::option::of(-2i64..30), deadline in any::<bool>()) {
+        let workers = (0..4).map(|i| Worker {
+            role: if i == 3 { sim::history::Role::Seller } else { sim::history::Role::Buyer },
+            index: i,
+            pid: 100 + i,
+            ready_ns: -5,
+            finish_ns: (i != 2).then_some(1_000_000),
+        }).collect();
+        let history = History { workers, ops };
+        let facts = Facts {
+            initial_stock: initial,
+            final_stock: final_stock.map_or(FinalStock::Unreadable("x".into()), FinalStock::Value),
+            deadline_hit: deadline,
+        };
+        let c = checker::check(&history, &facts);
+        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.torn_reads + c.indeterminate);
+        prop_assert!(c.anomalies.len() <= checker::MAX_ANOMALIES);
+    }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let kind = prop::sample::select(vec![Kind::Purchase, Kind::Purchase, Kind::Put, Kind::Take, Kind::Sale]);
+    let outcome = prop::sample::select(vec![
+        Outcome::Pending,
+        Outcome::Sold,
+        Outcome::SoldOut,
+        Outcome::Unreadable,
+        Outcome::Ok,
+        Outcome::Dropped,
+        Outcome::Closed,
+    ]);
+    let time = prop::option::of(0u64..2_000_000);
+    (
+        0u32..4,
+        kind,
+        outcome,
+        0u64..2_000_000,
+        time.clone(),
+        time.clone(),
+        time,
+        prop::option::of(-3i64..30),
+        prop::option::of(-3i64..30),
+    )
+        .prop_map(|(worker, kind, outcome, start, read, write, end, value, written)| Op {
+            worker,
+            kind,
+            outcome,
+            start,
+            read,
+            write,
+            end,
+            value,
+            written,
+            entry: None,
+        })
+}
