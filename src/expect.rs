@@ -1,7 +1,7 @@
 //! Judges a run against its scenario's `[expect]`.
 
 use crate::checker::{Check, Verdict};
-use crate::results::Results;
+use crate::results::{Results, TrialResult};
 use crate::scenario::ExpectKey;
 
 /// Whether one trial shows what `key` names.
@@ -24,29 +24,35 @@ fn shows(key: ExpectKey, c: &Check) -> bool {
 /// Every expectation the run contradicts, one sentence each.
 pub fn violations(results: &Results) -> Vec<String> {
     let mut out = Vec::new();
-    for run in &results.runs {
-        let want = results.scenario.expect.for_strategy(run.strategy);
-        let n = run.trials.len();
+    // A sweep runs a strategy at several points: its expectations cover all of them.
+    for &strategy in &results.scenario.strategies {
+        let trials: Vec<&TrialResult> = results
+            .runs
+            .iter()
+            .filter(|r| r.strategy == strategy)
+            .flat_map(|r| &r.trials)
+            .collect();
+        let want = results.scenario.expect.for_strategy(strategy);
+        let n = trials.len();
         for (&key, &expected) in &want.flags {
-            let showing = run.trials.iter().filter(|t| shows(key, &t.check)).count();
+            let showing = trials.iter().filter(|t| shows(key, &t.check)).count();
             if expected && showing == 0 && n > 0 {
                 out.push(format!(
                     "{}: expected {} in at least one trial, but none of {n} trials showed it",
-                    run.strategy,
+                    strategy,
                     key.name()
                 ));
             }
             if !expected && showing > 0 {
                 out.push(format!(
                     "{}: expected no {}, but {showing} of {n} trials showed it",
-                    run.strategy,
+                    strategy,
                     key.name()
                 ));
             }
         }
         if let Some(stock) = want.final_stock {
-            let off: Vec<String> = run
-                .trials
+            let off: Vec<String> = trials
                 .iter()
                 .filter(|t| t.check.final_stock != Some(stock))
                 .map(|t| {
@@ -62,7 +68,7 @@ pub fn violations(results: &Results) -> Vec<String> {
             if !off.is_empty() {
                 out.push(format!(
                     "{}: expected a final stock of {stock}, but {}",
-                    run.strategy,
+                    strategy,
                     off.join(", ")
                 ));
             }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checker::{Check, Verdict};
 use crate::runner::FaultEvent;
-use crate::scenario::Scenario;
+use crate::scenario::{Point, Scenario};
 use crate::strategy::StrategyName;
 
 pub const FILE_NAME: &str = "results.json";
@@ -31,6 +31,9 @@ pub struct Results {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyRun {
     pub strategy: StrategyName,
+    /// The buyers and race window of this run, when the scenario sweeps over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<Point>,
     pub trials: Vec<TrialResult>,
     pub summary: Summary,
 }

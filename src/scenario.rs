@@ -31,6 +31,49 @@ pub struct Scenario {
     pub lock: Lock,
     pub faults: Faults,
     pub expect: Expect,
+    /// Set when `buyers.count` or `buyers.hold_us` is a list: every combination is run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
+}
+
+/// The values a sweep runs through; `buyers.count` and `buyers.hold_us` hold the first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub count: Vec<u32>,
+    pub hold_us: Vec<u64>,
+}
+
+/// One combination of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Point {
+    pub buyers: u32,
+    pub hold_us: u64,
+}
+
+impl Scenario {
+    /// Every combination of buyers and race window to run, in order; one without a sweep.
+    pub fn points(&self) -> Vec<Point> {
+        match &self.sweep {
+            None => vec![Point {
+                buyers: self.buyers.count,
+                hold_us: self.buyers.hold_us,
+            }],
+            Some(sweep) => sweep
+                .count
+                .iter()
+                .flat_map(|&buyers| sweep.hold_us.iter().map(move |&hold_us| Point { buyers, hold_us }))
+                .collect(),
+        }
+    }
+
+    /// The scenario at one point of its sweep.
+    pub fn at(&self, point: Point) -> Scenario {
+        let mut one = self.clone();
+        one.buyers.count = point.buyers;
+        one.buyers.hold_us = point.hold_us;
+        one.sweep = None;
+        one
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,9 +311,9 @@ struct RawStock {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawBuyers {
-    count: Option<Spanned<i64>>,
+    count: Option<Spanned<toml::Value>>,
     attempts: Option<Spanned<i64>>,
-    hold_us: Option<Spanned<i64>>,
+    hold_us: Option<Spanned<toml::Value>>,
     pool: Option<Spanned<i64>>,
     pool_mode: Option<PoolMode>,
     daemon: Option<bool>,
@@ -382,6 +425,52 @@ impl Validator<'_> {
         Ok(n as u64)
     }
 
+    /// A whole number within bounds, or a list of them (a sweep), or the default.
+    fn numbers(
+        &self,
+        value: &Option<Spanned<toml::Value>>,
+        field: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+        hint: &str,
+    ) -> Result<Vec<u64>, ScenarioError> {
+        let Some(value) = value else { return Ok(vec![default]) };
+        let span = Some(value.span());
+        let items: Vec<&toml::Value> = match value.get_ref() {
+            toml::Value::Array(items) if !items.is_empty() && items.len() <= 50 => items.iter().collect(),
+            toml::Value::Array(_) => {
+                return Err(self.error(span, field, "a sweep lists from 1 to 50 values".into()));
+            }
+            one => vec![one],
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let n = match item.as_integer() {
+                Some(n) if n >= min as i64 && n as u64 <= max => n as u64,
+                Some(n) => {
+                    return Err(self.error(
+                        span,
+                        field,
+                        format!("{n} is out of bounds: it must be a whole number from {min} to {max}{hint}"),
+                    ));
+                }
+                None => {
+                    return Err(self.error(
+                        span,
+                        field,
+                        format!("{item} is not a whole number: give one, or a list of them to sweep over"),
+                    ));
+                }
+            };
+            if out.contains(&n) {
+                return Err(self.error(span, field, format!("{n} is listed twice")));
+            }
+            out.push(n);
+        }
+        Ok(out)
+    }
+
     fn scenario(&self, raw: RawScenario, limits: Limits) -> Result<Scenario, ScenarioError> {
         let name = match &raw.name {
             Some(name) => {
@@ -430,11 +519,22 @@ impl Validator<'_> {
         let max = limits.max_processes;
         let lift = format!(" (at most {max} processes in a trial; --max-processes N lifts it)");
         let b = &raw.buyers;
-        let count = self.number(&b.count, "buyers.count", 30, 1, max, &lift)? as u32;
-        let buyers = Buyers {
+        let counts: Vec<u32> = self
+            .numbers(&b.count, "buyers.count", 30, 1, max, &lift)?
+            .into_iter()
+            .map(|n| n as u32)
+            .collect();
+        let holds = self.numbers(&b.hold_us, "buyers.hold_us", 500, 0, 10_000_000, " (ten seconds)")?;
+        let sweep = (counts.len() > 1 || holds.len() > 1).then(|| Sweep {
+            count: counts.clone(),
+            hold_us: holds.clone(),
+        });
+        // Bounds that depend on the count hold for the largest one.
+        let count = counts.iter().copied().max().unwrap_or(30);
+        let mut buyers = Buyers {
             count,
             attempts: self.number(&b.attempts, "buyers.attempts", 1, 1, 100_000_000, "")? as u32,
-            hold_us: self.number(&b.hold_us, "buyers.hold_us", 500, 0, 10_000_000, " (ten seconds)")?,
+            hold_us: holds[0],
             pool: match &b.pool {
                 Some(_) => Some(self.number(&b.pool, "buyers.pool", 1, 1, max, &lift)? as u32),
                 None => None,
@@ -524,6 +624,7 @@ impl Validator<'_> {
             kill_seller: f.kill_seller.unwrap_or(false),
         };
         let expect = self.expect(&raw.expect)?;
+        buyers.count = counts[0];
         Ok(Scenario {
             name,
             description: raw.description.unwrap_or_default(),
@@ -538,6 +639,7 @@ impl Validator<'_> {
             lock,
             faults,
             expect,
+            sweep,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The short table a finished run prints, one line per strategy.
+//! The short table a finished run prints, one line per strategy (and point of a sweep).
 
 use std::fmt::Write;
 
@@ -6,12 +6,19 @@ use crate::results::Results;
 
 pub fn render(results: &Results) -> String {
     let mut s = String::new();
+    let sweep = results.scenario.sweep.is_some();
+    if sweep {
+        let _ = write!(s, "{:>6} {:>8} ", "buyers", "hold µs");
+    }
     let _ = writeln!(
         s,
         "{:<10} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10}  verdicts",
         "strategy", "trials", "anomalous", "max oversold", "purchases/s", "p50 µs", "p99 µs"
     );
     for run in &results.runs {
+        if let Some(p) = run.point {
+            let _ = write!(s, "{:>6} {:>8} ", p.buyers, p.hold_us);
+        }
         let m = &run.summary;
         let verdicts: Vec<String> = m
             .verdicts

@@ -145,3 +145,38 @@ fn semaphores() -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[test]
+fn a_sweep_runs_every_combination_and_judges_each_strategy_over_all_of_them() {
+    let run = run_scenario(
+        "trials = 2\nstrategy = [\"none\", \"file-lock\"]\n[stock]\ninitial = 10000\n\
+         [buyers]\ncount = [1, 3]\nattempts = 50\nhold_us = [0, 100]\n[expect.file-lock]\nanomaly = false\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let results = run.results();
+    let runs = results["runs"].as_array().unwrap();
+    let points: Vec<(String, u64, u64)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r["strategy"].as_str().unwrap().to_string(),
+                u(&r["point"]["buyers"]),
+                u(&r["point"]["hold_us"]),
+            )
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for s in ["none", "file-lock"] {
+        for (b, h) in [(1, 0), (1, 100), (3, 0), (3, 100)] {
+            expected.push((s.to_string(), b, h));
+        }
+    }
+    assert_eq!(points, expected);
+    for r in runs {
+        for t in r["trials"].as_array().unwrap() {
+            assert_eq!(u(&t["attempts"]), u(&r["point"]["buyers"]) * 50, "{t}");
+        }
+    }
+    assert!(run.stdout().contains("buyers"), "{}", run.stdout());
+}

@@ -74,7 +74,8 @@ pub fn run_one(
     interrupts: &Interrupts,
 ) -> Result<TrialResult> {
     prepare_out(out)?;
-    match run_trial(exe, scenario, out, strategy, 0, scenario.seed, interrupts)? {
+    let dir = format!("trials/{}/000", strategy.name());
+    match run_trial(exe, scenario, out, &dir, strategy, 0, scenario.seed, interrupts)? {
         Some(ran) => ran.check(),
         None => bail!("interrupted"),
     }
@@ -95,19 +96,35 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
         interrupted: false,
         violations: Vec::new(),
     };
-    let total = scenario.strategies.len() as u64 * scenario.trials as u64;
+    let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}")
             .expect("a valid template")
             .progress_chars("=> "),
     );
     let mut end = RunEnd::Completed;
-    for &strategy in &scenario.strategies {
-        bar.set_message(strategy.name());
+    let points = scenario.points();
+    let runs = scenario
+        .strategies
+        .iter()
+        .flat_map(|&s| points.iter().map(move |&p| (s, p)));
+    for (strategy, point) in runs {
+        let sweeping = scenario.sweep.is_some();
+        let (at, dir) = match sweeping {
+            true => (
+                scenario.at(point),
+                format!("trials/{}/b{}-h{}", strategy.name(), point.buyers, point.hold_us),
+            ),
+            false => (scenario.clone(), format!("trials/{}", strategy.name())),
+        };
+        bar.set_message(match sweeping {
+            true => format!("{strategy} {} buyers {} µs", point.buyers, point.hold_us),
+            false => strategy.to_string(),
+        });
         let mut ran = Vec::new();
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
-            match run_trial(exe, scenario, out, strategy, n, seed, interrupts)? {
+            match run_trial(exe, &at, out, &format!("{dir}/{n:03}"), strategy, n, seed, interrupts)? {
                 Some(trial) => ran.push(trial),
                 None => end = RunEnd::Interrupted,
             }
@@ -121,6 +138,7 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
         let trials = ran.into_par_iter().map(Ran::check).collect::<Result<Vec<_>>>()?;
         results.runs.push(StrategyRun {
             strategy,
+            point: sweeping.then_some(point),
             summary: Summary::of(&trials),
             trials,
         });

@@ -160,18 +160,19 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
     faults
 }
 
-/// Runs one trial; `None` if it was interrupted.
+/// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
+#[allow(clippy::too_many_arguments)]
 pub fn run_trial(
     exe: &Path,
     scenario: &Scenario,
     out: &Path,
+    rel: &str,
     strategy: StrategyName,
     n: u32,
     seed: u64,
     interrupts: &Interrupts,
 ) -> Result<Option<Ran>> {
-    let rel = format!("trials/{}/{n:03}", strategy.name());
-    let (dir, stock_path, history_dir) = prepare(scenario, out, &rel)?;
+    let (dir, stock_path, history_dir) = prepare(scenario, out, rel)?;
     let tag = unique_tag();
     // Unlinked when dropped, on every way out of this function.
     let semaphore = match strategy {
@@ -274,7 +275,7 @@ pub fn run_trial(
         ended_ns,
         trial: n,
         seed,
-        dir: rel,
+        dir: rel.to_string(),
         history_dir,
         gate_ns,
         spawn_ms,
