@@ -53,26 +53,21 @@ pub fn run_scenario(scenario: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
-    let out = dir.path().join("out");
-    let output = sim()
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .args(args)
-        .output()
-        .unwrap();
-    Run { output, out, _dir: dir }
+    run_file(dir, &file, args)
 }
 
 /// Runs `sim run` on a scenario that ships in scenarios/.
 pub fn run_shipped(name: &str, args: &[&str]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    run_file(tempfile::tempdir().unwrap(), &file, args)
+}
+
+/// Runs `sim run FILE --out DIR/out ARGS`.
+fn run_file(dir: tempfile::TempDir, file: &Path, args: &[&str]) -> Run {
+    let out = dir.path().join("out");
     let output = sim()
         .arg("run")
-        .arg(&file)
+        .arg(file)
         .arg("--out")
         .arg(&out)
         .args(args)
