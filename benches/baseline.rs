@@ -1,0 +1,533 @@
+//! The baselines: bare loops that make the system calls of a strategy with nothing of sim
+//! around them (no history, no clock readings, no trait objects), across forked processes
+//! started together at a gate, timed from the gate opening to the last one finishing, as a
+//! sim trial's `wall_ms` is. `file-lock` and `semaphore` are held against these.
+//!
+//! `cargo bench --bench baseline`. Also here: prototypes of a `queue` seller, to show what a
+//! seller process can reach on this machine with each way of taking its requests.
+//!
+//! The children are forked from this (threaded) process, so they only make system calls on
+//! memory prepared before the fork, and end with `_exit`; they die with the bench
+//! (PR_SET_PDEATHSIG), and the semaphore is unlinked as soon as it is created.
+
+use std::ffi::CString;
+use std::hint::black_box;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+
+const PROCESSES: [usize; 4] = [1, 2, 4, 8];
+/// Purchases per race, as in `benches/trials.rs`.
+const PURCHASES: usize = 24_000;
+/// Purchases per race of the queue prototypes.
+const QUEUE_PURCHASES: usize = 8_000;
+const QUEUE_BUYERS: [usize; 2] = [1, 8];
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn check(r: libc::c_int, what: &str) -> libc::c_int {
+    if r < 0 {
+        panic!("{what}: {}", io::Error::last_os_error());
+    }
+    r
+}
+
+/// What a forked child has to wait at the start gate.
+struct Gate {
+    ready: libc::c_int,
+    gate: libc::c_int,
+}
+
+impl Gate {
+    /// Says this process is ready, then waits until the parent opens the gate.
+    fn wait(&self) {
+        // SAFETY: writing one byte from a valid buffer; reading into one.
+        unsafe {
+            libc::write(self.ready, [1u8].as_ptr().cast(), 1);
+            let mut byte = 0u8;
+            while libc::read(self.gate, (&raw mut byte).cast(), 1) != 0 {}
+        }
+    }
+}
+
+/// Runs `work(i, gate)` in `n` forked processes that start together when the gate opens;
+/// returns the time from the gate opening to the last of them finishing.
+fn race(n: usize, work: &dyn Fn(usize, &Gate)) -> Duration {
+    // One finishing time per child, in memory they share with this process.
+    let len = n * std::mem::size_of::<u64>();
+    // SAFETY: a fresh anonymous shared mapping, unmapped below.
+    let finish = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(finish, libc::MAP_FAILED, "mapping the finishing times");
+    let finish = finish.cast::<u64>();
+    let (mut ready, mut gate) = ([0; 2], [0; 2]);
+    // SAFETY: arrays of two descriptors to fill.
+    unsafe {
+        check(libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC), "pipe");
+        check(libc::pipe2(gate.as_mut_ptr(), libc::O_CLOEXEC), "pipe");
+    }
+    let parent = std::process::id() as libc::pid_t;
+    let mut children = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: the child makes system calls on memory prepared before the fork, then _exits.
+        let pid = check(unsafe { libc::fork() }, "fork");
+        if pid == 0 {
+            // SAFETY: the child's own descriptors and its own exit.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(3);
+                }
+                libc::close(gate[1]);
+                libc::close(ready[0]);
+            }
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                work(
+                    i,
+                    &Gate {
+                        ready: ready[1],
+                        gate: gate[0],
+                    },
+                )
+            }))
+            .is_ok();
+            // SAFETY: slot i of the shared mapping is this child's alone.
+            unsafe {
+                *finish.add(i) = now_ns();
+                libc::_exit(if ok { 0 } else { 1 });
+            }
+        }
+        children.push(pid);
+    }
+    // SAFETY: closing this process's copies of the children's ends; reading into a buffer.
+    unsafe {
+        libc::close(ready[1]);
+        libc::close(gate[0]);
+        let mut got = 0;
+        let mut buf = [0u8; 64];
+        while got < n {
+            let r = libc::read(ready[0], buf.as_mut_ptr().cast(), buf.len().min(n - got));
+            assert!(r > 0, "a child died before the gate");
+            got += r as usize;
+        }
+    }
+    let gate_ns = now_ns();
+    // SAFETY: closing the gate's writer lets every child's read return 0.
+    unsafe { libc::close(gate[1]) };
+    let mut last = gate_ns;
+    for (i, pid) in children.into_iter().enumerate() {
+        let mut status = 0;
+        // SAFETY: waiting for our own child; reading its slot once it has exited.
+        unsafe {
+            check(libc::waitpid(pid, &mut status, 0), "waitpid");
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child {i} failed: status {status}"
+            );
+            last = last.max(*finish.add(i));
+        }
+    }
+    // SAFETY: the mapping and descriptor made above, no longer used.
+    unsafe {
+        libc::close(ready[0]);
+        libc::munmap(finish.cast(), len);
+    }
+    Duration::from_nanos(last - gate_ns)
+}
+
+/// A fresh stock file holding `value`, returned as a C path for the children to open.
+fn stock_file(dir: &Path, value: usize) -> CString {
+    let path = dir.join("stock.txt");
+    std::fs::write(&path, value.to_string()).expect("writing the stock");
+    CString::new(path.into_os_string().into_encoded_bytes()).expect("a path without NUL")
+}
+
+fn read_stock(path: &CString) -> String {
+    std::fs::read_to_string(path.to_str().expect("a UTF-8 path")).expect("reading the stock")
+}
+
+fn open_rw(path: &CString) -> libc::c_int {
+    // SAFETY: a valid C string.
+    check(
+        unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) },
+        "open",
+    )
+}
+
+/// The read-modify-write a buyer makes, bare: pread, then if above zero pwrite the digits of
+/// one less, and ftruncate only when the number got shorter.
+fn sell(fd: libc::c_int) -> i64 {
+    let mut buf = [0u8; 24];
+    // SAFETY: reading into and writing from valid buffers of the lengths given.
+    unsafe {
+        let n = libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+        assert!(n > 0, "the stock file is empty");
+        let n = n as usize;
+        let value = buf[..n].iter().fold(0i64, |v, d| v * 10 + (d - b'0') as i64);
+        if value <= 0 {
+            return value;
+        }
+        let mut digits = [0u8; 20];
+        let text = decimal(value - 1, &mut digits);
+        libc::pwrite(fd, text.as_ptr().cast(), text.len(), 0);
+        if text.len() < n {
+            libc::ftruncate(fd, text.len() as libc::off_t);
+        }
+        value
+    }
+}
+
+/// The digits of `value` (not negative), without allocating.
+fn decimal(value: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let (mut at, mut v) = (buf.len(), value);
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// A named semaphore of one permit, unlinked at once: forked children share its mapping.
+struct Semaphore(*mut libc::sem_t);
+
+impl Semaphore {
+    fn new() -> Semaphore {
+        let name = CString::new(format!("/sim-bench.{}", std::process::id())).expect("a name");
+        // SAFETY: a valid C string; mode and value passed as sem_open's varargs.
+        let sem = unsafe { libc::sem_open(name.as_ptr(), libc::O_CREAT | libc::O_EXCL, 0o600 as libc::c_uint, 1) };
+        assert_ne!(sem, libc::SEM_FAILED, "sem_open: {}", io::Error::last_os_error());
+        // SAFETY: the same name; the open semaphore stays usable.
+        unsafe { libc::sem_unlink(name.as_ptr()) };
+        Semaphore(sem)
+    }
+}
+
+impl Drop for Semaphore {
+    fn drop(&mut self) {
+        // SAFETY: opened in `new`, closed once.
+        unsafe { libc::sem_close(self.0) };
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Guard {
+    None,
+    Flock,
+    Semaphore,
+}
+
+impl Guard {
+    fn name(self) -> &'static str {
+        match self {
+            Guard::None => "none",
+            Guard::Flock => "flock",
+            Guard::Semaphore => "semaphore",
+        }
+    }
+}
+
+/// One race of `processes` bare buyers that share `PURCHASES` under `guard`.
+fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore) -> Duration {
+    let path = stock_file(dir, PURCHASES);
+    let each = PURCHASES / processes;
+    let sem = sem.0;
+    let wall = race(processes, &|_, gate| {
+        let fd = open_rw(&path); // each its own open file description, or flock would not exclude
+        gate.wait();
+        for _ in 0..each {
+            // SAFETY: an open descriptor and semaphore.
+            unsafe {
+                match guard {
+                    Guard::None => {
+                        sell(fd);
+                    }
+                    Guard::Flock => {
+                        libc::flock(fd, libc::LOCK_EX);
+                        sell(fd);
+                        libc::flock(fd, libc::LOCK_UN);
+                    }
+                    Guard::Semaphore => {
+                        while libc::sem_wait(sem) != 0 {}
+                        sell(fd);
+                        libc::sem_post(sem);
+                    }
+                }
+            }
+        }
+    });
+    if !matches!(guard, Guard::None) {
+        assert_eq!(
+            read_stock(&path),
+            "0",
+            "{} sold every ticket exactly once",
+            guard.name()
+        );
+    }
+    wall
+}
+
+fn bare_loops(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let sem = Semaphore::new();
+    for guard in [Guard::None, Guard::Flock, Guard::Semaphore] {
+        let mut group = c.benchmark_group(format!("bare/{}", guard.name()));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2));
+        group.throughput(Throughput::Elements(PURCHASES as u64));
+        for processes in PROCESSES {
+            group.bench_function(BenchmarkId::from_parameter(processes), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| bare_race(dir.path(), guard, processes, &sem)).sum())
+            });
+        }
+        group.finish();
+    }
+}
+
+/// How a prototype seller takes its requests and keeps the stock.
+#[derive(Clone, Copy)]
+enum Seller {
+    /// As sim's seller: wait with poll, then recvfrom until EAGAIN; per request pread,
+    /// pwrite and a sendto of the reply.
+    Drain,
+    /// One recvmmsg (MSG_WAITFORONE) takes every waiting request; per request pread and
+    /// pwrite; one sendmmsg answers the whole batch.
+    Batch,
+    /// As `Batch`, and the stock is read once and written once per batch: the seller owns
+    /// it, so each sale's value is known without reading it back.
+    BatchOneWrite,
+}
+
+impl Seller {
+    fn name(self) -> &'static str {
+        match self {
+            Seller::Drain => "drain",
+            Seller::Batch => "mmsg",
+            Seller::BatchOneWrite => "mmsg-one-write",
+        }
+    }
+}
+
+const REQUEST: usize = 4;
+const REPLY: usize = 40;
+const BATCH: usize = 64;
+
+/// The reply sim's seller sends: outcome, value, written, and the two clock readings.
+fn reply(buf: &mut [u8; REPLY], value: i64, read_ns: u64) {
+    buf[0] = 1;
+    buf[8..16].copy_from_slice(&value.to_le_bytes());
+    buf[16..24].copy_from_slice(&(value - 1).to_le_bytes());
+    buf[24..32].copy_from_slice(&read_ns.to_le_bytes());
+    buf[32..40].copy_from_slice(&now_ns().to_le_bytes());
+}
+
+fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize) {
+    socket.set_nonblocking(true).expect("a non-blocking socket");
+    let mut fds = [libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let mut served = 0;
+    while served < total {
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        let mut request = [0u8; 16];
+        while let Ok((_, from)) = socket.recv_from(&mut request) {
+            let read_ns = now_ns();
+            let value = sell(fd);
+            let mut out = [0u8; REPLY];
+            reply(&mut out, value, read_ns);
+            let _ = socket.send_to_addr(&out, &from);
+            served += 1;
+        }
+    }
+}
+
+fn serve_batch(socket: &UnixDatagram, fd: libc::c_int, total: usize, one_write: bool) {
+    // SAFETY: plain C structs for which all-zero is a valid value.
+    let mut names: [libc::sockaddr_un; BATCH] = unsafe { std::mem::zeroed() };
+    let mut requests = [[0u8; 16]; BATCH];
+    let mut replies = [[0u8; REPLY]; BATCH];
+    // SAFETY: as above.
+    let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    let mut out_iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let mut out: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..BATCH {
+        iovs[i] = libc::iovec {
+            iov_base: requests[i].as_mut_ptr().cast(),
+            iov_len: 16,
+        };
+        out_iovs[i] = libc::iovec {
+            iov_base: replies[i].as_mut_ptr().cast(),
+            iov_len: REPLY,
+        };
+        msgs[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
+        msgs[i].msg_hdr.msg_iov = &raw mut iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        out[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
+        out[i].msg_hdr.msg_iov = &raw mut out_iovs[i];
+        out[i].msg_hdr.msg_iovlen = 1;
+    }
+    let mut served = 0;
+    while served < total {
+        for m in &mut msgs {
+            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        }
+        // SAFETY: BATCH headers, each pointing at its own name and buffer.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n <= 0 {
+            continue;
+        }
+        let n = n as usize;
+        if one_write {
+            // The seller owns the stock: read it once, sell n, write it once.
+            let read_ns = now_ns();
+            let mut buf = [0u8; 24];
+            // SAFETY: reading into a valid buffer.
+            let len = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0) } as usize;
+            let value = buf[..len].iter().fold(0i64, |v, d| v * 10 + (d - b'0') as i64);
+            for (i, r) in replies.iter_mut().take(n).enumerate() {
+                reply(r, value - i as i64, read_ns);
+            }
+            let mut digits = [0u8; 20];
+            let text = decimal(value - n as i64, &mut digits);
+            // SAFETY: writing from a valid buffer.
+            unsafe {
+                libc::pwrite(fd, text.as_ptr().cast(), text.len(), 0);
+                if text.len() < len {
+                    libc::ftruncate(fd, text.len() as libc::off_t);
+                }
+            }
+        } else {
+            for r in replies.iter_mut().take(n) {
+                let read_ns = now_ns();
+                let value = sell(fd);
+                reply(r, value, read_ns);
+            }
+        }
+        for i in 0..n {
+            out[i].msg_hdr.msg_namelen = msgs[i].msg_hdr.msg_namelen;
+        }
+        let mut sent = 0;
+        while sent < n {
+            // SAFETY: the first n reply headers, filled above.
+            let r = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    out[sent..].as_mut_ptr(),
+                    (n - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if r <= 0 {
+                break;
+            }
+            sent += r as usize;
+        }
+        served += n;
+    }
+}
+
+/// One race of `buyers` bare buyers, each sending a request and waiting for the reply, and
+/// one prototype seller; purchases per second through the seller.
+fn queue_race(dir: &Path, seller: Seller, buyers: usize) -> Duration {
+    let path = stock_file(dir, QUEUE_PURCHASES);
+    let each = QUEUE_PURCHASES / buyers;
+    let name = |who: &str| {
+        SocketAddr::from_abstract_name(format!("sim-bench.{}.{who}", std::process::id()))
+            .expect("an abstract socket name")
+    };
+    let seller_socket = UnixDatagram::bind_addr(&name("seller")).expect("binding the seller's socket");
+    let sockets: Vec<UnixDatagram> = (0..buyers)
+        .map(|i| {
+            let s = UnixDatagram::bind_addr(&name(&format!("buyer{i}"))).expect("binding a buyer's socket");
+            s.connect_addr(&name("seller")).expect("connecting to the seller");
+            s
+        })
+        .collect();
+    let wall = race(buyers + 1, &|i, gate| {
+        if i == buyers {
+            let fd = open_rw(&path);
+            gate.wait();
+            match seller {
+                Seller::Drain => serve_drain(&seller_socket, fd, QUEUE_PURCHASES),
+                Seller::Batch => serve_batch(&seller_socket, fd, QUEUE_PURCHASES, false),
+                Seller::BatchOneWrite => serve_batch(&seller_socket, fd, QUEUE_PURCHASES, true),
+            }
+        } else {
+            let socket = &sockets[i];
+            gate.wait();
+            let mut buf = [0u8; 64];
+            for _ in 0..each {
+                socket
+                    .send(&(i as u32).to_le_bytes()[..REQUEST])
+                    .expect("sending a request");
+                let n = socket.recv(&mut buf).expect("receiving the reply");
+                assert_eq!(n, REPLY);
+                black_box(&buf);
+            }
+        }
+    });
+    assert_eq!(
+        read_stock(&path),
+        "0",
+        "the {} seller sold every ticket once",
+        seller.name()
+    );
+    wall
+}
+
+fn queue_prototypes(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for seller in [Seller::Drain, Seller::Batch, Seller::BatchOneWrite] {
+        let mut group = c.benchmark_group(format!("bare/queue-{}", seller.name()));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(2));
+        group.throughput(Throughput::Elements(QUEUE_PURCHASES as u64));
+        for buyers in QUEUE_BUYERS {
+            group.bench_function(BenchmarkId::from_parameter(buyers), |b| {
+                b.iter_custom(|iters| (0..iters).map(|_| queue_race(dir.path(), seller, buyers)).sum())
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bare_loops, queue_prototypes);
+criterion_main!(benches);

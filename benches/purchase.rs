@@ -1,0 +1,288 @@
+//! In-process costs: one uncontended purchase per strategy, recording one history event, and
+//! the checker (and reading a history back) over 1,000,000 operations.
+//!
+//! `cargo bench --bench purchase`. Nothing here starts a process: the queue's seller runs on
+//! a thread of this process, with the seller's own loop (`ipc::serve` and `strategy::sell`).
+
+use std::hint::black_box;
+use std::io;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sim::checker::{self, Facts, FinalStock, Verdict};
+use sim::clock::now_ns;
+use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
+use sim::ipc::{self, Server};
+use sim::scenario::{LockScope, PoolMode, StoreKind, WriteMode};
+use sim::store::FileStock;
+use sim::strategy::queue::{REQUEST_LEN, Reply};
+use sim::strategy::semaphore::OwnedSemaphore;
+use sim::strategy::{self, NoLock, StrategyName};
+use sim::worker::{Hold, TrialPlan};
+
+/// Enough stock that no bench runs it out: a sold-out attempt skips the write.
+const STOCK: i64 = 999_999_999_999;
+/// The size of the history the checker is timed over.
+const OPS: usize = 1_000_000;
+/// Buyers the 1,000,000 operations are spread over.
+const WORKERS: usize = 8;
+
+/// A plan as the runner writes it, for one buyer of `strategy` in `dir`.
+fn plan(dir: &Path, strategy: StrategyName, semaphore: Option<String>) -> TrialPlan {
+    let tag = format!("sim-bench.{}.{}", std::process::id(), strategy.name());
+    TrialPlan {
+        strategy,
+        scope: LockScope::ReadModifyWrite,
+        store: StoreKind::File,
+        write: WriteMode::InPlace,
+        stock_path: dir.join("stock.txt"),
+        history_dir: dir.join("history"),
+        seed: 1,
+        runner_pid: std::process::id(),
+        buyers: 1,
+        attempts: 1,
+        hold_us: 0,
+        producers: None,
+        semaphore,
+        seller_socket: format!("{tag}.seller"),
+        queue_socket: format!("{tag}.queue"),
+        manager_socket: format!("{tag}.manager"),
+        socket_prefix: tag,
+        pool: None,
+        pool_mode: PoolMode::Async,
+        trial_dir: dir.to_path_buf(),
+        faults: Vec::new(),
+    }
+}
+
+/// A record kept on the stack, not in a history file.
+fn blank_record() -> Record {
+    Record {
+        kind: Kind::Purchase as u8,
+        outcome: Outcome::Pending as u8,
+        _pad: [0; 6],
+        start_ns: 0,
+        read_ns: 0,
+        write_ns: 0,
+        end_ns: 0,
+        value: history::NO_VALUE,
+        written: history::NO_VALUE,
+        entry: history::NO_ENTRY,
+    }
+}
+
+/// The queue's seller, as `worker::seller` runs it, on a thread: it owns the stock. Its
+/// record of each sale stays on the stack (recording is timed on its own).
+struct Seller {
+    socket: UnixDatagram,
+    stock: FileStock,
+    hold: Hold,
+}
+
+impl Server for Seller {
+    fn handle(&mut self, from: &SocketAddr, request: &[u8]) -> io::Result<()> {
+        if request.len() != REQUEST_LEN {
+            return Ok(());
+        }
+        let mut op = blank_record();
+        strategy::sell(&mut self.stock, &mut op, &mut self.hold, &mut NoLock, false)?;
+        let reply = Reply {
+            outcome: op.outcome,
+            value: op.value,
+            written: op.written,
+            read_ns: op.read_ns,
+            write_ns: op.write_ns,
+        };
+        let _ = self.socket.send_to_addr(&reply.encode(), from);
+        Ok(())
+    }
+}
+
+fn start_seller(plan: &TrialPlan) -> JoinHandle<io::Result<()>> {
+    let mut seller = Seller {
+        socket: ipc::bind(&plan.seller_socket).expect("binding the seller's socket"),
+        stock: FileStock::open(&plan.stock_path, plan.write).expect("opening the stock"),
+        hold: Hold::new(plan, Role::Seller, 0),
+    };
+    std::thread::spawn(move || {
+        let socket = seller.socket.try_clone()?;
+        ipc::serve(&socket, &mut seller)
+    })
+}
+
+/// One purchase by a buyer alone: the strategy's whole read-modify-write, the record kept
+/// on the stack (recording is timed on its own below).
+fn one_purchase(c: &mut Criterion) {
+    let mut group = c.benchmark_group("purchase/uncontended");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(1));
+    for strategy in StrategyName::ALL {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        FileStock::create(&dir.path().join("stock.txt"), STOCK).expect("writing the stock");
+        let semaphore = match strategy {
+            StrategyName::Semaphore => Some(OwnedSemaphore::create("bench", 1).expect("creating the semaphore")),
+            _ => None,
+        };
+        let plan = plan(dir.path(), strategy, semaphore.as_ref().map(|s| s.name().to_string()));
+        let seller = (strategy == StrategyName::Queue).then(|| start_seller(&plan));
+        let mut buyer = strategy::open(&plan, 0).expect("opening the strategy");
+        let mut stock = FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
+        let mut hold = Hold::new(&plan, Role::Buyer, 0);
+        group.bench_function(BenchmarkId::from_parameter(strategy.name()), |b| {
+            b.iter(|| {
+                let mut op = blank_record();
+                buyer.purchase(&mut stock, &mut op, &mut hold).expect("a purchase");
+                black_box(op.outcome)
+            })
+        });
+        if let Some(seller) = seller {
+            ipc::send_once(&plan.seller_socket, ipc::STOP).expect("stopping the seller");
+            seller.join().expect("the seller thread").expect("the seller's loop");
+        }
+        drop(semaphore);
+    }
+    group.finish();
+}
+
+/// Recording one purchase as a buyer does: `begin` (which stamps the start), then the fields
+/// and the three other clock readings a sale takes. Page faults of a fresh history file are
+/// included, as a worker pays them; creating the file is not.
+fn record_one_event(c: &mut Criterion) {
+    const CHUNK: u64 = 1 << 20;
+    let mut group = c.benchmark_group("history");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(1));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut file = 0u64;
+    group.bench_function("record-one-event", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                file += 1;
+                let path = dir.path().join(format!("buyer-{file}.bin"));
+                let mut recorder = Recorder::create(&path, Role::Buyer, 0, n as usize).expect("a history file");
+                let start = Instant::now();
+                for i in 0..n as i64 {
+                    let op = recorder.begin(Kind::Purchase).expect("room in the history");
+                    op.value = STOCK - i;
+                    op.read_ns = now_ns();
+                    op.written = STOCK - i - 1;
+                    op.write_ns = now_ns();
+                    op.end_ns = now_ns();
+                    op.outcome = Outcome::Sold as u8;
+                }
+                spent += start.elapsed();
+                drop(recorder);
+                std::fs::remove_file(&path).expect("removing the history file");
+                left -= n;
+            }
+            spent
+        })
+    });
+    group.bench_function("clock-read", |b| b.iter(now_ns));
+    group.finish();
+}
+
+/// A safe serial sale of `OPS` tickets by `WORKERS` buyers taking turns: every purchase
+/// sold, tickets OPS down to 1, one microsecond apart.
+fn serial_history() -> History {
+    let workers = (0..WORKERS as u32)
+        .map(|index| Worker {
+            role: Role::Buyer,
+            index,
+            pid: 1000 + index,
+            ready_ns: -1_000_000,
+            finish_ns: Some(OPS as u64 * 1_000 + 1_000),
+        })
+        .collect();
+    let mut ops = Vec::with_capacity(OPS);
+    for worker in 0..WORKERS {
+        for turn in (worker..OPS).step_by(WORKERS) {
+            let t = turn as u64 * 1_000;
+            let ticket = (OPS - turn) as i64;
+            ops.push(Op {
+                worker: worker as u32,
+                kind: Kind::Purchase,
+                outcome: Outcome::Sold,
+                start: t,
+                read: Some(t + 200),
+                write: Some(t + 600),
+                end: Some(t + 800),
+                value: Some(ticket),
+                written: Some(ticket - 1),
+                entry: None,
+            });
+        }
+    }
+    History { workers, ops }
+}
+
+/// The same history as the buyers' files, written through `Recorder` into `dir`.
+fn write_history_files(dir: &Path, history: &History, gate_ns: u64) {
+    for (w, worker) in history.workers.iter().enumerate() {
+        let mine: Vec<&Op> = history.ops.iter().filter(|op| op.worker as usize == w).collect();
+        let path = dir.join(history::file_name(worker.role, worker.index));
+        let mut recorder = Recorder::create(&path, worker.role, worker.index, mine.len()).expect("a history file");
+        recorder.ready();
+        for op in mine {
+            let r = recorder.begin(op.kind).expect("room in the history");
+            r.start_ns = gate_ns + op.start;
+            r.read_ns = op.read.map_or(0, |t| gate_ns + t);
+            r.write_ns = op.write.map_or(0, |t| gate_ns + t);
+            r.end_ns = op.end.map_or(0, |t| gate_ns + t);
+            r.value = op.value.unwrap_or(history::NO_VALUE);
+            r.written = op.written.unwrap_or(history::NO_VALUE);
+            r.outcome = op.outcome as u8;
+        }
+        recorder.finish();
+    }
+}
+
+fn checker(c: &mut Criterion) {
+    let history = serial_history();
+    let facts = Facts {
+        initial_stock: OPS as i64,
+        final_stock: FinalStock::Value(0),
+        deadline_hit: false,
+    };
+    let verdict = checker::check(&history, &facts);
+    assert_eq!(
+        (verdict.verdict, verdict.sold),
+        (Verdict::Safe, OPS as u64),
+        "the bench's history should be a safe sale of every ticket"
+    );
+
+    let mut group = c.benchmark_group("checker");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(OPS as u64));
+    group.bench_function("check-1M-ops", |b| {
+        b.iter(|| checker::check(black_box(&history), &facts))
+    });
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let gate_ns = 1_000_000_000;
+    write_history_files(dir.path(), &history, gate_ns);
+    let read = History::read_dir(dir.path(), gate_ns).expect("reading the history back");
+    assert_eq!(read.ops.len(), OPS);
+    group.bench_function("read-1M-ops", |b| {
+        b.iter(|| History::read_dir(dir.path(), gate_ns).expect("reading the history back"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_purchase, record_one_event, checker);
+criterion_main!(benches);

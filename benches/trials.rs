@@ -1,0 +1,92 @@
+//! Whole contended trials: 1, 2, 4 and 8 buyer processes per strategy, each trial run by
+//! `runner::run_one` with the real `sim` binary and checked.
+//!
+//! `cargo bench --bench trials`. Only the gate-to-finish part of each trial is timed (its
+//! `wall_ms`): spawning, reaping and checking are not. Throughput is purchases per second.
+
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use sim::checker::Verdict;
+use sim::runner::{self, Interrupts};
+use sim::scenario::{self, Limits, Scenario};
+use sim::strategy::StrategyName;
+
+const BUYERS: [u32; 4] = [1, 2, 4, 8];
+
+/// Purchases in one trial, so that a trial takes 20 ms or more of gate-to-finish: the lock
+/// strategies sell 400,000–1,000,000 a second here, the queue 15,000–100,000.
+fn purchases(strategy: StrategyName) -> u32 {
+    match strategy {
+        StrategyName::Queue => 4_000,
+        _ => 24_000,
+    }
+}
+
+/// A trial of `buyers` processes that share the purchases and never run out of stock, with
+/// no race window: what is timed is the strategy and sim around it.
+fn scenario(strategy: StrategyName, buyers: u32) -> Scenario {
+    let total = purchases(strategy);
+    let text = format!(
+        r#"
+name = "bench-{strategy}-{buyers}"
+trials = 1
+strategy = "{strategy}"
+deadline_ms = 120000
+
+[stock]
+initial = {total}
+write = "in-place"
+
+[buyers]
+count = {buyers}
+attempts = {attempts}
+hold_us = 0
+"#,
+        attempts = total / buyers,
+    );
+    scenario::parse(Path::new("bench.toml"), &text, Limits::default()).expect("a valid bench scenario")
+}
+
+fn contended_trials(c: &mut Criterion) {
+    let exe = Path::new(env!("CARGO_BIN_EXE_sim"));
+    let interrupts = Interrupts::install().expect("installing the interrupt handlers");
+    let out = tempfile::tempdir().expect("a temporary folder");
+    for strategy in StrategyName::ALL {
+        let mut group = c.benchmark_group(format!("trial/{strategy}"));
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(3));
+        for buyers in BUYERS {
+            let scenario = scenario(strategy, buyers);
+            group.throughput(Throughput::Elements(
+                (scenario.buyers.count * scenario.buyers.attempts) as u64,
+            ));
+            group.bench_with_input(BenchmarkId::from_parameter(buyers), &scenario, |b, scenario| {
+                b.iter_custom(|iters| {
+                    let mut wall = Duration::ZERO;
+                    for _ in 0..iters {
+                        let trial = runner::run_one(exe, scenario, strategy, out.path(), &interrupts)
+                            .expect("a benchmark trial");
+                        if strategy != StrategyName::None {
+                            assert_eq!(trial.check.verdict, Verdict::Safe, "{strategy} with {buyers} buyers");
+                        }
+                        assert_eq!(
+                            trial.check.attempts,
+                            (scenario.buyers.count * scenario.buyers.attempts) as u64
+                        );
+                        wall += Duration::from_secs_f64(trial.check.wall_ms / 1e3);
+                    }
+                    wall
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, contended_trials);
+criterion_main!(benches);
