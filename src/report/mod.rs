@@ -1,4 +1,20 @@
-//! The HTML report, drawn from `results.json` and the histories alone.
+//! The HTML report, drawn from `results.json` and the histories alone, so that
+//! `sim report DIR` draws the same page again.
+//!
+//! One self-contained page: CSS inline, every chart an inline SVG drawn in-process, no
+//! script and nothing fetched. One chart per function: `outcomes`, `timeline`,
+//! `stock`, `speed`, `sweep`; `page` puts them together.
+
+mod evidence;
+mod format;
+mod outcomes;
+mod page;
+mod palette;
+mod plot;
+mod speed;
+mod stock;
+mod sweep;
+mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -6,15 +22,20 @@ use anyhow::{Context, Result};
 
 use crate::results::Results;
 
+#[cfg(test)]
+mod testing;
+
 pub const FILE_NAME: &str = "index.html";
 
-/// Writes `index.html` into `out` and returns its path.
+/// Writes `index.html` into `out` and returns its path. Every trial's history must be there:
+/// one that is missing or unreadable is an error that names it.
 pub fn write(out: &Path, results: &Results) -> Result<PathBuf> {
+    let evidence = evidence::gather(out, results)?;
+    let page = page::render(results, &evidence)?;
     let path = out.join(FILE_NAME);
-    let page = maud::html! {
-        (maud::DOCTYPE)
-        html { head { meta charset="utf-8"; title { "sim: " (results.scenario.name) } } body { h1 { (results.scenario.name) } p { (results.scenario.description) } } }
-    };
-    std::fs::write(&path, page.into_string()).with_context(|| format!("writing {}", path.display()))?;
+    // Written aside, then renamed: a browser never opens half a page.
+    let tmp = out.join(".index.html.tmp");
+    std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }

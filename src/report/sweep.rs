@@ -1,0 +1,237 @@
+//! The sweep charts, for a scenario that runs every strategy at several buyer counts and
+//! race windows: throughput against buyers, and the share of anomalous trials against
+//! buyers and against the race window, one line per strategy.
+
+use anyhow::Result;
+use plotters::prelude::*;
+
+use super::evidence::Evidence;
+use super::palette::{self, FAINT};
+use super::{format, plot};
+use crate::checker::Verdict;
+use crate::results::TrialResult;
+use crate::scenario::Point;
+
+/// Which side of a sweep's points a chart runs along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    Buyers,
+    Hold,
+}
+
+impl Axis {
+    fn of(self, p: Point) -> u64 {
+        match self {
+            Axis::Buyers => p.buyers as u64,
+            Axis::Hold => p.hold_us,
+        }
+    }
+
+    fn label(self, v: u64) -> String {
+        match self {
+            Axis::Buyers => v.to_string(),
+            Axis::Hold => format::duration_axis(v as f64),
+        }
+    }
+
+    fn desc(self) -> &'static str {
+        match self {
+            Axis::Buyers => "buyers (all race windows together)",
+            Axis::Hold => "race window: hold between read and write (all buyer counts together)",
+        }
+    }
+}
+
+/// What a chart measures of the trials at one value of its axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    PurchasesPerSecond,
+    AnomalousShare,
+}
+
+impl Measure {
+    fn of(self, trials: &[&TrialResult]) -> f64 {
+        if trials.is_empty() {
+            return 0.0;
+        }
+        let n = trials.len() as f64;
+        match self {
+            Measure::PurchasesPerSecond => {
+                trials
+                    .iter()
+                    .map(|t| t.check.purchases_per_s)
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .sum::<f64>()
+                    / n
+            }
+            Measure::AnomalousShare => {
+                trials.iter().filter(|t| t.check.verdict != Verdict::Safe).count() as f64 / n * 100.0
+            }
+        }
+    }
+
+    fn desc(self) -> &'static str {
+        match self {
+            Measure::PurchasesPerSecond => "purchases per second (mean of trials)",
+            Measure::AnomalousShare => "trials with an anomaly",
+        }
+    }
+}
+
+/// The distinct values of the axis among every run's point, ascending.
+pub fn values(evidence: &[Evidence], axis: Axis) -> Vec<u64> {
+    let mut v: Vec<u64> = evidence
+        .iter()
+        .flat_map(|e| &e.runs)
+        .filter_map(|r| r.point)
+        .map(|p| axis.of(p))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// A strategy's trials at one value of the axis, pooled over the other.
+pub fn trials_at<'a>(e: &Evidence<'a>, axis: Axis, value: u64) -> Vec<&'a TrialResult> {
+    e.runs
+        .iter()
+        .filter(|r| r.point.is_some_and(|p| axis.of(p) == value))
+        .flat_map(|r| &r.trials)
+        .collect()
+}
+
+/// One line per strategy along the axis; `None` when the scenario does not sweep it.
+pub fn chart(evidence: &[Evidence], axis: Axis, measure: Measure) -> Result<Option<String>> {
+    let values = values(evidence, axis);
+    if values.len() < 2 {
+        return Ok(None);
+    }
+    let names: Vec<String> = values.iter().map(|&v| axis.label(v)).collect();
+    let lines: Vec<(usize, Vec<(f64, f64)>)> = evidence
+        .iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let points = values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &v)| {
+                    let trials = trials_at(e, axis, v);
+                    (!trials.is_empty()).then(|| (i as f64 + 0.5, measure.of(&trials)))
+                })
+                .collect();
+            (k, points)
+        })
+        .collect();
+    let top = match measure {
+        Measure::AnomalousShare => 118.0,
+        Measure::PurchasesPerSecond => plot::headroom(lines.iter().flat_map(|l| &l.1).map(|p| p.1).fold(0.0, f64::max)),
+    };
+    plot::svg((1000, 320), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(plot::slots(values.len()), 0f64..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_label_formatter(&|x| plot::slot_name(&names, *x))
+            .y_label_formatter(&|y| match measure {
+                Measure::AnomalousShare => format!("{y:.0} %"),
+                Measure::PurchasesPerSecond => format::axis(*y),
+            })
+            .x_desc(axis.desc())
+            .y_desc(measure.desc())
+            .label_style(plot::font(13))
+            .axis_desc_style(plot::font(13))
+            .light_line_style(WHITE)
+            .draw()?;
+        for (k, points) in &lines {
+            let strategy = evidence[*k].strategy;
+            let colour = palette::strategy(strategy);
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
+                .label(strategy.name())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(FAINT)
+            .background_style(WHITE.mix(0.9))
+            .label_font(plot::font(12))
+            .draw()?;
+        Ok(())
+    })
+    .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::evidence::LatencyHistogram;
+    use crate::report::testing::trial;
+    use crate::results::{StrategyRun, Summary};
+    use crate::strategy::StrategyName;
+
+    fn run(strategy: StrategyName, buyers: u32, hold_us: u64, verdicts: &[Verdict]) -> StrategyRun {
+        let trials: Vec<TrialResult> = verdicts
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| trial(i as u32, v, 0, 0))
+            .collect();
+        StrategyRun {
+            strategy,
+            point: Some(Point { buyers, hold_us }),
+            summary: Summary::of(&trials),
+            trials,
+        }
+    }
+
+    #[test]
+    fn trials_are_pooled_along_one_axis() {
+        use Verdict::{Oversold, Safe};
+        let runs = [
+            run(StrategyName::None, 1, 0, &[Safe, Safe]),
+            run(StrategyName::None, 1, 200, &[Safe, Oversold]),
+            run(StrategyName::None, 8, 0, &[Oversold, Safe]),
+            run(StrategyName::None, 8, 200, &[Oversold, Oversold]),
+        ];
+        let e = Evidence {
+            strategy: StrategyName::None,
+            runs: runs.iter().collect(),
+            trials: runs.iter().flat_map(|r| &r.trials).collect(),
+            featured: None,
+            latency: LatencyHistogram::default(),
+        };
+        let evidence = [e];
+        assert_eq!(values(&evidence, Axis::Buyers), [1, 8]);
+        assert_eq!(values(&evidence, Axis::Hold), [0, 200]);
+        let share = |axis, v| Measure::AnomalousShare.of(&trials_at(&evidence[0], axis, v));
+        assert_eq!(share(Axis::Buyers, 1), 25.0);
+        assert_eq!(share(Axis::Buyers, 8), 75.0);
+        assert_eq!(share(Axis::Hold, 0), 25.0);
+        assert_eq!(share(Axis::Hold, 200), 75.0);
+        assert_eq!(
+            Measure::PurchasesPerSecond.of(&trials_at(&evidence[0], Axis::Hold, 0)),
+            1000.0
+        );
+        assert_eq!(Measure::AnomalousShare.of(&[]), 0.0);
+
+        let svg = chart(&evidence, Axis::Buyers, Measure::AnomalousShare)
+            .unwrap()
+            .unwrap();
+        assert!(svg.contains("none"));
+        // A single value is no sweep along that axis.
+        let one = [run(StrategyName::None, 4, 0, &[Safe])];
+        let e = Evidence {
+            strategy: StrategyName::None,
+            runs: one.iter().collect(),
+            trials: one.iter().flat_map(|r| &r.trials).collect(),
+            featured: None,
+            latency: LatencyHistogram::default(),
+        };
+        assert!(chart(&[e], Axis::Hold, Measure::AnomalousShare).unwrap().is_none());
+    }
+}
