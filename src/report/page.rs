@@ -62,56 +62,6 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                         }
                     }
                 }
-                section #outcomes {
-                    h2 { "Outcomes" }
-                    figure { (PreEscaped(share)) }
-                    p.how {
-                        "How to read this: each bar is the share of a strategy's trials whose verdict is not safe; \
-                         the label gives the count. An honest strategy stays at zero in every trial."
-                    }
-                    @if let Some(svg) = counts {
-                        figure { (PreEscaped(svg)) }
-                        p.how {
-                            "How to read this: for each strategy, one bar per kind of anomaly, as high as its mean \
-                             over the trials; the black tick and the number above are the worst trial. \
-                             Oversold: tickets sold beyond the stock. Duplicate tickets: receipts whose ticket \
-                             another buyer also holds. Lost updates: sales that the stock does not show. \
-                             Torn reads: reads of an empty or half-written stock. Kinds that no trial showed are left out."
-                        }
-                    } @else {
-                        p.clean {
-                            "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock \
-                             or went back in order: there are no anomaly counts to draw."
-                        }
-                    }
-                    @if let Some(svg) = spread {
-                        figure { (PreEscaped(svg)) }
-                        p.how {
-                            "How to read this: one dot per trial at the number of tickets it oversold (spread \
-                             sideways so that equal values stay visible; with many trials, a histogram on its side), \
-                             and a black line at the median. A wide spread means the race is luck: the same \
-                             scenario oversells by more or less from one run to the next."
-                        }
-                    } @else {
-                        p.clean { "No trial oversold: there is no spread of overselling to draw." }
-                    }
-                }
-                @if !sweep_charts.is_empty() {
-                    section #sweep {
-                        h2 { "Sweep" }
-                        @for svg in &sweep_charts {
-                            figure { (PreEscaped(svg)) }
-                        }
-                        p.how {
-                            "How to read this: the scenario ran every strategy at each combination of buyer count and \
-                             race window (the hold between a buyer's read and its write). Each chart follows one of \
-                             the two, pooling the trials over the other: one line per strategy, one point per value. \
-                             Purchases per second shows what guarding costs as buyers are added; the share of trials \
-                             with an anomaly shows how the race grows with more buyers or a wider window. The other \
-                             sections pool every point of a strategy together."
-                        }
-                    }
-                }
                 section #timeline {
                     h2 { "Timeline" }
                     p.how {
@@ -148,6 +98,40 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          falls below zero (the red band), tickets that did not exist were sold."
                     }
                 }
+                section #outcomes {
+                    h2 { "Outcomes" }
+                    figure { (PreEscaped(share)) }
+                    p.how {
+                        "How to read this: each bar is the share of a strategy's trials whose verdict is not safe; \
+                         the label gives the count. An honest strategy stays at zero in every trial."
+                    }
+                    @if let Some(svg) = counts {
+                        figure { (PreEscaped(svg)) }
+                        p.how {
+                            "How to read this: for each strategy, one bar per kind of anomaly, as high as its mean \
+                             over the trials; the black tick and the number above are the worst trial. \
+                             Oversold: tickets sold beyond the stock. Duplicate tickets: receipts whose ticket \
+                             another buyer also holds. Lost updates: sales that the stock does not show. \
+                             Torn reads: reads of an empty or half-written stock. Kinds that no trial showed are left out."
+                        }
+                    } @else {
+                        p.clean {
+                            "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock \
+                             or went back in order: there are no anomaly counts to draw."
+                        }
+                    }
+                    @if let Some(svg) = spread {
+                        figure { (PreEscaped(svg)) }
+                        p.how {
+                            "How to read this: one dot per trial at the number of tickets it oversold (spread \
+                             sideways so that equal values stay visible; with many trials, a histogram on its side), \
+                             and a black line at the median. A wide spread means the race is luck: the same \
+                             scenario oversells by more or less from one run to the next."
+                        }
+                    } @else {
+                        p.clean { "No trial oversold: there is no spread of overselling to draw." }
+                    }
+                }
                 section #speed {
                     h2 { "Speed" }
                     figure { (PreEscaped(throughput)) }
@@ -163,6 +147,22 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          purchases, over all its trials, that completed within it. A curve far to the right is a slow \
                          strategy; a long flat tail is buyers queueing for the lock or the seller. Percentiles are \
                          read to within 2.3 %."
+                    }
+                }
+                @if !sweep_charts.is_empty() {
+                    section #sweep {
+                        h2 { "Sweep" }
+                        @for svg in &sweep_charts {
+                            figure { (PreEscaped(svg)) }
+                        }
+                        p.how {
+                            "How to read this: the scenario ran every strategy at each combination of buyer count and \
+                             race window (the hold between a buyer's read and its write). Each chart follows one of \
+                             the two, pooling the trials over the other: one line per strategy, one point per value. \
+                             Purchases per second shows what guarding costs as buyers are added; the share of trials \
+                             with an anomaly shows how the race grows with more buyers or a wider window. The other \
+                             sections pool every point of a strategy together."
+                        }
                     }
                 }
                 footer {

@@ -88,7 +88,11 @@ pub fn jitter(i: usize) -> f64 {
 
 /// An upper bound for a y axis that shows `max` with some room above it.
 pub fn headroom(max: f64) -> f64 {
-    if max.is_finite() && max > 0.0 { max * 1.15 } else { 1.0 }
+    match max * 1.15 {
+        h if h.is_finite() && max > 0.0 => h,
+        _ if max.is_finite() && max > 0.0 => max,
+        _ => 1.0,
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +111,7 @@ mod tests {
         }
         assert_eq!(headroom(0.0), 1.0);
         assert_eq!(headroom(f64::INFINITY), 1.0);
+        assert_eq!(headroom(f64::MAX), f64::MAX);
         assert!((headroom(10.0) - 11.5).abs() < 1e-9);
     }
 
