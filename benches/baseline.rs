@@ -17,6 +17,8 @@ use std::os::fd::AsRawFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -319,6 +321,15 @@ enum Seller {
     /// As `Batch`, and the stock is read once and written once per batch: the seller owns
     /// it, so each sale's value is known without reading it back.
     BatchOneWrite,
+    /// As `Drain`, but neither side sleeps at once: the seller polls its socket and the
+    /// buyer its reply (non-blocking, with sched_yield between polls) for this many µs first.
+    DrainYield { spin_us: u64 },
+    /// No socket: each buyer has a slot in memory shared with the seller, posts its request
+    /// there and sleeps on a futex; the seller scans the slots, sells, writes the reply into
+    /// the slot and wakes the buyer, sleeping on a futex of its own when no slot holds a
+    /// request. Either side polls (with sched_yield) this many µs before it sleeps, so that
+    /// a peer running on the other CPU is answered without a wake-up.
+    SharedMemory { spin_us: u64 },
 }
 
 impl Seller {
@@ -327,6 +338,9 @@ impl Seller {
             Seller::Drain => "drain",
             Seller::Batch => "mmsg",
             Seller::BatchOneWrite => "mmsg-one-write",
+            Seller::DrainYield { .. } => "drain-yield",
+            Seller::SharedMemory { spin_us: 0 } => "shm-futex",
+            Seller::SharedMemory { .. } => "shm-futex-yield",
         }
     }
 }
@@ -344,7 +358,7 @@ fn reply(buf: &mut [u8; REPLY], value: i64, read_ns: u64) {
     buf[32..40].copy_from_slice(&now_ns().to_le_bytes());
 }
 
-fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize) {
+fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize, spin_ns: u64) {
     socket.set_nonblocking(true).expect("a non-blocking socket");
     let mut fds = [libc::pollfd {
         fd: socket.as_raw_fd(),
@@ -352,10 +366,24 @@ fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize) {
         revents: 0,
     }];
     let mut served = 0;
+    let mut request = [0u8; 16];
     while served < total {
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
-        let mut request = [0u8; 16];
+        let waiting = || {
+            let mut byte = [0u8; 1];
+            // SAFETY: peeking into a valid one-byte buffer.
+            unsafe {
+                libc::recv(
+                    socket.as_raw_fd(),
+                    byte.as_mut_ptr().cast(),
+                    1,
+                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                ) >= 0
+            }
+        };
+        if !spin_until(spin_ns, waiting) {
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        }
         while let Ok((_, from)) = socket.recv_from(&mut request) {
             let read_ns = now_ns();
             let value = sell(fd);
@@ -464,6 +492,9 @@ fn serve_batch(socket: &UnixDatagram, fd: libc::c_int, total: usize, one_write: 
 /// One race of `buyers` bare buyers, each sending a request and waiting for the reply, and
 /// one prototype seller; purchases per second through the seller.
 fn queue_race(dir: &Path, seller: Seller, buyers: usize) -> Duration {
+    if let Seller::SharedMemory { spin_us } = seller {
+        return shm_queue_race(dir, buyers, spin_us * 1_000);
+    }
     let path = stock_file(dir, QUEUE_PURCHASES);
     let each = QUEUE_PURCHASES / buyers;
     let name = |who: &str| {
@@ -483,19 +514,41 @@ fn queue_race(dir: &Path, seller: Seller, buyers: usize) -> Duration {
             let fd = open_rw(&path);
             gate.wait();
             match seller {
-                Seller::Drain => serve_drain(&seller_socket, fd, QUEUE_PURCHASES),
+                Seller::Drain => serve_drain(&seller_socket, fd, QUEUE_PURCHASES, 0),
+                Seller::DrainYield { spin_us } => serve_drain(&seller_socket, fd, QUEUE_PURCHASES, spin_us * 1_000),
                 Seller::Batch => serve_batch(&seller_socket, fd, QUEUE_PURCHASES, false),
                 Seller::BatchOneWrite => serve_batch(&seller_socket, fd, QUEUE_PURCHASES, true),
+                Seller::SharedMemory { .. } => unreachable!("served by shm_queue_race"),
             }
         } else {
             let socket = &sockets[i];
+            let spin_ns = match seller {
+                Seller::DrainYield { spin_us } => spin_us * 1_000,
+                _ => 0,
+            };
             gate.wait();
             let mut buf = [0u8; 64];
             for _ in 0..each {
                 socket
                     .send(&(i as u32).to_le_bytes()[..REQUEST])
                     .expect("sending a request");
-                let n = socket.recv(&mut buf).expect("receiving the reply");
+                let mut n = 0;
+                let got = spin_until(spin_ns, || {
+                    // SAFETY: receiving into a valid buffer.
+                    let r = unsafe {
+                        libc::recv(
+                            socket.as_raw_fd(),
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                            libc::MSG_DONTWAIT,
+                        )
+                    };
+                    n = r.max(0) as usize;
+                    r >= 0
+                });
+                if !got {
+                    n = socket.recv(&mut buf).expect("receiving the reply");
+                }
                 assert_eq!(n, REPLY);
                 black_box(&buf);
             }
@@ -510,9 +563,159 @@ fn queue_race(dir: &Path, seller: Seller, buyers: usize) -> Duration {
     wall
 }
 
+/// A buyer's slot: `state` is 0 idle, 1 a request waits, 2 the reply is in.
+#[repr(C, align(64))]
+struct Slot {
+    state: AtomicU32,
+    /// The buyer sleeps on `state`: the seller must wake it.
+    sleeping: AtomicU32,
+    value: AtomicI64,
+    read_ns: AtomicU64,
+    write_ns: AtomicU64,
+}
+
+#[repr(C, align(64))]
+struct Board {
+    /// Bumped by every request: the seller sleeps on it.
+    requests: AtomicU32,
+    seller_sleeping: AtomicU32,
+    slots: [Slot; 8],
+}
+
+fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: a futex word in shared memory, alive for the call; no timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            std::ptr::null::<libc::timespec>(),
+        )
+    };
+}
+
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: as in `futex_wait`.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
+}
+
+/// Polls `ready()` until it holds or `spin_ns` have passed, yielding the CPU between polls
+/// (to a peer on the same CPU, whose answer it waits for); whether it became ready.
+fn spin_until(spin_ns: u64, mut ready: impl FnMut() -> bool) -> bool {
+    if spin_ns == 0 {
+        return ready();
+    }
+    let start = now_ns();
+    loop {
+        if ready() {
+            return true;
+        }
+        // SAFETY: no arguments; gives the CPU to a peer waiting for it on this one.
+        unsafe { libc::sched_yield() };
+        if now_ns() - start > spin_ns {
+            return ready();
+        }
+    }
+}
+
+fn shm_queue_race(dir: &Path, buyers: usize, spin_ns: u64) -> Duration {
+    assert!(buyers <= 8, "the board has 8 slots");
+    let path = stock_file(dir, QUEUE_PURCHASES);
+    let each = QUEUE_PURCHASES / buyers;
+    let len = std::mem::size_of::<Board>();
+    // SAFETY: a fresh anonymous shared mapping, zeroed, unmapped below; all-zero is a valid
+    // Board of atomics.
+    let board = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(board, libc::MAP_FAILED, "mapping the board");
+    // SAFETY: see above.
+    let b: &Board = unsafe { &*board.cast::<Board>() };
+    let wall = race(buyers + 1, &|i, gate| {
+        if i == buyers {
+            let fd = open_rw(&path);
+            gate.wait();
+            let slots = &b.slots[..buyers];
+            let mut served = 0;
+            while served < QUEUE_PURCHASES {
+                let mut found = 0;
+                for slot in slots {
+                    if slot.state.load(SeqCst) == 1 {
+                        let read_ns = now_ns();
+                        let value = sell(fd);
+                        slot.value.store(value, Relaxed);
+                        slot.read_ns.store(read_ns, Relaxed);
+                        slot.write_ns.store(now_ns(), Relaxed);
+                        slot.state.store(2, SeqCst);
+                        if slot.sleeping.load(SeqCst) == 1 {
+                            futex_wake(&slot.state);
+                        }
+                        found += 1;
+                    }
+                }
+                served += found;
+                if found == 0 {
+                    let seen = b.requests.load(SeqCst);
+                    if spin_until(spin_ns, || b.requests.load(SeqCst) != seen) {
+                        continue;
+                    }
+                    b.seller_sleeping.store(1, SeqCst);
+                    let seen = b.requests.load(SeqCst);
+                    if !slots.iter().any(|s| s.state.load(SeqCst) == 1) {
+                        futex_wait(&b.requests, seen);
+                    }
+                    b.seller_sleeping.store(0, SeqCst);
+                }
+            }
+        } else {
+            let slot = &b.slots[i];
+            gate.wait();
+            for _ in 0..each {
+                slot.state.store(1, SeqCst);
+                b.requests.fetch_add(1, SeqCst);
+                if b.seller_sleeping.load(SeqCst) == 1 {
+                    futex_wake(&b.requests);
+                }
+                while !spin_until(spin_ns, || slot.state.load(SeqCst) == 2) {
+                    slot.sleeping.store(1, SeqCst);
+                    if slot.state.load(SeqCst) == 1 {
+                        futex_wait(&slot.state, 1);
+                    }
+                    slot.sleeping.store(0, SeqCst);
+                }
+                black_box(slot.value.load(Relaxed));
+                slot.state.store(0, SeqCst);
+            }
+        }
+    });
+    // SAFETY: the mapping made above; the children are gone.
+    unsafe { libc::munmap(board, len) };
+    assert_eq!(
+        read_stock(&path),
+        "0",
+        "the shared-memory seller sold every ticket once"
+    );
+    wall
+}
+
 fn queue_prototypes(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    for seller in [Seller::Drain, Seller::Batch, Seller::BatchOneWrite] {
+    for seller in [
+        Seller::Drain,
+        Seller::DrainYield { spin_us: 20 },
+        Seller::Batch,
+        Seller::BatchOneWrite,
+        Seller::SharedMemory { spin_us: 0 },
+        Seller::SharedMemory { spin_us: 20 },
+    ] {
         let mut group = c.benchmark_group(format!("bare/queue-{}", seller.name()));
         group
             .sampling_mode(SamplingMode::Flat)
