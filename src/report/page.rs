@@ -453,3 +453,39 @@ svg.timeline line.anomaly{stroke:#000;stroke-dasharray:4 3}svg.timeline text.ano
 footer{margin-top:3em;color:#777;font-size:.88em;border-top:1px solid #eee;padding-top:.6em}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f3f3f3;padding:0 .25em}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::{Limits, parse};
+
+    fn scenario(toml: &str) -> Scenario {
+        parse(Path::new("t.toml"), toml, Limits::default()).expect("a valid scenario")
+    }
+
+    #[test]
+    fn the_setup_reads_as_a_sentence() {
+        let s = scenario("name = \"t\"\n[stock]\ninitial = 10\n[buyers]\ncount = 30\nhold_us = 2000\n");
+        let text = setup(&s);
+        assert!(
+            text.starts_with(
+                "10 tickets in a file store written by truncate; 30 buyers making 1 attempt each, holding 2 ms"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("trial per strategy.") || text.ends_with("trials per strategy."),
+            "{text}"
+        );
+
+        let s = scenario("name = \"t\"\n[buyers]\ncount = [1, 2, 4]\nhold_us = [0, 200]\n[faults]\nkill_buyers = 1\n");
+        let text = setup(&s);
+        assert!(
+            text.contains("1, 2 or 4 buyers") && text.contains("holding 0 µs or 200 µs"),
+            "{text}"
+        );
+        assert!(text.contains("faults: 1 buyer killed"), "{text}");
+    }
+}

@@ -585,7 +585,7 @@ mod tests {
     }
 
     #[test]
-    fn the_drawing_has_a_titled_bar_per_purchase_and_escapes_nothing_raw() {
+    fn the_drawing_has_a_titled_bar_per_purchase() {
         let ops: Vec<Op> = (0..5)
             .map(|i| purchase(i, (10 + i as u64) * US, (30 + i as u64) * US, 5, Outcome::Sold))
             .collect();
