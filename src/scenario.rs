@@ -167,7 +167,7 @@ pub struct Expect {
 /// Each key: `false` means no trial shows it; `true` means at least one trial does.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expectations {
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub flags: BTreeMap<ExpectKey, bool>,
     /// Every trial ends with exactly this stock.
     #[serde(skip_serializing_if = "Option::is_none")]
