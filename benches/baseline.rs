@@ -732,5 +732,121 @@ fn queue_prototypes(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bare_loops, queue_prototypes);
+/// What starting 100 workers costs here, bare: fork alone, fork and exec of a program that
+/// does nothing, and creating 100 small files (a worker's history file each) on the disk
+/// the trials use. `spawn/100-buyers` in `benches/trials.rs` is sim's figure.
+fn spawn_100(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bare/spawn-100");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("fork", |b| b.iter_custom(|iters| (0..iters).map(|_| fork_100()).sum()));
+    group.bench_function("exec-true", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| exec_100()).sum())
+    });
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut round = 0;
+    group.bench_function("create-history-files", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    round += 1;
+                    create_100_files(&dir.path().join(round.to_string()))
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+/// 100 forked children, each ready at a gate: from the first fork to all ready.
+fn fork_100() -> Duration {
+    let start = std::time::Instant::now();
+    let mut ready = [0; 2];
+    // SAFETY: an array of two descriptors to fill.
+    check(unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) }, "pipe");
+    let mut children = Vec::with_capacity(100);
+    for _ in 0..100 {
+        // SAFETY: the child writes one byte and _exits.
+        let pid = check(unsafe { libc::fork() }, "fork");
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::write(ready[1], [1u8].as_ptr().cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        children.push(pid);
+    }
+    // SAFETY: reading from our pipe; waiting for our children.
+    unsafe {
+        libc::close(ready[1]);
+        let mut got = 0;
+        let mut buf = [0u8; 100];
+        while got < 100 {
+            let r = libc::read(ready[0], buf.as_mut_ptr().cast(), 100 - got);
+            assert!(r > 0, "a child died before it was ready");
+            got += r as usize;
+        }
+        let elapsed = start.elapsed();
+        libc::close(ready[0]);
+        for pid in children {
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        elapsed
+    }
+}
+
+/// 100 processes of /bin/true started as sim starts its workers: from the first to all exited.
+fn exec_100() -> Duration {
+    let start = std::time::Instant::now();
+    let children: Vec<_> = (0..100)
+        .map(|_| {
+            std::process::Command::new("/bin/true")
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .expect("starting /bin/true")
+        })
+        .collect();
+    for mut child in children {
+        child.wait().expect("waiting for /bin/true");
+    }
+    start.elapsed()
+}
+
+/// 100 files created, sized and mapped as `Recorder::create` does, in a new folder.
+fn create_100_files(dir: &Path) -> Duration {
+    std::fs::create_dir_all(dir).expect("a folder");
+    let start = std::time::Instant::now();
+    for i in 0..100 {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.join(format!("buyer-{i:04}.bin")))
+            .expect("a new file");
+        file.set_len(128).expect("sizing the file");
+        // SAFETY: a file of 128 bytes, mapped shared and written once.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                128,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED, "mapping the file");
+            *map.cast::<u64>() = 1;
+            libc::munmap(map, 128);
+        }
+    }
+    let elapsed = start.elapsed();
+    std::fs::remove_dir_all(dir).expect("removing the folder");
+    elapsed
+}
+
+criterion_group!(benches, bare_loops, queue_prototypes, spawn_100);
 criterion_main!(benches);

@@ -263,6 +263,11 @@ fn checker(c: &mut Criterion) {
         "the bench's history should be a safe sale of every ticket"
     );
 
+    println!(
+        "checker: a History of {OPS} operations holds {} MiB of Op ({} bytes each)",
+        (OPS * std::mem::size_of::<Op>()) >> 20,
+        std::mem::size_of::<Op>()
+    );
     let mut group = c.benchmark_group("checker");
     group
         .sample_size(10)

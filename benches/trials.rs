@@ -3,6 +3,7 @@
 //!
 //! `cargo bench --bench trials`. Only the gate-to-finish part of each trial is timed (its
 //! `wall_ms`): spawning, reaping and checking are not. Throughput is purchases per second.
+//! `spawn/100-buyers` times the other part: spawning 100 buyers until all are at the gate.
 
 use std::path::Path;
 use std::time::Duration;
@@ -88,5 +89,33 @@ fn contended_trials(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, contended_trials);
+/// From the first worker spawned to all 100 buyers waiting at the start gate (`spawn_ms`),
+/// a trial's set-up that `wall_ms` leaves out.
+fn spawn_100_buyers(c: &mut Criterion) {
+    let exe = Path::new(env!("CARGO_BIN_EXE_sim"));
+    let interrupts = Interrupts::install().expect("installing the interrupt handlers");
+    let out = tempfile::tempdir().expect("a temporary folder");
+    let mut scenario = scenario(StrategyName::None, 100);
+    scenario.buyers.attempts = 1;
+    let mut group = c.benchmark_group("spawn");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("100-buyers", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let trial = runner::run_one(exe, &scenario, StrategyName::None, out.path(), &interrupts)
+                        .expect("a benchmark trial");
+                    Duration::from_secs_f64(trial.spawn_ms / 1e3)
+                })
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, contended_trials, spawn_100_buyers);
 criterion_main!(benches);
