@@ -27,7 +27,7 @@ const PROCESSES: [usize; 4] = [1, 2, 4, 8];
 /// Purchases per race, as in `benches/trials.rs`.
 const PURCHASES: usize = 24_000;
 /// Purchases per race of the queue prototypes.
-const QUEUE_PURCHASES: usize = 8_000;
+const QUEUE_PURCHASES: usize = 4_000;
 const QUEUE_BUYERS: [usize; 2] = [1, 8];
 
 fn now_ns() -> u64 {
@@ -175,8 +175,9 @@ fn open_rw(path: &CString) -> libc::c_int {
 }
 
 /// The read-modify-write a buyer makes, bare: pread, then if above zero pwrite the digits of
-/// one less, and ftruncate only when the number got shorter.
-fn sell(fd: libc::c_int) -> i64 {
+/// one less, and ftruncate only when the number got shorter. With a `record`, it notes what
+/// sim's `strategy::sell` notes: the value and the moment read, the value and moment written.
+fn sell(fd: libc::c_int, record: Option<&mut Record>) -> i64 {
     let mut buf = [0u8; 24];
     // SAFETY: reading into and writing from valid buffers of the lengths given.
     unsafe {
@@ -184,16 +185,106 @@ fn sell(fd: libc::c_int) -> i64 {
         assert!(n > 0, "the stock file is empty");
         let n = n as usize;
         let value = buf[..n].iter().fold(0i64, |v, d| v * 10 + (d - b'0') as i64);
+        let mut record = record;
+        if let Some(r) = record.as_deref_mut() {
+            r.read_ns = now_ns();
+            r.value = value;
+        }
         if value <= 0 {
             return value;
         }
         let mut digits = [0u8; 20];
         let text = decimal(value - 1, &mut digits);
+        if let Some(r) = record.as_deref_mut() {
+            r.written = value - 1;
+        }
         libc::pwrite(fd, text.as_ptr().cast(), text.len(), 0);
         if text.len() < n {
             libc::ftruncate(fd, text.len() as libc::off_t);
         }
+        if let Some(r) = record {
+            r.write_ns = now_ns();
+            r.outcome = 1;
+        }
         value
+    }
+}
+
+/// One operation as sim's history file lays it out: 64 bytes.
+#[repr(C)]
+struct Record {
+    kind: u8,
+    outcome: u8,
+    _pad: [u8; 6],
+    start_ns: u64,
+    read_ns: u64,
+    write_ns: u64,
+    end_ns: u64,
+    value: i64,
+    written: i64,
+    entry: u64,
+}
+
+/// A history file of `capacity` records after a 64-byte header, mapped shared, as a sim
+/// worker's: each operation is written into the mapping, and nothing else.
+struct HistoryFile {
+    records: *mut Record,
+    len: usize,
+    capacity: usize,
+}
+
+impl HistoryFile {
+    fn create(path: &CString, capacity: usize) -> HistoryFile {
+        let size = 64 + capacity * std::mem::size_of::<Record>();
+        // SAFETY: a valid C string; a new file sized and mapped here, never unmapped (the
+        // process _exits).
+        unsafe {
+            let fd = check(
+                libc::open(
+                    path.as_ptr(),
+                    libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                    0o644,
+                ),
+                "creating a history file",
+            );
+            check(libc::ftruncate(fd, size as libc::off_t), "sizing a history file");
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED, "mapping a history file");
+            libc::close(fd);
+            HistoryFile {
+                records: map.cast::<u8>().add(64).cast(),
+                len: 0,
+                capacity,
+            }
+        }
+    }
+
+    /// Starts an operation, as `Recorder::begin`: a blank record stamped with the start.
+    fn begin(&mut self) -> &mut Record {
+        assert!(self.len < self.capacity, "history full");
+        // SAFETY: inside the mapping, 8-aligned, written by this process alone.
+        let record = unsafe { &mut *self.records.add(self.len) };
+        self.len += 1;
+        *record = Record {
+            kind: 1,
+            outcome: 0,
+            _pad: [0; 6],
+            start_ns: now_ns(),
+            read_ns: 0,
+            write_ns: 0,
+            end_ns: 0,
+            value: i64::MIN,
+            written: i64::MIN,
+            entry: u64::MAX,
+        };
+        record
     }
 }
 
@@ -249,32 +340,45 @@ impl Guard {
     }
 }
 
-/// One race of `processes` bare buyers that share `PURCHASES` under `guard`.
-fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore) -> Duration {
+/// One race of `processes` bare buyers that share `PURCHASES` under `guard`; with
+/// `history`, each records its operations as a sim worker does.
+fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, history: bool) -> Duration {
     let path = stock_file(dir, PURCHASES);
     let each = PURCHASES / processes;
     let sem = sem.0;
-    let wall = race(processes, &|_, gate| {
+    let histories: Vec<CString> = (0..processes)
+        .map(|i| {
+            let path = dir.join(format!("buyer-{i:04}.bin"));
+            let _ = std::fs::remove_file(&path);
+            CString::new(path.into_os_string().into_encoded_bytes()).expect("a path without NUL")
+        })
+        .collect();
+    let wall = race(processes, &|i, gate| {
         let fd = open_rw(&path); // each its own open file description, or flock would not exclude
+        let mut file = history.then(|| HistoryFile::create(&histories[i], each));
         gate.wait();
         for _ in 0..each {
+            let mut record = file.as_mut().map(HistoryFile::begin);
             // SAFETY: an open descriptor and semaphore.
             unsafe {
                 match guard {
                     Guard::None => {
-                        sell(fd);
+                        sell(fd, record.as_deref_mut());
                     }
                     Guard::Flock => {
                         libc::flock(fd, libc::LOCK_EX);
-                        sell(fd);
+                        sell(fd, record.as_deref_mut());
                         libc::flock(fd, libc::LOCK_UN);
                     }
                     Guard::Semaphore => {
                         while libc::sem_wait(sem) != 0 {}
-                        sell(fd);
+                        sell(fd, record.as_deref_mut());
                         libc::sem_post(sem);
                     }
                 }
+            }
+            if let Some(r) = record {
+                r.end_ns = now_ns();
             }
         }
     });
@@ -289,20 +393,34 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore) -> Dur
     wall
 }
 
+/// The bare loops, and the same loops recording a history as sim's workers do (`+history`):
+/// what recording itself costs, apart from everything else of sim.
 fn bare_loops(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sem = Semaphore::new();
-    for guard in [Guard::None, Guard::Flock, Guard::Semaphore] {
-        let mut group = c.benchmark_group(format!("bare/{}", guard.name()));
+    let runs = [
+        (Guard::None, false),
+        (Guard::Flock, false),
+        (Guard::Semaphore, false),
+        (Guard::Flock, true),
+        (Guard::Semaphore, true),
+    ];
+    for (guard, history) in runs {
+        let suffix = if history { "+history" } else { "" };
+        let mut group = c.benchmark_group(format!("bare/{}{suffix}", guard.name()));
         group
             .sampling_mode(SamplingMode::Flat)
             .sample_size(10)
             .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(2));
+            .measurement_time(Duration::from_millis(1500));
         group.throughput(Throughput::Elements(PURCHASES as u64));
         for processes in PROCESSES {
             group.bench_function(BenchmarkId::from_parameter(processes), |b| {
-                b.iter_custom(|iters| (0..iters).map(|_| bare_race(dir.path(), guard, processes, &sem)).sum())
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| bare_race(dir.path(), guard, processes, &sem, history))
+                        .sum()
+                })
             });
         }
         group.finish();
@@ -386,7 +504,7 @@ fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize, spin_ns: u6
         }
         while let Ok((_, from)) = socket.recv_from(&mut request) {
             let read_ns = now_ns();
-            let value = sell(fd);
+            let value = sell(fd, None);
             let mut out = [0u8; REPLY];
             reply(&mut out, value, read_ns);
             let _ = socket.send_to_addr(&out, &from);
@@ -462,7 +580,7 @@ fn serve_batch(socket: &UnixDatagram, fd: libc::c_int, total: usize, one_write: 
         } else {
             for r in replies.iter_mut().take(n) {
                 let read_ns = now_ns();
-                let value = sell(fd);
+                let value = sell(fd, None);
                 reply(r, value, read_ns);
             }
         }
@@ -650,7 +768,7 @@ fn shm_queue_race(dir: &Path, buyers: usize, spin_ns: u64) -> Duration {
                 for slot in slots {
                     if slot.state.load(SeqCst) == 1 {
                         let read_ns = now_ns();
-                        let value = sell(fd);
+                        let value = sell(fd, None);
                         slot.value.store(value, Relaxed);
                         slot.read_ns.store(read_ns, Relaxed);
                         slot.write_ns.store(now_ns(), Relaxed);

@@ -60,7 +60,7 @@ fn contended_trials(c: &mut Criterion) {
             .sampling_mode(SamplingMode::Flat)
             .sample_size(10)
             .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(3));
+            .measurement_time(Duration::from_secs(2));
         for buyers in BUYERS {
             let scenario = scenario(strategy, buyers);
             group.throughput(Throughput::Elements(
