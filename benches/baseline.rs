@@ -177,7 +177,7 @@ fn open_rw(path: &CString) -> libc::c_int {
 /// The read-modify-write a buyer makes, bare: pread, then if above zero pwrite the digits of
 /// one less, and ftruncate only when the number got shorter. With a `record`, it notes what
 /// sim's `strategy::sell` notes: the value and the moment read, the value and moment written.
-fn sell(fd: libc::c_int, record: Option<&mut Record>) -> i64 {
+fn sell(fd: libc::c_int, record: Option<&mut Record>, clock: fn() -> u64) -> i64 {
     let mut buf = [0u8; 24];
     // SAFETY: reading into and writing from valid buffers of the lengths given.
     unsafe {
@@ -187,7 +187,7 @@ fn sell(fd: libc::c_int, record: Option<&mut Record>) -> i64 {
         let value = buf[..n].iter().fold(0i64, |v, d| v * 10 + (d - b'0') as i64);
         let mut record = record;
         if let Some(r) = record.as_deref_mut() {
-            r.read_ns = now_ns();
+            r.read_ns = clock();
             r.value = value;
         }
         if value <= 0 {
@@ -203,7 +203,7 @@ fn sell(fd: libc::c_int, record: Option<&mut Record>) -> i64 {
             libc::ftruncate(fd, text.len() as libc::off_t);
         }
         if let Some(r) = record {
-            r.write_ns = now_ns();
+            r.write_ns = clock();
             r.outcome = 1;
         }
         value
@@ -231,10 +231,41 @@ struct HistoryFile {
     records: *mut Record,
     len: usize,
     capacity: usize,
+    clock: fn() -> u64,
+}
+
+/// How a bare loop records its operations.
+#[derive(Clone, Copy, PartialEq)]
+enum Recording {
+    Off,
+    /// As sim's workers: CLOCK_MONOTONIC readings, pages faulted in as records are written.
+    AsSim,
+    /// A prototype of a cheaper recorder: every page of the file written before the gate,
+    /// and time-stamp counter readings (converted to ns once, after the trial) for the clock.
+    Lean,
+}
+
+impl Recording {
+    fn suffix(self) -> &'static str {
+        match self {
+            Recording::Off => "",
+            Recording::AsSim => "+history",
+            Recording::Lean => "+lean-history",
+        }
+    }
+}
+
+/// The time-stamp counter: what a lean recorder would stamp operations with.
+fn tsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: rdtsc has no preconditions on x86_64.
+    return unsafe { std::arch::x86_64::_rdtsc() };
+    #[cfg(not(target_arch = "x86_64"))]
+    return now_ns();
 }
 
 impl HistoryFile {
-    fn create(path: &CString, capacity: usize) -> HistoryFile {
+    fn create(path: &CString, capacity: usize, recording: Recording) -> HistoryFile {
         let size = 64 + capacity * std::mem::size_of::<Record>();
         // SAFETY: a valid C string; a new file sized and mapped here, never unmapped (the
         // process _exits).
@@ -258,10 +289,16 @@ impl HistoryFile {
             );
             assert_ne!(map, libc::MAP_FAILED, "mapping a history file");
             libc::close(fd);
+            if recording == Recording::Lean {
+                for at in (0..size).step_by(4096) {
+                    *map.cast::<u8>().add(at) = 0;
+                }
+            }
             HistoryFile {
                 records: map.cast::<u8>().add(64).cast(),
                 len: 0,
                 capacity,
+                clock: if recording == Recording::Lean { tsc } else { now_ns },
             }
         }
     }
@@ -276,7 +313,7 @@ impl HistoryFile {
             kind: 1,
             outcome: 0,
             _pad: [0; 6],
-            start_ns: now_ns(),
+            start_ns: (self.clock)(),
             read_ns: 0,
             write_ns: 0,
             end_ns: 0,
@@ -340,9 +377,9 @@ impl Guard {
     }
 }
 
-/// One race of `processes` bare buyers that share `PURCHASES` under `guard`; with
-/// `history`, each records its operations as a sim worker does.
-fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, history: bool) -> Duration {
+/// One race of `processes` bare buyers that share `PURCHASES` under `guard`, recording
+/// their operations or not.
+fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, recording: Recording) -> Duration {
     let path = stock_file(dir, PURCHASES);
     let each = PURCHASES / processes;
     let sem = sem.0;
@@ -355,7 +392,8 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, histor
         .collect();
     let wall = race(processes, &|i, gate| {
         let fd = open_rw(&path); // each its own open file description, or flock would not exclude
-        let mut file = history.then(|| HistoryFile::create(&histories[i], each));
+        let mut file = (recording != Recording::Off).then(|| HistoryFile::create(&histories[i], each, recording));
+        let clock = file.as_ref().map_or(now_ns as fn() -> u64, |f| f.clock);
         gate.wait();
         for _ in 0..each {
             let mut record = file.as_mut().map(HistoryFile::begin);
@@ -363,22 +401,22 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, histor
             unsafe {
                 match guard {
                     Guard::None => {
-                        sell(fd, record.as_deref_mut());
+                        sell(fd, record.as_deref_mut(), clock);
                     }
                     Guard::Flock => {
                         libc::flock(fd, libc::LOCK_EX);
-                        sell(fd, record.as_deref_mut());
+                        sell(fd, record.as_deref_mut(), clock);
                         libc::flock(fd, libc::LOCK_UN);
                     }
                     Guard::Semaphore => {
                         while libc::sem_wait(sem) != 0 {}
-                        sell(fd, record.as_deref_mut());
+                        sell(fd, record.as_deref_mut(), clock);
                         libc::sem_post(sem);
                     }
                 }
             }
             if let Some(r) = record {
-                r.end_ns = now_ns();
+                r.end_ns = clock();
             }
         }
     });
@@ -393,21 +431,23 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, histor
     wall
 }
 
-/// The bare loops, and the same loops recording a history as sim's workers do (`+history`):
-/// what recording itself costs, apart from everything else of sim.
+/// The bare loops, the same loops recording a history as sim's workers do (`+history`):
+/// what recording itself costs, apart from everything else of sim; and with a leaner
+/// recorder (`+lean-history`), to show what a cheaper one would give back.
 fn bare_loops(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sem = Semaphore::new();
     let runs = [
-        (Guard::None, false),
-        (Guard::Flock, false),
-        (Guard::Semaphore, false),
-        (Guard::Flock, true),
-        (Guard::Semaphore, true),
+        (Guard::None, Recording::Off),
+        (Guard::Flock, Recording::Off),
+        (Guard::Semaphore, Recording::Off),
+        (Guard::Flock, Recording::AsSim),
+        (Guard::Semaphore, Recording::AsSim),
+        (Guard::Flock, Recording::Lean),
+        (Guard::Semaphore, Recording::Lean),
     ];
-    for (guard, history) in runs {
-        let suffix = if history { "+history" } else { "" };
-        let mut group = c.benchmark_group(format!("bare/{}{suffix}", guard.name()));
+    for (guard, recording) in runs {
+        let mut group = c.benchmark_group(format!("bare/{}{}", guard.name(), recording.suffix()));
         group
             .sampling_mode(SamplingMode::Flat)
             .sample_size(10)
@@ -418,7 +458,7 @@ fn bare_loops(c: &mut Criterion) {
             group.bench_function(BenchmarkId::from_parameter(processes), |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| bare_race(dir.path(), guard, processes, &sem, history))
+                        .map(|_| bare_race(dir.path(), guard, processes, &sem, recording))
                         .sum()
                 })
             });
@@ -504,7 +544,7 @@ fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize, spin_ns: u6
         }
         while let Ok((_, from)) = socket.recv_from(&mut request) {
             let read_ns = now_ns();
-            let value = sell(fd, None);
+            let value = sell(fd, None, now_ns);
             let mut out = [0u8; REPLY];
             reply(&mut out, value, read_ns);
             let _ = socket.send_to_addr(&out, &from);
@@ -580,7 +620,7 @@ fn serve_batch(socket: &UnixDatagram, fd: libc::c_int, total: usize, one_write: 
         } else {
             for r in replies.iter_mut().take(n) {
                 let read_ns = now_ns();
-                let value = sell(fd, None);
+                let value = sell(fd, None, now_ns);
                 reply(r, value, read_ns);
             }
         }
@@ -768,7 +808,7 @@ fn shm_queue_race(dir: &Path, buyers: usize, spin_ns: u64) -> Duration {
                 for slot in slots {
                     if slot.state.load(SeqCst) == 1 {
                         let read_ns = now_ns();
-                        let value = sell(fd, None);
+                        let value = sell(fd, None, now_ns);
                         slot.value.store(value, Relaxed);
                         slot.read_ns.store(read_ns, Relaxed);
                         slot.write_ns.store(now_ns(), Relaxed);
