@@ -1006,5 +1006,20 @@ fn create_100_files(dir: &Path) -> Duration {
     elapsed
 }
 
-criterion_group!(benches, bare_loops, queue_prototypes, spawn_100);
+/// Criterion without its plots, which take longer here than the measurements
+/// (`SIM_BENCH_PLOTS=1 cargo bench` draws them, with criterion's HTML report).
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if std::env::var_os("SIM_BENCH_PLOTS").is_some() {
+        c
+    } else {
+        c.without_plots()
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bare_loops, queue_prototypes, spawn_100
+}
 criterion_main!(benches);

@@ -348,5 +348,20 @@ fn checker(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, one_purchase, record_one_event, checker);
+/// Criterion without its plots, which take longer here than the measurements
+/// (`SIM_BENCH_PLOTS=1 cargo bench` draws them, with criterion's HTML report).
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if std::env::var_os("SIM_BENCH_PLOTS").is_some() {
+        c
+    } else {
+        c.without_plots()
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = one_purchase, record_one_event, checker
+}
 criterion_main!(benches);

@@ -117,5 +117,20 @@ fn spawn_100_buyers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, contended_trials, spawn_100_buyers);
+/// Criterion without its plots, which take longer here than the measurements
+/// (`SIM_BENCH_PLOTS=1 cargo bench` draws them, with criterion's HTML report).
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if std::env::var_os("SIM_BENCH_PLOTS").is_some() {
+        c
+    } else {
+        c.without_plots()
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = contended_trials, spawn_100_buyers
+}
 criterion_main!(benches);
