@@ -1,10 +1,13 @@
 //! The baselines: bare loops that make the system calls of a strategy with nothing of sim
 //! around them (no history, no clock readings, no trait objects), across forked processes
 //! started together at a gate, timed from the gate opening to the last one finishing, as a
-//! sim trial's `wall_ms` is. `file-lock` and `semaphore` are held against these.
+//! sim trial's `wall_ms` is. `file-lock` and `semaphore` are held against these. The same
+//! loops also run recording a history as sim's workers do (`+history`) and with a leaner
+//! recorder (`+lean-history`), to tell what the history costs from what the rest of sim does.
 //!
 //! `cargo bench --bench baseline`. Also here: prototypes of a `queue` seller, to show what a
-//! seller process can reach on this machine with each way of taking its requests.
+//! seller process can reach on this machine with each way of taking its requests, and what
+//! starting 100 processes costs here, bare.
 //!
 //! The children are forked from this (threaded) process, so they only make system calls on
 //! memory prepared before the fork, and end with `_exit`; they die with the bench
