@@ -216,6 +216,13 @@ impl Recorder {
             _rest: [0; 16],
         };
         map[..HEADER_LEN].copy_from_slice(as_bytes(&header));
+        // Fault every page in now, before the start gate: a first write to a page of the
+        // file costs a page fault and a block allocation, which would otherwise land inside
+        // the operations being timed (a third of the cost of recording one, measured).
+        for at in (0..map.len()).step_by(4096) {
+            // SAFETY: `at` is inside the map; writing the zero that is there already.
+            unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(at), map[at]) };
+        }
         Ok(Recorder { map, len: 0, capacity })
     }
 
