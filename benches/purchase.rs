@@ -2,11 +2,10 @@
 //! the checker (and reading a history back) over 1,000,000 operations.
 //!
 //! `cargo bench --bench purchase`. Nothing here starts a process: the queue's seller runs on
-//! a thread of this process, with the seller's own loop (`ipc::serve` and `strategy::sell`).
+//! a thread of this process, with the seller's own loop (`Board::serve` and `strategy::sell`).
 
 use std::hint::black_box;
 use std::io;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,10 +14,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use sim::checker::{self, Facts, FinalStock, Verdict};
 use sim::clock::now_ns;
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
-use sim::ipc::{self, Server};
 use sim::scenario::{LockScope, PoolMode, StoreKind, WriteMode};
 use sim::store::FileStock;
-use sim::strategy::queue::{REQUEST_LEN, Reply};
+use sim::strategy::queue::Reply;
+use sim::strategy::queue::board::Board;
 use sim::strategy::semaphore::OwnedSemaphore;
 use sim::strategy::{self, NoLock, StrategyName};
 use sim::worker::{Hold, TrialPlan};
@@ -47,7 +46,6 @@ fn plan(dir: &Path, strategy: StrategyName, semaphore: Option<String>) -> TrialP
         hold_us: 0,
         producers: None,
         semaphore,
-        seller_socket: format!("{tag}.seller"),
         queue_socket: format!("{tag}.queue"),
         manager_socket: format!("{tag}.manager"),
         socket_prefix: tag,
@@ -76,40 +74,23 @@ fn blank_record() -> Record {
 
 /// The queue's seller, as `worker::seller` runs it, on a thread: it owns the stock. Its
 /// record of each sale stays on the stack (recording is timed on its own).
-struct Seller {
-    socket: UnixDatagram,
-    stock: FileStock,
-    hold: Hold,
-}
-
-impl Server for Seller {
-    fn handle(&mut self, from: &SocketAddr, request: &[u8]) -> io::Result<()> {
-        if request.len() != REQUEST_LEN {
-            return Ok(());
-        }
-        let mut op = blank_record();
-        strategy::sell(&mut self.stock, &mut op, &mut self.hold, &mut NoLock, false)?;
-        let reply = Reply {
-            outcome: op.outcome,
-            value: op.value,
-            written: op.written,
-            read_ns: op.read_ns,
-            write_ns: op.write_ns,
-        };
-        let _ = self.socket.send_to_addr(&reply.encode(), from);
-        Ok(())
-    }
-}
-
 fn start_seller(plan: &TrialPlan) -> JoinHandle<io::Result<()>> {
-    let mut seller = Seller {
-        socket: ipc::bind(&plan.seller_socket).expect("binding the seller's socket"),
-        stock: FileStock::open(&plan.stock_path, plan.write).expect("opening the stock"),
-        hold: Hold::new(plan, Role::Seller, 0),
-    };
+    Board::create(&plan.trial_dir, 1).expect("creating the seller's board");
+    let board = Board::open(&plan.trial_dir).expect("opening the seller's board");
+    let mut stock = FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
+    let mut hold = Hold::new(plan, Role::Seller, 0);
     std::thread::spawn(move || {
-        let socket = seller.socket.try_clone()?;
-        ipc::serve(&socket, &mut seller)
+        board.serve(|| {
+            let mut op = blank_record();
+            strategy::sell(&mut stock, &mut op, &mut hold, &mut NoLock, false)?;
+            Ok(Reply {
+                outcome: op.outcome,
+                value: op.value,
+                written: op.written,
+                read_ns: op.read_ns,
+                write_ns: op.write_ns,
+            })
+        })
     })
 }
 
@@ -142,7 +123,7 @@ fn one_purchase(c: &mut Criterion) {
             })
         });
         if let Some(seller) = seller {
-            ipc::send_once(&plan.seller_socket, ipc::STOP).expect("stopping the seller");
+            Board::open(&plan.trial_dir).expect("opening the seller's board").stop();
             seller.join().expect("the seller thread").expect("the seller's loop");
         }
         drop(semaphore);

@@ -21,6 +21,7 @@ use crate::results::TrialResult;
 use crate::scenario::{Scenario, StoreKind};
 use crate::store::{self, FileStock, Reading};
 use crate::strategy::StrategyName;
+use crate::strategy::queue::board::Board;
 use crate::strategy::semaphore::OwnedSemaphore;
 use crate::worker::pool::Pool;
 use crate::worker::{PlannedFault, TrialPlan};
@@ -196,7 +197,6 @@ pub fn run_trial(
         hold_us: b.hold_us,
         producers: scenario.producers.clone(),
         semaphore: semaphore.as_ref().map(|s| s.name().to_string()),
-        seller_socket: format!("sim.{tag}.seller"),
         queue_socket: format!("sim.{tag}.queue"),
         manager_socket: format!("sim.{tag}.manager"),
         socket_prefix: format!("sim.{tag}"),
@@ -207,6 +207,9 @@ pub fn run_trial(
     };
     if b.pool.is_some() {
         Pool::create(&dir).context("creating the pool's files")?;
+    }
+    if strategy == StrategyName::Queue {
+        Board::create(&dir, b.pool.unwrap_or(b.count)).context("creating the seller's board")?;
     }
     let plan_path = dir.join("plan.json");
     std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan)?)?;
@@ -255,6 +258,8 @@ pub fn run_trial(
     };
     let ended_ns = now_ns();
     crew.reap();
+    // The board carried requests, not evidence: the sales are in the seller's history.
+    let _ = std::fs::remove_file(dir.join(crate::strategy::queue::board::FILE));
     let faults = std::mem::take(&mut crew.faults);
     drop(crew);
     drop(semaphore);
@@ -305,7 +310,12 @@ fn watch(
             return Some(false);
         }
         if clients_done && stopping.is_none() {
-            for server in [&plan.seller_socket, &plan.queue_socket, &plan.manager_socket] {
+            if plan.strategy == StrategyName::Queue
+                && let Ok(board) = Board::open(&plan.trial_dir)
+            {
+                board.stop();
+            }
+            for server in [&plan.queue_socket, &plan.manager_socket] {
                 let _ = ipc::send_once(server, ipc::STOP);
             }
             stopping = Some(Instant::now() + STOP_GRACE);

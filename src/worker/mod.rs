@@ -43,15 +43,15 @@ pub struct TrialPlan {
     pub hold_us: u64,
     pub producers: Option<Producers>,
     pub semaphore: Option<String>,
-    /// Abstract Unix socket names, unique to the trial.
-    pub seller_socket: String,
+    /// Abstract Unix socket names, unique to the trial (the seller's board is a file in
+    /// `trial_dir`).
     pub queue_socket: String,
     pub manager_socket: String,
     pub socket_prefix: String,
     /// With a pool, the buyers' tasks run on this many processes.
     pub pool: Option<u32>,
     pub pool_mode: PoolMode,
-    /// The trial's folder, where the pool's shared files are.
+    /// The trial's folder, where the pool's and the seller's shared files are.
     pub trial_dir: PathBuf,
     /// The faults planned for this trial: who is hit, at which of its sales.
     pub faults: Vec<PlannedFault>,
