@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::evidence::Evidence;
-use super::palette::{self, FAINT, INK};
+use super::palette::{self, INK};
 use super::{format, plot};
 use crate::checker::Check;
 
@@ -175,14 +175,7 @@ pub fn counts(runs: &[Evidence]) -> Result<Option<String>> {
                 })
             }))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(FAINT)
-            .background_style(WHITE.mix(0.9))
-            .label_font(plot::font(12))
-            .draw()?;
-        Ok(())
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
     .map(Some)
 }

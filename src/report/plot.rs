@@ -95,6 +95,21 @@ pub fn headroom(max: f64) -> f64 {
     }
 }
 
+/// Draws a chart's legend, in the report's style, at `position`.
+pub fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .border_style(super::palette::FAINT)
+        .background_style(WHITE.mix(0.9))
+        .label_font(font(12))
+        .draw()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

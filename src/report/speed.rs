@@ -128,14 +128,7 @@ pub fn latency(evidence: &[Evidence]) -> Result<String> {
                 .label(e.strategy.name())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(FAINT)
-            .background_style(WHITE.mix(0.9))
-            .label_font(plot::font(12))
-            .draw()?;
-        Ok(())
+        plot::legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 

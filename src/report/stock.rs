@@ -170,14 +170,7 @@ pub fn chart(strategy: StrategyName, history: &History, initial: i64, faults: &[
             .draw_series(LineSeries::new(l.stored.iter().copied(), colour.stroke_width(2)))?
             .label("in the stock")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .border_style(FAINT)
-            .background_style(WHITE.mix(0.9))
-            .label_font(plot::font(12))
-            .draw()?;
-        Ok(())
+        plot::legend(&mut chart, SeriesLabelPosition::LowerLeft)
     })
 }
 

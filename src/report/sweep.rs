@@ -6,7 +6,7 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use super::evidence::Evidence;
-use super::palette::{self, FAINT};
+use super::palette;
 use super::{format, plot};
 use crate::checker::Verdict;
 use crate::results::TrialResult;
@@ -155,14 +155,7 @@ pub fn chart(evidence: &[Evidence], axis: Axis, measure: Measure) -> Result<Opti
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(FAINT)
-            .background_style(WHITE.mix(0.9))
-            .label_font(plot::font(12))
-            .draw()?;
-        Ok(())
+        plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
     .map(Some)
 }
