@@ -13,6 +13,8 @@
 //! memory prepared before the fork, and end with `_exit`; they die with the bench
 //! (PR_SET_PDEATHSIG), and the semaphore is unlinked as soon as it is created.
 
+mod common;
+
 use std::ffi::CString;
 use std::hint::black_box;
 use std::io;
@@ -1009,20 +1011,9 @@ fn create_100_files(dir: &Path) -> Duration {
     elapsed
 }
 
-/// Criterion without its plots, which take longer here than the measurements
-/// (`SIM_BENCH_PLOTS=1 cargo bench` draws them, with criterion's HTML report).
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if std::env::var_os("SIM_BENCH_PLOTS").is_some() {
-        c
-    } else {
-        c.without_plots()
-    }
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bare_loops, queue_prototypes, spawn_100
 }
 criterion_main!(benches);

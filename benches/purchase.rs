@@ -4,6 +4,8 @@
 //! `cargo bench --bench purchase`. Nothing here starts a process: the queue's seller runs on
 //! a thread of this process, with the seller's own loop (`Board::serve` and `strategy::sell`).
 
+mod common;
+
 use std::hint::black_box;
 use std::io;
 use std::path::Path;
@@ -329,20 +331,9 @@ fn checker(c: &mut Criterion) {
     group.finish();
 }
 
-/// Criterion without its plots, which take longer here than the measurements
-/// (`SIM_BENCH_PLOTS=1 cargo bench` draws them, with criterion's HTML report).
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if std::env::var_os("SIM_BENCH_PLOTS").is_some() {
-        c
-    } else {
-        c.without_plots()
-    }
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = one_purchase, record_one_event, checker
 }
 criterion_main!(benches);

@@ -5,6 +5,8 @@
 //! `wall_ms`): spawning, reaping and checking are not. Throughput is purchases per second.
 //! `spawn/100-buyers` times the other part: spawning 100 buyers until all are at the gate.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -114,20 +116,9 @@ fn spawn_100_buyers(c: &mut Criterion) {
     group.finish();
 }
 
-/// Criterion without its plots, which take longer here than the measurements
-/// (`SIM_BENCH_PLOTS=1 cargo bench` draws them, with criterion's HTML report).
-fn config() -> Criterion {
-    let c = Criterion::default();
-    if std::env::var_os("SIM_BENCH_PLOTS").is_some() {
-        c
-    } else {
-        c.without_plots()
-    }
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = contended_trials, spawn_100_buyers
 }
 criterion_main!(benches);
