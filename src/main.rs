@@ -27,6 +27,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario: every trial of every strategy, then check, write results.json and the report
+    #[command(
+        after_help = "Exit status: 0 the run met the scenario's [expect]; 1 an expectation was \
+                            contradicted; 2 bad input, usage or setup error; 130 interrupted (the \
+                            finished trials are written).\nExample: sim run scenarios/lottery.toml"
+    )]
     Run(RunArgs),
     /// Rebuild the HTML report of an earlier run from its results.json and histories
     Report {
