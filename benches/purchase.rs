@@ -62,15 +62,7 @@ fn plan(dir: &Path, strategy: StrategyName, semaphore: Option<String>) -> TrialP
 fn blank_record() -> Record {
     Record {
         kind: Kind::Purchase as u8,
-        outcome: Outcome::Pending as u8,
-        _pad: [0; 6],
-        start_ns: 0,
-        read_ns: 0,
-        write_ns: 0,
-        end_ns: 0,
-        value: history::NO_VALUE,
-        written: history::NO_VALUE,
-        entry: history::NO_ENTRY,
+        ..history::blank_record()
     }
 }
 
@@ -85,13 +77,7 @@ fn start_seller(plan: &TrialPlan) -> JoinHandle<io::Result<()>> {
         board.serve(|| {
             let mut op = blank_record();
             strategy::sell(&mut stock, &mut op, &mut hold, &mut NoLock, false)?;
-            Ok(Reply {
-                outcome: op.outcome,
-                value: op.value,
-                written: op.written,
-                read_ns: op.read_ns,
-                write_ns: op.write_ns,
-            })
+            Ok(Reply::of(&op))
         })
     })
 }

@@ -151,7 +151,7 @@ pub struct Record {
 const _: () = assert!(RECORD_LEN == 64);
 
 /// A record with nothing in it yet.
-fn blank_record() -> Record {
+pub fn blank_record() -> Record {
     Record {
         kind: 0,
         outcome: Outcome::Pending as u8,

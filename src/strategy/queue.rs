@@ -27,6 +27,19 @@ pub struct Reply {
     pub write_ns: u64,
 }
 
+impl Reply {
+    /// The reply that tells a buyer what the seller's sale `op` did.
+    pub fn of(op: &Record) -> Reply {
+        Reply {
+            outcome: op.outcome,
+            value: op.value,
+            written: op.written,
+            read_ns: op.read_ns,
+            write_ns: op.write_ns,
+        }
+    }
+}
+
 /// A buyer's side: its slot of the board it shares with the seller.
 pub struct Client {
     board: Board,

@@ -24,13 +24,7 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
             .ok_or_else(|| std::io::Error::other("history full: more sales than planned"))?;
         strategy::sell(&mut *stock, op, &mut hold, &mut NoLock, false)?;
         op.end_ns = crate::clock::now_ns();
-        Ok(Reply {
-            outcome: op.outcome,
-            value: op.value,
-            written: op.written,
-            read_ns: op.read_ns,
-            write_ns: op.write_ns,
-        })
+        Ok(Reply::of(op))
     })?;
     Ok(())
 }
