@@ -120,8 +120,8 @@ fn one_purchase(c: &mut Criterion) {
 }
 
 /// Recording one purchase as a buyer does: `begin` (which stamps the start), then the fields
-/// and the three other clock readings a sale takes. Page faults of a fresh history file are
-/// included, as a worker pays them; creating the file is not.
+/// and the three other clock readings a sale takes. Creating the file is not timed, and with
+/// it the page faults that `Recorder::create` takes before the start gate.
 fn record_one_event(c: &mut Criterion) {
     const CHUNK: u64 = 1 << 20;
     let mut group = c.benchmark_group("history");
@@ -159,67 +159,12 @@ fn record_one_event(c: &mut Criterion) {
             spent
         })
     });
-    // A prototype of a history file whose pages were all written before the start gate
-    // (as a Recorder::create that prefaults would leave it): the same records, no page faults.
-    group.bench_function("record-one-event-prefaulted", |b| {
-        b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(CHUNK);
-                file += 1;
-                let path = dir.path().join(format!("prefaulted-{file}.bin"));
-                let spent_here = record_prefaulted(&path, n as usize);
-                spent += spent_here;
-                std::fs::remove_file(&path).expect("removing the history file");
-                left -= n;
-            }
-            spent
-        })
-    });
     group.bench_function("clock-read", |b| b.iter(now_ns));
     // What a raw time-stamp counter reading would cost instead (a prototype, not sim's clock).
     #[cfg(target_arch = "x86_64")]
     // SAFETY: rdtsc has no preconditions on x86_64.
     group.bench_function("tsc-read", |b| b.iter(|| unsafe { std::arch::x86_64::_rdtsc() }));
     group.finish();
-}
-
-/// Writes `n` purchase records into a mapped file every page of which was written first;
-/// returns the time the records took.
-fn record_prefaulted(path: &Path, n: usize) -> Duration {
-    let size = 64 + n * std::mem::size_of::<Record>();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .expect("a history file");
-    file.set_len(size as u64).expect("sizing the history file");
-    // SAFETY: a file this process just made and alone writes.
-    let mut map = unsafe { memmap2::MmapMut::map_mut(&file).expect("mapping the history file") };
-    // SAFETY: the map holds n records after a 64-byte header; page-aligned start, 64-byte
-    // records, so each is aligned; every bit pattern is a valid Record.
-    let records = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().add(64).cast::<Record>(), n) };
-    records.fill(blank_record()); // every page faulted in, before the clock starts
-    let start = Instant::now();
-    for (i, record) in records.iter_mut().enumerate() {
-        *record = Record {
-            kind: Kind::Purchase as u8,
-            ..blank_record()
-        };
-        record.start_ns = now_ns();
-        let i = i as i64;
-        record.value = STOCK - i;
-        record.read_ns = now_ns();
-        record.written = STOCK - i - 1;
-        record.write_ns = now_ns();
-        record.end_ns = now_ns();
-        record.outcome = Outcome::Sold as u8;
-    }
-    let spent = start.elapsed();
-    black_box(&map);
-    spent
 }
 
 /// A safe serial sale of `OPS` tickets by `WORKERS` buyers taking turns: every purchase
