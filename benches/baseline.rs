@@ -67,13 +67,11 @@ impl Gate {
     }
 }
 
-/// Runs `work(i, gate)` in `n` forked processes that start together when the gate opens;
-/// returns the time from the gate opening to the last of them finishing.
-fn race(n: usize, work: &dyn Fn(usize, &Gate)) -> Duration {
-    // One finishing time per child, in memory they share with this process.
-    let len = n * std::mem::size_of::<u64>();
-    // SAFETY: a fresh anonymous shared mapping, unmapped below.
-    let finish = unsafe {
+/// A fresh zeroed mapping of `len` bytes that forked children share with this process; the
+/// caller unmaps it.
+fn shared_zeroed(len: usize, what: &str) -> *mut libc::c_void {
+    // SAFETY: a new anonymous mapping, asking nothing of existing memory.
+    let map = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             len,
@@ -83,8 +81,16 @@ fn race(n: usize, work: &dyn Fn(usize, &Gate)) -> Duration {
             0,
         )
     };
-    assert_ne!(finish, libc::MAP_FAILED, "mapping the finishing times");
-    let finish = finish.cast::<u64>();
+    assert_ne!(map, libc::MAP_FAILED, "mapping {what}");
+    map
+}
+
+/// Runs `work(i, gate)` in `n` forked processes that start together when the gate opens;
+/// returns the time from the gate opening to the last of them finishing.
+fn race(n: usize, work: &dyn Fn(usize, &Gate)) -> Duration {
+    // One finishing time per child, in memory they share with this process.
+    let len = n * std::mem::size_of::<u64>();
+    let finish = shared_zeroed(len, "the finishing times").cast::<u64>(); // unmapped below
     let (mut ready, mut gate) = ([0; 2], [0; 2]);
     // SAFETY: arrays of two descriptors to fill.
     unsafe {
@@ -787,20 +793,9 @@ fn shm_queue_race(dir: &Path, buyers: usize, spin_ns: u64) -> Duration {
     let path = stock_file(dir, QUEUE_PURCHASES);
     let each = QUEUE_PURCHASES / buyers;
     let len = std::mem::size_of::<Board>();
-    // SAFETY: a fresh anonymous shared mapping, zeroed, unmapped below; all-zero is a valid
-    // Board of atomics.
-    let board = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(board, libc::MAP_FAILED, "mapping the board");
-    // SAFETY: see above.
+    let board = shared_zeroed(len, "the board"); // unmapped below
+    // SAFETY: the mapping is zeroed and as large as a Board; all-zero is a valid Board of
+    // atomics.
     let b: &Board = unsafe { &*board.cast::<Board>() };
     let wall = race(buyers + 1, &|i, gate| {
         if i == buyers {
