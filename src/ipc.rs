@@ -1,4 +1,4 @@
-//! Datagram sockets in Linux's abstract namespace, for the seller and the entry queue.
+//! Datagram sockets in Linux's abstract namespace, for the entry queue and the manager store.
 //!
 //! Abstract names leave no file behind, whatever happens to the process that bound them, and
 //! a datagram socket lets a server drain every waiting request at each wake-up.
