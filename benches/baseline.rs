@@ -2,8 +2,8 @@
 //! around them (no history, no clock readings, no trait objects), across forked processes
 //! started together at a gate, timed from the gate opening to the last one finishing, as a
 //! sim trial's `wall_ms` is. `file-lock` and `semaphore` are held against these. The same
-//! loops also run recording a history as sim's workers do (`+history`) and with a leaner
-//! recorder (`+lean-history`), to tell what the history costs from what the rest of sim does.
+//! loops also run recording a history as sim's workers do (`+history`), to tell what the
+//! history costs from what the rest of sim does.
 //!
 //! `cargo bench --bench baseline`. Also here: prototypes of a `queue` seller, to show what a
 //! seller process can reach on this machine with each way of taking its requests, and what
@@ -249,11 +249,9 @@ struct HistoryFile {
 #[derive(Clone, Copy, PartialEq)]
 enum Recording {
     Off,
-    /// As sim's workers: CLOCK_MONOTONIC readings, pages faulted in as records are written.
+    /// As sim's workers: every page of the file written before the gate, and stamps from
+    /// `sim::clock::ticks` (the time-stamp counter where the kernel keeps time with it).
     AsSim,
-    /// A prototype of a cheaper recorder: every page of the file written before the gate,
-    /// and time-stamp counter readings (converted to ns once, after the trial) for the clock.
-    Lean,
 }
 
 impl Recording {
@@ -261,22 +259,12 @@ impl Recording {
         match self {
             Recording::Off => "",
             Recording::AsSim => "+history",
-            Recording::Lean => "+lean-history",
         }
     }
 }
 
-/// The time-stamp counter: what a lean recorder would stamp operations with.
-fn tsc() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: rdtsc has no preconditions on x86_64.
-    return unsafe { std::arch::x86_64::_rdtsc() };
-    #[cfg(not(target_arch = "x86_64"))]
-    return now_ns();
-}
-
 impl HistoryFile {
-    fn create(path: &CString, capacity: usize, recording: Recording) -> HistoryFile {
+    fn create(path: &CString, capacity: usize) -> HistoryFile {
         let size = 64 + capacity * std::mem::size_of::<Record>();
         // SAFETY: a valid C string; a new file sized and mapped here, never unmapped (the
         // process _exits).
@@ -300,16 +288,14 @@ impl HistoryFile {
             );
             assert_ne!(map, libc::MAP_FAILED, "mapping a history file");
             libc::close(fd);
-            if recording == Recording::Lean {
-                for at in (0..size).step_by(4096) {
-                    *map.cast::<u8>().add(at) = 0;
-                }
+            for at in (0..size).step_by(4096) {
+                *map.cast::<u8>().add(at) = 0; // as Recorder::open, before the gate
             }
             HistoryFile {
                 records: map.cast::<u8>().add(64).cast(),
                 len: 0,
                 capacity,
-                clock: if recording == Recording::Lean { tsc } else { now_ns },
+                clock: sim::clock::ticks,
             }
         }
     }
@@ -403,7 +389,7 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
         .collect();
     let wall = race(processes, &|i, gate| {
         let fd = open_rw(&path); // each its own open file description, or flock would not exclude
-        let mut file = (recording != Recording::Off).then(|| HistoryFile::create(&histories[i], each, recording));
+        let mut file = (recording != Recording::Off).then(|| HistoryFile::create(&histories[i], each));
         let clock = file.as_ref().map_or(now_ns as fn() -> u64, |f| f.clock);
         gate.wait();
         for _ in 0..each {
@@ -442,10 +428,10 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
     wall
 }
 
-/// The bare loops, the same loops recording a history as sim's workers do (`+history`):
-/// what recording itself costs, apart from everything else of sim; and with a leaner
-/// recorder (`+lean-history`), to show what a cheaper one would give back.
+/// The bare loops, and the same loops recording a history as sim's workers do (`+history`):
+/// what recording itself costs, apart from everything else of sim.
 fn bare_loops(c: &mut Criterion) {
+    sim::clock::use_tsc(sim::clock::tsc_usable()); // as the runner tells its workers
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sem = Semaphore::new();
     let runs = [
@@ -454,8 +440,6 @@ fn bare_loops(c: &mut Criterion) {
         (Guard::Semaphore, Recording::Off),
         (Guard::Flock, Recording::AsSim),
         (Guard::Semaphore, Recording::AsSim),
-        (Guard::Flock, Recording::Lean),
-        (Guard::Semaphore, Recording::Lean),
     ];
     for (guard, recording) in runs {
         let mut group = c.benchmark_group(format!("bare/{}{}", guard.name(), recording.suffix()));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sim::checker::{self, Facts, FinalStock, Verdict};
-use sim::clock::now_ns;
+use sim::clock::{self, now_ns, ticks};
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
 use sim::scenario::{LockScope, PoolMode, StoreKind, WriteMode};
 use sim::store::FileStock;
@@ -40,7 +40,9 @@ fn plan(dir: &Path, strategy: StrategyName, semaphore: Option<String>) -> TrialP
         store: StoreKind::File,
         write: WriteMode::InPlace,
         stock_path: dir.join("stock.txt"),
-        history_dir: dir.join("history"),
+        history: dir.join(history::FILE_NAME),
+        regions: Vec::new(),
+        tsc: clock::tsc_usable(),
         seed: 1,
         runner_pid: std::process::id(),
         buyers: 1,
@@ -85,6 +87,7 @@ fn start_seller(plan: &TrialPlan) -> JoinHandle<io::Result<()>> {
 /// One purchase by a buyer alone: the strategy's whole read-modify-write, the record kept
 /// on the stack (recording is timed on its own below).
 fn one_purchase(c: &mut Criterion) {
+    clock::use_tsc(clock::tsc_usable()); // as the runner tells its workers
     let mut group = c.benchmark_group("purchase/uncontended");
     group
         .sample_size(30)
@@ -123,6 +126,7 @@ fn one_purchase(c: &mut Criterion) {
 /// and the three other clock readings a sale takes. Creating the file is not timed, and with
 /// it the page faults that `Recorder::create` takes before the start gate.
 fn record_one_event(c: &mut Criterion) {
+    clock::use_tsc(clock::tsc_usable()); // as the runner tells its workers
     const CHUNK: u64 = 1 << 20;
     let mut group = c.benchmark_group("history");
     group
@@ -145,10 +149,10 @@ fn record_one_event(c: &mut Criterion) {
                 for i in 0..n as i64 {
                     let op = recorder.begin(Kind::Purchase).expect("room in the history");
                     op.value = STOCK - i;
-                    op.read_ns = now_ns();
+                    op.read_tick = ticks();
                     op.written = STOCK - i - 1;
-                    op.write_ns = now_ns();
-                    op.end_ns = now_ns();
+                    op.write_tick = ticks();
+                    op.end_tick = ticks();
                     op.outcome = Outcome::Sold as u8;
                 }
                 spent += start.elapsed();
@@ -159,11 +163,10 @@ fn record_one_event(c: &mut Criterion) {
             spent
         })
     });
+    // The stamp of every recorded moment, and the monotonic clock it replaces where the
+    // time-stamp counter can be used.
+    group.bench_function("ticks", |b| b.iter(ticks));
     group.bench_function("clock-read", |b| b.iter(now_ns));
-    // What a raw time-stamp counter reading would cost instead (a prototype, not sim's clock).
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: rdtsc has no preconditions on x86_64.
-    group.bench_function("tsc-read", |b| b.iter(|| unsafe { std::arch::x86_64::_rdtsc() }));
     group.finish();
 }
 
@@ -201,19 +204,27 @@ fn serial_history() -> History {
     History { workers, ops }
 }
 
-/// The same history as the buyers' files, written through `Recorder` into `dir`.
-fn write_history_files(dir: &Path, history: &History, gate_ns: u64) {
+/// The same history as a trial's file at `path`, written through `Recorder`.
+fn write_history_file(path: &Path, history: &History, gate_ns: u64) {
+    // The times written are nanoseconds: the file's clock pairs are taken in nanoseconds too.
+    clock::use_tsc(false);
+    let count = |w: usize| history.ops.iter().filter(|op| op.worker as usize == w).count();
+    let workers: Vec<_> = (history.workers.iter().enumerate())
+        .map(|(w, worker)| (worker.role, worker.index, count(w)))
+        .collect();
+    let regions = history::create_file(path, &workers).expect("a history file");
     for (w, worker) in history.workers.iter().enumerate() {
-        let mine: Vec<&Op> = history.ops.iter().filter(|op| op.worker as usize == w).collect();
-        let path = dir.join(history::file_name(worker.role, worker.index));
-        let mut recorder = Recorder::create(&path, worker.role, worker.index, mine.len()).expect("a history file");
+        let region = regions
+            .iter()
+            .find(|r| (r.role, r.index) == (worker.role, worker.index));
+        let mut recorder = Recorder::open(path, region.expect("a region")).expect("a history region");
         recorder.ready();
-        for op in mine {
+        for op in history.ops.iter().filter(|op| op.worker as usize == w) {
             let r = recorder.begin(op.kind).expect("room in the history");
-            r.start_ns = gate_ns + op.start;
-            r.read_ns = op.read.map_or(0, |t| gate_ns + t);
-            r.write_ns = op.write.map_or(0, |t| gate_ns + t);
-            r.end_ns = op.end.map_or(0, |t| gate_ns + t);
+            r.start_tick = gate_ns + op.start;
+            r.read_tick = op.read.map_or(0, |t| gate_ns + t);
+            r.write_tick = op.write.map_or(0, |t| gate_ns + t);
+            r.end_tick = op.end.map_or(0, |t| gate_ns + t);
             r.value = op.value.unwrap_or(history::NO_VALUE);
             r.written = op.written.unwrap_or(history::NO_VALUE);
             r.outcome = op.outcome as u8;
@@ -253,11 +264,13 @@ fn checker(c: &mut Criterion) {
 
     let dir = tempfile::tempdir().expect("a temporary folder");
     let gate_ns = 1_000_000_000;
-    write_history_files(dir.path(), &history, gate_ns);
-    let read = History::read_dir(dir.path(), gate_ns).expect("reading the history back");
+    let path = dir.path().join(history::FILE_NAME);
+    write_history_file(&path, &history, gate_ns);
+    history::seal_file(&path).expect("sealing the history file");
+    let read = History::read(&path, gate_ns).expect("reading the history back");
     assert_eq!(read.ops.len(), OPS);
     group.bench_function("read-1M-ops", |b| {
-        b.iter(|| History::read_dir(dir.path(), gate_ns).expect("reading the history back"))
+        b.iter(|| History::read(&path, gate_ns).expect("reading the history back"))
     });
     group.finish();
 }

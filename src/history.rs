@@ -1,24 +1,36 @@
 //! The history: every operation of a trial, as each worker recorded it.
 //!
-//! Each worker writes its operations into a file of its own that it maps into memory, so that
-//! recording an event is a few stores (no system call) and everything recorded before the
-//! worker died is still in the file: the kernel keeps a shared mapping's pages when a process
-//! is killed. An operation is recorded as an invocation (its start) and, later, a completion
-//! (its outcome); one whose completion never came is indeterminate, as Jepsen's `info`.
+//! A trial has one history file, made by the runner: a header page, then a region per worker,
+//! each page-aligned. Each worker maps its own region into memory, so that recording an event
+//! is a few stores (no system call) and everything recorded before the worker died is still
+//! in the file: the kernel keeps a shared mapping's pages when a process is killed. One file
+//! rather than one per worker, because creating a hundred files where the previous run's
+//! were just deleted cost ext4 as much as starting the hundred processes. An operation is
+//! recorded as an invocation (its start) and, later, a completion (its outcome); one whose
+//! completion never came is indeterminate, as Jepsen's `info`. Operations are stamped in
+//! [`clock::ticks`]; the header's two clock pairs turn them into nanoseconds when read.
 
 use std::fmt;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Cursor, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::MmapMut;
+use memmap2::{MmapMut, MmapOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::clock;
+use crate::clock::{self, Pair, Timebase};
 
-const MAGIC: [u8; 8] = *b"SIMHIST1";
-const VERSION: u32 = 1;
+const MAGIC: [u8; 8] = *b"SIMHIST2";
+const REGION_MAGIC: [u8; 8] = *b"SIMWORKR";
+const VERSION: u32 = 2;
+/// The file's header and each region start on a page of their own: a region is mapped alone.
+const PAGE: u64 = 4096;
 const HEADER_LEN: usize = 64;
 const RECORD_LEN: usize = std::mem::size_of::<Record>();
+
+/// The name of a trial's history file, in the trial's folder.
+pub const FILE_NAME: &str = "history.bin";
 
 /// `Record::value` and `Record::written` when there is none.
 pub const NO_VALUE: i64 = i64::MIN;
@@ -124,8 +136,8 @@ impl Outcome {
     }
 }
 
-/// One operation as it lies in a history file. Times are `CLOCK_MONOTONIC` nanoseconds,
-/// one clock for every process of the machine; 0 where the moment never came.
+/// One operation as it lies in a history file. Times are [`clock::ticks`], one clock for
+/// every process of the machine; 0 where the moment never came.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Record {
@@ -133,13 +145,13 @@ pub struct Record {
     pub outcome: u8,
     pub _pad: [u8; 6],
     /// Invocation: before any lock or request.
-    pub start_ns: u64,
+    pub start_tick: u64,
     /// The stock was read (for a purchase).
-    pub read_ns: u64,
+    pub read_tick: u64,
     /// The stock was written (for a sold purchase).
-    pub write_ns: u64,
+    pub write_tick: u64,
     /// Completion: after the unlock or the reply.
-    pub end_ns: u64,
+    pub end_tick: u64,
     /// The stock value read: the ticket, for a sold purchase.
     pub value: i64,
     /// The stock value written.
@@ -156,79 +168,190 @@ pub fn blank_record() -> Record {
         kind: 0,
         outcome: Outcome::Pending as u8,
         _pad: [0; 6],
-        start_ns: 0,
-        read_ns: 0,
-        write_ns: 0,
-        end_ns: 0,
+        start_tick: 0,
+        read_tick: 0,
+        write_tick: 0,
+        end_tick: 0,
         value: NO_VALUE,
         written: NO_VALUE,
         entry: NO_ENTRY,
     }
 }
 
+/// The start of the file: how many regions follow, and the two clock pairs that turn the
+/// records' ticks into nanoseconds (the second is 0 until the runner seals the file).
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Header {
+struct FileHeader {
     magic: [u8; 8],
     version: u32,
+    regions: u32,
+    start: [u64; 2],
+    end: [u64; 2],
+    _rest: [u8; 16],
+}
+
+/// Where the end pair lies in the file.
+const END_AT: u64 = 32;
+
+/// The start of a worker's region; `pid` is 0 until the worker opens it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RegionHeader {
+    magic: [u8; 8],
     role: u8,
     _pad: [u8; 3],
     index: u32,
     pid: u32,
+    _pad2: u32,
     capacity: u64,
     ready_ns: u64,
     finish_ns: u64,
     _rest: [u8; 16],
 }
 
-const _: () = assert!(std::mem::size_of::<Header>() == HEADER_LEN);
+const _: () = assert!(std::mem::size_of::<FileHeader>() == HEADER_LEN);
+const _: () = assert!(std::mem::size_of::<RegionHeader>() == HEADER_LEN);
 
-/// The file name of a worker's history inside the trial's `history/` folder.
-pub fn file_name(role: Role, index: u32) -> String {
-    format!("{}-{index:04}.bin", role.name())
+/// A worker's part of a trial's history file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub role: Role,
+    pub index: u32,
+    /// How many operations it has room for.
+    pub capacity: u64,
+    /// Its first byte in the file, a multiple of the page size.
+    pub offset: u64,
 }
 
-/// A worker's side: appends records to its memory-mapped history file.
-pub struct Recorder {
-    map: MmapMut,
-    len: usize,
-    capacity: usize,
+impl Region {
+    /// Its length in the file: header and records, rounded up to whole pages.
+    fn len(capacity: u64) -> u64 {
+        (HEADER_LEN as u64 + capacity * RECORD_LEN as u64).div_ceil(PAGE) * PAGE
+    }
 }
 
-impl Recorder {
-    /// Creates the history file with room for `capacity` operations.
-    pub fn create(path: &Path, role: Role, index: u32, capacity: usize) -> std::io::Result<Recorder> {
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
-        file.set_len((HEADER_LEN + capacity * RECORD_LEN) as u64)?;
-        // SAFETY: the file was just created by this process and is only ever written through
-        // this mapping; readers look at it after the worker has exited.
-        let mut map = unsafe { MmapMut::map_mut(&file)? };
-        let header = Header {
-            magic: MAGIC,
-            version: VERSION,
-            role: role as u8,
+/// Creates a trial's history file with a region for each of `workers` (role, index,
+/// capacity), in the order of their names, and takes the timebase's first pair: so before any
+/// worker starts. Fails if the file exists.
+pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Vec<Region>> {
+    let mut workers = workers.to_vec();
+    workers.sort_by_key(|&(role, index, _)| (role.name(), index));
+    let mut offset = PAGE;
+    let regions: Vec<Region> = workers
+        .into_iter()
+        .map(|(role, index, capacity)| {
+            let region = Region {
+                role,
+                index,
+                capacity: capacity as u64,
+                offset,
+            };
+            offset += Region::len(region.capacity);
+            region
+        })
+        .collect();
+    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    file.set_len(offset)?;
+    let start = Pair::now();
+    let header = FileHeader {
+        magic: MAGIC,
+        version: VERSION,
+        regions: regions.len() as u32,
+        start: [start.ticks, start.ns],
+        end: [0, 0],
+        _rest: [0; 16],
+    };
+    file.write_all_at(as_bytes(&header), 0)?;
+    for region in &regions {
+        let header = RegionHeader {
+            magic: REGION_MAGIC,
+            role: region.role as u8,
             _pad: [0; 3],
-            index,
-            pid: std::process::id(),
-            capacity: capacity as u64,
+            index: region.index,
+            pid: 0,
+            _pad2: 0,
+            capacity: region.capacity,
             ready_ns: 0,
             finish_ns: 0,
             _rest: [0; 16],
         };
-        map[..HEADER_LEN].copy_from_slice(as_bytes(&header));
-        // Fault every page in now, before the start gate: a first write to a page of the
-        // file costs a page fault and a block allocation, which would otherwise land inside
-        // the operations being timed (a third of the cost of recording one, measured).
-        for at in (0..map.len()).step_by(4096) {
-            // SAFETY: `at` is inside the map; writing the zero that is there already.
-            unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(at), map[at]) };
+        file.write_all_at(as_bytes(&header), region.offset)?;
+    }
+    Ok(regions)
+}
+
+/// Takes the timebase's second pair, once every worker of the trial has ended.
+pub fn seal_file(path: &Path) -> io::Result<()> {
+    let end = Pair::now();
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.write_all_at(as_bytes(&[end.ticks, end.ns]), END_AT)
+}
+
+/// A worker's side: appends records to its memory-mapped region of the history file.
+pub struct Recorder {
+    map: MmapMut,
+    len: usize,
+    capacity: usize,
+    /// A file of its own, sealed when the recorder is dropped.
+    own: Option<PathBuf>,
+}
+
+impl Recorder {
+    /// Opens a worker's region of a history file made by [`create_file`].
+    pub fn open(path: &Path, region: &Region) -> io::Result<Recorder> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        // SAFETY: the region is this worker's alone; the runner wrote its header before the
+        // worker started, and readers look at it after the worker has exited.
+        let mut map = unsafe {
+            MmapOptions::new()
+                .offset(region.offset)
+                .len(Region::len(region.capacity) as usize)
+                .map_mut(&file)?
+        };
+        let mut recorder = Recorder {
+            capacity: region.capacity as usize,
+            len: 0,
+            map: {
+                // Fault every page in now, before the start gate: a first write to a page of
+                // the file costs a page fault and a block allocation, which would otherwise
+                // land inside the operations being timed (a third of the cost of recording
+                // one, measured).
+                for at in (0..map.len()).step_by(PAGE as usize) {
+                    // SAFETY: `at` is inside the map; writing the byte that is there already.
+                    unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(at), map[at]) };
+                }
+                map
+            },
+            own: None,
+        };
+        let header = recorder.header();
+        if header.magic != REGION_MAGIC || header.role != region.role as u8 || header.index != region.index {
+            return Err(io::Error::other(format!(
+                "{} has no region for {} {} at byte {}",
+                path.display(),
+                region.role.name(),
+                region.index,
+                region.offset
+            )));
         }
-        Ok(Recorder { map, len: 0, capacity })
+        header.pid = std::process::id();
+        Ok(recorder)
     }
 
-    fn header(&mut self) -> &mut Header {
-        // SAFETY: the map starts page-aligned and holds a Header, written in `create`.
-        unsafe { &mut *(self.map.as_mut_ptr() as *mut Header) }
+    /// A history file of one worker, with room for `capacity` operations: for tests and
+    /// benches. It is sealed when the recorder is dropped.
+    pub fn create(path: &Path, role: Role, index: u32, capacity: usize) -> io::Result<Recorder> {
+        let regions = create_file(path, &[(role, index, capacity)])?;
+        let mut recorder = Recorder::open(path, &regions[0])?;
+        recorder.own = Some(path.to_path_buf());
+        Ok(recorder)
+    }
+
+    fn header(&mut self) -> &mut RegionHeader {
+        // SAFETY: the map starts page-aligned and holds a RegionHeader, checked in `open`
+        // before anything else reads it as one (every bit pattern is a valid RegionHeader).
+        unsafe { &mut *(self.map.as_mut_ptr() as *mut RegionHeader) }
     }
 
     /// Notes that the worker is at the start gate.
@@ -241,8 +364,8 @@ impl Recorder {
         self.header().finish_ns = clock::now_ns();
     }
 
-    /// Starts an operation and returns it, to be filled in as it goes. `None` when the file is
-    /// full, which the worker's capacity makes impossible for a correct worker.
+    /// Starts an operation and returns it, to be filled in as it goes. `None` when the region
+    /// is full, which the worker's capacity makes impossible for a correct worker.
     pub fn begin(&mut self, kind: Kind) -> Option<&mut Record> {
         if self.len == self.capacity {
             return None;
@@ -256,13 +379,21 @@ impl Recorder {
             kind: kind as u8,
             ..blank_record()
         };
-        record.start_ns = clock::now_ns();
+        record.start_tick = clock::ticks();
         Some(record)
     }
 }
 
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(path) = &self.own {
+            let _ = seal_file(path);
+        }
+    }
+}
+
 fn as_bytes<T: Copy>(value: &T) -> &[u8] {
-    // SAFETY: T is a plain repr(C) struct without padding bytes left uninitialised in use.
+    // SAFETY: T is a plain repr(C) struct or array without padding bytes left uninitialised.
     unsafe { std::slice::from_raw_parts(value as *const T as *const u8, std::mem::size_of::<T>()) }
 }
 
@@ -320,93 +451,145 @@ pub enum HistoryError {
 }
 
 impl History {
-    /// Reads every `*.bin` history file of a trial's `history/` folder. `gate_ns` is the
-    /// moment the start gate opened, on the workers' clock.
-    pub fn read_dir(dir: &Path, gate_ns: u64) -> Result<History, HistoryError> {
+    /// Reads a trial's history file. `gate_ns` is the moment the start gate opened, on
+    /// `CLOCK_MONOTONIC`.
+    pub fn read(path: &Path, gate_ns: u64) -> Result<History, HistoryError> {
         let io = |source| HistoryError::Io {
-            path: dir.to_path_buf(),
+            path: path.to_path_buf(),
             source,
         };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "bin"))
-            .collect();
-        paths.sort();
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
         let mut history = History::default();
-        for path in paths {
-            let bytes = std::fs::read(&path).map_err(|source| HistoryError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            history.add_file(&path, &bytes, gate_ns)?;
-        }
+        history.parse(path, &mut BufReader::with_capacity(1 << 20, file), len, gate_ns)?;
         Ok(history)
     }
 
-    /// Adds one worker's history file, given as bytes.
+    /// Adds the workers and operations of a history file given as bytes.
     pub fn add_file(&mut self, path: &Path, bytes: &[u8], gate_ns: u64) -> Result<(), HistoryError> {
+        self.parse(path, &mut Cursor::new(bytes), bytes.len() as u64, gate_ns)
+    }
+
+    /// Reads the file region by region, each up to its first unused record: what a worker
+    /// never used is skipped, not read.
+    fn parse<R: BufRead + Seek>(&mut self, path: &Path, r: &mut R, len: u64, gate_ns: u64) -> Result<(), HistoryError> {
         let corrupt = |why: String| HistoryError::Corrupt {
             path: path.to_path_buf(),
             why,
         };
-        if bytes.len() < HEADER_LEN {
-            return Err(corrupt(format!(
-                "{} bytes, shorter than its {HEADER_LEN}-byte header",
-                bytes.len()
-            )));
+        let failed = |source: io::Error| match source.kind() {
+            io::ErrorKind::UnexpectedEof => corrupt("it ends in the middle of a record".into()),
+            _ => HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        };
+        if len < PAGE {
+            return Err(corrupt(format!("{len} bytes, shorter than its {PAGE}-byte header")));
         }
-        if bytes[..8] != MAGIC {
-            return Err(corrupt("it does not start with SIMHIST1".into()));
+        let mut header = [0u8; HEADER_LEN];
+        r.read_exact(&mut header).map_err(failed)?;
+        if header[..8] != MAGIC {
+            return Err(corrupt("it does not start with SIMHIST2".into()));
         }
-        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-        let version = u32_at(8);
+        let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+        let version = u32_at(&header, 8);
         if version != VERSION {
             return Err(corrupt(format!("format version {version}, this sim reads {VERSION}")));
         }
-        let role = Role::from_u8(bytes[12]).ok_or_else(|| corrupt(format!("unknown role {}", bytes[12])))?;
-        let (index, pid, capacity) = (u32_at(16), u32_at(20), u64_at(24));
-        let (ready, finish) = (u64_at(32), u64_at(40));
-        let body = &bytes[HEADER_LEN..];
-        if !body.len().is_multiple_of(RECORD_LEN) || (body.len() / RECORD_LEN) as u64 != capacity {
-            return Err(corrupt(format!(
-                "its header promises {capacity} records but the file holds {} bytes of them",
-                body.len()
-            )));
+        let regions = u32_at(&header, 12);
+        let pair = |at: usize| Pair {
+            ticks: u64_at(&header, at),
+            ns: u64_at(&header, at + 8),
+        };
+        let (start, end) = (pair(16), pair(END_AT as usize));
+        if end.ns == 0 {
+            return Err(corrupt(
+                "the run that wrote it never finished the trial (it is not sealed)".into(),
+            ));
         }
+        let timebase = Timebase { start, end };
         let rel = |t: u64| t.saturating_sub(gate_ns);
-        let worker = self.workers.len() as u32;
-        self.workers.push(Worker {
-            role,
-            index,
-            pid,
-            ready_ns: ready as i64 - gate_ns as i64,
-            finish_ns: (finish != 0).then(|| rel(finish)),
-        });
-        for (n, chunk) in body.chunks_exact(RECORD_LEN).enumerate() {
-            if chunk[0] == 0 {
-                break; // the first slot never begun: the rest is unused
+        let time = |t: u64| (t != 0).then(|| rel(timebase.ns(t)));
+        let value = |v: u64| (v as i64 != NO_VALUE).then_some(v as i64);
+        let mut at = PAGE;
+        for n in 0..regions {
+            r.seek(SeekFrom::Start(at)).map_err(failed)?;
+            let mut head = [0u8; HEADER_LEN];
+            r.read_exact(&mut head)
+                .map_err(|_| corrupt(format!("it ends before the region of worker {} of {regions}", n + 1)))?;
+            if head[..8] != REGION_MAGIC {
+                return Err(corrupt(format!(
+                    "worker {} of {regions} has no region header at byte {at}",
+                    n + 1
+                )));
             }
-            let field = |at: usize| u64::from_le_bytes(chunk[at..at + 8].try_into().expect("8 bytes"));
-            let kind =
-                Kind::from_u8(chunk[0]).ok_or_else(|| corrupt(format!("record {n} has unknown kind {}", chunk[0])))?;
-            let outcome = Outcome::from_u8(chunk[1])
-                .ok_or_else(|| corrupt(format!("record {n} has unknown outcome {}", chunk[1])))?;
-            let time = |t: u64| (t != 0).then(|| rel(t));
-            let value = |v: u64| (v as i64 != NO_VALUE).then_some(v as i64);
-            self.ops.push(Op {
-                worker,
-                kind,
-                outcome,
-                start: rel(field(8)),
-                read: time(field(16)),
-                write: time(field(24)),
-                end: time(field(32)),
-                value: value(field(40)),
-                written: value(field(48)),
-                entry: (field(56) != NO_ENTRY).then(|| field(56)),
+            let role = Role::from_u8(head[8]).ok_or_else(|| corrupt(format!("unknown role {}", head[8])))?;
+            let (index, pid, capacity) = (u32_at(&head, 12), u32_at(&head, 16), u64_at(&head, 24));
+            let (ready, finish) = (u64_at(&head, 32), u64_at(&head, 40));
+            let region_len = capacity
+                .checked_mul(RECORD_LEN as u64)
+                .and_then(|b| b.checked_add(HEADER_LEN as u64 + PAGE - 1))
+                .map(|b| b / PAGE * PAGE)
+                .filter(|&l| at.checked_add(l).is_some_and(|end| end <= len))
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "{} {index} has room for {capacity} records, but the file ends before them",
+                        role.name()
+                    ))
+                })?;
+            at += region_len;
+            if pid == 0 {
+                continue; // a worker that never started
+            }
+            let worker = self.workers.len() as u32;
+            self.workers.push(Worker {
+                role,
+                index,
+                pid,
+                ready_ns: ready as i64 - gate_ns as i64,
+                finish_ns: (finish != 0).then(|| rel(finish)),
             });
+            let mut chunk = [0u8; RECORD_LEN];
+            for k in 0..capacity {
+                r.read_exact(&mut chunk).map_err(failed)?;
+                if chunk[0] == 0 {
+                    break; // the first slot never begun: the rest is unused
+                }
+                let field = |at: usize| u64_at(&chunk, at);
+                let kind = Kind::from_u8(chunk[0]).ok_or_else(|| {
+                    corrupt(format!(
+                        "record {k} of {} {index} has unknown kind {}",
+                        role.name(),
+                        chunk[0]
+                    ))
+                })?;
+                let outcome = Outcome::from_u8(chunk[1]).ok_or_else(|| {
+                    corrupt(format!(
+                        "record {k} of {} {index} has unknown outcome {}",
+                        role.name(),
+                        chunk[1]
+                    ))
+                })?;
+                self.ops.push(Op {
+                    worker,
+                    kind,
+                    outcome,
+                    start: rel(timebase.ns(field(8))),
+                    read: time(field(16)),
+                    write: time(field(24)),
+                    end: time(field(32)),
+                    value: value(field(40)),
+                    written: value(field(48)),
+                    entry: (field(56) != NO_ENTRY).then(|| field(56)),
+                });
+            }
+        }
+        if at != len {
+            return Err(corrupt(format!(
+                "its {regions} regions end at byte {at} but the file holds {len} bytes"
+            )));
         }
         Ok(())
     }
@@ -429,35 +612,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn what_a_recorder_writes_reads_back_even_unfinished() {
+    fn what_recorders_write_reads_back_even_unfinished() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(file_name(Role::Buyer, 3));
+        let path = dir.path().join(FILE_NAME);
         let gate = clock::now_ns();
-        let mut rec = Recorder::create(&path, Role::Buyer, 3, 4).unwrap();
+        let regions = create_file(&path, &[(Role::Seller, 0, 1), (Role::Buyer, 3, 4), (Role::Buyer, 9, 2)]).unwrap();
+        // In the order of their names, each on a page of its own.
+        let order: Vec<_> = regions.iter().map(|r| (r.role, r.index, r.offset)).collect();
+        assert_eq!(
+            order,
+            [(Role::Buyer, 3, 4096), (Role::Buyer, 9, 8192), (Role::Seller, 0, 12288)]
+        );
+        let mut rec = Recorder::open(&path, &regions[0]).unwrap();
         rec.ready();
         let op = rec.begin(Kind::Purchase).unwrap();
         op.value = 7;
-        op.read_ns = clock::now_ns();
+        op.read_tick = clock::ticks();
         op.written = 6;
-        op.write_ns = clock::now_ns();
-        op.end_ns = clock::now_ns();
+        op.write_tick = clock::ticks();
+        op.end_tick = clock::ticks();
         op.outcome = Outcome::Sold as u8;
         let op = rec.begin(Kind::Purchase).unwrap();
         op.value = 6; // then the worker dies: no completion
         drop(rec);
+        let mut seller = Recorder::open(&path, &regions[2]).unwrap();
+        seller.ready();
+        seller.finish();
+        drop(seller);
+        // Buyer 9 never started.
+        assert!(matches!(History::read(&path, gate), Err(HistoryError::Corrupt { .. })));
+        seal_file(&path).unwrap();
 
-        let history = History::read_dir(dir.path(), gate).unwrap();
-        assert_eq!(history.workers.len(), 1);
-        assert_eq!(history.workers[0].role, Role::Buyer);
-        assert_eq!(history.workers[0].index, 3);
-        assert_eq!(history.workers[0].finish_ns, None);
+        let history = History::read(&path, gate).unwrap();
+        let workers: Vec<_> = history
+            .workers
+            .iter()
+            .map(|w| (w.role, w.index, w.finish_ns.is_some()))
+            .collect();
+        assert_eq!(workers, [(Role::Buyer, 3, false), (Role::Seller, 0, true)]);
+        assert_eq!(history.workers[0].pid, std::process::id());
         assert_eq!(history.ops.len(), 2);
         let (sold, pending) = (history.ops[0], history.ops[1]);
         assert_eq!(
             (sold.outcome, sold.value, sold.written),
             (Outcome::Sold, Some(7), Some(6))
         );
-        assert!(sold.end.unwrap() >= sold.start);
+        assert!(sold.start <= sold.read.unwrap() && sold.read.unwrap() <= sold.end.unwrap());
+        assert!(sold.end.unwrap() < clock::now_ns() - gate);
         assert_eq!(
             (pending.outcome, pending.value, pending.end),
             (Outcome::Pending, Some(6), None)
@@ -473,19 +674,34 @@ mod tests {
     }
 
     #[test]
+    fn a_recorder_refuses_a_region_that_is_not_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let regions = create_file(&path, &[(Role::Buyer, 0, 1)]).unwrap();
+        let elsewhere = Region { index: 1, ..regions[0] };
+        assert!(Recorder::open(&path, &elsewhere).is_err());
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        drop(Recorder::create(&path, Role::Buyer, 0, 1).unwrap());
+        let good = std::fs::read(&path).unwrap();
         let mut h = History::default();
+        assert!(h.add_file(&path, &good, 0).is_ok());
         let p = Path::new("x.bin");
         assert!(h.add_file(p, b"short", 0).is_err());
-        assert!(h.add_file(p, &[7u8; 200], 0).is_err());
-        let mut bytes = vec![0u8; HEADER_LEN + RECORD_LEN];
-        bytes[..8].copy_from_slice(&MAGIC);
-        bytes[8] = 1;
-        bytes[12] = 1;
-        bytes[24] = 5; // promises 5 records, holds 1
-        assert!(matches!(h.add_file(p, &bytes, 0), Err(HistoryError::Corrupt { .. })));
-        bytes[24] = 1;
-        bytes[HEADER_LEN] = 99; // unknown kind
-        assert!(h.add_file(p, &bytes, 0).is_err());
+        assert!(h.add_file(p, &[7u8; 5000], 0).is_err());
+        let broken = |at: usize, byte: u8| {
+            let mut bytes = good.clone();
+            bytes[at] = byte;
+            History::default().add_file(p, &bytes, 0)
+        };
+        assert!(matches!(broken(12, 2), Err(HistoryError::Corrupt { .. }))); // two regions, one there
+        assert!(broken(4096 + 24, 200).is_err()); // room for 200 records in one page
+        assert!(broken(4096 + 8, 42).is_err()); // unknown role
+        assert!(broken(4096 + 64, 99).is_err()); // unknown kind
+        assert!(History::default().add_file(p, &good[..good.len() - 1], 0).is_err());
     }
 }

@@ -47,10 +47,10 @@ pub struct TrialResult {
     pub check: Check,
     /// From the first worker spawned to every worker waiting at the start gate.
     pub spawn_ms: f64,
-    /// The trial's folder, relative to the output folder: `plan.json`, `history/`, the stock.
+    /// The trial's folder, relative to the output folder: `plan.json`, `history.bin`, the stock.
     pub dir: String,
-    /// The moment the start gate opened, on the workers' `CLOCK_MONOTONIC`: history times
-    /// are relative to it.
+    /// The moment the start gate opened, on `CLOCK_MONOTONIC` (to which the history's stamps
+    /// are converted): history times are relative to it.
     pub gate_ns: u64,
     /// The faults the trial suffered, as they happened.
     #[serde(default)]

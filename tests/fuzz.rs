@@ -2,11 +2,33 @@
 //! histories fed to the checker. Arbitrary input yields a result or an error, never a panic.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use sim::checker::{self, Facts, FinalStock};
-use sim::history::{History, Kind, Op, Outcome, Worker};
+use sim::history::{self, History, Kind, Op, Outcome, Recorder, Role, Worker};
 use sim::scenario::{self, Limits};
+
+/// A sealed history file of a buyer with three purchases and a seller that never started.
+fn real_history() -> &'static Vec<u8> {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(history::FILE_NAME);
+        let regions = history::create_file(&path, &[(Role::Buyer, 0, 4), (Role::Seller, 0, 4)]).unwrap();
+        let mut buyer = Recorder::open(&path, &regions[0]).unwrap();
+        buyer.ready();
+        for ticket in [3, 2, 1] {
+            let op = buyer.begin(Kind::Purchase).unwrap();
+            op.value = ticket;
+            op.written = ticket - 1;
+            op.outcome = Outcome::Sold as u8;
+        }
+        drop(buyer);
+        history::seal_file(&path).unwrap();
+        std::fs::read(&path).unwrap()
+    })
+}
 
 const FIELDS: &[&str] = &[
     "name",
@@ -144,15 +166,24 @@ proptest! {
     }
 
     #[test]
-    fn any_bytes_are_a_history_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..600), header in any::<bool>()) {
-        let mut bytes = bytes;
-        if header && bytes.len() >= 64 {
-            // A real header, so the records behind it are read too.
-            bytes[..8].copy_from_slice(b"SIMHIST1");
-            bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
-            bytes[12] = 1;
-            let records = ((bytes.len() - 64) / 64) as u64;
-            bytes[24..32].copy_from_slice(&records.to_le_bytes());
+    fn any_bytes_are_a_history_or_an_error(
+        bytes in prop::collection::vec(any::<u8>(), 0..600),
+        real in any::<bool>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+        cut in any::<prop::sample::Index>(),
+        cut_it in any::<bool>(),
+    ) {
+        // Random bytes, or a real history file with a few bytes changed and perhaps cut
+        // short, so that the headers pass and what lies behind them is read too.
+        let mut bytes = if real { real_history().clone() } else { bytes };
+        if !bytes.is_empty() {
+            for (at, byte) in edits {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if cut_it {
+                bytes.truncate(cut.index(bytes.len()));
+            }
         }
         let mut history = History::default();
         let _ = history.add_file(Path::new("fuzz.bin"), &bytes, 0);

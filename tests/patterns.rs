@@ -20,9 +20,11 @@ fn a_sync_pool_serialises_even_an_unguarded_sale() {
             "{t}"
         );
     }
-    // Three processes ran the ten tasks: the history has three buyer files.
-    let history = run.out.join("trials/none/000/history");
-    assert_eq!(std::fs::read_dir(history).unwrap().count(), 3);
+    // Three processes ran the ten tasks between them.
+    let history = sim::history::History::read(&run.out.join("trials/none/000/history.bin"), 0).unwrap();
+    let pids: std::collections::BTreeSet<u32> = history.workers.iter().map(|w| w.pid).collect();
+    assert_eq!((history.workers.len(), pids.len()), (3, 3), "{:?}", history.workers);
+    assert_eq!(history.ops.len(), 10);
 }
 
 #[test]

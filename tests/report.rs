@@ -208,8 +208,8 @@ fn report(dir: &Path) -> (i32, String) {
     )
 }
 
-fn history_dir(run: &Run) -> PathBuf {
-    run.out.join("trials/file-lock/000/history")
+fn history_file(run: &Run) -> PathBuf {
+    run.out.join("trials/file-lock/000/history.bin")
 }
 
 #[test]
@@ -225,11 +225,7 @@ fn sim_report_names_what_is_missing_or_broken() {
     assert!(err.contains("results.json"), "{err}");
 
     // A history file cut short.
-    let file = std::fs::read_dir(history_dir(&run))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "bin"))
-        .unwrap();
+    let file = history_file(&run);
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
     let (code, err) = report(&run.out);
@@ -237,11 +233,11 @@ fn sim_report_names_what_is_missing_or_broken() {
     assert!(err.contains(&file.display().to_string()), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    // The history folder gone.
-    std::fs::remove_dir_all(history_dir(&run)).unwrap();
+    // The history file gone.
+    std::fs::remove_file(history_file(&run)).unwrap();
     let (code, err) = report(&run.out);
     assert_eq!(code, 2);
-    assert!(err.contains(&history_dir(&run).display().to_string()), "{err}");
+    assert!(err.contains(&file.display().to_string()), "{err}");
 
     // results.json cut short.
     let results = run.out.join("results.json");

@@ -128,16 +128,16 @@ pub fn gather<'a>(out: &Path, results: &'a Results) -> Result<Vec<Evidence<'a>>>
 }
 
 fn read_history(out: &Path, strategy: StrategyName, trial: &TrialResult) -> Result<History> {
-    let dir = trial_dir(out, &trial.dir)?.join("history");
-    if !dir.is_dir() {
+    let path = trial_dir(out, &trial.dir)?.join(crate::history::FILE_NAME);
+    if !path.is_file() {
         bail!(
-            "the history of trial {} of {} is missing: {} is not a folder (was it deleted?); run the scenario again to rebuild it",
+            "the history of trial {} of {} is missing: {} is not a file (was it deleted?); run the scenario again to rebuild it",
             trial.trial,
             strategy,
-            dir.display()
+            path.display()
         );
     }
-    History::read_dir(&dir, trial.gate_ns).map_err(|e| {
+    History::read(&path, trial.gate_ns).map_err(|e| {
         anyhow::Error::new(e).context(format!("reading the history of trial {} of {}", trial.trial, strategy))
     })
 }

@@ -13,8 +13,8 @@ use rand::{RngExt, SeedableRng};
 use super::Interrupts;
 use super::crew::{Crew, FaultEvent, Group, poll};
 use crate::checker::{self, Facts, FinalStock};
-use crate::clock::now_ns;
-use crate::history::{History, Role};
+use crate::clock::{self, now_ns};
+use crate::history::{self, History, Role};
 use crate::ipc;
 use crate::notice::FaultKind;
 use crate::results::TrialResult;
@@ -44,7 +44,7 @@ pub struct Ran {
     trial: u32,
     seed: u64,
     dir: String,
-    history_dir: PathBuf,
+    history: PathBuf,
     gate_ns: u64,
     spawn_ms: f64,
     /// When the runner saw the trial end, on the workers' clock.
@@ -55,7 +55,7 @@ pub struct Ran {
 
 impl Ran {
     pub fn check(self) -> Result<TrialResult> {
-        let history = History::read_dir(&self.history_dir, self.gate_ns)?;
+        let history = History::read(&self.history, self.gate_ns)?;
         let mut check = checker::check(&history, &self.facts);
         if self.facts.deadline_hit {
             // The workers that were ended recorded nothing at the end: the runner saw it.
@@ -88,12 +88,11 @@ fn unique_tag() -> String {
     )
 }
 
-/// Makes the trial's folder and writes the initial stock; returns the folder (absolute),
-/// the stock file and the history folder.
-fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
+/// Makes the trial's folder and writes the initial stock; returns the folder (absolute) and
+/// the stock file.
+fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = out.join(rel);
-    let history_dir = dir.join("history");
-    std::fs::create_dir_all(&history_dir).with_context(|| format!("creating {}", history_dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = dir.canonicalize()?;
     let stock_path = dir.join(&scenario.stock.file);
     // The scenario's path was checked to stay inside; links are checked here, on disk.
@@ -116,7 +115,26 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
     }
     FileStock::create(&stock_path, scenario.stock.initial)
         .with_context(|| format!("writing the stock file {}", stock_path.display()))?;
-    Ok((dir.clone(), stock_path, dir.join("history")))
+    Ok((dir, stock_path))
+}
+
+/// Every worker of a trial, in the groups it is started in: the store's server first, then
+/// the other servers, then the clients (clients send to servers as soon as the gate opens).
+fn roster(scenario: &Scenario, strategy: StrategyName) -> Vec<(usize, Role, u32)> {
+    let mut roster = Vec::new();
+    if scenario.stock.store == StoreKind::Manager {
+        roster.push((STORE, Role::Manager, 0));
+    }
+    if strategy == StrategyName::Queue {
+        roster.push((SERVERS, Role::Seller, 0));
+    }
+    if let Some(p) = &scenario.producers {
+        roster.push((SERVERS, Role::EntryQueue, 0));
+        roster.extend((0..p.count).map(|i| (PRODUCERS, Role::Producer, i)));
+    }
+    let b = &scenario.buyers;
+    roster.extend((0..b.pool.unwrap_or(b.count)).map(|i| (BUYERS, Role::Buyer, i)));
+    roster
 }
 
 /// Chooses, from the seed, who is hit by the scenario's faults and at which sale.
@@ -173,7 +191,7 @@ pub fn run_trial(
     seed: u64,
     interrupts: &Interrupts,
 ) -> Result<Option<Ran>> {
-    let (dir, stock_path, history_dir) = prepare(scenario, out, rel)?;
+    let (dir, stock_path) = prepare(scenario, out, rel)?;
     let tag = unique_tag();
     // Unlinked when dropped, on every way out of this function.
     let semaphore = match strategy {
@@ -183,13 +201,17 @@ pub fn run_trial(
         _ => None,
     };
     let b = &scenario.buyers;
-    let plan = TrialPlan {
+    let tsc = clock::tsc_usable();
+    clock::use_tsc(tsc);
+    let mut plan = TrialPlan {
         strategy,
         scope: scenario.lock.scope,
         store: scenario.stock.store,
         write: scenario.stock.write,
         stock_path: stock_path.clone(),
-        history_dir: history_dir.clone(),
+        history: dir.join(history::FILE_NAME),
+        regions: Vec::new(),
+        tsc,
         seed,
         runner_pid: std::process::id(),
         buyers: b.count,
@@ -205,6 +227,13 @@ pub fn run_trial(
         trial_dir: dir.clone(),
         faults: plan_faults(scenario, strategy, seed),
     };
+    let roster = roster(scenario, strategy);
+    let workers: Vec<_> = roster
+        .iter()
+        .map(|&(_, role, i)| (role, i, plan.capacity(role)))
+        .collect();
+    plan.regions = history::create_file(&plan.history, &workers)
+        .with_context(|| format!("creating {}", plan.history.display()))?;
     if b.pool.is_some() {
         Pool::create(&dir).context("creating the pool's files")?;
     }
@@ -221,32 +250,16 @@ pub fn run_trial(
 
     let started = Instant::now();
     let setup_deadline = started + SETUP_LIMIT;
-    // Servers first, the store's before those that use it: clients send to them as soon as
-    // the gate opens.
-    if scenario.stock.store == StoreKind::Manager {
-        crew.spawn(&mut groups[STORE], Role::Manager, 0)?;
-    }
-    if !crew.await_ready(&mut groups[STORE], setup_deadline, interrupts)? {
-        return Ok(None);
-    }
-    if strategy == StrategyName::Queue {
-        crew.spawn(&mut groups[SERVERS], Role::Seller, 0)?;
-    }
-    if scenario.producers.is_some() {
-        crew.spawn(&mut groups[SERVERS], Role::EntryQueue, 0)?;
-    }
-    if !crew.await_ready(&mut groups[SERVERS], setup_deadline, interrupts)? {
-        return Ok(None);
-    }
-    for i in 0..scenario.producers.as_ref().map_or(0, |p| p.count) {
-        crew.spawn(&mut groups[PRODUCERS], Role::Producer, i)?;
-    }
-    for i in 0..b.pool.unwrap_or(b.count) {
-        crew.spawn(&mut groups[BUYERS], Role::Buyer, i)?;
-    }
-    for g in [PRODUCERS, BUYERS] {
-        if !crew.await_ready(&mut groups[g], setup_deadline, interrupts)? {
-            return Ok(None);
+    // Each stage ready before the next starts: the store's server, the other servers, the
+    // clients.
+    for stage in [&[STORE][..], &[SERVERS], &[PRODUCERS, BUYERS]] {
+        for &(g, role, i) in roster.iter().filter(|(g, ..)| stage.contains(g)) {
+            crew.spawn(&mut groups[g], role, i)?;
+        }
+        for &g in stage {
+            if !crew.await_ready(&mut groups[g], setup_deadline, interrupts)? {
+                return Ok(None);
+            }
         }
     }
     let spawn_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -258,6 +271,7 @@ pub fn run_trial(
     };
     let ended_ns = now_ns();
     crew.reap();
+    history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
     // The board carried requests, not evidence: the sales are in the seller's history.
     let _ = std::fs::remove_file(dir.join(crate::strategy::queue::board::FILE));
     let faults = std::mem::take(&mut crew.faults);
@@ -281,7 +295,7 @@ pub fn run_trial(
         trial: n,
         seed,
         dir: rel.to_string(),
-        history_dir,
+        history: plan.history,
         gate_ns,
         spawn_ms,
         faults,

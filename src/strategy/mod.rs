@@ -12,7 +12,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::now_ns;
+use crate::clock::ticks;
 use crate::history::{Outcome, Record};
 use crate::scenario::LockScope;
 use crate::store::{Reading, Stock};
@@ -95,7 +95,7 @@ impl<L: Lock> Strategy for Locked<L> {
         if whole {
             self.lock.release()?;
         }
-        op.end_ns = now_ns();
+        op.end_tick = ticks();
         Ok(())
     }
 }
@@ -111,7 +111,7 @@ pub fn sell(
     lock_write: bool,
 ) -> io::Result<()> {
     let reading = stock.read()?;
-    op.read_ns = now_ns();
+    op.read_tick = ticks();
     let value = match reading {
         Reading::Value(v) => v,
         Reading::Unreadable => {
@@ -132,7 +132,7 @@ pub fn sell(
     // have written.
     op.written = value - 1;
     stock.write(value - 1)?;
-    op.write_ns = now_ns();
+    op.write_tick = ticks();
     if lock_write {
         lock.release()?;
     }

@@ -8,7 +8,7 @@
 use std::io;
 
 use super::Strategy;
-use crate::clock::now_ns;
+use crate::clock::ticks;
 use crate::history::Record;
 use crate::store::Stock;
 use crate::worker::{Hold, TrialPlan};
@@ -23,8 +23,8 @@ pub struct Reply {
     pub outcome: u8,
     pub value: i64,
     pub written: i64,
-    pub read_ns: u64,
-    pub write_ns: u64,
+    pub read_tick: u64,
+    pub write_tick: u64,
 }
 
 impl Reply {
@@ -34,8 +34,8 @@ impl Reply {
             outcome: op.outcome,
             value: op.value,
             written: op.written,
-            read_ns: op.read_ns,
-            write_ns: op.write_ns,
+            read_tick: op.read_tick,
+            write_tick: op.write_tick,
         }
     }
 }
@@ -69,10 +69,10 @@ impl Strategy for Client {
         let reply = self.board.wait_reply(self.slot);
         op.value = reply.value;
         op.written = reply.written;
-        op.read_ns = reply.read_ns;
-        op.write_ns = reply.write_ns;
+        op.read_tick = reply.read_tick;
+        op.write_tick = reply.write_tick;
         op.outcome = reply.outcome;
-        op.end_ns = now_ns();
+        op.end_tick = ticks();
         Ok(())
     }
 }

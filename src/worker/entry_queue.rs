@@ -15,7 +15,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use anyhow::{Result, bail};
 
 use super::{TrialPlan, ready_then_wait_for_gate};
-use crate::clock::now_ns;
+use crate::clock::ticks;
 use crate::history::{Kind, Outcome, Recorder};
 use crate::ipc::{self, Server};
 
@@ -204,7 +204,7 @@ impl Queue<'_> {
                 };
                 op.entry = entry;
                 op.outcome = Outcome::Ok as u8;
-                op.end_ns = now_ns();
+                op.end_tick = ticks();
                 self.reply(&to, &message(ENTRY, &entry.to_le_bytes()));
                 moved = true;
             }

@@ -22,7 +22,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Recorder, Role};
+use crate::history::{Recorder, Region, Role};
 use crate::notice::{self, FaultKind, Notice};
 use crate::scenario::{LockScope, PoolMode, Producers, StoreKind, WriteMode};
 use crate::strategy::StrategyName;
@@ -35,7 +35,11 @@ pub struct TrialPlan {
     pub store: StoreKind,
     pub write: WriteMode,
     pub stock_path: PathBuf,
-    pub history_dir: PathBuf,
+    /// The trial's history file, and each worker's region of it.
+    pub history: PathBuf,
+    pub regions: Vec<Region>,
+    /// Whether operations are stamped with the time-stamp counter (see `clock::ticks`).
+    pub tsc: bool,
     pub seed: u64,
     pub runner_pid: u32,
     pub buyers: u32,
@@ -165,9 +169,16 @@ pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
     let Some(role) = Role::parse(role) else {
         bail!("unknown worker role {role:?}")
     };
-    let path = plan.history_dir.join(crate::history::file_name(role, index));
-    let mut recorder = Recorder::create(&path, role, index, plan.capacity(role))
-        .with_context(|| format!("creating {}", path.display()))?;
+    crate::clock::use_tsc(plan.tsc);
+    let Some(region) = plan.regions.iter().find(|r| r.role == role && r.index == index) else {
+        bail!(
+            "{} has no history region for {} {index}",
+            plan_path.display(),
+            role.name()
+        )
+    };
+    let mut recorder =
+        Recorder::open(&plan.history, region).with_context(|| format!("opening {}", plan.history.display()))?;
     let result = match role {
         Role::Buyer => buyer::run(&plan, index, &mut recorder),
         Role::Producer => producer::run(&plan, index, &mut recorder),

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use super::entry_queue::{done, entry_id, join, put};
 use super::{TrialPlan, ready_then_wait_for_gate};
-use crate::clock::now_ns;
+use crate::clock::ticks;
 use crate::history::{Kind, Outcome, Recorder};
 use crate::ipc;
 
@@ -23,7 +23,7 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
         op.entry = entry;
         let accepted = put(&socket, entry, producers.blocking)?;
         op.outcome = if accepted { Outcome::Ok } else { Outcome::Dropped } as u8;
-        op.end_ns = now_ns();
+        op.end_tick = ticks();
     }
     done(&socket, index)?;
     if producers.joinable {

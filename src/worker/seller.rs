@@ -23,7 +23,7 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
             .begin(Kind::Sale)
             .ok_or_else(|| std::io::Error::other("history full: more sales than planned"))?;
         strategy::sell(&mut *stock, op, &mut hold, &mut NoLock, false)?;
-        op.end_ns = crate::clock::now_ns();
+        op.end_tick = crate::clock::ticks();
         Ok(Reply::of(op))
     })?;
     Ok(())

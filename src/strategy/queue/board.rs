@@ -56,8 +56,8 @@ struct Slot {
     outcome: AtomicU32,
     value: AtomicI64,
     written: AtomicI64,
-    read_ns: AtomicU64,
-    write_ns: AtomicU64,
+    read_tick: AtomicU64,
+    write_tick: AtomicU64,
 }
 
 /// One side's mapping of the board.
@@ -138,8 +138,8 @@ impl Board {
             outcome: slot.outcome.load(Relaxed) as u8,
             value: slot.value.load(Relaxed),
             written: slot.written.load(Relaxed),
-            read_ns: slot.read_ns.load(Relaxed),
-            write_ns: slot.write_ns.load(Relaxed),
+            read_tick: slot.read_tick.load(Relaxed),
+            write_tick: slot.write_tick.load(Relaxed),
         };
         slot.state.store(IDLE, SeqCst);
         reply
@@ -162,8 +162,8 @@ impl Board {
                 slot.outcome.store(reply.outcome as u32, Relaxed);
                 slot.value.store(reply.value, Relaxed);
                 slot.written.store(reply.written, Relaxed);
-                slot.read_ns.store(reply.read_ns, Relaxed);
-                slot.write_ns.store(reply.write_ns, Relaxed);
+                slot.read_tick.store(reply.read_tick, Relaxed);
+                slot.write_tick.store(reply.write_tick, Relaxed);
                 slot.state.store(REPLIED, SeqCst);
                 if slot.sleeping.load(SeqCst) == 1 {
                     futex_wake(&slot.state);
@@ -252,8 +252,8 @@ mod tests {
                         outcome: 1,
                         value: 100 - n,
                         written: 99 - n,
-                        read_ns: n as u64,
-                        write_ns: n as u64 + 1,
+                        read_tick: n as u64,
+                        write_tick: n as u64 + 1,
                     })
                 })
                 .unwrap();
