@@ -187,18 +187,14 @@ fn serial_history() -> History {
         for turn in (worker..OPS).step_by(WORKERS) {
             let t = turn as u64 * 1_000;
             let ticket = (OPS - turn) as i64;
-            ops.push(Op {
-                worker: worker as u32,
-                kind: Kind::Purchase,
-                outcome: Outcome::Sold,
-                start: t,
-                read: Some(t + 200),
-                write: Some(t + 600),
-                end: Some(t + 800),
-                value: Some(ticket),
-                written: Some(ticket - 1),
-                entry: None,
-            });
+            ops.push(
+                Op::new(worker as u32, Kind::Purchase, Outcome::Sold, t)
+                    .with_read(Some(t + 200))
+                    .with_write(Some(t + 600))
+                    .with_end(Some(t + 800))
+                    .with_value(Some(ticket))
+                    .with_written(Some(ticket - 1)),
+            );
         }
     }
     History { workers, ops }
@@ -222,11 +218,11 @@ fn write_history_file(path: &Path, history: &History, gate_ns: u64) {
         for op in history.ops.iter().filter(|op| op.worker as usize == w) {
             let r = recorder.begin(op.kind).expect("room in the history");
             r.start_tick = gate_ns + op.start;
-            r.read_tick = op.read.map_or(0, |t| gate_ns + t);
-            r.write_tick = op.write.map_or(0, |t| gate_ns + t);
-            r.end_tick = op.end.map_or(0, |t| gate_ns + t);
-            r.value = op.value.unwrap_or(history::NO_VALUE);
-            r.written = op.written.unwrap_or(history::NO_VALUE);
+            r.read_tick = op.read().map_or(0, |t| gate_ns + t);
+            r.write_tick = op.write().map_or(0, |t| gate_ns + t);
+            r.end_tick = op.end().map_or(0, |t| gate_ns + t);
+            r.value = op.value().unwrap_or(history::NO_VALUE);
+            r.written = op.written().unwrap_or(history::NO_VALUE);
             r.outcome = op.outcome as u8;
         }
         recorder.finish();

@@ -127,7 +127,7 @@ pub fn check(history: &History, facts: &Facts) -> Check {
             Kind::Purchase => {
                 attempts += 1;
                 if op.outcome != Outcome::Pending
-                    && let Some(end) = op.end
+                    && let Some(end) = op.end()
                 {
                     latencies.push(end.saturating_sub(op.start));
                 }
@@ -137,7 +137,7 @@ pub fn check(history: &History, facts: &Facts) -> Check {
                         found.push(Found::torn(op, i));
                     }
                     Outcome::Sold | Outcome::SoldOut => {
-                        let slot = match op.value {
+                        let slot = match op.value() {
                             Some(v) => match values.slot(v) {
                                 Some(slot) => Some(slot),
                                 None => {
@@ -156,7 +156,7 @@ pub fn check(history: &History, facts: &Facts) -> Check {
                         if let Some(slot) = slot {
                             values.counts[slot] += 1;
                         }
-                        by_end.push((op.end.unwrap_or(u64::MAX), op.value.unwrap_or(NO_TICKET), i));
+                        by_end.push((op.end().unwrap_or(u64::MAX), op.value().unwrap_or(NO_TICKET), i));
                     }
                     // Pending, and any outcome a purchase cannot have: its outcome is unknown.
                     _ => indeterminate += 1,
@@ -447,7 +447,7 @@ impl StockValues {
         let written = || {
             ops.iter()
                 .filter(|op| matches!(op.kind, Kind::Purchase | Kind::Sale))
-                .filter_map(|op| op.written)
+                .filter_map(|op| op.written())
         };
         let (mut min, mut max, mut n) = (initial, initial, 1u128);
         for v in written() {
@@ -577,7 +577,7 @@ impl Names<'_> {
         match found.what {
             What::Torn(i) => {
                 let who = self.label(i);
-                let text = match (ops[i].outcome, ops[i].value) {
+                let text = match (ops[i].outcome, ops[i].value()) {
                     (Outcome::Sold | Outcome::SoldOut, Some(v)) => {
                         format!("{who} read {v}, a number never written to the stock, at {}", ms(at_ns))
                     }
@@ -594,11 +594,11 @@ impl Names<'_> {
                 let text = format!(
                     "{} sold ticket {} at {} after {} had finished selling ticket {} at {}: the stock went back up",
                     self.label(b),
-                    ops[b].value.unwrap_or_default(),
+                    ops[b].value().unwrap_or_default(),
                     ms(at_ns),
                     self.label(a),
-                    ops[a].value.unwrap_or_default(),
-                    ms(ops[a].end.unwrap_or_default()),
+                    ops[a].value().unwrap_or_default(),
+                    ms(ops[a].end().unwrap_or_default()),
                 );
                 Anomaly {
                     kind: AnomalyKind::Order,
@@ -609,7 +609,7 @@ impl Names<'_> {
             }
             What::Duplicate(slot) => {
                 let group = &receipts[&slot];
-                let ticket = ops[group[0].1].value.unwrap_or_default();
+                let ticket = ops[group[0].1].value().unwrap_or_default();
                 let k = group.len();
                 let shown: Vec<usize> = group
                     .iter()
@@ -686,7 +686,7 @@ fn list(items: &[String], total: usize) -> String {
 
 /// The latest moment an operation recorded.
 fn latest(op: &Op) -> u64 {
-    [op.end, op.write, op.read]
+    [op.end(), op.write(), op.read()]
         .into_iter()
         .flatten()
         .fold(op.start, u64::max)
@@ -694,7 +694,7 @@ fn latest(op: &Op) -> u64 {
 
 /// When an operation read the stock, or began if it did not record its read.
 fn read_at(op: &Op) -> u64 {
-    op.read.unwrap_or(op.start)
+    op.read().unwrap_or(op.start)
 }
 
 fn ms(ns: u64) -> String {
@@ -742,38 +742,21 @@ mod tests {
         (0..n).map(|i| worker(Role::Buyer, i)).collect()
     }
 
-    fn blank(worker: u32, kind: Kind, outcome: Outcome, start: u64) -> Op {
-        Op {
-            worker,
-            kind,
-            outcome,
-            start,
-            read: None,
-            write: None,
-            end: None,
-            value: None,
-            written: None,
-            entry: None,
-        }
-    }
-
     /// A purchase that read `value` at start + 1 µs and, if it was above zero, wrote it
     /// down by one at `end` − 1 µs.
     fn purchase(worker: u32, start: u64, end: u64, value: i64) -> Op {
         let sold = value > 0;
-        Op {
-            read: Some(start + US),
-            write: sold.then_some(end - US),
-            end: Some(end),
-            value: Some(value),
-            written: sold.then_some(value - 1),
-            ..blank(
-                worker,
-                Kind::Purchase,
-                if sold { Outcome::Sold } else { Outcome::SoldOut },
-                start,
-            )
-        }
+        Op::new(
+            worker,
+            Kind::Purchase,
+            if sold { Outcome::Sold } else { Outcome::SoldOut },
+            start,
+        )
+        .with_read(Some(start + US))
+        .with_write(sold.then_some(end - US))
+        .with_end(Some(end))
+        .with_value(Some(value))
+        .with_written(sold.then_some(value - 1))
     }
 
     fn facts(initial: i64, end: i64) -> Facts {
@@ -932,11 +915,9 @@ mod tests {
     fn an_empty_stock_file_is_a_torn_read() {
         let mut h = serial_sale(3, 3);
         h.workers.push(worker(Role::Buyer, 3));
-        let torn = Op {
-            read: Some(2 * US),
-            end: Some(3 * US),
-            ..blank(3, Kind::Purchase, Outcome::Unreadable, US)
-        };
+        let torn = Op::new(3, Kind::Purchase, Outcome::Unreadable, US)
+            .with_read(Some(2 * US))
+            .with_end(Some(3 * US));
         h.ops.push(torn);
         let c = check(&h, &facts(3, 0));
         assert_eq!((c.attempts, c.sold, c.torn_reads), (4, 3, 1));
@@ -1031,11 +1012,9 @@ mod tests {
     fn a_buyer_killed_inside_its_purchase_is_indeterminate_not_a_loss() {
         let workers = buyers(2);
         // Killed after its read, before its write: another buyer then sells ticket 10.
-        let killed = Op {
-            read: Some(2 * US),
-            value: Some(10),
-            ..blank(0, Kind::Purchase, Outcome::Pending, US)
-        };
+        let killed = Op::new(0, Kind::Purchase, Outcome::Pending, US)
+            .with_read(Some(2 * US))
+            .with_value(Some(10));
         let ops = vec![killed, purchase(1, 10 * US, 20 * US, 10)];
         let mut h = History { workers, ops };
         h.workers[0].finish_ns = None;
@@ -1048,11 +1027,7 @@ mod tests {
 
         // Killed inside its write: the 9 it may have written is read next, and is no torn read;
         // the stock fell by two for one sale, which is no lost update either.
-        h.ops[0] = Op {
-            write: None,
-            written: Some(9),
-            ..h.ops[0]
-        };
+        h.ops[0] = h.ops[0].with_write(None).with_written(Some(9));
         h.ops[1] = purchase(1, 10 * US, 20 * US, 9);
         let c = check(&h, &facts(10, 8));
         assert_eq!((c.sold, c.indeterminate), (1, 1));
@@ -1060,12 +1035,10 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Safe);
 
         // A pending purchase never counts as a sale towards overselling.
-        let killed = Op {
-            read: Some(2 * US),
-            value: Some(1),
-            written: Some(0),
-            ..blank(0, Kind::Purchase, Outcome::Pending, US)
-        };
+        let killed = Op::new(0, Kind::Purchase, Outcome::Pending, US)
+            .with_read(Some(2 * US))
+            .with_value(Some(1))
+            .with_written(Some(0));
         h.ops = vec![killed, purchase(1, 10 * US, 20 * US, 1)];
         let c = check(&h, &facts(1, 0));
         assert_eq!((c.sold, c.oversold, c.indeterminate), (1, 0, 1));
@@ -1080,14 +1053,8 @@ mod tests {
             worker(Role::EntryQueue, 0),
             worker(Role::Buyer, 0),
         ];
-        let put = |w, outcome, t| Op {
-            end: Some(t + US),
-            ..blank(w, Kind::Put, outcome, t)
-        };
-        let take = |outcome, t| Op {
-            end: (outcome == Outcome::Ok).then_some(t + US),
-            ..blank(2, Kind::Take, outcome, t)
-        };
+        let put = |w, outcome, t| Op::new(w, Kind::Put, outcome, t).with_end(Some(t + US));
+        let take = |outcome, t| Op::new(2, Kind::Take, outcome, t).with_end((outcome == Outcome::Ok).then_some(t + US));
         let ops = vec![
             put(0, Outcome::Ok, 0),
             put(0, Outcome::Ok, 10 * US),
@@ -1178,11 +1145,11 @@ mod tests {
         h.ops.push(purchase(0, 500 * US, 505 * US, 1)); // a sixth sale, late
         for i in 0..200u64 {
             let t = 50 * US + i * US;
-            h.ops.push(Op {
-                read: Some(t),
-                end: Some(t + 1),
-                ..blank(1, Kind::Purchase, Outcome::Unreadable, t)
-            });
+            h.ops.push(
+                Op::new(1, Kind::Purchase, Outcome::Unreadable, t)
+                    .with_read(Some(t))
+                    .with_end(Some(t + 1)),
+            );
         }
         let c = check(&h, &facts(5, 0));
         assert_eq!((c.torn_reads, c.oversold, c.duplicate_tickets), (200, 1, 1));

@@ -416,19 +416,140 @@ impl Worker {
 }
 
 /// One operation, read back from a history; times in ns after the start gate opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A history holds two of these per sale under `queue`, so it is kept to 64 bytes: the parts
+/// an operation may lack are stored with a sentinel for "none" (`NO_TIME`, `NO_VALUE`,
+/// `NO_ENTRY`) and read through the methods of the same names, which give them as `Option`s.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Op {
     /// Index into `History::workers`.
     pub worker: u32,
     pub kind: Kind,
     pub outcome: Outcome,
     pub start: u64,
-    pub read: Option<u64>,
-    pub write: Option<u64>,
-    pub end: Option<u64>,
-    pub value: Option<i64>,
-    pub written: Option<i64>,
-    pub entry: Option<u64>,
+    read: u64,
+    write: u64,
+    end: u64,
+    value: i64,
+    written: i64,
+    entry: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<Op>() <= 64);
+
+impl Op {
+    /// A moment that never came. (A real one `u64::MAX` ns, 584 years, after the gate would
+    /// read as none too.)
+    const NO_TIME: u64 = u64::MAX;
+
+    /// An operation with only its invocation: no read, write, end, value, written or entry.
+    pub fn new(worker: u32, kind: Kind, outcome: Outcome, start: u64) -> Op {
+        Op {
+            worker,
+            kind,
+            outcome,
+            start,
+            read: Op::NO_TIME,
+            write: Op::NO_TIME,
+            end: Op::NO_TIME,
+            value: NO_VALUE,
+            written: NO_VALUE,
+            entry: NO_ENTRY,
+        }
+    }
+
+    fn time(t: u64) -> Option<u64> {
+        (t != Op::NO_TIME).then_some(t)
+    }
+
+    fn value_of(v: i64) -> Option<i64> {
+        (v != NO_VALUE).then_some(v)
+    }
+
+    /// When the stock was read (for a purchase).
+    pub fn read(&self) -> Option<u64> {
+        Op::time(self.read)
+    }
+
+    /// When the stock was written (for a sold purchase).
+    pub fn write(&self) -> Option<u64> {
+        Op::time(self.write)
+    }
+
+    /// Completion: after the unlock or the reply; none if it never completed.
+    pub fn end(&self) -> Option<u64> {
+        Op::time(self.end)
+    }
+
+    /// The stock value read: the ticket, for a sold purchase.
+    pub fn value(&self) -> Option<i64> {
+        Op::value_of(self.value)
+    }
+
+    /// The stock value written.
+    pub fn written(&self) -> Option<i64> {
+        Op::value_of(self.written)
+    }
+
+    /// The entry put or taken: producer index in the high 32 bits, its sequence number below.
+    pub fn entry(&self) -> Option<u64> {
+        (self.entry != NO_ENTRY).then_some(self.entry)
+    }
+
+    /// The same operation with its read set; `None` for none. So for the other `with_`s.
+    #[must_use]
+    pub fn with_read(mut self, read: Option<u64>) -> Op {
+        self.read = read.unwrap_or(Op::NO_TIME);
+        self
+    }
+
+    #[must_use]
+    pub fn with_write(mut self, write: Option<u64>) -> Op {
+        self.write = write.unwrap_or(Op::NO_TIME);
+        self
+    }
+
+    #[must_use]
+    pub fn with_end(mut self, end: Option<u64>) -> Op {
+        self.end = end.unwrap_or(Op::NO_TIME);
+        self
+    }
+
+    #[must_use]
+    pub fn with_value(mut self, value: Option<i64>) -> Op {
+        self.value = value.unwrap_or(NO_VALUE);
+        self
+    }
+
+    #[must_use]
+    pub fn with_written(mut self, written: Option<i64>) -> Op {
+        self.written = written.unwrap_or(NO_VALUE);
+        self
+    }
+
+    #[must_use]
+    pub fn with_entry(mut self, entry: Option<u64>) -> Op {
+        self.entry = entry.unwrap_or(NO_ENTRY);
+        self
+    }
+}
+
+/// As it was with `Option` fields: the sentinels are shown as `None`.
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Op")
+            .field("worker", &self.worker)
+            .field("kind", &self.kind)
+            .field("outcome", &self.outcome)
+            .field("start", &self.start)
+            .field("read", &self.read())
+            .field("write", &self.write())
+            .field("end", &self.end())
+            .field("value", &self.value())
+            .field("written", &self.written())
+            .field("entry", &self.entry())
+            .finish()
+    }
 }
 
 /// Every operation of one trial.
@@ -572,18 +693,15 @@ impl History {
                         chunk[1]
                     ))
                 })?;
-                self.ops.push(Op {
-                    worker,
-                    kind,
-                    outcome,
-                    start: rel(timebase.ns(field(8))),
-                    read: time(field(16)),
-                    write: time(field(24)),
-                    end: time(field(32)),
-                    value: value(field(40)),
-                    written: value(field(48)),
-                    entry: (field(56) != NO_ENTRY).then(|| field(56)),
-                });
+                self.ops.push(
+                    Op::new(worker, kind, outcome, rel(timebase.ns(field(8))))
+                        .with_read(time(field(16)))
+                        .with_write(time(field(24)))
+                        .with_end(time(field(32)))
+                        .with_value(value(field(40)))
+                        .with_written(value(field(48)))
+                        .with_entry((field(56) != NO_ENTRY).then(|| field(56))),
+                );
             }
         }
         if at != len {
@@ -654,13 +772,13 @@ mod tests {
         assert_eq!(history.ops.len(), 2);
         let (sold, pending) = (history.ops[0], history.ops[1]);
         assert_eq!(
-            (sold.outcome, sold.value, sold.written),
+            (sold.outcome, sold.value(), sold.written()),
             (Outcome::Sold, Some(7), Some(6))
         );
-        assert!(sold.start <= sold.read.unwrap() && sold.read.unwrap() <= sold.end.unwrap());
-        assert!(sold.end.unwrap() < clock::now_ns() - gate);
+        assert!(sold.start <= sold.read().unwrap() && sold.read().unwrap() <= sold.end().unwrap());
+        assert!(sold.end().unwrap() < clock::now_ns() - gate);
         assert_eq!(
-            (pending.outcome, pending.value, pending.end),
+            (pending.outcome, pending.value(), pending.end()),
             (Outcome::Pending, Some(6), None)
         );
     }

@@ -233,16 +233,12 @@ fn op() -> impl Strategy<Value = Op> {
         prop::option::of(-3i64..30),
         prop::option::of(-3i64..30),
     )
-        .prop_map(|(worker, kind, outcome, start, read, write, end, value, written)| Op {
-            worker,
-            kind,
-            outcome,
-            start,
-            read,
-            write,
-            end,
-            value,
-            written,
-            entry: None,
+        .prop_map(|(worker, kind, outcome, start, read, write, end, value, written)| {
+            Op::new(worker, kind, outcome, start)
+                .with_read(read)
+                .with_write(write)
+                .with_end(end)
+                .with_value(value)
+                .with_written(written)
         })
 }

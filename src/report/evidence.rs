@@ -186,7 +186,7 @@ impl LatencyHistogram {
         for op in &history.ops {
             if op.kind == Kind::Purchase
                 && op.outcome != Outcome::Pending
-                && let Some(end) = op.end
+                && let Some(end) = op.end()
             {
                 h.record(end.saturating_sub(op.start));
             }

@@ -28,16 +28,18 @@ pub struct StockLines {
 
 pub fn lines(history: &History, initial: i64) -> StockLines {
     let purchases = || history.ops.iter().filter(|op| op.kind == Kind::Purchase);
-    let mut writes: Vec<(u64, i64)> = purchases().filter_map(|op| Some((op.write?, op.written?))).collect();
+    let mut writes: Vec<(u64, i64)> = purchases()
+        .filter_map(|op| Some((op.write()?, op.written()?)))
+        .collect();
     writes.sort_unstable();
     let mut sales: Vec<u64> = purchases()
         .filter(|op| op.outcome == Outcome::Sold)
-        .map(|op| op.write.or(op.end).unwrap_or(op.start))
+        .map(|op| op.write().or(op.end()).unwrap_or(op.start))
         .collect();
     sales.sort_unstable();
     let end = purchases()
         .map(|op| {
-            [op.end, op.write, op.read]
+            [op.end(), op.write(), op.read()]
                 .into_iter()
                 .flatten()
                 .fold(op.start, u64::max)
@@ -182,18 +184,12 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     fn sale(worker: u32, read: u64, write: u64, value: i64) -> Op {
-        Op {
-            worker,
-            kind: Kind::Purchase,
-            outcome: Outcome::Sold,
-            start: read,
-            read: Some(read),
-            write: Some(write),
-            end: Some(write),
-            value: Some(value),
-            written: Some(value - 1),
-            entry: None,
-        }
+        Op::new(worker, Kind::Purchase, Outcome::Sold, read)
+            .with_read(Some(read))
+            .with_write(Some(write))
+            .with_end(Some(write))
+            .with_value(Some(value))
+            .with_written(Some(value - 1))
     }
 
     #[test]

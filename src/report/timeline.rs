@@ -73,7 +73,7 @@ impl Class {
 pub fn classify(history: &History, initial: i64) -> Vec<Option<Class>> {
     let purchases = || history.ops.iter().filter(|op| op.kind == Kind::Purchase);
     let mut written: Vec<i64> = std::iter::once(initial)
-        .chain(purchases().filter_map(|op| op.written))
+        .chain(purchases().filter_map(|op| op.written()))
         .collect();
     written.sort_unstable();
     written.dedup();
@@ -81,7 +81,7 @@ pub fn classify(history: &History, initial: i64) -> Vec<Option<Class>> {
 
     let mut sold: Vec<i64> = purchases()
         .filter(|op| op.outcome == Outcome::Sold)
-        .filter_map(|op| op.value)
+        .filter_map(|op| op.value())
         .filter(|&v| ever_written(v))
         .collect();
     sold.sort_unstable();
@@ -92,7 +92,7 @@ pub fn classify(history: &History, initial: i64) -> Vec<Option<Class>> {
         .ops
         .iter()
         .map(|op| {
-            (op.kind == Kind::Purchase).then(|| match (op.outcome, op.value) {
+            (op.kind == Kind::Purchase).then(|| match (op.outcome, op.value()) {
                 (Outcome::Unreadable, _) => Class::Torn,
                 (Outcome::Sold | Outcome::SoldOut, Some(v)) if !ever_written(v) => Class::Torn,
                 (Outcome::Sold, Some(v)) if duplicated.binary_search(&v).is_ok() => Class::Duplicate,
@@ -120,7 +120,7 @@ pub struct Bar {
 
 /// The latest moment an operation recorded.
 fn latest(op: &Op) -> u64 {
-    [op.end, op.write, op.read]
+    [op.end(), op.write(), op.read()]
         .into_iter()
         .flatten()
         .fold(op.start, u64::max)
@@ -135,8 +135,8 @@ pub fn bars(history: &History, classes: &[Option<Class>]) -> Vec<Bar> {
         .enumerate()
         .filter_map(|(i, (op, class))| {
             let class = (*class)?;
-            let done = op.end.unwrap_or(last).max(op.start);
-            let (held, wrote) = match (op.read, op.write) {
+            let done = op.end().unwrap_or(last).max(op.start);
+            let (held, wrote) = match (op.read(), op.write()) {
                 (Some(r), Some(w)) => ((r, w.max(r)), true),
                 (Some(r), None) => ((r, r), false),
                 (None, _) => ((op.start, done), false),
@@ -395,7 +395,7 @@ fn hover(history: &History, op: &Op, class: Class) -> String {
         .workers
         .get(op.worker as usize)
         .map_or_else(|| format!("process #{}", op.worker), |w| w.label());
-    let what = match (class, op.value) {
+    let what = match (class, op.value()) {
         (Class::Sold, Some(v)) => format!("sold ticket {v}"),
         (Class::Duplicate, Some(v)) => format!("sold ticket {v}, which was sold more than once"),
         (Class::Sold | Class::Duplicate, None) => "sold".to_string(),
@@ -409,13 +409,13 @@ fn hover(history: &History, op: &Op, class: Class) -> String {
         (Class::Indeterminate, None) => "indeterminate: its process died or was ended before it completed".to_string(),
     };
     let mut times = vec![format!("invoked {}", format::ms(op.start))];
-    if let Some(t) = op.read {
+    if let Some(t) = op.read() {
         times.push(format!("read {}", format::ms(t)));
     }
-    if let (Some(t), Some(v)) = (op.write, op.written) {
+    if let (Some(t), Some(v)) = (op.write(), op.written()) {
         times.push(format!("wrote {v} at {}", format::ms(t)));
     }
-    if let Some(t) = op.end {
+    if let Some(t) = op.end() {
         times.push(format!("done {}", format::ms(t)));
     }
     format!("{who}: {what} ({})", times.join(", "))
@@ -458,18 +458,12 @@ mod tests {
 
     fn purchase(worker: u32, read: u64, write: u64, value: i64, outcome: Outcome) -> Op {
         let sold = outcome == Outcome::Sold;
-        Op {
-            worker,
-            kind: Kind::Purchase,
-            outcome,
-            start: read.saturating_sub(US),
-            read: Some(read),
-            write: sold.then_some(write),
-            end: Some(write + US),
-            value: Some(value),
-            written: sold.then_some(value - 1),
-            entry: None,
-        }
+        Op::new(worker, Kind::Purchase, outcome, read.saturating_sub(US))
+            .with_read(Some(read))
+            .with_write(sold.then_some(write))
+            .with_end(Some(write + US))
+            .with_value(Some(value))
+            .with_written(sold.then_some(value - 1))
     }
 
     #[test]
@@ -481,19 +475,11 @@ mod tests {
             purchase(0, 50 * US, 51 * US, 1, Outcome::SoldOut),
             purchase(1, 60 * US, 61 * US, 90, Outcome::Sold), // never written: torn
         ];
-        ops.push(Op {
-            outcome: Outcome::Unreadable,
-            ..purchase(2, 70 * US, 71 * US, 0, Outcome::Unreadable)
-        });
-        ops.push(Op {
-            outcome: Outcome::Pending,
-            end: None,
-            ..purchase(0, 80 * US, 81 * US, 1, Outcome::Pending)
-        });
-        ops.push(Op {
-            kind: Kind::Put,
-            ..purchase(2, 90 * US, 91 * US, 1, Outcome::Sold)
-        });
+        ops.push(purchase(2, 70 * US, 71 * US, 0, Outcome::Unreadable));
+        ops.push(purchase(0, 80 * US, 81 * US, 1, Outcome::Pending).with_end(None));
+        let mut put = purchase(2, 90 * US, 91 * US, 1, Outcome::Sold);
+        put.kind = Kind::Put;
+        ops.push(put);
         // Written values: 3 (initial), 2, 1 and 89 (by the torn one).
         let h = History {
             workers: buyers(3),
@@ -515,18 +501,18 @@ mod tests {
         );
         // A sold-out read of a number never written is torn too, as the checker says.
         let mut h = h;
-        h.ops[3].value = Some(0);
+        h.ops[3] = h.ops[3].with_value(Some(0));
         assert_eq!(classify(&h, 3)[3], Some(Class::Torn));
     }
 
     #[test]
     fn bars_run_from_read_to_write_and_fall_back_to_the_call() {
-        let mut pending = purchase(0, 80 * US, 81 * US, 1, Outcome::Pending);
-        pending.end = None;
-        pending.write = None;
-        let mut no_read = purchase(1, 10 * US, 20 * US, 5, Outcome::Sold);
-        no_read.read = None;
-        no_read.write = None;
+        let pending = purchase(0, 80 * US, 81 * US, 1, Outcome::Pending)
+            .with_end(None)
+            .with_write(None);
+        let no_read = purchase(1, 10 * US, 20 * US, 5, Outcome::Sold)
+            .with_read(None)
+            .with_write(None);
         let sold = purchase(2, 10 * US, 20 * US, 5, Outcome::Sold);
         let h = History {
             workers: buyers(3),
