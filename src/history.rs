@@ -49,7 +49,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn from_u8(b: u8) -> Option<Role> {
+    pub fn from_u8(b: u8) -> Option<Role> {
         Some(match b {
             1 => Role::Buyer,
             2 => Role::Producer,
@@ -58,10 +58,6 @@ impl Role {
             5 => Role::Manager,
             _ => return None,
         })
-    }
-
-    pub fn parse(name: &str) -> Option<Role> {
-        (1..=5).filter_map(Role::from_u8).find(|r| r.name() == name)
     }
 
     pub fn name(self) -> &'static str {

@@ -38,9 +38,9 @@ enum Command {
         /// The output folder of an earlier `sim run`
         dir: PathBuf,
     },
-    /// A worker process of a trial (started by `sim run`, not by hand)
+    /// The spawner of a trial's workers (started by `sim run`, not by hand)
     #[command(name = "__worker", hide = true)]
-    Worker { plan: PathBuf, role: String, index: u32 },
+    Worker { plan: PathBuf },
 }
 
 #[derive(Args)]
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Report { dir } => rebuild_report(dir),
-        Command::Worker { plan, role, index } => worker::main(&plan, &role, index).map(|()| 0),
+        Command::Worker { plan } => worker::spawner::main(&plan).map(|()| 0),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -2,11 +2,12 @@
 //! and ending every one of them whatever way the trial leaves by.
 
 use std::fs::File;
-use std::io::{self, PipeReader, PipeWriter, Read};
-use std::os::fd::AsRawFd;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::Interrupts;
 use crate::history::Role;
 use crate::notice::{Decoder, FaultKind, Notice};
+use crate::worker::spawner;
 
 /// A fault as it happened, for the report: nemesis events beside the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,8 @@ pub struct FaultEvent {
 
 /// The workers that share one pipe: its end-of-file says every member has exited.
 pub struct Group {
+    /// Its number, as the spawner knows it.
+    id: usize,
     reader: PipeReader,
     writer: Option<PipeWriter>,
     decoder: Decoder,
@@ -38,9 +42,10 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn new() -> io::Result<Group> {
+    pub fn new(id: usize) -> io::Result<Group> {
         let (reader, writer) = io::pipe()?;
         Ok(Group {
+            id,
             reader,
             writer: Some(writer),
             decoder: Decoder::default(),
@@ -87,65 +92,148 @@ pub fn poll(fds: &[i32], timeout: Duration) -> Vec<bool> {
 pub struct Member {
     pub role: Role,
     pub index: u32,
-    child: Child,
+    pub pid: u32,
 }
 
-/// Every worker of a trial. Dropping it ends and reaps them all.
+/// Every worker of a trial, and the spawner that forks them. Dropping it ends and reaps them
+/// all.
 pub struct Crew {
-    exe: PathBuf,
-    plan: PathBuf,
-    gate: PipeReader,
-    log: File,
+    spawner: Child,
+    requests: Option<PipeWriter>,
+    answers: PipeReader,
+    /// Asked for, pid not read yet.
+    pending: Vec<(Role, u32)>,
     log_path: PathBuf,
     pub members: Vec<Member>,
     /// Faults heard of, and stopped workers to resume: (when, pid, fault).
     pub faults: Vec<FaultEvent>,
     resume: Vec<(Instant, u32, usize)>,
     stop_for: Duration,
+    reaped: bool,
 }
 
 impl Crew {
-    pub fn new(exe: &Path, plan: &Path, gate: PipeReader, log_path: &Path, stop_for: Duration) -> Result<Crew> {
+    /// Starts the trial's spawner: standard input is the start gate, standard error the
+    /// trial's log, and it holds a writer of each of `groups` to hand to its workers. It has
+    /// a process group of its own, which its workers share, so that a Ctrl-C at the terminal
+    /// reaches the runner alone, which ends them in order.
+    pub fn new(
+        exe: &Path,
+        plan: &Path,
+        gate: PipeReader,
+        log_path: &Path,
+        stop_for: Duration,
+        groups: &[Group; spawner::GROUPS],
+    ) -> Result<Crew> {
         let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let (requests_reader, requests) = io::pipe()?;
+        let (answers, answers_writer) = io::pipe()?;
+        // The spawner's descriptors 3 to 7, copied above 10 first so that no dup2 below
+        // overwrites one still to be copied; the copies close at exec.
+        let mut wanted = vec![requests_reader.as_fd()];
+        for g in groups {
+            wanted.push(
+                g.writer
+                    .as_ref()
+                    .context("a group sealed before its spawner started")?
+                    .as_fd(),
+            );
+        }
+        let high = wanted
+            .iter()
+            .map(|fd| {
+                // SAFETY: duplicating a descriptor this process owns; the result is owned below.
+                let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+                if copy < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: a new descriptor nobody else owns.
+                Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+            })
+            .collect::<io::Result<Vec<OwnedFd>>>()?;
+        let raw: Vec<i32> = high.iter().map(|fd| fd.as_raw_fd()).collect();
+        let mut command = Command::new(exe);
+        command
+            .arg("__worker")
+            .arg(plan)
+            .stdin(Stdio::from(gate))
+            .stdout(Stdio::from(answers_writer))
+            .stderr(Stdio::from(log))
+            .process_group(0);
+        // SAFETY: between fork and exec the closure only calls dup2, which is
+        // async-signal-safe, on descriptors that stay open until after spawn returns.
+        unsafe {
+            command.pre_exec(move || {
+                for (n, &fd) in raw.iter().enumerate() {
+                    if libc::dup2(fd, spawner::REQUESTS + n as i32) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let spawner = command
+            .spawn()
+            .with_context(|| format!("starting the spawner ({})", exe.display()))?;
+        drop(high);
         Ok(Crew {
-            exe: exe.to_path_buf(),
-            plan: plan.to_path_buf(),
-            gate,
-            log,
+            spawner,
+            requests: Some(requests),
+            answers,
+            pending: Vec::new(),
             log_path: log_path.to_path_buf(),
             members: Vec::new(),
             faults: Vec::new(),
             resume: Vec::new(),
             stop_for,
+            reaped: false,
         })
     }
 
-    /// Starts a worker: standard input is the start gate, standard output its group's pipe,
-    /// standard error the trial's log. All workers share a process group of their own, so
-    /// that a Ctrl-C at the terminal reaches the runner alone, which ends them in order.
+    /// Asks the spawner for a worker in `group`: standard input the start gate, standard
+    /// output the group's pipe, standard error the trial's log. Its pid is read when the
+    /// group is awaited, so that the spawner forks while the runner asks for the next.
     pub fn spawn(&mut self, group: &mut Group, role: Role, index: u32) -> Result<()> {
-        let writer = group.writer.as_ref().expect("spawning into a sealed group");
-        let process_group = self.members.first().map_or(0, |m| m.child.id() as i32);
-        let child = Command::new(&self.exe)
-            .arg("__worker")
-            .arg(&self.plan)
-            .arg(role.name())
-            .arg(index.to_string())
-            .stdin(Stdio::from(self.gate.try_clone()?))
-            .stdout(Stdio::from(writer.try_clone()?))
-            .stderr(Stdio::from(self.log.try_clone()?))
-            .process_group(process_group)
-            .spawn()
-            .with_context(|| format!("starting {} {index} ({})", role.name(), self.exe.display()))?;
-        self.members.push(Member { role, index, child });
+        self.ask(&spawner::request(spawner::SPAWN, role, group.id, index))?;
+        self.pending.push((role, index));
         group.size += 1;
+        Ok(())
+    }
+
+    fn ask(&mut self, request: &[u8]) -> Result<()> {
+        let requests = self.requests.as_mut().context("the spawner was already told to end")?;
+        requests
+            .write_all(request)
+            .with_context(|| format!("asking the spawner for a worker; see {}", self.log_path.display()))
+    }
+
+    /// Reads the pids of the workers asked for.
+    fn collect(&mut self) -> Result<()> {
+        for (role, index) in std::mem::take(&mut self.pending) {
+            let mut pid = [0u8; 4];
+            self.answers
+                .read_exact(&mut pid)
+                .with_context(|| format!("the spawner ended; see {}", self.log_path.display()))?;
+            let pid = u32::from_le_bytes(pid);
+            if pid == 0 {
+                bail!(
+                    "could not start {} {index}; see {}",
+                    role.name(),
+                    self.log_path.display()
+                );
+            }
+            self.members.push(Member { role, index, pid });
+        }
         Ok(())
     }
 
     /// Waits until every member of `group` has said it is ready; `false` if interrupted.
     /// Fails, quoting the workers' log, if a worker exits first.
     pub fn await_ready(&mut self, group: &mut Group, deadline: Instant, interrupts: &Interrupts) -> Result<bool> {
-        drop(group.writer.take()); // from now on only the members hold the writer
+        self.collect()?;
+        // From now on only the members hold the group's writer.
+        self.ask(&spawner::request(spawner::SEAL, Role::Buyer, group.id, 0))?;
+        drop(group.writer.take());
         let mut ready = 0;
         let mut notices = Vec::new();
         while ready < group.size {
@@ -164,11 +252,16 @@ impl Crew {
                 notices.clear();
                 group.drain(&mut notices);
                 ready += notices.iter().filter(|n| **n == Notice::Ready).count();
+                continue;
             }
-            let exited = self.members.iter_mut().find_map(|m| {
-                let status = m.child.try_wait().ok().flatten()?;
-                Some(format!("{} {} ({status})", m.role.name(), m.index))
-            });
+            // Nothing said for a while: has a worker (or the spawner) died?
+            let spawner_gone = self.spawner.try_wait().ok().flatten().is_some();
+            let exited = self
+                .members
+                .iter()
+                .find(|m| !is_alive(m.pid))
+                .map(|m| format!("{} {}", m.role.name(), m.index))
+                .or_else(|| spawner_gone.then(|| "the spawner".to_string()));
             if let Some(who) = exited {
                 let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
                 let last: Vec<&str> = log.lines().rev().take(5).collect();
@@ -195,7 +288,7 @@ impl Crew {
             let process = self
                 .members
                 .iter()
-                .find(|m| m.child.id() == pid)
+                .find(|m| m.pid == pid)
                 .map_or_else(|| format!("pid {pid}"), |m| format!("{} {}", m.role.name(), m.index));
             self.faults.push(FaultEvent {
                 kind,
@@ -224,7 +317,8 @@ impl Crew {
             if due > now {
                 later.push((due, pid, fault));
             } else if is_stopped(pid) {
-                // SAFETY: sending SIGCONT to our own child.
+                // SAFETY: sending SIGCONT to a worker, which the spawner has not reaped yet
+                // (see `kill`).
                 unsafe { libc::kill(pid as i32, libc::SIGCONT) };
                 self.faults[fault].until_ns = Some(crate::clock::now_ns().saturating_sub(gate_ns));
             } else if is_alive(pid) {
@@ -234,19 +328,26 @@ impl Crew {
         self.resume = later;
     }
 
-    /// SIGKILLs every member, or those of one role.
+    /// SIGKILLs every member, or those of one role. Until `reap`, a member that died is a
+    /// zombie the spawner keeps, so its pid is still its own.
     pub fn kill(&mut self, role: Option<Role>) {
-        for m in &mut self.members {
+        if self.reaped {
+            return;
+        }
+        for m in &self.members {
             if role.is_none_or(|want| want == m.role) {
-                let _ = m.child.kill();
+                // SAFETY: signalling a worker of this trial, alive or a zombie.
+                unsafe { libc::kill(m.pid as i32, libc::SIGKILL) };
             }
         }
     }
 
+    /// Tells the spawner to end, which it does once every worker has exited and been reaped,
+    /// and waits for it.
     pub fn reap(&mut self) {
-        for m in &mut self.members {
-            let _ = m.child.wait();
-        }
+        drop(self.requests.take());
+        let _ = self.spawner.wait();
+        self.reaped = true;
     }
 }
 

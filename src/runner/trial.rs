@@ -245,10 +245,17 @@ pub fn run_trial(
 
     let (gate_reader, gate_writer) = io::pipe()?;
     let stop_for = Duration::from_millis(scenario.faults.stop_ms);
-    let mut crew = Crew::new(exe, &plan_path, gate_reader, &dir.join("workers.log"), stop_for)?;
-    let mut groups = [Group::new()?, Group::new()?, Group::new()?, Group::new()?];
-
+    let mut groups = [Group::new(0)?, Group::new(1)?, Group::new(2)?, Group::new(3)?];
+    // Spawning starts with the spawner's own start.
     let started = Instant::now();
+    let mut crew = Crew::new(
+        exe,
+        &plan_path,
+        gate_reader,
+        &dir.join("workers.log"),
+        stop_for,
+        &groups,
+    )?;
     let setup_deadline = started + SETUP_LIMIT;
     // Each stage ready before the next starts: the store's server, the other servers, the
     // clients.

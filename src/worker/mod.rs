@@ -1,10 +1,11 @@
-//! Worker processes: the `sim` binary re-executed in a hidden mode, one process per buyer,
-//! producer, seller or entry queue.
+//! Worker processes: one process per buyer, producer, seller, entry queue or manager, each
+//! forked by the trial's spawner (the `sim` binary re-executed once per trial in a hidden
+//! mode, see [`spawner`]).
 //!
-//! The runner hands each worker three descriptors: standard input is the start gate (a pipe
-//! whose writer the runner closes to let everyone go at once), standard output is a pipe on
-//! which the worker says it is ready and whose end-of-file tells the runner that every worker
-//! of its group has exited, and standard error is the trial's `workers.log`.
+//! Each worker has three descriptors: standard input is the start gate (a pipe whose writer
+//! the runner closes to let everyone go at once), standard output is a pipe on which the
+//! worker says it is ready and whose end-of-file tells the runner that every worker of its
+//! group has exited, and standard error is the trial's `workers.log`.
 
 mod buyer;
 mod entry_queue;
@@ -12,6 +13,7 @@ mod manager;
 pub mod pool;
 mod producer;
 mod seller;
+pub mod spawner;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -160,46 +162,42 @@ impl Hold {
     }
 }
 
-/// The entry point of `sim __worker PLAN ROLE INDEX`.
-pub fn main(plan_path: &Path, role: &str, index: u32) -> Result<()> {
-    let plan: TrialPlan =
-        serde_json::from_slice(&std::fs::read(plan_path).with_context(|| format!("reading {}", plan_path.display()))?)
-            .with_context(|| format!("parsing {}", plan_path.display()))?;
-    die_with_runner(plan.runner_pid);
-    let Some(role) = Role::parse(role) else {
-        bail!("unknown worker role {role:?}")
-    };
+/// Reads the plan the runner wrote for a trial.
+pub fn read_plan(path: &Path) -> Result<TrialPlan> {
+    serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
+/// One worker's life, in the process the spawner forked for it.
+pub fn run(plan: &TrialPlan, role: Role, index: u32) -> Result<()> {
     crate::clock::use_tsc(plan.tsc);
     let Some(region) = plan.regions.iter().find(|r| r.role == role && r.index == index) else {
-        bail!(
-            "{} has no history region for {} {index}",
-            plan_path.display(),
-            role.name()
-        )
+        bail!("the plan has no history region for {} {index}", role.name())
     };
     let mut recorder =
         Recorder::open(&plan.history, region).with_context(|| format!("opening {}", plan.history.display()))?;
     let result = match role {
-        Role::Buyer => buyer::run(&plan, index, &mut recorder),
-        Role::Producer => producer::run(&plan, index, &mut recorder),
-        Role::Seller => seller::run(&plan, &mut recorder),
-        Role::EntryQueue => entry_queue::run(&plan, &mut recorder),
-        Role::Manager => manager::run(&plan, &mut recorder),
+        Role::Buyer => buyer::run(plan, index, &mut recorder),
+        Role::Producer => producer::run(plan, index, &mut recorder),
+        Role::Seller => seller::run(plan, &mut recorder),
+        Role::EntryQueue => entry_queue::run(plan, &mut recorder),
+        Role::Manager => manager::run(plan, &mut recorder),
     };
     result.with_context(|| format!("{} {index}", role.name()))?;
     recorder.finish();
     Ok(())
 }
 
-/// Ends this worker when the runner dies, however it dies, so that no worker outlives it.
-fn die_with_runner(runner_pid: u32) {
+/// Ends this process when its parent dies, however it dies: the spawner with the runner,
+/// each worker with the spawner, so that no worker outlives the runner.
+fn die_with_parent(parent_pid: u32) {
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; getppid cannot fail.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         // Holds of a few microseconds would otherwise last the default 50 µs of slack.
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
-        if libc::getppid() as u32 != runner_pid {
-            libc::_exit(3); // the runner died before the line above
+        if libc::getppid() as u32 != parent_pid {
+            libc::_exit(3); // the parent died before the line above
         }
     }
 }
