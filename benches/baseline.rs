@@ -888,18 +888,6 @@ fn spawn_100(c: &mut Criterion) {
     group.bench_function("exec-true", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| exec_100()).sum())
     });
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let mut round = 0;
-    group.bench_function("create-history-files", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    round += 1;
-                    create_100_files(&dir.path().join(round.to_string()))
-                })
-                .sum()
-        })
-    });
     group.finish();
 }
 
@@ -956,38 +944,6 @@ fn exec_100() -> Duration {
         child.wait().expect("waiting for /bin/true");
     }
     start.elapsed()
-}
-
-/// 100 files created, sized and mapped as `Recorder::create` does, in a new folder.
-fn create_100_files(dir: &Path) -> Duration {
-    std::fs::create_dir_all(dir).expect("a folder");
-    let start = std::time::Instant::now();
-    for i in 0..100 {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.join(format!("buyer-{i:04}.bin")))
-            .expect("a new file");
-        file.set_len(128).expect("sizing the file");
-        // SAFETY: a file of 128 bytes, mapped shared and written once.
-        unsafe {
-            let map = libc::mmap(
-                std::ptr::null_mut(),
-                128,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            );
-            assert_ne!(map, libc::MAP_FAILED, "mapping the file");
-            *map.cast::<u64>() = 1;
-            libc::munmap(map, 128);
-        }
-    }
-    let elapsed = start.elapsed();
-    std::fs::remove_dir_all(dir).expect("removing the folder");
-    elapsed
 }
 
 criterion_group! {
