@@ -45,7 +45,7 @@ pub struct TrialResult {
     pub initial_stock: i64,
     #[serde(flatten)]
     pub check: Check,
-    /// From the first worker spawned to every worker waiting at the start gate.
+    /// From the start of the trial's spawner to every worker waiting at the start gate.
     pub spawn_ms: f64,
     /// The trial's folder, relative to the output folder: `plan.json`, `history.bin`, the stock.
     pub dir: String,
