@@ -37,22 +37,41 @@ pub fn use_tsc(on: bool) {
 }
 
 /// The stamp of a recorded moment: the time-stamp counter or `CLOCK_MONOTONIC` (see
-/// [`use_tsc`]); a [`Timebase`] turns it into nanoseconds.
+/// [`use_tsc`]); a [`Timebase`] turns it into nanoseconds. The counter is read with `rdtsc`,
+/// which may run a few instructions ahead of those before it: every caller stamps either an
+/// invocation (early is conservative) or a moment that follows a system call, whose effects
+/// are complete when it returns. A moment known only through memory another process wrote
+/// takes [`ticks_fenced`].
 #[inline]
 pub fn ticks() -> u64 {
     if TSC.load(Ordering::Relaxed) { tsc() } else { now_ns() }
+}
+
+/// [`ticks`] that waits for every instruction before it, loads included (`rdtscp`, twice the
+/// cost of `rdtsc` here): for a completion seen in shared memory, which must not be stamped
+/// before the load that saw it.
+#[inline]
+pub fn ticks_fenced() -> u64 {
+    if !TSC.load(Ordering::Relaxed) {
+        return now_ns();
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut aux = 0u32;
+        // SAFETY: rdtscp exists on every x86_64 CPU whose TSC the kernel uses as its clock.
+        unsafe { std::arch::x86_64::__rdtscp(&mut aux) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    now_ns()
 }
 
 /// The time-stamp counter (`CLOCK_MONOTONIC` where there is none).
 #[inline]
 fn tsc() -> u64 {
     #[cfg(target_arch = "x86_64")]
-    {
-        let mut aux = 0u32;
-        // SAFETY: rdtscp exists on every x86_64 CPU whose TSC the kernel uses as its clock.
-        // Unlike rdtsc it waits for the instructions before it, so a completion is not
-        // stamped before the work it completes.
-        unsafe { std::arch::x86_64::__rdtscp(&mut aux) }
+    // SAFETY: rdtsc has no preconditions on x86_64.
+    unsafe {
+        std::arch::x86_64::_rdtsc()
     }
     #[cfg(not(target_arch = "x86_64"))]
     now_ns()

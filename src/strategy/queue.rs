@@ -8,7 +8,7 @@
 use std::io;
 
 use super::Strategy;
-use crate::clock::ticks;
+use crate::clock::ticks_fenced;
 use crate::history::Record;
 use crate::store::Stock;
 use crate::worker::{Hold, TrialPlan};
@@ -72,7 +72,7 @@ impl Strategy for Client {
         op.read_tick = reply.read_tick;
         op.write_tick = reply.write_tick;
         op.outcome = reply.outcome;
-        op.end_tick = ticks();
+        op.end_tick = ticks_fenced(); // the reply was seen in memory, not through a system call
         Ok(())
     }
 }
