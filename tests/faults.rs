@@ -222,3 +222,55 @@ fn a_runner_killed_outright_takes_its_workers_along_and_the_next_run_sweeps_its_
         "stale semaphores not swept: {stale:?}"
     );
 }
+
+#[test]
+fn a_worker_that_cannot_start_ends_the_run_with_its_error_and_leaves_nothing() {
+    // Address space for the runner, not for the buyer's 6.4 GB history region: mapping it
+    // fails inside the worker, before the start gate.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(
+        &file,
+        "trials = 1\nstrategy = \"semaphore\"\n[buyers]\ncount = 1\nattempts = 100000000\nhold_us = 0\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sim"));
+    command.arg("run").arg(&file).arg("--out").arg(&out);
+    // SAFETY: setrlimit is async-signal-safe and touches nothing but the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            let limit = libc::rlimit {
+                rlim_cur: 3 << 30,
+                rlim_max: 3 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("buyer 0 exited before the start gate opened") && stderr.contains("workers.log"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("history.bin"),
+        "the worker's own error is quoted: {stderr}"
+    );
+    assert!(
+        processes_mentioning(&out.to_string_lossy()).is_empty(),
+        "processes left running"
+    );
+    assert!(
+        semaphores_of(pid).is_empty(),
+        "semaphore left: {:?}",
+        semaphores_of(pid)
+    );
+}
