@@ -239,6 +239,16 @@ fn sim_report_names_what_is_missing_or_broken() {
     assert_eq!(code, 2);
     assert!(err.contains(&file.display().to_string()), "{err}");
 
+    // A trial folder as an earlier sim left it: a history folder of one file per worker.
+    let old = file.with_file_name("history");
+    std::fs::create_dir(&old).unwrap();
+    let (code, err) = report(&run.out);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&old.display().to_string()) && err.contains("run the scenario again"),
+        "{err}"
+    );
+
     // results.json cut short.
     let results = run.out.join("results.json");
     let text = std::fs::read(&results).unwrap();

@@ -128,7 +128,16 @@ pub fn gather<'a>(out: &Path, results: &'a Results) -> Result<Vec<Evidence<'a>>>
 }
 
 fn read_history(out: &Path, strategy: StrategyName, trial: &TrialResult) -> Result<History> {
-    let path = trial_dir(out, &trial.dir)?.join(crate::history::FILE_NAME);
+    let dir = trial_dir(out, &trial.dir)?;
+    let path = dir.join(crate::history::FILE_NAME);
+    if !path.is_file() && dir.join("history").is_dir() {
+        bail!(
+            "the history of trial {} of {} is in {}, a folder of one file per worker as an earlier sim wrote it; this sim reads one history.bin per trial: run the scenario again to rebuild it",
+            trial.trial,
+            strategy,
+            dir.join("history").display()
+        );
+    }
     if !path.is_file() {
         bail!(
             "the history of trial {} of {} is missing: {} is not a file (was it deleted?); run the scenario again to rebuild it",
