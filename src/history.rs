@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Cursor, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Cursor, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -630,9 +630,13 @@ impl History {
         let rel = |t: u64| t.saturating_sub(gate_ns);
         let time = |t: u64| (t != 0).then(|| rel(timebase.ns(t)));
         let value = |v: u64| (v as i64 != NO_VALUE).then_some(v as i64);
+        // Where the reader is, so that it skips forward within what it has buffered rather
+        // than seek (which drops a BufReader's buffer): a region is often a page or two.
+        let mut pos = HEADER_LEN as u64;
         let mut at = PAGE;
         for n in 0..regions {
-            r.seek(SeekFrom::Start(at)).map_err(failed)?;
+            r.seek_relative((at - pos) as i64).map_err(failed)?;
+            pos = at + HEADER_LEN as u64;
             let mut head = [0u8; HEADER_LEN];
             r.read_exact(&mut head)
                 .map_err(|_| corrupt(format!("it ends before the region of worker {} of {regions}", n + 1)))?;
@@ -671,6 +675,7 @@ impl History {
             let mut chunk = [0u8; RECORD_LEN];
             for k in 0..capacity {
                 r.read_exact(&mut chunk).map_err(failed)?;
+                pos += RECORD_LEN as u64;
                 if chunk[0] == 0 {
                     break; // the first slot never begun: the rest is unused
                 }
