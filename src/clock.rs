@@ -2,8 +2,8 @@
 //!
 //! Two of them: [`now_ns`], `CLOCK_MONOTONIC`, for the runner and for moments that happen once
 //! per worker; and [`ticks`], the stamp of every recorded operation. Reading `CLOCK_MONOTONIC`
-//! costs 24 ns here, four times a purchase, which was most of what sim added to a bare loop of
-//! flock or sem_wait; the processor's time-stamp counter costs a third of that. Where the
+//! costs 25 ns here, four times a purchase, which was most of what sim added to a bare loop of
+//! flock or sem_wait; `rdtsc`, the processor's time-stamp counter, costs 10 ns. Where the
 //! kernel itself keeps time with that counter (its clocksource is `tsc`: invariant and the
 //! same on every CPU), the workers stamp with it, and a trial's history file carries two
 //! [`Pair`]s, taken by the runner before the workers start and after they end, that turn

@@ -7,7 +7,6 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
