@@ -193,7 +193,7 @@ impl Crew {
     /// output the group's pipe, standard error the trial's log. Its pid is read when the
     /// group is awaited, so that the spawner forks while the runner asks for the next.
     pub fn spawn(&mut self, group: &mut Group, role: Role, index: u32) -> Result<()> {
-        self.ask(&spawner::request(spawner::SPAWN, role, group.id, index))?;
+        self.ask(&spawner::spawn(role, group.id, index))?;
         self.pending.push((role, index));
         group.size += 1;
         Ok(())
@@ -231,7 +231,7 @@ impl Crew {
     pub fn await_ready(&mut self, group: &mut Group, deadline: Instant, interrupts: &Interrupts) -> Result<bool> {
         self.collect()?;
         // From now on only the members hold the group's writer.
-        self.ask(&spawner::request(spawner::SEAL, Role::Buyer, group.id, 0))?;
+        self.ask(&spawner::seal(group.id))?;
         drop(group.writer.take());
         let mut ready = 0;
         let mut notices = Vec::new();

@@ -37,10 +37,15 @@ pub const SEAL: u8 = 2;
 /// The length of a request: kind, role, group, and the index as four bytes.
 pub const REQUEST_LEN: usize = 7;
 
-/// Encodes a request.
-pub fn request(kind: u8, role: Role, group: usize, index: u32) -> [u8; REQUEST_LEN] {
+/// The request for `role` `index` in `group`.
+pub fn spawn(role: Role, group: usize, index: u32) -> [u8; REQUEST_LEN] {
     let i = index.to_le_bytes();
-    [kind, role as u8, group as u8, i[0], i[1], i[2], i[3]]
+    [SPAWN, role as u8, group as u8, i[0], i[1], i[2], i[3]]
+}
+
+/// The request to close `group`'s writer.
+pub fn seal(group: usize) -> [u8; REQUEST_LEN] {
+    [SEAL, 0, group as u8, 0, 0, 0, 0]
 }
 
 /// The entry point of `sim __worker PLAN`: serves requests until the runner closes them,
@@ -53,11 +58,9 @@ pub fn main(plan_path: &Path) -> Result<()> {
     while read_request(&mut req)? {
         let (kind, group) = (req[0], req[2] as usize);
         let index = u32::from_le_bytes([req[3], req[4], req[5], req[6]]);
-        let Some(role) = Role::from_u8(req[1]).filter(|_| group < GROUPS) else {
-            bail!("a request the spawner does not know: {req:?}")
-        };
-        match kind {
-            SPAWN => {
+        match (kind, Role::from_u8(req[1])) {
+            _ if group >= GROUPS => bail!("a request the spawner does not know: {req:?}"),
+            (SPAWN, Some(role)) => {
                 // SAFETY: this process has one thread, so the child may run anything.
                 let pid = unsafe { libc::fork() };
                 if pid == 0 {
@@ -70,7 +73,7 @@ pub fn main(plan_path: &Path) -> Result<()> {
                 write_all(&(pid.max(0) as u32).to_le_bytes())?;
             }
             // SAFETY: closing a descriptor this process owns; its workers hold their copies.
-            SEAL => unsafe {
+            (SEAL, _) => unsafe {
                 libc::close(FIRST_GROUP + group as i32);
             },
             _ => bail!("a request the spawner does not know: {req:?}"),
