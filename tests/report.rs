@@ -144,13 +144,8 @@ fn sim_report_draws_the_same_page_again() {
 fn a_scenario_without_expectations_is_drawn_again() {
     let run = run_scenario(&every_strategy().replace("[expect]\ndeadlock = false\n", ""), &[]);
     let first = page(&run);
-    let again = sim().arg("report").arg(&run.out).output().unwrap();
-    assert_eq!(
-        again.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let (code, err) = report(&run.out);
+    assert_eq!(code, 0, "{err}");
     assert!(first == std::fs::read_to_string(run.out.join("index.html")).unwrap());
 }
 
