@@ -13,8 +13,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use sim::checker::Verdict;
 use sim::runner::{self, Interrupts};
-use sim::scenario::{self, Limits, Scenario};
-use sim::strategy::StrategyName;
+use sim::scenario::{self, Limits, Scenario, StrategyName};
 
 const BUYERS: [u32; 4] = [1, 2, 4, 8];
 
@@ -53,7 +52,7 @@ fn contended_trials(c: &mut Criterion) {
     let exe = Path::new(env!("CARGO_BIN_EXE_sim"));
     let interrupts = Interrupts::install().expect("installing the interrupt handlers");
     let out = tempfile::tempdir().expect("a temporary folder");
-    for strategy in StrategyName::ALL {
+    for &strategy in StrategyName::ALL {
         let mut group = c.benchmark_group(format!("trial/{strategy}"));
         group
             .sampling_mode(SamplingMode::Flat)

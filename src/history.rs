@@ -13,19 +13,18 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Cursor, Seek};
+use std::mem::offset_of;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::{MmapMut, MmapOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{self, Pair, Timebase};
+use crate::clock::{self, Pair, Timebase, ticks};
+use crate::shm::{Mapping, PAGE, Pod, Zeroable, bytes_of, read_pod};
 
 const MAGIC: [u8; 8] = *b"SIMHIST2";
 const REGION_MAGIC: [u8; 8] = *b"SIMWORKR";
 const VERSION: u32 = 2;
-/// The file's header and each region start on a page of their own: a region is mapped alone.
-const PAGE: u64 = 4096;
 const HEADER_LEN: usize = 64;
 const RECORD_LEN: usize = std::mem::size_of::<Record>();
 
@@ -37,43 +36,48 @@ pub const NO_VALUE: i64 = i64::MIN;
 /// `Record::entry` when the operation took no entry.
 pub const NO_ENTRY: u64 = u64::MAX;
 
-/// What a worker process is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a worker process is for. The number is how a history file stores it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::FromRepr,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+#[repr(u8)]
 pub enum Role {
+    /// Makes purchase attempts.
     Buyer = 1,
+    /// Puts entries into the entry queue.
     Producer = 2,
+    /// Owns the stock under `queue` and sells on the buyers' requests.
     Seller = 3,
+    /// Holds the entries between producers and buyers.
     EntryQueue = 4,
+    /// Holds the stock of the `manager` store.
     Manager = 5,
 }
 
 impl Role {
-    pub fn from_u8(b: u8) -> Option<Role> {
-        Some(match b {
-            1 => Role::Buyer,
-            2 => Role::Producer,
-            3 => Role::Seller,
-            4 => Role::EntryQueue,
-            5 => Role::Manager,
-            _ => return None,
-        })
-    }
-
+    /// Its name, as a person reads it: `buyer`, `entry-queue`.
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Buyer => "buyer",
-            Role::Producer => "producer",
-            Role::Seller => "seller",
-            Role::EntryQueue => "entry-queue",
-            Role::Manager => "manager",
-        }
+        self.into()
     }
 }
 
-/// What an operation did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What an operation did. The number is how a history file stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::FromRepr)]
 #[serde(rename_all = "kebab-case")]
+#[repr(u8)]
 pub enum Kind {
     /// Read the stock, hold, write stock − 1 if it was above zero.
     Purchase = 1,
@@ -85,21 +89,11 @@ pub enum Kind {
     Sale = 4,
 }
 
-impl Kind {
-    fn from_u8(b: u8) -> Option<Kind> {
-        Some(match b {
-            1 => Kind::Purchase,
-            2 => Kind::Put,
-            3 => Kind::Take,
-            4 => Kind::Sale,
-            _ => return None,
-        })
-    }
-}
-
-/// How an operation ended, as the process that made it was told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How an operation ended, as the process that made it was told. The number is how a
+/// history file stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::FromRepr)]
 #[serde(rename_all = "kebab-case")]
+#[repr(u8)]
 pub enum Outcome {
     /// Invoked and never completed: the process died or was ended inside it.
     Pending = 0,
@@ -117,67 +111,149 @@ pub enum Outcome {
     Closed = 6,
 }
 
-impl Outcome {
-    fn from_u8(b: u8) -> Option<Outcome> {
-        Some(match b {
-            0 => Outcome::Pending,
-            1 => Outcome::Sold,
-            2 => Outcome::SoldOut,
-            3 => Outcome::Unreadable,
-            4 => Outcome::Ok,
-            5 => Outcome::Dropped,
-            6 => Outcome::Closed,
-            _ => return None,
-        })
-    }
-}
-
 /// One operation as it lies in a history file. Times are [`clock::ticks`], one clock for
-/// every process of the machine; 0 where the moment never came.
+/// every process of the machine; 0 where the moment never came. A worker fills it in as the
+/// operation goes, through the setters: the bytes stay the file format's business.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub struct Record {
-    pub kind: u8,
-    pub outcome: u8,
-    pub _pad: [u8; 6],
+    kind: u8,
+    outcome: u8,
+    _pad: [u8; 6],
     /// Invocation: before any lock or request.
-    pub start_tick: u64,
+    start_tick: u64,
     /// The stock was read (for a purchase).
-    pub read_tick: u64,
+    read_tick: u64,
     /// The stock was written (for a sold purchase).
-    pub write_tick: u64,
+    write_tick: u64,
     /// Completion: after the unlock or the reply.
-    pub end_tick: u64,
+    end_tick: u64,
     /// The stock value read: the ticket, for a sold purchase.
-    pub value: i64,
+    value: i64,
     /// The stock value written.
-    pub written: i64,
+    written: i64,
     /// The entry put or taken: producer index in the high 32 bits, its sequence number below.
-    pub entry: u64,
+    entry: u64,
 }
 
-const _: () = assert!(RECORD_LEN == 64);
+// The record's layout is the file format (version 2): the reader takes records whole
+// (`read_pod`), and these pin every field where other programs reading the file expect it.
+const _: () = {
+    assert!(RECORD_LEN == 64);
+    assert!(offset_of!(Record, kind) == 0);
+    assert!(offset_of!(Record, outcome) == 1);
+    assert!(offset_of!(Record, start_tick) == 8);
+    assert!(offset_of!(Record, read_tick) == 16);
+    assert!(offset_of!(Record, write_tick) == 24);
+    assert!(offset_of!(Record, end_tick) == 32);
+    assert!(offset_of!(Record, value) == 40);
+    assert!(offset_of!(Record, written) == 48);
+    assert!(offset_of!(Record, entry) == 56);
+};
 
-/// A record with nothing in it yet.
-pub fn blank_record() -> Record {
-    Record {
-        kind: 0,
-        outcome: Outcome::Pending as u8,
-        _pad: [0; 6],
-        start_tick: 0,
-        read_tick: 0,
-        write_tick: 0,
-        end_tick: 0,
-        value: NO_VALUE,
-        written: NO_VALUE,
-        entry: NO_ENTRY,
+impl Record {
+    /// A record of `kind` with nothing in it yet, not even its invocation.
+    pub fn new(kind: Kind) -> Record {
+        Record {
+            kind: kind as u8,
+            outcome: Outcome::Pending as u8,
+            _pad: [0; 6],
+            start_tick: 0,
+            read_tick: 0,
+            write_tick: 0,
+            end_tick: 0,
+            value: NO_VALUE,
+            written: NO_VALUE,
+            entry: NO_ENTRY,
+        }
+    }
+
+    /// How it ended, as far as it got.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::from_repr(self.outcome).unwrap_or(Outcome::Pending)
+    }
+
+    /// Notes how it ended, as the worker was told.
+    pub fn set_outcome(&mut self, outcome: Outcome) {
+        self.outcome = outcome as u8;
+    }
+
+    /// The stock value read ([`NO_VALUE`] if none).
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+
+    /// Notes the stock value read.
+    pub fn set_value(&mut self, value: i64) {
+        self.value = value;
+    }
+
+    /// The stock value written ([`NO_VALUE`] if none).
+    pub fn written(&self) -> i64 {
+        self.written
+    }
+
+    /// Notes the stock value written, or about to be.
+    pub fn set_written(&mut self, written: i64) {
+        self.written = written;
+    }
+
+    /// Notes the entry put or taken.
+    pub fn set_entry(&mut self, entry: u64) {
+        self.entry = entry;
+    }
+
+    /// When the stock was read, in ticks (0 if it was not).
+    pub fn read_tick(&self) -> u64 {
+        self.read_tick
+    }
+
+    /// When the stock was written, in ticks (0 if it was not).
+    pub fn write_tick(&self) -> u64 {
+        self.write_tick
+    }
+
+    /// Notes when the stock was read, as another process stamped it.
+    pub fn set_read_tick(&mut self, tick: u64) {
+        self.read_tick = tick;
+    }
+
+    /// Notes when the stock was written, as another process stamped it.
+    pub fn set_write_tick(&mut self, tick: u64) {
+        self.write_tick = tick;
+    }
+
+    /// Stamps now as the moment the stock was read.
+    pub fn stamp_read(&mut self) {
+        self.read_tick = ticks();
+    }
+
+    /// Stamps now as the moment the stock was written.
+    pub fn stamp_write(&mut self) {
+        self.write_tick = ticks();
+    }
+
+    /// Stamps now as the completion.
+    pub fn stamp_end(&mut self) {
+        self.end_tick = ticks();
+    }
+
+    /// Notes the invocation at `tick`, stamped by the caller (a history written by a tool
+    /// rather than lived).
+    pub fn set_start_tick(&mut self, tick: u64) {
+        self.start_tick = tick;
+    }
+
+    /// Notes the completion at `tick`, stamped by the caller.
+    pub fn set_end_tick(&mut self, tick: u64) {
+        self.end_tick = tick;
     }
 }
 
 /// The start of the file: how many regions follow, and the two clock pairs that turn the
 /// records' ticks into nanoseconds (the second is 0 until the runner seals the file).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct FileHeader {
     magic: [u8; 8],
     version: u32,
@@ -188,11 +264,11 @@ struct FileHeader {
 }
 
 /// Where the end pair lies in the file.
-const END_AT: u64 = 32;
+const END_AT: u64 = offset_of!(FileHeader, end) as u64;
 
 /// The start of a worker's region; `pid` is 0 until the worker opens it.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct RegionHeader {
     magic: [u8; 8],
     role: u8,
@@ -206,8 +282,21 @@ struct RegionHeader {
     _rest: [u8; 16],
 }
 
-const _: () = assert!(std::mem::size_of::<FileHeader>() == HEADER_LEN);
-const _: () = assert!(std::mem::size_of::<RegionHeader>() == HEADER_LEN);
+// The headers' layouts are the file format too.
+const _: () = {
+    assert!(std::mem::size_of::<FileHeader>() == HEADER_LEN);
+    assert!(std::mem::size_of::<RegionHeader>() == HEADER_LEN);
+    assert!(offset_of!(FileHeader, version) == 8);
+    assert!(offset_of!(FileHeader, regions) == 12);
+    assert!(offset_of!(FileHeader, start) == 16);
+    assert!(offset_of!(FileHeader, end) == 32);
+    assert!(offset_of!(RegionHeader, role) == 8);
+    assert!(offset_of!(RegionHeader, index) == 12);
+    assert!(offset_of!(RegionHeader, pid) == 16);
+    assert!(offset_of!(RegionHeader, capacity) == 24);
+    assert!(offset_of!(RegionHeader, ready_ns) == 32);
+    assert!(offset_of!(RegionHeader, finish_ns) == 40);
+};
 
 /// A worker's part of a trial's history file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,7 +347,7 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
         end: [0, 0],
         _rest: [0; 16],
     };
-    file.write_all_at(as_bytes(&header), 0)?;
+    file.write_all_at(bytes_of(&header), 0)?;
     for region in &regions {
         let header = RegionHeader {
             magic: REGION_MAGIC,
@@ -272,7 +361,7 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
             finish_ns: 0,
             _rest: [0; 16],
         };
-        file.write_all_at(as_bytes(&header), region.offset)?;
+        file.write_all_at(bytes_of(&header), region.offset)?;
     }
     Ok(regions)
 }
@@ -281,12 +370,12 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
 pub fn seal_file(path: &Path) -> io::Result<()> {
     let end = Pair::now();
     let file = OpenOptions::new().write(true).open(path)?;
-    file.write_all_at(as_bytes(&[end.ticks, end.ns]), END_AT)
+    file.write_all_at(bytes_of(&[end.ticks, end.ns]), END_AT)
 }
 
 /// A worker's side: appends records to its memory-mapped region of the history file.
 pub struct Recorder {
-    map: MmapMut,
+    map: Mapping,
     len: usize,
     capacity: usize,
     /// A file of its own, sealed when the recorder is dropped.
@@ -297,28 +386,15 @@ impl Recorder {
     /// Opens a worker's region of a history file made by [`create_file`].
     pub fn open(path: &Path, region: &Region) -> io::Result<Recorder> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        // SAFETY: the region is this worker's alone; the runner wrote its header before the
-        // worker started, and readers look at it after the worker has exited.
-        let mut map = unsafe {
-            MmapOptions::new()
-                .offset(region.offset)
-                .len(Region::len(region.capacity) as usize)
-                .map_mut(&file)?
-        };
+        let mut map = Mapping::range(&file, region.offset, Region::len(region.capacity) as usize)?;
+        // Before the start gate: a first write to a page of the file costs a page fault and a
+        // block allocation, which would otherwise land inside the operations being timed (a
+        // third of the cost of recording one, measured).
+        map.prefault();
         let mut recorder = Recorder {
             capacity: region.capacity as usize,
             len: 0,
-            map: {
-                // Fault every page in now, before the start gate: a first write to a page of
-                // the file costs a page fault and a block allocation, which would otherwise
-                // land inside the operations being timed (a third of the cost of recording
-                // one, measured).
-                for at in (0..map.len()).step_by(PAGE as usize) {
-                    // SAFETY: `at` is inside the map; writing the byte that is there already.
-                    unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(at), map[at]) };
-                }
-                map
-            },
+            map,
             own: None,
         };
         let header = recorder.header();
@@ -345,9 +421,7 @@ impl Recorder {
     }
 
     fn header(&mut self) -> &mut RegionHeader {
-        // SAFETY: the map starts page-aligned and holds a RegionHeader, checked in `open`
-        // before anything else reads it as one (every bit pattern is a valid RegionHeader).
-        unsafe { &mut *(self.map.as_mut_ptr() as *mut RegionHeader) }
+        self.map.pod_mut(0)
     }
 
     /// Notes that the worker is at the start gate.
@@ -368,14 +442,9 @@ impl Recorder {
         }
         let at = HEADER_LEN + self.len * RECORD_LEN;
         self.len += 1;
-        // SAFETY: `at` is inside the map, 8-aligned (page start + multiples of 64), and the
-        // bytes there are zero or an earlier Record; every bit pattern is a valid Record.
-        let record = unsafe { &mut *(self.map.as_mut_ptr().add(at) as *mut Record) };
-        *record = Record {
-            kind: kind as u8,
-            ..blank_record()
-        };
-        record.start_tick = clock::ticks();
+        let record: &mut Record = self.map.pod_mut(at);
+        *record = Record::new(kind);
+        record.start_tick = ticks();
         Some(record)
     }
 }
@@ -386,11 +455,6 @@ impl Drop for Recorder {
             let _ = seal_file(path);
         }
     }
-}
-
-fn as_bytes<T: Copy>(value: &T) -> &[u8] {
-    // SAFETY: T is a plain repr(C) struct or array without padding bytes left uninitialised.
-    unsafe { std::slice::from_raw_parts(value as *const T as *const u8, std::mem::size_of::<T>()) }
 }
 
 /// One worker process of a trial, as its history file describes it.
@@ -604,23 +668,19 @@ impl History {
         if len < PAGE {
             return Err(corrupt(format!("{len} bytes, shorter than its {PAGE}-byte header")));
         }
-        let mut header = [0u8; HEADER_LEN];
-        r.read_exact(&mut header).map_err(failed)?;
-        if header[..8] != MAGIC {
+        let mut bytes = [0u8; HEADER_LEN];
+        r.read_exact(&mut bytes).map_err(failed)?;
+        let header: FileHeader = read_pod(&bytes);
+        if header.magic != MAGIC {
             return Err(corrupt("it does not start with SIMHIST2".into()));
         }
-        let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
-        let version = u32_at(&header, 8);
+        let version = header.version;
         if version != VERSION {
             return Err(corrupt(format!("format version {version}, this sim reads {VERSION}")));
         }
-        let regions = u32_at(&header, 12);
-        let pair = |at: usize| Pair {
-            ticks: u64_at(&header, at),
-            ns: u64_at(&header, at + 8),
-        };
-        let (start, end) = (pair(16), pair(END_AT as usize));
+        let regions = header.regions;
+        let pair = |p: [u64; 2]| Pair { ticks: p[0], ns: p[1] };
+        let (start, end) = (pair(header.start), pair(header.end));
         if end.ns == 0 {
             return Err(corrupt(
                 "the run that wrote it never finished the trial (it is not sealed)".into(),
@@ -629,7 +689,7 @@ impl History {
         let timebase = Timebase { start, end };
         let rel = |t: u64| t.saturating_sub(gate_ns);
         let time = |t: u64| (t != 0).then(|| rel(timebase.ns(t)));
-        let value = |v: u64| (v as i64 != NO_VALUE).then_some(v as i64);
+        let value = |v: i64| (v != NO_VALUE).then_some(v);
         // Where the reader is, so that it skips forward within what it has buffered rather
         // than seek (which drops a BufReader's buffer): a region is often a page or two.
         let mut pos = HEADER_LEN as u64;
@@ -637,18 +697,19 @@ impl History {
         for n in 0..regions {
             r.seek_relative((at - pos) as i64).map_err(failed)?;
             pos = at + HEADER_LEN as u64;
-            let mut head = [0u8; HEADER_LEN];
-            r.read_exact(&mut head)
+            let mut bytes = [0u8; HEADER_LEN];
+            r.read_exact(&mut bytes)
                 .map_err(|_| corrupt(format!("it ends before the region of worker {} of {regions}", n + 1)))?;
-            if head[..8] != REGION_MAGIC {
+            let head: RegionHeader = read_pod(&bytes);
+            if head.magic != REGION_MAGIC {
                 return Err(corrupt(format!(
                     "worker {} of {regions} has no region header at byte {at}",
                     n + 1
                 )));
             }
-            let role = Role::from_u8(head[8]).ok_or_else(|| corrupt(format!("unknown role {}", head[8])))?;
-            let (index, pid, capacity) = (u32_at(&head, 12), u32_at(&head, 16), u64_at(&head, 24));
-            let (ready, finish) = (u64_at(&head, 32), u64_at(&head, 40));
+            let role = Role::from_repr(head.role).ok_or_else(|| corrupt(format!("unknown role {}", head.role)))?;
+            let (index, pid, capacity) = (head.index, head.pid, head.capacity);
+            let (ready, finish) = (head.ready_ns, head.finish_ns);
             let region_len = capacity
                 .checked_mul(RECORD_LEN as u64)
                 .and_then(|b| b.checked_add(HEADER_LEN as u64 + PAGE - 1))
@@ -676,32 +737,32 @@ impl History {
             for k in 0..capacity {
                 r.read_exact(&mut chunk).map_err(failed)?;
                 pos += RECORD_LEN as u64;
-                if chunk[0] == 0 {
+                let record: Record = read_pod(&chunk);
+                if record.kind == 0 {
                     break; // the first slot never begun: the rest is unused
                 }
-                let field = |at: usize| u64_at(&chunk, at);
-                let kind = Kind::from_u8(chunk[0]).ok_or_else(|| {
+                let kind = Kind::from_repr(record.kind).ok_or_else(|| {
                     corrupt(format!(
                         "record {k} of {} {index} has unknown kind {}",
                         role.name(),
-                        chunk[0]
+                        record.kind
                     ))
                 })?;
-                let outcome = Outcome::from_u8(chunk[1]).ok_or_else(|| {
+                let outcome = Outcome::from_repr(record.outcome).ok_or_else(|| {
                     corrupt(format!(
                         "record {k} of {} {index} has unknown outcome {}",
                         role.name(),
-                        chunk[1]
+                        record.outcome
                     ))
                 })?;
                 self.ops.push(
-                    Op::new(worker, kind, outcome, rel(timebase.ns(field(8))))
-                        .with_read(time(field(16)))
-                        .with_write(time(field(24)))
-                        .with_end(time(field(32)))
-                        .with_value(value(field(40)))
-                        .with_written(value(field(48)))
-                        .with_entry((field(56) != NO_ENTRY).then(|| field(56))),
+                    Op::new(worker, kind, outcome, rel(timebase.ns(record.start_tick)))
+                        .with_read(time(record.read_tick))
+                        .with_write(time(record.write_tick))
+                        .with_end(time(record.end_tick))
+                        .with_value(value(record.value))
+                        .with_written(value(record.written))
+                        .with_entry((record.entry != NO_ENTRY).then_some(record.entry)),
                 );
             }
         }
@@ -745,14 +806,14 @@ mod tests {
         let mut rec = Recorder::open(&path, &regions[0]).unwrap();
         rec.ready();
         let op = rec.begin(Kind::Purchase).unwrap();
-        op.value = 7;
-        op.read_tick = clock::ticks();
-        op.written = 6;
-        op.write_tick = clock::ticks();
-        op.end_tick = clock::ticks();
-        op.outcome = Outcome::Sold as u8;
+        op.set_value(7);
+        op.stamp_read();
+        op.set_written(6);
+        op.stamp_write();
+        op.stamp_end();
+        op.set_outcome(Outcome::Sold);
         let op = rec.begin(Kind::Purchase).unwrap();
-        op.value = 6; // then the worker dies: no completion
+        op.set_value(6); // then the worker dies: no completion
         drop(rec);
         let mut seller = Recorder::open(&path, &regions[2]).unwrap();
         seller.ready();

@@ -1,8 +1,12 @@
 //! sim: runs a ticket sale with real processes, records every operation, and checks the
 //! record for overselling, duplicate tickets, lost updates and torn reads.
 //!
-//! The pipeline: [`scenario`] → [`runner`] → [`worker`] processes → [`history`] →
-//! [`checker`] → [`results`] → [`report`].
+//! The layers, each using only those before it (README.md, "Layout", has the map):
+//! - [`clock`] → [`history`] → [`checker`]: the record and its judge;
+//! - [`scenario`] → [`plan`] → [`store`] and [`strategy`] → [`worker`] → [`runner`] →
+//!   [`results`] → [`report`]: from the file to the page;
+//! - beside them, the small pieces every layer may use: [`shm`] (all the `unsafe` of shared
+//!   memory), [`ipc`], [`notice`]; and [`expect`] and [`table`], which read [`results`].
 
 pub mod checker;
 pub mod clock;
@@ -10,10 +14,12 @@ pub mod expect;
 pub mod history;
 pub mod ipc;
 pub mod notice;
+pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
+pub mod shm;
 pub mod store;
 pub mod strategy;
 pub mod table;

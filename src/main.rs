@@ -1,5 +1,6 @@
 //! The `sim` command line: parse, load the scenario, run it, write the results and the
-//! report, print the table, and exit with what the run showed.
+//! report, print the table, and exit with what the run showed. Each step is one call into
+//! the library; README.md's "Layout" section is the map of its modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,11 +9,10 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use sim::runner::{Interrupts, RunEnd};
-use sim::scenario::{self, Limits};
-use sim::strategy::StrategyName;
+use sim::scenario::{self, Limits, StrategyName};
 use sim::{expect, report, results::Results, runner, table, worker};
 
-/// Exit statuses, as DESIGN.md promises them.
+/// Exit statuses, as the README promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 const INTERRUPTED: u8 = 130;
@@ -99,14 +99,17 @@ fn run(args: RunArgs) -> Result<u8> {
         scenario.seed = seed;
     }
     if !args.strategy.is_empty() {
-        scenario.strategies = args.strategy;
+        scenario
+            .choose_strategies(args.strategy)
+            .map_err(|why| anyhow::anyhow!("--strategy: {why}"))?;
     }
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
     let interrupts = Interrupts::install()?;
 
-    let (mut results, end) = runner::run(&scenario, &out, &interrupts)?;
+    let (runs, end) = runner::run(&scenario, &out, &interrupts)?;
+    let mut results = Results::new(&scenario, runs, matches!(end, RunEnd::Interrupted));
     results.violations = expect::violations(&results);
     results.write(&out)?;
     let page = report::write(&out, &results)?;

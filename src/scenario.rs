@@ -2,14 +2,12 @@
 //! the file, the line and the field.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use strum::{IntoEnumIterator, VariantArray};
 use toml::Spanned;
-
-use crate::strategy::StrategyName;
 
 /// The most processes one trial may start, whatever the scenario says: a typo must not fork a
 /// million processes. `--max-processes` lifts it.
@@ -66,6 +64,16 @@ impl Scenario {
         }
     }
 
+    /// Runs these strategies instead of the file's (`--strategy`); refuses one that its store
+    /// cannot serve.
+    pub fn choose_strategies(&mut self, strategies: Vec<StrategyName>) -> Result<(), String> {
+        for &strategy in &strategies {
+            check_pairing(strategy, self.stock.store)?;
+        }
+        self.strategies = strategies;
+        Ok(())
+    }
+
     /// The scenario at one point of its sweep.
     pub fn at(&self, point: Point) -> Scenario {
         let mut one = self.clone();
@@ -84,13 +92,171 @@ pub struct Stock {
     pub write: WriteMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the stock lives (README.md, "Stores and strategies"). Each is a file of `src/store/`, found
+/// through `store::registry`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter, strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum StoreKind {
     /// The text file, as `data.txt`.
     File,
     /// A server process holding the count, read and written by request.
     Manager,
+}
+
+impl StoreKind {
+    /// The operations on the stock it offers.
+    pub const fn offers(self) -> Ops {
+        match self {
+            StoreKind::File | StoreKind::Manager => Ops::READ_WRITE,
+        }
+    }
+
+    /// Its name in a scenario: `file`, `manager`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The strategies a scenario can name (README.md, "Stores and strategies"), in the order the report
+/// lists them, each with the store operations it needs. Each is a file of `src/strategy/`,
+/// found through `strategy::registry`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum StrategyName {
+    /// Nothing protects the stock.
+    None,
+    /// An exclusive `flock` around the read-modify-write.
+    FileLock,
+    /// A POSIX named semaphore with `permits`.
+    Semaphore,
+    /// One seller process owns the stock; buyers post requests and wait.
+    Queue,
+}
+
+impl StrategyName {
+    /// Every strategy, in the order the report lists them.
+    pub const ALL: &'static [StrategyName] = StrategyName::VARIANTS;
+
+    /// The operations on the stock it needs from its store.
+    pub const fn needs(self) -> Ops {
+        match self {
+            StrategyName::None | StrategyName::FileLock | StrategyName::Semaphore | StrategyName::Queue => {
+                Ops::READ_WRITE
+            }
+        }
+    }
+
+    /// Its name in a scenario: `file-lock`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The strategy of this name, if there is one.
+    pub fn parse(name: &str) -> Option<StrategyName> {
+        name.parse().ok()
+    }
+
+    /// The names, quoted, for error messages.
+    pub fn list() -> String {
+        quoted(StrategyName::ALL.iter().map(|s| s.name()))
+    }
+}
+
+/// `"a", "b" or "c"`, for error messages.
+fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// A set of operations on the stock: what a store offers, what a strategy needs
+/// (README.md, "Stores and strategies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ops(u8);
+
+impl Ops {
+    /// Read the stock, and write it.
+    pub const READ_WRITE: Ops = Ops(1);
+    /// Write a new value only if the stock still holds the one read.
+    pub const COMPARE_AND_SET: Ops = Ops(1 << 1);
+    /// Take one ticket if there is one, in one step.
+    pub const DECREMENT_IF_POSITIVE: Ops = Ops(1 << 2);
+    /// Read and write in one transaction.
+    pub const TRANSACTIONS: Ops = Ops(1 << 3);
+    /// Refuse a write whose fencing token is older than one already accepted.
+    pub const FENCED_WRITE: Ops = Ops(1 << 4);
+
+    const NAMES: [(Ops, &'static str); 5] = [
+        (Ops::READ_WRITE, "read and write"),
+        (Ops::COMPARE_AND_SET, "compare-and-set"),
+        (Ops::DECREMENT_IF_POSITIVE, "decrement-if-positive"),
+        (Ops::TRANSACTIONS, "transactions"),
+        (Ops::FENCED_WRITE, "fenced write"),
+    ];
+
+    /// Both sets together.
+    pub const fn and(self, other: Ops) -> Ops {
+        Ops(self.0 | other.0)
+    }
+
+    /// Whether every operation of `other` is in this set.
+    pub const fn contains(self, other: Ops) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// What of this set `other` lacks.
+    pub const fn beyond(self, other: Ops) -> Ops {
+        Ops(self.0 & !other.0)
+    }
+
+    /// The operations' names, for messages: `compare-and-set, transactions`.
+    pub fn names(self) -> String {
+        let names: Vec<&str> = Ops::NAMES
+            .iter()
+            .filter(|(op, _)| self.contains(*op))
+            .map(|(_, name)| *name)
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Refuses a strategy whose store lacks an operation it needs, naming both and the stores
+/// that would do.
+pub fn check_pairing(strategy: StrategyName, store: StoreKind) -> Result<(), String> {
+    let missing = strategy.needs().beyond(store.offers());
+    if missing == Ops(0) {
+        return Ok(());
+    }
+    let able: Vec<&str> = StoreKind::iter()
+        .filter(|s| s.offers().contains(strategy.needs()))
+        .map(|s| s.name())
+        .collect();
+    let instead = match able.len() {
+        0 => "no store offers them yet".to_string(),
+        _ => format!("use it with stock.store = {}", quoted(able.into_iter())),
+    };
+    Err(format!(
+        "strategy \"{strategy}\" needs {} of its store, and store \"{store}\" does not offer it: {instead}, \
+         or choose another strategy",
+        missing.names()
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,8 +340,23 @@ pub struct Expectations {
     pub final_stock: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Something a trial can show, named in `[expect]`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ExpectKey {
     Oversell,
     DuplicateTickets,
@@ -191,34 +372,12 @@ pub enum ExpectKey {
 }
 
 impl ExpectKey {
-    pub const ALL: [ExpectKey; 11] = [
-        ExpectKey::Oversell,
-        ExpectKey::DuplicateTickets,
-        ExpectKey::LostUpdates,
-        ExpectKey::TornReads,
-        ExpectKey::OrderViolations,
-        ExpectKey::Anomaly,
-        ExpectKey::Dropped,
-        ExpectKey::Unconsumed,
-        ExpectKey::Indeterminate,
-        ExpectKey::Deadlock,
-        ExpectKey::Crashed,
-    ];
+    /// Every key.
+    pub const ALL: &'static [ExpectKey] = ExpectKey::VARIANTS;
 
+    /// Its name in `[expect]`: `duplicate_tickets`.
     pub fn name(self) -> &'static str {
-        match self {
-            ExpectKey::Oversell => "oversell",
-            ExpectKey::DuplicateTickets => "duplicate_tickets",
-            ExpectKey::LostUpdates => "lost_updates",
-            ExpectKey::TornReads => "torn_reads",
-            ExpectKey::OrderViolations => "order_violations",
-            ExpectKey::Anomaly => "anomaly",
-            ExpectKey::Dropped => "dropped",
-            ExpectKey::Unconsumed => "unconsumed",
-            ExpectKey::Indeterminate => "indeterminate",
-            ExpectKey::Deadlock => "deadlock",
-            ExpectKey::Crashed => "crashed",
-        }
+        self.into()
     }
 }
 
@@ -237,28 +396,23 @@ impl Expect {
 }
 
 /// A scenario file that cannot be run, with where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}{}{}: {message}",
+    file.display(),
+    line.map(|l| format!(", line {l}")).unwrap_or_default(),
+    field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default()
+)]
 pub struct ScenarioError {
+    /// The scenario file.
     pub file: PathBuf,
+    /// The line the error is on, when one is to blame.
     pub line: Option<usize>,
+    /// The field, as written in the file: `buyers.count`.
     pub field: Option<String>,
+    /// What is wrong and what to do.
     pub message: String,
 }
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ", field `{field}`")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 /// Limits that the command line may lift.
 #[derive(Debug, Clone, Copy)]
@@ -516,6 +670,12 @@ impl Validator<'_> {
             write: raw.stock.write.unwrap_or(WriteMode::Truncate),
         };
 
+        for &strategy in &strategies {
+            if let Err(why) = check_pairing(strategy, stock.store) {
+                return Err(self.error(raw.strategy.as_ref().map(|v| v.span()), "strategy", why));
+            }
+        }
+
         let max = limits.max_processes;
         let lift = format!(" (at most {max} processes in a trial; --max-processes N lifts it)");
         let b = &raw.buyers;
@@ -744,7 +904,7 @@ impl Validator<'_> {
             }
             return Ok(());
         }
-        let Some(k) = ExpectKey::ALL.iter().find(|k| k.name() == key) else {
+        let Ok(k) = key.parse::<ExpectKey>() else {
             let keys: Vec<&str> = ExpectKey::ALL.iter().map(|k| k.name()).collect();
             return Err(self.error(
                 span,
@@ -763,7 +923,7 @@ impl Validator<'_> {
                 format!("{v} is not true or false: false means no trial shows it, true that at least one does"),
             ));
         };
-        into.flags.insert(*k, b);
+        into.flags.insert(k, b);
         Ok(())
     }
 }

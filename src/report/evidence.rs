@@ -11,7 +11,7 @@ use crate::checker::Verdict;
 use crate::history::{History, Kind, Outcome};
 use crate::results::{Results, StrategyRun, TrialResult};
 use crate::scenario::Point;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
 /// One strategy's trials as the report shows them: all of its runs, one per point of a
 /// sweep (a single run without one).

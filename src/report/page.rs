@@ -11,7 +11,7 @@ use super::{format, outcomes, palette, speed, stock, timeline};
 use crate::checker::Verdict;
 use crate::results::Results;
 use crate::scenario::Scenario;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
 pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
     let share = outcomes::anomalous_share(evidence)?;

@@ -4,7 +4,7 @@
 use plotters::style::RGBColor;
 
 use crate::checker::Verdict;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
 /// Colour-blind-safe categorical colours (Tableau 10).
 const CATEGORICAL: [RGBColor; 6] = [

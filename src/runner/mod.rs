@@ -1,11 +1,14 @@
-//! The runner: makes each trial's folder and stock, spawns the workers, opens the start gate,
-//! watches them against the deadline, and hands their histories to the checker. It removes
-//! what it created (semaphores, workers) also when a trial fails or the run is interrupted.
+//! The runner: makes each trial's folder and plan, has the store and the strategy set up
+//! what they need, spawns the workers, opens the start gate, watches them against the
+//! deadline, and hands their histories to the checker. It removes what it and they created
+//! (a semaphore, a board, workers) also when a trial fails or the run is interrupted. It
+//! knows stores and strategies only through their traits.
 
 mod crew;
 mod trial;
 
 pub use crew::FaultEvent;
+pub use trial::TrialResult;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -15,17 +18,30 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::results::{Machine, Results, StrategyRun, Summary, TrialResult};
-use crate::scenario::Scenario;
-use crate::strategy::StrategyName;
-use crate::strategy::semaphore;
+use crate::scenario::{Point, Scenario, StrategyName};
+use crate::strategy;
 use trial::{Ran, run_trial};
 
 /// Written into every output folder sim makes, so that it never overwrites anything else.
 pub const MARKER: &str = ".sim-run";
 
+/// What a run leaves in its output folder besides the marker, removed before the next run
+/// into it: the trials, and the results and report made from them.
+const EARLIER_RUN: [&str; 3] = ["trials", "index.html", "results.json"];
+
+/// The checked trials of one strategy at one point of the scenario's sweep.
+pub struct Trials {
+    /// The strategy that ran.
+    pub strategy: StrategyName,
+    /// The buyers and race window, when the scenario sweeps over them.
+    pub point: Option<Point>,
+    /// Its trials, in order.
+    pub trials: Vec<TrialResult>,
+}
+
 /// How a run ended.
 pub enum RunEnd {
+    /// Every trial ran.
     Completed,
     /// Ctrl-C or SIGTERM: the results hold the trials that finished.
     Interrupted,
@@ -37,6 +53,7 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
+    /// Routes SIGINT and SIGTERM here, for the rest of the process's life.
     pub fn install() -> Result<Interrupts> {
         let (wake, signal_end) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
@@ -59,7 +76,7 @@ impl Interrupts {
 }
 
 /// Runs every trial of every strategy of the scenario, writing into `out`.
-pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Vec<Trials>, RunEnd)> {
     let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
     run_with(&exe, scenario, out, interrupts)
 }
@@ -81,21 +98,15 @@ pub fn run_one(
     }
 }
 
-fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Vec<Trials>, RunEnd)> {
     prepare_out(out)?;
-    let removed = semaphore::sweep_stale();
-    if removed > 0 {
-        eprintln!("note: removed {removed} semaphore(s) left by sim runs that were killed");
+    for &name in &scenario.strategies {
+        let removed = strategy::registry(name).sweep_stale();
+        if removed > 0 {
+            eprintln!("note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
+        }
     }
-    let mut results = Results {
-        scenario: scenario.clone(),
-        runs: Vec::new(),
-        sim_version: env!("CARGO_PKG_VERSION").to_string(),
-        created: crate::results::utc_now(),
-        machine: Machine::this(),
-        interrupted: false,
-        violations: Vec::new(),
-    };
+    let mut runs = Vec::new();
     let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}")
@@ -104,11 +115,11 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
     );
     let mut end = RunEnd::Completed;
     let points = scenario.points();
-    let runs = scenario
+    let combinations = scenario
         .strategies
         .iter()
         .flat_map(|&s| points.iter().map(move |&p| (s, p)));
-    for (strategy, point) in runs {
+    for (strategy, point) in combinations {
         let sweeping = scenario.sweep.is_some();
         let (at, dir) = match sweeping {
             true => (
@@ -136,10 +147,9 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
         // Checked once the strategy's trials are over, so that checking runs in parallel
         // without taking a CPU from a trial being measured.
         let trials = ran.into_par_iter().map(Ran::check).collect::<Result<Vec<_>>>()?;
-        results.runs.push(StrategyRun {
+        runs.push(Trials {
             strategy,
             point: sweeping.then_some(point),
-            summary: Summary::of(&trials),
             trials,
         });
         if matches!(end, RunEnd::Interrupted) {
@@ -147,8 +157,7 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
         }
     }
     bar.finish_and_clear();
-    results.interrupted = matches!(end, RunEnd::Interrupted);
-    Ok((results, end))
+    Ok((runs, end))
 }
 
 /// Makes `out` ready for a run: a new folder, or one sim made before (its old trials go).
@@ -168,7 +177,7 @@ fn prepare_out(out: &Path) -> Result<()> {
                 out.display()
             );
         }
-        for old in ["trials", "index.html", crate::results::FILE_NAME] {
+        for old in EARLIER_RUN {
             let path = out.join(old);
             if path.is_dir() {
                 std::fs::remove_dir_all(&path)

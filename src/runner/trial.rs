@@ -9,22 +9,19 @@ use anyhow::{Context, Result, bail};
 use rand::rngs::ChaCha8Rng;
 use rand::seq::index::sample;
 use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 use super::Interrupts;
 use super::crew::{Crew, FaultEvent, Group, poll};
-use crate::checker::{self, Facts, FinalStock};
+use crate::checker::{self, Check, Facts};
 use crate::clock::{self, now_ns};
 use crate::history::{self, History, Role};
 use crate::ipc;
 use crate::notice::FaultKind;
-use crate::results::TrialResult;
-use crate::scenario::{Scenario, StoreKind};
-use crate::store::{self, FileStock, Reading};
-use crate::strategy::StrategyName;
-use crate::strategy::queue::board::Board;
-use crate::strategy::semaphore::OwnedSemaphore;
+use crate::plan::{Fixture, PlannedFault, TrialPlan};
+use crate::scenario::{Scenario, StrategyName};
 use crate::worker::pool::Pool;
-use crate::worker::{PlannedFault, TrialPlan};
+use crate::{store, strategy};
 
 /// The worker groups of a trial. [STORE] and [SERVERS] hold the processes the sale depends
 /// on; the interrupt's descriptor is polled after the groups'.
@@ -38,6 +35,30 @@ const INTERRUPT: usize = 4;
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long workers may take to get to the start gate.
 const SETUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// One trial, checked: the checker's findings with what the runner saw of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialResult {
+    /// Its number among the strategy's trials, from 0.
+    pub trial: u32,
+    /// Its seed.
+    pub seed: u64,
+    /// The stock before the trial.
+    pub initial_stock: i64,
+    /// What the checker found.
+    #[serde(flatten)]
+    pub check: Check,
+    /// From the start of the trial's spawner to every worker waiting at the start gate.
+    pub spawn_ms: f64,
+    /// The trial's folder, relative to the output folder: `plan.json`, `history.bin`, the stock.
+    pub dir: String,
+    /// The moment the start gate opened, on `CLOCK_MONOTONIC` (to which the history's stamps
+    /// are converted): history times are relative to it.
+    pub gate_ns: u64,
+    /// The faults the trial suffered, as they happened.
+    #[serde(default)]
+    pub faults: Vec<FaultEvent>,
+}
 
 /// A trial that ran to its end, waiting to be checked.
 pub struct Ran {
@@ -54,6 +75,7 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// Reads the trial's history and checks it.
     pub fn check(self) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
         let mut check = checker::check(&history, &self.facts);
@@ -88,8 +110,7 @@ fn unique_tag() -> String {
     )
 }
 
-/// Makes the trial's folder and writes the initial stock; returns the folder (absolute) and
-/// the stock file.
+/// Makes the trial's folder; returns it (absolute) and the stock file's path in it.
 fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = out.join(rel);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -113,8 +134,6 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
             dir.display()
         );
     }
-    FileStock::create(&stock_path, scenario.stock.initial)
-        .with_context(|| format!("writing the stock file {}", stock_path.display()))?;
     Ok((dir, stock_path))
 }
 
@@ -122,12 +141,14 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
 /// the other servers, then the clients (clients send to servers as soon as the gate opens).
 fn roster(scenario: &Scenario, strategy: StrategyName) -> Vec<(usize, Role, u32)> {
     let mut roster = Vec::new();
-    if scenario.stock.store == StoreKind::Manager {
-        roster.push((STORE, Role::Manager, 0));
-    }
-    if strategy == StrategyName::Queue {
-        roster.push((SERVERS, Role::Seller, 0));
-    }
+    let store = store::registry(scenario.stock.store);
+    roster.extend(store.servers().iter().map(|&role| (STORE, role, 0)));
+    roster.extend(
+        strategy::registry(strategy)
+            .servers()
+            .iter()
+            .map(|&role| (SERVERS, role, 0)),
+    );
     if let Some(p) = &scenario.producers {
         roster.push((SERVERS, Role::EntryQueue, 0));
         roster.extend((0..p.count).map(|i| (PRODUCERS, Role::Producer, i)));
@@ -163,7 +184,7 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
             },
         })
         .collect();
-    if f.kill_seller && strategy == StrategyName::Queue {
+    if f.kill_seller && strategy::registry(strategy).servers().contains(&Role::Seller) {
         let sales = match &scenario.producers {
             Some(p) => p.count as u64 * p.entries as u64,
             None => b.count as u64 * b.attempts as u64,
@@ -192,14 +213,6 @@ pub fn run_trial(
     interrupts: &Interrupts,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
-    let tag = unique_tag();
-    // Unlinked when dropped, on every way out of this function.
-    let semaphore = match strategy {
-        StrategyName::Semaphore => {
-            Some(OwnedSemaphore::create(&tag, scenario.semaphore.permits).context("creating the named semaphore")?)
-        }
-        _ => None,
-    };
     let b = &scenario.buyers;
     let tsc = clock::tsc_usable();
     clock::use_tsc(tsc);
@@ -208,7 +221,8 @@ pub fn run_trial(
         scope: scenario.lock.scope,
         store: scenario.stock.store,
         write: scenario.stock.write,
-        stock_path: stock_path.clone(),
+        initial_stock: scenario.stock.initial,
+        stock_path,
         history: dir.join(history::FILE_NAME),
         regions: Vec::new(),
         tsc,
@@ -217,11 +231,9 @@ pub fn run_trial(
         buyers: b.count,
         attempts: b.attempts,
         hold_us: b.hold_us,
+        permits: scenario.semaphore.permits,
         producers: scenario.producers.clone(),
-        semaphore: semaphore.as_ref().map(|s| s.name().to_string()),
-        queue_socket: format!("sim.{tag}.queue"),
-        manager_socket: format!("sim.{tag}.manager"),
-        socket_prefix: format!("sim.{tag}"),
+        tag: unique_tag(),
         pool: b.pool,
         pool_mode: b.pool_mode,
         trial_dir: dir.clone(),
@@ -237,11 +249,18 @@ pub fn run_trial(
     if b.pool.is_some() {
         Pool::create(&dir).context("creating the pool's files")?;
     }
-    if strategy == StrategyName::Queue {
-        Board::create(&dir, b.pool.unwrap_or(b.count)).context("creating the seller's board")?;
-    }
-    let plan_path = dir.join("plan.json");
-    std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan)?)?;
+    // What the store and the strategy make is removed when these are dropped, on every way
+    // out of this function, and only after the crew below: no worker uses it any more.
+    let store = store::registry(plan.store);
+    let fixtures: [Box<dyn Fixture>; 2] = [
+        store
+            .prepare(&plan)
+            .with_context(|| format!("setting up the {} store", plan.store))?,
+        strategy::registry(strategy)
+            .prepare(&plan)
+            .with_context(|| format!("setting up the {strategy} strategy"))?,
+    ];
+    let plan_path = plan.write()?;
 
     let (gate_reader, gate_writer) = io::pipe()?;
     let stop_for = Duration::from_millis(scenario.faults.stop_ms);
@@ -273,28 +292,19 @@ pub fn run_trial(
 
     let gate_ns = now_ns();
     drop(gate_writer); // every worker's read of the gate returns: they all start now
-    let Some(deadline_hit) = watch(&mut crew, &mut groups, &plan, scenario, gate_ns, interrupts) else {
+    let Some(deadline_hit) = watch(&mut crew, &mut groups, &plan, &fixtures, scenario, interrupts, gate_ns) else {
         return Ok(None);
     };
     let ended_ns = now_ns();
     crew.reap();
     history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
-    // The board carried requests, not evidence: the sales are in the seller's history.
-    let _ = std::fs::remove_file(dir.join(crate::strategy::queue::board::FILE));
     let faults = std::mem::take(&mut crew.faults);
     drop(crew);
-    drop(semaphore);
+    drop(fixtures);
 
-    let final_stock = match std::fs::read(&stock_path) {
-        Ok(bytes) => match store::parse(&bytes) {
-            Reading::Value(v) => FinalStock::Value(v),
-            Reading::Unreadable => FinalStock::Unreadable(String::from_utf8_lossy(&bytes).into_owned()),
-        },
-        Err(e) => FinalStock::Unreadable(format!("(cannot read: {e})")),
-    };
     let facts = Facts {
         initial_stock: scenario.stock.initial,
-        final_stock,
+        final_stock: store.final_stock(&plan),
         deadline_hit,
     };
     Ok(Some(Ran {
@@ -318,9 +328,10 @@ fn watch(
     crew: &mut Crew,
     groups: &mut [Group; 4],
     plan: &TrialPlan,
+    fixtures: &[Box<dyn Fixture>],
     scenario: &Scenario,
-    gate_ns: u64,
     interrupts: &Interrupts,
+    gate_ns: u64,
 ) -> Option<bool> {
     let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
     let mut stopping: Option<Instant> = None;
@@ -331,13 +342,11 @@ fn watch(
             return Some(false);
         }
         if clients_done && stopping.is_none() {
-            if plan.strategy == StrategyName::Queue
-                && let Ok(board) = Board::open(&plan.trial_dir)
-            {
-                board.stop();
+            for fixture in fixtures {
+                fixture.stop();
             }
-            for server in [&plan.queue_socket, &plan.manager_socket] {
-                let _ = ipc::send_once(server, ipc::STOP);
+            if plan.producers.is_some() {
+                let _ = ipc::send_once(&crate::worker::entry_queue_socket(plan), ipc::STOP);
             }
             stopping = Some(Instant::now() + STOP_GRACE);
         }

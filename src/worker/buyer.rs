@@ -3,22 +3,27 @@
 
 use anyhow::{Context, Result, anyhow};
 
+use super::entry_queue::{self, Take, take, task_done};
 use super::pool::Pool;
-use super::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::history::{Kind, Recorder, Role};
+use crate::plan::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::store::Stock;
-use crate::strategy::Strategy;
-use crate::worker::entry_queue::{Take, take, task_done};
+use crate::strategy::Purchase;
 use crate::{ipc, store, strategy};
 
+/// Buyer `index`'s life: its attempts, its pool's tasks, or the entries it takes.
 pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> {
-    let stock = store::open(plan, Role::Buyer, index).context("opening the stock")?;
-    let strategy = strategy::open(plan, index).context("opening the strategy")?;
+    let stock = store::registry(plan.store)
+        .open(plan, Role::Buyer, index)
+        .context("opening the stock")?;
+    let strategy = strategy::registry(plan.strategy)
+        .buyer(plan, index)
+        .context("opening the strategy")?;
     let hold = Hold::new(plan, Role::Buyer, index);
     let entries = match &plan.producers {
         Some(_) => Some(ipc::connect(
-            &format!("{}.take{index}", plan.socket_prefix),
-            &plan.queue_socket,
+            &plan.name(&format!("take{index}")),
+            &entry_queue::socket(plan),
         )?),
         None => None,
     };
@@ -58,7 +63,7 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
 
 struct Buyer<'a> {
     stock: Box<dyn Stock>,
-    strategy: Box<dyn Strategy>,
+    strategy: Box<dyn Purchase>,
     hold: Hold,
     recorder: &'a mut Recorder,
 }
@@ -72,7 +77,7 @@ impl Buyer<'_> {
                 .begin(Kind::Purchase)
                 .ok_or_else(|| anyhow!("history full: more attempts than planned"))?;
             if let Some(entry) = entry {
-                op.entry = entry;
+                op.set_entry(entry);
             }
             self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
         }
