@@ -259,8 +259,9 @@ pub fn check_pairing(strategy: StrategyName, store: StoreKind) -> Result<(), Str
     ))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum WriteMode {
     /// Empty the file, then write the digits, as `open(path, "w")`.
     Truncate,
@@ -278,8 +279,9 @@ pub struct Buyers {
     pub daemon: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum PoolMode {
     /// One task at a time, as `Pool.apply`.
     Sync,
@@ -306,8 +308,9 @@ pub struct Lock {
     pub scope: LockScope,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum LockScope {
     /// The lock is held from before the read to after the write.
     ReadModifyWrite,

@@ -23,15 +23,7 @@ pub fn render(results: &Results) -> String {
         let verdicts: Vec<String> = m
             .verdicts
             .iter()
-            .map(|(v, n)| {
-                format!(
-                    "{n} {}",
-                    serde_json::to_value(v)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|(&v, n)| format!("{n} {}", <&str>::from(v)))
             .collect();
         let _ = writeln!(
             s,

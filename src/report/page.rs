@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use serde::Serialize;
 
 use super::evidence::Evidence;
 use super::sweep::{self, Axis, Measure};
@@ -272,8 +271,8 @@ fn setup(s: &Scenario) -> String {
     let mut parts = vec![format!(
         "{} in a {} store written by {}",
         format::plural(s.stock.initial.max(0) as u64, "ticket", "tickets"),
-        name(&s.stock.store),
-        name(&s.stock.write)
+        s.stock.store.name(),
+        <&str>::from(s.stock.write)
     )];
     let b = &s.buyers;
     let list = |items: Vec<String>| match items.as_slice() {
@@ -300,7 +299,7 @@ fn setup(s: &Scenario) -> String {
         list(holds)
     );
     if let Some(pool) = b.pool {
-        buyers += &format!(" on a pool of {pool} ({})", name(&b.pool_mode));
+        buyers += &format!(" on a pool of {pool} ({})", <&str>::from(b.pool_mode));
     }
     parts.push(buyers);
     if let Some(p) = &s.producers {
@@ -314,7 +313,7 @@ fn setup(s: &Scenario) -> String {
     }
     parts.push(format!(
         "lock scope {}, {}",
-        name(&s.lock.scope),
+        <&str>::from(s.lock.scope),
         format::plural(s.semaphore.permits as u64, "semaphore permit", "semaphore permits")
     ));
     let f = &s.faults;
@@ -332,14 +331,6 @@ fn setup(s: &Scenario) -> String {
         format::plural(s.trials as u64, "trial", "trials")
     ));
     parts.join("; ") + "."
-}
-
-/// The name a value has in the scenario file: `read-modify-write`.
-fn name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 fn strategy_tag(strategy: StrategyName) -> Markup {
