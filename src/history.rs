@@ -301,7 +301,9 @@ const _: () = {
 /// A worker's part of a trial's history file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
+    /// The worker it belongs to: what it is for,
     pub role: Role,
+    /// and which of them.
     pub index: u32,
     /// How many operations it has room for.
     pub capacity: u64,
@@ -460,8 +462,11 @@ impl Drop for Recorder {
 /// One worker process of a trial, as its history file describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Worker {
+    /// What the worker was for.
     pub role: Role,
+    /// Which of them.
     pub index: u32,
+    /// Its process id.
     pub pid: u32,
     /// At the start gate, ns after the gate opened (negative: before it).
     pub ready_ns: i64,
@@ -470,6 +475,7 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// `buyer 3`.
     pub fn label(&self) -> String {
         format!("{} {}", self.role.name(), self.index)
     }
@@ -484,8 +490,11 @@ impl Worker {
 pub struct Op {
     /// Index into `History::workers`.
     pub worker: u32,
+    /// What it did.
     pub kind: Kind,
+    /// How it ended, as its process was told.
     pub outcome: Outcome,
+    /// Its invocation, ns after the start gate.
     pub start: u64,
     read: u64,
     write: u64,
@@ -564,30 +573,35 @@ impl Op {
     }
 
     #[must_use]
+    /// The same operation, written at `write`.
     pub fn with_write(mut self, write: Option<u64>) -> Op {
         self.write = write.unwrap_or(Op::NO_TIME);
         self
     }
 
     #[must_use]
+    /// The same operation, completed at `end`.
     pub fn with_end(mut self, end: Option<u64>) -> Op {
         self.end = end.unwrap_or(Op::NO_TIME);
         self
     }
 
     #[must_use]
+    /// The same operation, having read `value`.
     pub fn with_value(mut self, value: Option<i64>) -> Op {
         self.value = value.unwrap_or(NO_VALUE);
         self
     }
 
     #[must_use]
+    /// The same operation, having written `written`.
     pub fn with_written(mut self, written: Option<i64>) -> Op {
         self.written = written.unwrap_or(NO_VALUE);
         self
     }
 
     #[must_use]
+    /// The same operation, for `entry`.
     pub fn with_entry(mut self, entry: Option<u64>) -> Op {
         self.entry = entry.unwrap_or(NO_ENTRY);
         self
@@ -615,6 +629,7 @@ impl fmt::Debug for Op {
 /// Every operation of one trial.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
+    /// The trial's worker processes that started.
     pub workers: Vec<Worker>,
     /// Ordered by worker, then by the worker's own order.
     pub ops: Vec<Op>,
@@ -623,12 +638,24 @@ pub struct History {
 /// A history file that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The file could not be read.
     #[error("cannot read history file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The history file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a history this sim wrote, or not a whole one.
     #[error(
         "{path} is not a sim history file ({why}); it may be truncated or from another program: run the scenario again to rebuild it"
     )]
-    Corrupt { path: PathBuf, why: String },
+    Corrupt {
+        /// The history file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 impl History {

@@ -52,15 +52,21 @@ pub struct StrategyRun {
 /// One strategy's trials at a glance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// How many trials ran.
     pub trials: u32,
     /// Trials whose verdict is not `safe`.
     pub anomalous: u32,
+    /// How many trials had each verdict.
     pub verdicts: BTreeMap<Verdict, u32>,
+    /// The most tickets oversold in one trial.
     pub max_oversold: u64,
+    /// The mean over trials of purchases per second.
     pub mean_purchases_per_s: f64,
-    /// The median over trials of each trial's p50 and p99 purchase latency.
+    /// The median over trials of each trial's p50 purchase latency.
     pub p50_us: f64,
+    /// The median over trials of each trial's p99 purchase latency.
     pub p99_us: f64,
+    /// The mean time from the spawner's start to every worker at the gate.
     pub mean_spawn_ms: f64,
 }
 
@@ -96,8 +102,11 @@ impl Summary {
 /// Where the figures came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
+    /// The kernel, as `Linux 6.1.0`.
     pub kernel: String,
+    /// The CPUs this process could use.
     pub cpus: usize,
+    /// The processor, as /proc/cpuinfo names it.
     pub cpu_model: String,
 }
 

@@ -16,18 +16,31 @@ pub const DEFAULT_MAX_PROCESSES: u64 = 1000;
 /// A validated scenario with every default filled in; this is what `results.json` records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
+    /// Names the report folder `reports/<name>/`.
     pub name: String,
+    /// One line shown in the report.
     pub description: String,
+    /// Trials per strategy.
     pub trials: u32,
+    /// The seed of trial 0; trial n uses seed + n.
     pub seed: u64,
+    /// The strategies to run, each for `trials` trials.
     pub strategies: Vec<StrategyName>,
+    /// A trial still running this long after its gate is ended and judged `deadlock`.
     pub deadline_ms: u64,
+    /// `[stock]`.
     pub stock: Stock,
+    /// `[buyers]`.
     pub buyers: Buyers,
+    /// `[producers]`, if the scenario has them.
     pub producers: Option<Producers>,
+    /// `[semaphore]`.
     pub semaphore: Semaphore,
+    /// `[lock]`.
     pub lock: Lock,
+    /// `[faults]`.
     pub faults: Faults,
+    /// `[expect]`.
     pub expect: Expect,
     /// Set when `buyers.count` or `buyers.hold_us` is a list: every combination is run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,14 +50,18 @@ pub struct Scenario {
 /// The values a sweep runs through; `buyers.count` and `buyers.hold_us` hold the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sweep {
+    /// The buyer counts.
     pub count: Vec<u32>,
+    /// The race windows.
     pub hold_us: Vec<u64>,
 }
 
 /// One combination of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Point {
+    /// Buyer processes.
     pub buyers: u32,
+    /// The race window.
     pub hold_us: u64,
 }
 
@@ -85,10 +102,15 @@ impl Scenario {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[stock]`: what the stock is and where it lives.
 pub struct Stock {
+    /// Tickets written before each trial.
     pub initial: i64,
+    /// The stock file, relative to the trial's folder.
     pub file: String,
+    /// Where the stock lives.
     pub store: StoreKind,
+    /// How the `file` store writes.
     pub write: WriteMode,
 }
 
@@ -262,6 +284,7 @@ pub fn check_pairing(strategy: StrategyName, store: StoreKind) -> Result<(), Str
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
+/// How the `file` store writes the stock's text.
 pub enum WriteMode {
     /// Empty the file, then write the digits, as `open(path, "w")`.
     Truncate,
@@ -270,18 +293,26 @@ pub enum WriteMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[buyers]`: the processes that buy.
 pub struct Buyers {
+    /// Buyer processes (tasks, with a pool).
     pub count: u32,
+    /// Purchase attempts per buyer, without producers.
     pub attempts: u32,
+    /// The race window between a buyer's read and its write.
     pub hold_us: u64,
+    /// With a pool, the processes that run the buyers' tasks.
     pub pool: Option<u32>,
+    /// How the pool runs its tasks.
     pub pool_mode: PoolMode,
+    /// Buyers end as soon as every producer has.
     pub daemon: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
+/// How a pool runs its tasks.
 pub enum PoolMode {
     /// One task at a time, as `Pool.apply`.
     Sync,
@@ -290,27 +321,38 @@ pub enum PoolMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[producers]`: processes that feed buyers entries through a bounded queue.
 pub struct Producers {
+    /// Producer processes.
     pub count: u32,
+    /// Entries each producer puts.
     pub entries: u32,
+    /// The entry queue's bound.
     pub queue_capacity: u32,
+    /// A put waits for room, rather than drop the entry.
     pub blocking: bool,
+    /// A producer finishes only once every entry it put was processed.
     pub joinable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[semaphore]`.
 pub struct Semaphore {
+    /// Permits of the `semaphore` strategy.
     pub permits: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[lock]`.
 pub struct Lock {
+    /// What the lock covers.
     pub scope: LockScope,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
+/// What a lock-style strategy's lock covers.
 pub enum LockScope {
     /// The lock is held from before the read to after the write.
     ReadModifyWrite,
@@ -319,17 +361,24 @@ pub enum LockScope {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[faults]`: what hits the processes, chosen by the seed.
 pub struct Faults {
+    /// Buyers killed between their read and their write.
     pub kill_buyers: u32,
+    /// Buyers stopped there, and resumed `stop_ms` later.
     pub stop_buyers: u32,
+    /// How long a stopped buyer stays stopped.
     pub stop_ms: u64,
+    /// Kill the `queue` strategy's seller in the middle of a sale.
     pub kill_seller: bool,
 }
 
 /// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expect {
+    /// Expectations for every strategy.
     pub all: Expectations,
+    /// Expectations for one strategy, over the general ones.
     pub per_strategy: BTreeMap<StrategyName, Expectations>,
 }
 
@@ -337,6 +386,7 @@ pub struct Expect {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expectations {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Each key and whether some trial shows it.
     pub flags: BTreeMap<ExpectKey, bool>,
     /// Every trial ends with exactly this stock.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -361,16 +411,27 @@ pub struct Expectations {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum ExpectKey {
+    /// More tickets sold than there were.
     Oversell,
+    /// A ticket sold twice.
     DuplicateTickets,
+    /// Sales that the final stock does not reflect.
     LostUpdates,
+    /// A read of an empty, unparseable or never-written stock.
     TornReads,
+    /// A sale that read a stock already sold below.
     OrderViolations,
+    /// Any verdict but safe.
     Anomaly,
+    /// Entries dropped by a full queue.
     Dropped,
+    /// Entries left in the queue.
     Unconsumed,
+    /// Operations whose process died inside them.
     Indeterminate,
+    /// A trial ended at its deadline.
     Deadlock,
+    /// A trial whose server died.
     Crashed,
 }
 
@@ -420,6 +481,7 @@ pub struct ScenarioError {
 /// Limits that the command line may lift.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// The most worker processes one trial may start.
     pub max_processes: u64,
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::results::Results;
 
+/// The run's summary table, one line per strategy (and sweep point), for the terminal.
 pub fn render(results: &Results) -> String {
     let mut s = String::new();
     let sweep = results.scenario.sweep.is_some();

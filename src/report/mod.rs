@@ -25,6 +25,7 @@ use crate::results::Results;
 #[cfg(test)]
 mod testing;
 
+/// The report's file name in the output folder.
 pub const FILE_NAME: &str = "index.html";
 
 /// Writes `index.html` into `out` and returns its path. Every trial's history must be there:

@@ -20,6 +20,7 @@ use crate::worker::spawner;
 /// A fault as it happened, for the report: nemesis events beside the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultEvent {
+    /// Killed or stopped.
     pub kind: FaultKind,
     /// Who was hit, e.g. "buyer 3".
     pub process: String,
