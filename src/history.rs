@@ -109,6 +109,12 @@ pub enum Outcome {
     Dropped = 5,
     /// Take: the producers are done and the queue is empty.
     Closed = 6,
+    /// Purchase: the store refused the write, its lease's fencing token being older than
+    /// one it had accepted; the buyer was told it failed.
+    Fenced = 7,
+    /// Purchase: every compare-and-set conflicted, up to `[transaction] retries`; the buyer
+    /// gave up and was told it failed.
+    GaveUp = 8,
 }
 
 /// One operation as it lies in a history file. Times are [`clock::ticks`], one clock for
@@ -119,7 +125,11 @@ pub enum Outcome {
 pub struct Record {
     kind: u8,
     outcome: u8,
-    _pad: [u8; 6],
+    /// [`Record::RECOVERED`] and other marks.
+    flags: u8,
+    _pad: u8,
+    /// Conflicts retried before it ended.
+    retries: u32,
     /// Invocation: before any lock or request.
     start_tick: u64,
     /// The stock was read (for a purchase).
@@ -142,6 +152,8 @@ const _: () = {
     assert!(RECORD_LEN == 64);
     assert!(offset_of!(Record, kind) == 0);
     assert!(offset_of!(Record, outcome) == 1);
+    assert!(offset_of!(Record, flags) == 2);
+    assert!(offset_of!(Record, retries) == 4);
     assert!(offset_of!(Record, start_tick) == 8);
     assert!(offset_of!(Record, read_tick) == 16);
     assert!(offset_of!(Record, write_tick) == 24);
@@ -152,12 +164,18 @@ const _: () = {
 };
 
 impl Record {
+    /// A flag: the lock was taken from a holder that had died (a robust mutex's
+    /// `EOWNERDEAD`), and made consistent by this operation.
+    pub const RECOVERED: u8 = 1;
+
     /// A record of `kind` with nothing in it yet, not even its invocation.
     pub fn new(kind: Kind) -> Record {
         Record {
             kind: kind as u8,
             outcome: Outcome::Pending as u8,
-            _pad: [0; 6],
+            flags: 0,
+            _pad: 0,
+            retries: 0,
             start_tick: 0,
             read_tick: 0,
             write_tick: 0,
@@ -176,6 +194,16 @@ impl Record {
     /// Notes how it ended, as the worker was told.
     pub fn set_outcome(&mut self, outcome: Outcome) {
         self.outcome = outcome as u8;
+    }
+
+    /// Notes that the lock this operation took was recovered from a holder that died.
+    pub fn mark_recovered(&mut self) {
+        self.flags |= Record::RECOVERED;
+    }
+
+    /// Counts one more conflict retried.
+    pub fn count_retry(&mut self) {
+        self.retries = self.retries.saturating_add(1);
     }
 
     /// The stock value read ([`NO_VALUE`] if none).
@@ -494,6 +522,8 @@ pub struct Op {
     pub kind: Kind,
     /// How it ended, as its process was told.
     pub outcome: Outcome,
+    /// Conflicts it retried (`optimistic`), with [`Op::RECOVERED`] as its top bit.
+    retries: u16,
     /// Its invocation, ns after the start gate.
     pub start: u64,
     read: u64,
@@ -517,6 +547,7 @@ impl Op {
             worker,
             kind,
             outcome,
+            retries: 0,
             start,
             read: Op::NO_TIME,
             write: Op::NO_TIME,
@@ -525,6 +556,31 @@ impl Op {
             written: NO_VALUE,
             entry: NO_ENTRY,
         }
+    }
+
+    /// The bit of `retries` that says the operation recovered a lock from a dead holder.
+    const RECOVERED: u16 = 1 << 15;
+
+    /// Conflicts it retried before it ended (at most 32,767 are told apart).
+    pub fn retries(&self) -> u32 {
+        (self.retries & !Op::RECOVERED) as u32
+    }
+
+    /// Whether it took its lock from a holder that had died, and made it consistent.
+    pub fn recovered(&self) -> bool {
+        self.retries & Op::RECOVERED != 0
+    }
+
+    /// The same operation, having retried `retries` conflicts.
+    pub fn with_retries(mut self, retries: u32) -> Op {
+        self.retries = (self.retries & Op::RECOVERED) | retries.min(Op::RECOVERED as u32 - 1) as u16;
+        self
+    }
+
+    /// The same operation, having recovered its lock from a dead holder (or not).
+    pub fn with_recovered(mut self, recovered: bool) -> Op {
+        self.retries = (self.retries & !Op::RECOVERED) | if recovered { Op::RECOVERED } else { 0 };
+        self
     }
 
     fn time(t: u64) -> Option<u64> {
@@ -789,7 +845,9 @@ impl History {
                         .with_end(time(record.end_tick))
                         .with_value(value(record.value))
                         .with_written(value(record.written))
-                        .with_entry((record.entry != NO_ENTRY).then_some(record.entry)),
+                        .with_entry((record.entry != NO_ENTRY).then_some(record.entry))
+                        .with_retries(record.retries)
+                        .with_recovered(record.flags & Record::RECOVERED != 0),
                 );
             }
         }

@@ -51,6 +51,12 @@ pub struct TrialPlan {
     pub hold_us: u64,
     /// The permits of the `semaphore` strategy.
     pub permits: u32,
+    /// The `lease` strategy's lease.
+    pub lease_ms: u64,
+    /// Whether a `lease` holder's writes carry its token, for the store to refuse old ones.
+    pub fencing: bool,
+    /// At most this many retries of one purchase (`optimistic`).
+    pub retries: u32,
     /// The producers and their entry queue, if any.
     pub producers: Option<Producers>,
     /// A name part unique to this trial on the machine: what a strategy or store makes for
@@ -164,18 +170,23 @@ impl Hold {
         }
     }
 
-    /// Waits `hold_us` with ±50% seeded jitter, so that buyers do not move in lockstep; a
-    /// worker chosen for a fault suffers it here, between its read and its write. The
-    /// worker raises the signal itself, so that it lands exactly there, after telling the
-    /// runner (which resumes a stopped worker and records the fault for the report).
-    pub fn pause(&mut self) {
-        self.fault_point();
+    /// Waits `hold_us` with ±50% seeded jitter, without a fault: the window of a retry.
+    pub fn wait(&mut self) {
         if self.hold_us > 0 {
             let us = self
                 .rng
                 .random_range(self.hold_us / 2..=self.hold_us + self.hold_us / 2);
             std::thread::sleep(Duration::from_micros(us));
         }
+    }
+
+    /// Waits `hold_us` with ±50% seeded jitter, so that buyers do not move in lockstep; a
+    /// worker chosen for a fault suffers it here, between its read and its write. The
+    /// worker raises the signal itself, so that it lands exactly there, after telling the
+    /// runner (which resumes a stopped worker and records the fault for the report).
+    pub fn pause(&mut self) {
+        self.fault_point();
+        self.wait();
     }
 
     /// Where a worker chosen for a fault suffers it: counts one sale either way.

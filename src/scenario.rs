@@ -38,6 +38,9 @@ pub struct Scenario {
     pub semaphore: Semaphore,
     /// `[lock]`.
     pub lock: Lock,
+    /// `[transaction]`.
+    #[serde(default)]
+    pub transaction: Transaction,
     /// `[faults]`.
     pub faults: Faults,
     /// `[expect]`.
@@ -84,8 +87,13 @@ impl Scenario {
     /// Runs these strategies instead of the file's (`--strategy`); refuses one that its store
     /// cannot serve.
     pub fn choose_strategies(&mut self, strategies: Vec<StrategyName>) -> Result<(), String> {
+        if self.lock.fencing && !strategies.contains(&StrategyName::Lease) {
+            return Err(
+                "the scenario sets [lock] fencing, which only the \"lease\" strategy has: add --strategy lease".into(),
+            );
+        }
         for &strategy in &strategies {
-            check_pairing(strategy, self.stock.store)?;
+            check_pairing(strategy, self.stock.store, self.lock.fencing)?;
         }
         self.strategies = strategies;
         Ok(())
@@ -126,6 +134,8 @@ pub enum StoreKind {
     File,
     /// A server process holding the count, read and written by request.
     Manager,
+    /// A 64-bit count in a shared memory mapping, as `multiprocessing.Value`.
+    Shm,
 }
 
 impl StoreKind {
@@ -133,6 +143,10 @@ impl StoreKind {
     pub const fn offers(self) -> Ops {
         match self {
             StoreKind::File | StoreKind::Manager => Ops::READ_WRITE,
+            StoreKind::Shm => Ops::READ_WRITE
+                .and(Ops::COMPARE_AND_SET)
+                .and(Ops::DECREMENT_IF_POSITIVE)
+                .and(Ops::FENCED_WRITE),
         }
     }
 
@@ -172,18 +186,31 @@ pub enum StrategyName {
     Semaphore,
     /// One seller process owns the stock; buyers post requests and wait.
     Queue,
+    /// An open-file-description byte-range lock (`F_OFD_SETLKW`) on the stock file.
+    OfdLock,
+    /// A System V semaphore taken with `SEM_UNDO`.
+    SysvSemaphore,
+    /// A process-shared robust pthread mutex in shared memory.
+    RobustMutex,
+    /// A lock that expires `[lock] lease_ms` after it was taken.
+    Lease,
+    /// The store's own one-step decrement-if-positive.
+    Atomic,
+    /// Read, hold, then compare-and-set from the value read; retry on conflict.
+    Optimistic,
 }
 
 impl StrategyName {
     /// Every strategy, in the order the report lists them.
     pub const ALL: &'static [StrategyName] = StrategyName::VARIANTS;
 
-    /// The operations on the stock it needs from its store.
-    pub const fn needs(self) -> Ops {
+    /// The operations on the stock it needs from its store; `fencing` is `[lock] fencing`.
+    pub const fn needs(self, fencing: bool) -> Ops {
         match self {
-            StrategyName::None | StrategyName::FileLock | StrategyName::Semaphore | StrategyName::Queue => {
-                Ops::READ_WRITE
-            }
+            StrategyName::Atomic => Ops::DECREMENT_IF_POSITIVE,
+            StrategyName::Optimistic => Ops::READ_WRITE.and(Ops::COMPARE_AND_SET),
+            StrategyName::Lease if fencing => Ops::READ_WRITE.and(Ops::FENCED_WRITE),
+            _ => Ops::READ_WRITE,
         }
     }
 
@@ -261,21 +288,27 @@ impl Ops {
 
 /// Refuses a strategy whose store lacks an operation it needs, naming both and the stores
 /// that would do.
-pub fn check_pairing(strategy: StrategyName, store: StoreKind) -> Result<(), String> {
-    let missing = strategy.needs().beyond(store.offers());
+pub fn check_pairing(strategy: StrategyName, store: StoreKind, fencing: bool) -> Result<(), String> {
+    let needs = strategy.needs(fencing);
+    let missing = needs.beyond(store.offers());
     if missing == Ops(0) {
         return Ok(());
     }
     let able: Vec<&str> = StoreKind::iter()
-        .filter(|s| s.offers().contains(strategy.needs()))
+        .filter(|s| s.offers().contains(needs))
         .map(|s| s.name())
         .collect();
     let instead = match able.len() {
         0 => "no store offers them yet".to_string(),
         _ => format!("use it with stock.store = {}", quoted(able.into_iter())),
     };
+    let with = if fencing && strategy == StrategyName::Lease {
+        " with fencing"
+    } else {
+        ""
+    };
     Err(format!(
-        "strategy \"{strategy}\" needs {} of its store, and store \"{store}\" does not offer it: {instead}, \
+        "strategy \"{strategy}\"{with} needs {} of its store, and store \"{store}\" does not offer it: {instead}, \
          or choose another strategy",
         missing.names()
     ))
@@ -347,6 +380,32 @@ pub struct Semaphore {
 pub struct Lock {
     /// What the lock covers.
     pub scope: LockScope,
+    /// `lease`: the lock expires this long after it was taken.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// `lease`: the store refuses a write whose token is older than one it accepted.
+    #[serde(default)]
+    pub fencing: bool,
+}
+
+fn default_lease_ms() -> u64 {
+    DEFAULT_LEASE_MS
+}
+
+/// `[lock] lease_ms` when the scenario does not say.
+pub const DEFAULT_LEASE_MS: u64 = 50;
+
+/// `[transaction]`: how strategies that can conflict retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// At most this many retries of one purchase (`optimistic`); then the buyer gives up.
+    pub retries: u32,
+}
+
+impl Default for Transaction {
+    fn default() -> Self {
+        Transaction { retries: 100 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -514,6 +573,8 @@ struct RawScenario {
     #[serde(default)]
     lock: RawLock,
     #[serde(default)]
+    transaction: RawTransaction,
+    #[serde(default)]
     faults: RawFaults,
     expect: Option<Spanned<toml::Table>>,
 }
@@ -558,6 +619,14 @@ struct RawSemaphore {
 #[serde(deny_unknown_fields)]
 struct RawLock {
     scope: Option<LockScope>,
+    lease_ms: Option<Spanned<i64>>,
+    fencing: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTransaction {
+    retries: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -736,7 +805,11 @@ impl Validator<'_> {
         };
 
         for &strategy in &strategies {
-            if let Err(why) = check_pairing(strategy, stock.store) {
+            if let Err(why) = check_pairing(
+                strategy,
+                stock.store,
+                raw.lock.fencing.as_ref().is_some_and(|f| *f.get_ref()),
+            ) {
                 return Err(self.error(raw.strategy.as_ref().map(|v| v.span()), "strategy", why));
             }
         }
@@ -824,8 +897,9 @@ impl Validator<'_> {
         let semaphore = Semaphore {
             permits: self.number(&raw.semaphore.permits, "semaphore.permits", 1, 1, 10_000, "")? as u32,
         };
-        let lock = Lock {
-            scope: raw.lock.scope.unwrap_or(LockScope::ReadModifyWrite),
+        let lock = self.lock(&raw.lock, &strategies)?;
+        let transaction = Transaction {
+            retries: self.number(&raw.transaction.retries, "transaction.retries", 100, 0, 1_000_000, "")? as u32,
         };
         let f = &raw.faults;
         let faults = Faults {
@@ -862,6 +936,7 @@ impl Validator<'_> {
             producers,
             semaphore,
             lock,
+            transaction,
             faults,
             expect,
             sweep,
@@ -903,6 +978,44 @@ impl Validator<'_> {
             out.push(s);
         }
         Ok(out)
+    }
+
+    /// `[lock]`, whose lease fields belong to the `lease` strategy alone.
+    fn lock(&self, raw: &RawLock, strategies: &[StrategyName]) -> Result<Lock, ScenarioError> {
+        let leasing = strategies.contains(&StrategyName::Lease);
+        let not_leasing = |field: &str, span: Range<usize>| {
+            self.error(
+                Some(span),
+                field,
+                format!(
+                    "only the \"lease\" strategy has a lease, and this scenario runs {}: add \"lease\" to `strategy`, or drop {field}",
+                    quoted(strategies.iter().map(|s| s.name()))
+                ),
+            )
+        };
+        if let Some(lease) = &raw.lease_ms
+            && !leasing
+        {
+            return Err(not_leasing("lock.lease_ms", lease.span()));
+        }
+        if let Some(fencing) = &raw.fencing
+            && *fencing.get_ref()
+            && !leasing
+        {
+            return Err(not_leasing("lock.fencing", fencing.span()));
+        }
+        Ok(Lock {
+            scope: raw.scope.unwrap_or(LockScope::ReadModifyWrite),
+            lease_ms: self.number(
+                &raw.lease_ms,
+                "lock.lease_ms",
+                DEFAULT_LEASE_MS,
+                1,
+                3_600_000,
+                " (a lease of 0 ms is never held)",
+            )?,
+            fencing: raw.fencing.as_ref().is_some_and(|f| *f.get_ref()),
+        })
     }
 
     fn stock_file(&self, value: &Option<Spanned<String>>) -> Result<String, ScenarioError> {

@@ -106,6 +106,83 @@ impl Mapping {
     }
 }
 
+/// A process-shared robust pthread mutex in a mapping: when its holder dies, the next
+/// process to lock it is told so, and repairs it.
+pub struct RobustMutex<'a> {
+    mutex: *mut libc::pthread_mutex_t,
+    _map: std::marker::PhantomData<&'a Mapping>,
+}
+
+/// How a [`RobustMutex`] was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// From a holder that unlocked it.
+    Clean,
+    /// From a holder that died holding it (`EOWNERDEAD`); this process made it consistent.
+    Recovered,
+}
+
+impl Mapping {
+    /// Initialises a process-shared robust mutex at byte `at`: the runner's part, before any
+    /// worker maps the file.
+    pub fn init_robust_mutex(&mut self, at: usize) -> io::Result<()> {
+        let mutex = self.word::<libc::pthread_mutex_t>(at);
+        // SAFETY: `mutex` points into this mapping (checked by `word`), which no other
+        // process uses yet; the attribute object lives on this stack and is destroyed after.
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            check(libc::pthread_mutexattr_init(&mut attr))?;
+            check(libc::pthread_mutexattr_setpshared(
+                &mut attr,
+                libc::PTHREAD_PROCESS_SHARED,
+            ))?;
+            check(libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST))?;
+            let made = check(libc::pthread_mutex_init(mutex, &attr));
+            libc::pthread_mutexattr_destroy(&mut attr);
+            made
+        }
+    }
+
+    /// The robust mutex at byte `at`, initialised by [`Mapping::init_robust_mutex`].
+    pub fn robust_mutex(&self, at: usize) -> RobustMutex<'_> {
+        RobustMutex {
+            mutex: self.word(at),
+            _map: std::marker::PhantomData,
+        }
+    }
+}
+
+impl RobustMutex<'_> {
+    /// Waits until this process holds it; says whether it was taken from a dead holder.
+    pub fn lock(&self) -> io::Result<Taken> {
+        // SAFETY: the mutex lies inside a live mapping and was initialised, shared and
+        // robust, before any worker started.
+        match unsafe { libc::pthread_mutex_lock(self.mutex) } {
+            0 => Ok(Taken::Clean),
+            libc::EOWNERDEAD => {
+                // SAFETY: as above; this process holds the mutex, as EOWNERDEAD says.
+                check(unsafe { libc::pthread_mutex_consistent(self.mutex) })?;
+                Ok(Taken::Recovered)
+            }
+            e => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+
+    /// Lets it go.
+    pub fn unlock(&self) -> io::Result<()> {
+        // SAFETY: as in `lock`; this process holds it.
+        check(unsafe { libc::pthread_mutex_unlock(self.mutex) })
+    }
+}
+
+/// A pthread call's result as an `io::Result`.
+fn check(code: libc::c_int) -> io::Result<()> {
+    match code {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 /// Reads a plain-data `T` from the start of `bytes`, whatever their alignment. Panics if
 /// `bytes` is shorter than a `T`.
 pub fn read_pod<T: Pod>(bytes: &[u8]) -> T {
@@ -161,6 +238,28 @@ mod tests {
         a.atomic_u32(4).fetch_add(3, SeqCst);
         assert_eq!(b.atomic_u32(4).load(SeqCst), 3);
         assert_eq!(std::fs::read(&path).unwrap()[8], 7, "stored in the file");
+    }
+
+    #[test]
+    fn a_robust_mutex_is_recovered_from_a_dead_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mutex");
+        std::fs::write(&path, [0u8; 64]).unwrap();
+        Mapping::open(&path).unwrap().init_robust_mutex(0).unwrap();
+        let holder = std::thread::spawn(move || {
+            let map = Mapping::open(&path).unwrap();
+            assert_eq!(map.robust_mutex(0).lock().unwrap(), Taken::Clean);
+            // The thread ends holding it, as a killed process would. Its mapping stays, as
+            // a dying process's does until the kernel has marked its robust mutexes.
+            std::mem::forget(map);
+        });
+        holder.join().unwrap();
+        let map = Mapping::open(&dir.path().join("mutex")).unwrap();
+        let mutex = map.robust_mutex(0);
+        assert_eq!(mutex.lock().unwrap(), Taken::Recovered);
+        mutex.unlock().unwrap();
+        assert_eq!(mutex.lock().unwrap(), Taken::Clean);
+        mutex.unlock().unwrap();
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub fn render(results: &Results) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<10} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10}  verdicts",
+        "{:<14} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10}  verdicts",
         "strategy", "trials", "anomalous", "max oversold", "purchases/s", "p50 µs", "p99 µs"
     );
     for run in &results.runs {
@@ -28,7 +28,7 @@ pub fn render(results: &Results) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "{:<10} {:>6} {:>9} {:>12} {:>12.0} {:>10.1} {:>10.1}  {}",
+            "{:<14} {:>6} {:>9} {:>12} {:>12.0} {:>10.1} {:>10.1}  {}",
             run.strategy.name(),
             m.trials,
             m.anomalous,

@@ -214,7 +214,7 @@ fn header(results: &Results, evidence: &[Evidence]) -> Markup {
                         @if e.trials.is_empty() { span.badge.none { "no trial finished" } }
                         @for (v, n) in e.verdicts() {
                             span.badge style=(format!("background:{}", palette::verdict(v))) {
-                                (palette::verdict_name(v)) " " (n) "/" (e.trials.len())
+                                (<&str>::from(v)) " " (n) "/" (e.trials.len())
                             }
                         }
                     }
@@ -352,7 +352,7 @@ fn trial_heading(e: &Evidence) -> Markup {
                 "trial " (f.trial.trial)
                 @if let Some(p) = f.point { " at " (p.buyers) " buyers, " (format::duration_axis(p.hold_us as f64)) " hold" }
                 " (" (why) ") "
-                span.badge style=(format!("background:{}", palette::verdict(v))) { (palette::verdict_name(v)) }
+                span.badge style=(format!("background:{}", palette::verdict(v))) { (<&str>::from(v)) }
             }
         }
         None => html! {},
@@ -374,7 +374,7 @@ fn finding(e: &Evidence) -> Markup {
             "."
         },
         None => html! {
-            "trial " (f.trial.trial) " was judged " (palette::verdict_name(c.verdict)) "."
+            "trial " (f.trial.trial) " was judged " (<&str>::from(c.verdict)) "."
         },
         Some(a) => {
             let more = c.anomalies.len();

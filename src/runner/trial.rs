@@ -232,6 +232,9 @@ pub fn run_trial(
         attempts: b.attempts,
         hold_us: b.hold_us,
         permits: scenario.semaphore.permits,
+        lease_ms: scenario.lock.lease_ms,
+        fencing: scenario.lock.fencing,
+        retries: scenario.transaction.retries,
         producers: scenario.producers.clone(),
         tag: unique_tag(),
         pool: b.pool,
@@ -292,7 +295,7 @@ pub fn run_trial(
 
     let gate_ns = now_ns();
     drop(gate_writer); // every worker's read of the gate returns: they all start now
-    let Some(deadline_hit) = watch(&mut crew, &mut groups, &plan, &fixtures, scenario, interrupts, gate_ns) else {
+    let Some(ending) = watch(&mut crew, &mut groups, &plan, &fixtures, scenario, interrupts, gate_ns) else {
         return Ok(None);
     };
     let ended_ns = now_ns();
@@ -302,10 +305,13 @@ pub fn run_trial(
     drop(crew);
     drop(fixtures);
 
+    if ending == Ending::Done {
+        worker_errors(&dir.join("workers.log"))?;
+    }
     let facts = Facts {
         initial_stock: scenario.stock.initial,
         final_stock: store.final_stock(&plan),
-        deadline_hit,
+        deadline_hit: ending == Ending::Deadline,
     };
     Ok(Some(Ran {
         ended_ns,
@@ -320,9 +326,36 @@ pub fn run_trial(
     }))
 }
 
+/// How the workers of a trial came to their end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Each finished (or was killed by its planned fault), and the servers stopped.
+    Done,
+    /// A server died while clients still needed it; the clients were ended.
+    ServerDied,
+    /// The deadline came first; everyone was ended.
+    Deadline,
+}
+
+/// Fails on an error that a worker reported in `workers.log` in a trial where nothing was
+/// ended from outside: a worker that cannot do its job is sim's failure or the setup's, not
+/// a finding about the strategy, and its purchases must not pass for indeterminate ones.
+fn worker_errors(log: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).take(3).collect();
+    if !errors.is_empty() {
+        bail!(
+            "a worker failed in the middle of the trial; the first errors in {}:\n{}",
+            log.display(),
+            errors.join("\n")
+        );
+    }
+    Ok(())
+}
+
 /// Watches the workers from the open gate to the end: resumes the stopped, ends daemon
 /// buyers with the producers, stops the servers once the clients are done, and ends
-/// everyone at the deadline or when a server dies. `Some(deadline hit)`, or `None` if
+/// everyone at the deadline or when a server dies. How it ended, or `None` if
 /// interrupted.
 fn watch(
     crew: &mut Crew,
@@ -332,14 +365,14 @@ fn watch(
     scenario: &Scenario,
     interrupts: &Interrupts,
     gate_ns: u64,
-) -> Option<bool> {
+) -> Option<Ending> {
     let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
     let mut stopping: Option<Instant> = None;
     let mut notices = Vec::new();
     loop {
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         if clients_done && !groups[SERVERS].open && !groups[STORE].open {
-            return Some(false);
+            return Some(Ending::Done);
         }
         if clients_done && stopping.is_none() {
             for fixture in fixtures {
@@ -353,11 +386,11 @@ fn watch(
         let now = Instant::now();
         if stopping.is_some_and(|t| now >= t) {
             crew.kill(None); // a server that does not stop when asked is ended
-            return Some(false);
+            return Some(Ending::Done);
         }
         if now >= deadline {
             crew.kill(None);
-            return Some(true);
+            return Some(Ending::Deadline);
         }
         let next = [Some(deadline), stopping, crew.next_resume()]
             .into_iter()
@@ -386,9 +419,10 @@ fn watch(
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         let server_died = [SERVERS, STORE].into_iter().any(|g| readable[g] && !groups[g].open);
         if server_died && !clients_done {
-            // A process the sale depends on died: nobody will answer the clients.
+            // A process the sale depends on died: nobody will answer the clients, and a
+            // client may fail before it is ended.
             crew.kill(None);
-            return Some(false);
+            return Some(Ending::ServerDied);
         }
     }
 }

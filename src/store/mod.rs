@@ -5,6 +5,7 @@
 
 mod file;
 pub mod manager;
+mod shm;
 
 use std::io;
 
@@ -22,6 +23,7 @@ pub fn registry(kind: StoreKind) -> &'static dyn Store {
     match kind {
         StoreKind::File => &file::FileStore,
         StoreKind::Manager => &manager::ManagerStore,
+        StoreKind::Shm => &shm::ShmStore,
     }
 }
 
@@ -59,12 +61,37 @@ pub enum Reading {
     Unreadable,
 }
 
-/// The stock as one process sees it.
+/// The stock as one process sees it. A store implements the operations it offers
+/// (`StoreKind::offers`); validation keeps a strategy from calling one it does not.
 pub trait Stock {
     /// Reads the stock.
     fn read(&mut self) -> io::Result<Reading>;
+
     /// Writes `value` as the stock.
     fn write(&mut self, value: i64) -> io::Result<()>;
+
+    /// Writes `new` only if the stock still holds `expected`; whether it did.
+    fn compare_and_set(&mut self, _expected: i64, _new: i64) -> io::Result<bool> {
+        Err(unoffered("compare-and-set"))
+    }
+
+    /// Takes one ticket in one step if there is one: the value it found, which it lowered
+    /// by one if it was above zero.
+    fn decrement_if_positive(&mut self) -> io::Result<i64> {
+        Err(unoffered("decrement-if-positive"))
+    }
+
+    /// Writes `value` unless a write with a newer fencing token than `token` was accepted;
+    /// whether it did.
+    fn fenced_write(&mut self, _value: i64, _token: u64) -> io::Result<bool> {
+        Err(unoffered("fenced write"))
+    }
+}
+
+/// The error of an operation the store does not offer: validation should have refused the
+/// scenario before it ran.
+fn unoffered(op: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("this store does not offer {op}"))
 }
 
 /// Parses the stock file's text: one decimal integer, optionally followed by a newline.

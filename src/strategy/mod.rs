@@ -5,10 +5,16 @@
 //! adding that file, its name in [`StrategyName`] (with the store operations it needs), and
 //! its line in [`registry`].
 
+mod atomic;
 mod file_lock;
+mod lease;
 mod none;
+mod ofd_lock;
+mod optimistic;
 pub mod queue;
+mod robust_mutex;
 pub mod semaphore;
+mod sysv_semaphore;
 
 use std::io;
 
@@ -28,6 +34,12 @@ pub fn registry(name: StrategyName) -> &'static dyn Strategy {
         StrategyName::FileLock => &file_lock::FileLock,
         StrategyName::Semaphore => &semaphore::Semaphore,
         StrategyName::Queue => &queue::Queue,
+        StrategyName::OfdLock => &ofd_lock::OfdLock,
+        StrategyName::SysvSemaphore => &sysv_semaphore::SysvSemaphore,
+        StrategyName::RobustMutex => &robust_mutex::RobustMutex,
+        StrategyName::Lease => &lease::Lease,
+        StrategyName::Atomic => &atomic::Atomic,
+        StrategyName::Optimistic => &optimistic::Optimistic,
     }
 }
 
@@ -71,6 +83,10 @@ pub trait Lock {
     fn acquire(&mut self) -> io::Result<()>;
     /// Lets it go.
     fn release(&mut self) -> io::Result<()>;
+    /// Whether the last `acquire` took it from a holder that had died, and repaired it.
+    fn took_over(&self) -> bool {
+        false
+    }
 }
 
 /// The buyer's side of a strategy that guards its own read-modify-write with a [`Lock`].
@@ -94,6 +110,9 @@ impl<L: Lock> Purchase for Locked<L> {
         let whole = self.scope == LockScope::ReadModifyWrite;
         if whole {
             self.lock.acquire()?;
+            if self.lock.took_over() {
+                op.mark_recovered();
+            }
         }
         sell(stock, op, hold, &mut self.lock, !whole)?;
         if whole {
@@ -131,6 +150,9 @@ pub fn sell(
     }
     if lock_write {
         lock.acquire()?;
+        if lock.took_over() {
+            op.mark_recovered();
+        }
     }
     // Recorded before the write, so that a buyer killed inside it still says what it may
     // have written.
