@@ -18,10 +18,11 @@ use sim::clock::{self, now_ns, ticks};
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
 use sim::plan::{Hold, TrialPlan};
 use sim::scenario::{LockScope, PoolMode, StoreKind, StrategyName, WriteMode};
-use sim::store::{self, FileStock};
+use sim::store;
 use sim::strategy::queue::Reply;
 use sim::strategy::queue::board::Board;
 use sim::strategy::{self, NoLock};
+use strum::IntoEnumIterator;
 
 /// Enough stock that no bench runs it out: a sold-out attempt skips the write.
 const STOCK: i64 = 999_999_999_999;
@@ -35,7 +36,10 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
     TrialPlan {
         strategy,
         scope: LockScope::ReadModifyWrite,
-        store: StoreKind::File,
+        // The first store that offers what the strategy needs: the file, unless it needs more.
+        store: StoreKind::iter()
+            .find(|s| s.offers().contains(strategy.needs(false)))
+            .expect("a store for every strategy"),
         write: WriteMode::InPlace,
         initial_stock: STOCK,
         stock_path: dir.join("stock.txt"),
@@ -69,7 +73,7 @@ fn blank_record() -> Record {
 /// each sale stays on the stack (recording is timed on its own).
 fn start_seller(plan: &TrialPlan) -> JoinHandle<io::Result<()>> {
     let board = Board::open(&plan.trial_dir).expect("opening the seller's board");
-    let mut stock = FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
+    let mut stock = store::FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
     let mut hold = Hold::new(plan, Role::Seller, 0);
     std::thread::spawn(move || {
         board.serve(|| {

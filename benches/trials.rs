@@ -13,7 +13,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use sim::checker::Verdict;
 use sim::runner::{self, Interrupts};
-use sim::scenario::{self, Limits, Scenario, StrategyName};
+use sim::scenario::{self, Limits, Scenario, StoreKind, StrategyName};
+use strum::IntoEnumIterator;
 
 const BUYERS: [u32; 4] = [1, 2, 4, 8];
 
@@ -37,6 +38,7 @@ deadline_ms = 120000
 [stock]
 initial = {total}
 write = "in-place"
+store = "{store}"
 
 [buyers]
 count = {buyers}
@@ -44,8 +46,16 @@ attempts = {attempts}
 hold_us = 0
 "#,
         attempts = total / buyers,
+        store = store_for(strategy),
     );
     scenario::parse(Path::new("bench.toml"), &text, Limits::default()).expect("a valid bench scenario")
+}
+
+/// The first store that offers what `strategy` needs: the file, unless it needs more.
+fn store_for(strategy: StrategyName) -> StoreKind {
+    StoreKind::iter()
+        .find(|s| s.offers().contains(strategy.needs(false)))
+        .expect("a store for every strategy")
 }
 
 fn contended_trials(c: &mut Criterion) {
