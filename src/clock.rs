@@ -65,6 +65,25 @@ pub fn ticks_fenced() -> u64 {
     now_ns()
 }
 
+/// [`ticks`] that no later instruction may overtake (`rdtsc` then `lfence`): for an
+/// invocation followed by a step in shared memory (a compare-exchange), which must not be
+/// stamped after the step.
+#[inline]
+pub fn ticks_ordered() -> u64 {
+    if !TSC.load(Ordering::Relaxed) {
+        return now_ns();
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let t = tsc();
+        // SAFETY: lfence has no preconditions on x86_64.
+        unsafe { std::arch::x86_64::_mm_lfence() };
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    now_ns()
+}
+
 /// The time-stamp counter (`CLOCK_MONOTONIC` where there is none).
 #[inline]
 fn tsc() -> u64 {

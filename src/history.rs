@@ -261,6 +261,23 @@ impl Record {
         self.write_tick = ticks();
     }
 
+    /// Stamps the invocation again, now, so that no later instruction overtakes the stamp:
+    /// for an operation whose work is a step in shared memory rather than a system call.
+    pub fn restamp_start_ordered(&mut self) {
+        self.start_tick = clock::ticks_ordered();
+    }
+
+    /// Stamps now as the read, the write and the completion at once, after every earlier
+    /// instruction: for a one-step operation in shared memory.
+    pub fn stamp_step_fenced(&mut self, wrote: bool) {
+        let t = clock::ticks_fenced();
+        self.read_tick = t;
+        if wrote {
+            self.write_tick = t;
+        }
+        self.end_tick = t;
+    }
+
     /// Stamps now as the completion.
     pub fn stamp_end(&mut self) {
         self.end_tick = ticks();

@@ -25,17 +25,18 @@ impl Purchase for OneStep {
         // The hold comes before the step, which has no inside: a fault planned for this
         // buyer lands before it, and the purchase never happened.
         hold.pause();
+        // The step takes nanoseconds, and a stamp out of order by as many would put two
+        // buyers' sales in the wrong real-time order: the stamps are ordered around it.
+        op.restamp_start_ordered();
         let found = stock.decrement_if_positive()?;
-        op.stamp_read();
+        op.stamp_step_fenced(found > 0);
         op.set_value(found);
         if found > 0 {
             op.set_written(found - 1);
-            op.stamp_write();
             op.set_outcome(Outcome::Sold);
         } else {
             op.set_outcome(Outcome::SoldOut);
         }
-        op.stamp_end();
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 use std::io;
 
 use super::{Purchase, Strategy};
+use crate::clock::ticks_fenced;
 use crate::history::{Outcome, Record};
 use crate::plan::{Hold, TrialPlan};
 use crate::store::{Reading, Stock};
@@ -26,6 +27,9 @@ struct Retrying {
 
 impl Purchase for Retrying {
     fn purchase(&mut self, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()> {
+        // Its steps are loads and a compare-exchange, nanoseconds long: the stamps are ordered
+        // around them, or two buyers' sales could look out of real-time order.
+        op.restamp_start_ordered();
         let mut tries = 0;
         loop {
             let reading = stock.read()?;
@@ -49,7 +53,7 @@ impl Purchase for Retrying {
             // One step: no process can die inside it, so what it wrote is noted after.
             if stock.compare_and_set(value, value - 1)? {
                 op.set_written(value - 1);
-                op.stamp_write();
+                op.set_write_tick(ticks_fenced());
                 op.set_outcome(Outcome::Sold);
                 break;
             }
@@ -60,7 +64,7 @@ impl Purchase for Retrying {
             tries += 1;
             op.count_retry();
         }
-        op.stamp_end();
+        op.set_end_tick(ticks_fenced());
         Ok(())
     }
 }
