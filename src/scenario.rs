@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use strum::{IntoEnumIterator, VariantArray};
 use toml::Spanned;
 
-/// The most processes one trial may start, whatever the scenario says: a typo must not fork a
-/// million processes. `--max-processes` lifts it.
+/// The most buyer and producer processes one trial may start, whatever the scenario says: a
+/// typo must not fork a million processes. sim's own few helpers (the spawner, a seller, the
+/// entry queue, a manager) come on top. `--max-processes` lifts it.
 pub const DEFAULT_MAX_PROCESSES: u64 = 1000;
 
 /// A validated scenario with every default filled in; this is what `results.json` records.
@@ -481,7 +482,7 @@ pub struct ScenarioError {
 /// Limits that the command line may lift.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// The most worker processes one trial may start.
+    /// The most buyer and producer processes one trial may start (sim's helpers aside).
     pub max_processes: u64,
 }
 
@@ -811,14 +812,25 @@ impl Validator<'_> {
                            add a [producers] table or drop daemon";
             return Err(self.error(None, "buyers.daemon", message.into()));
         }
-        let processes =
-            buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
-        if processes > max {
-            return Err(self.error(
-                None,
-                "producers.count",
-                format!("this trial would start {processes} processes{lift}"),
-            ));
+        // The bound is on the processes the user asked for: buyers (or the pool's) and
+        // producers. sim's own helpers (the spawner, a seller, the entry queue, a manager)
+        // are a few more whatever the scenario, and do not count against it.
+        if let (Some(p), Some(raw_p)) = (&producers, &raw.producers) {
+            let (buyer_field, buyer_processes) = match buyers.pool {
+                Some(pool) => ("buyers.pool", pool),
+                None => ("buyers.count", buyers.count),
+            };
+            let processes = buyer_processes as u64 + p.count as u64;
+            if processes > max {
+                return Err(self.error(
+                    raw_p.count.as_ref().map(|c| c.span()),
+                    "producers.count",
+                    format!(
+                        "{} producers with {buyer_processes} buyer processes (`{buyer_field}`) make {processes} worker processes{lift}: lower either",
+                        p.count
+                    ),
+                ));
+            }
         }
 
         let semaphore = Semaphore {
@@ -1099,6 +1111,23 @@ oversell = true
             parse_str("[stock]\nfile = \"sub/s.txt\"\n").unwrap().stock.file,
             "sub/s.txt"
         );
+    }
+
+    #[test]
+    fn the_process_bound_counts_buyers_and_producers_only() {
+        let s = parse_str("[buyers]\ncount = 1000\n").unwrap();
+        assert_eq!(s.buyers.count, 1000);
+        let s = parse_str("[buyers]\ncount = 999\n[producers]\ncount = 1\n").unwrap();
+        assert_eq!(s.producers.unwrap().count, 1);
+        let e = parse_str("[buyers]\ncount = 1001\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("buyers.count"), "{e}");
+        let e = parse_str("[buyers]\ncount = 10\npool = 1001\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("buyers.pool"), "{e}");
+        let e = parse_str("[buyers]\ncount = 999\n[producers]\ncount = 2\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("producers.count"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("1001 worker processes"), "{e}");
+        assert!(e.to_string().contains("`buyers.count`"), "{e}");
     }
 
     #[test]
