@@ -318,6 +318,11 @@ impl Region {
     }
 }
 
+/// The bytes a history file made by [`create_file`] takes, for workers of these capacities.
+pub fn file_len(capacities: impl IntoIterator<Item = usize>) -> u64 {
+    PAGE + capacities.into_iter().map(|c| Region::len(c as u64)).sum::<u64>()
+}
+
 /// Creates a trial's history file with a region for each of `workers` (role, index,
 /// capacity), in the order of their names, and takes the timebase's first pair: so before any
 /// worker starts. Fails if the file exists.
@@ -339,7 +344,16 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
         })
         .collect();
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.set_len(offset)?;
+    // Every block now, not sparse: on a full disk this fails here, with an error, rather than
+    // killing a worker with SIGBUS at its first write to a page that has no block.
+    if let Err(e) = crate::shm::allocate(&file, offset) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("allocating its {} bytes: {e}", offset),
+        ));
+    }
     let start = Pair::now();
     let header = FileHeader {
         magic: MAGIC,
