@@ -11,8 +11,8 @@ use rand::seq::index::sample;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::Interrupts;
 use super::crew::{Crew, FaultEvent, Group, poll};
+use super::{Interrupts, KeepHistories};
 use crate::checker::{self, Check, Facts};
 use crate::clock::{self, now_ns};
 use crate::history::{self, History, Role};
@@ -58,6 +58,13 @@ pub struct TrialResult {
     /// The faults the trial suffered, as they happened.
     #[serde(default)]
     pub faults: Vec<FaultEvent>,
+    /// Whether its `history.bin` was kept (`--keep-histories`); the report draws only those.
+    #[serde(default = "kept")]
+    pub history_kept: bool,
+}
+
+fn kept() -> bool {
+    true
 }
 
 /// A trial that ran to its end, waiting to be checked.
@@ -75,10 +82,17 @@ pub struct Ran {
 }
 
 impl Ran {
-    /// Reads the trial's history and checks it.
-    pub fn check(self) -> Result<TrialResult> {
+    /// Reads the trial's history and checks it; removes the history file then unless `keep`
+    /// keeps it.
+    pub fn check(self, keep: KeepHistories) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
         let mut check = checker::check(&history, &self.facts);
+        drop(history);
+        let history_kept = keep.keeps(check.verdict);
+        if !history_kept {
+            std::fs::remove_file(&self.history)
+                .with_context(|| format!("removing {} (--keep-histories)", self.history.display()))?;
+        }
         if self.facts.deadline_hit {
             // The workers that were ended recorded nothing at the end: the runner saw it.
             let completed = check.sold + check.sold_out + check.torn_reads;
@@ -94,6 +108,7 @@ impl Ran {
             dir: self.dir,
             gate_ns: self.gate_ns,
             faults: self.faults,
+            history_kept,
         })
     }
 }
@@ -200,23 +215,12 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
     faults
 }
 
-/// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
-#[allow(clippy::too_many_arguments)]
-pub fn run_trial(
-    exe: &Path,
-    scenario: &Scenario,
-    out: &Path,
-    rel: &str,
-    strategy: StrategyName,
-    n: u32,
-    seed: u64,
-    interrupts: &Interrupts,
-) -> Result<Option<Ran>> {
-    let (dir, stock_path) = prepare(scenario, out, rel)?;
+/// The plan of a trial of `strategy` in the folder `dir`, but for its history's regions.
+fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: PathBuf, seed: u64) -> TrialPlan {
     let b = &scenario.buyers;
     let tsc = clock::tsc_usable();
     clock::use_tsc(tsc);
-    let mut plan = TrialPlan {
+    TrialPlan {
         strategy,
         scope: scenario.lock.scope,
         store: scenario.stock.store,
@@ -236,9 +240,34 @@ pub fn run_trial(
         tag: unique_tag(),
         pool: b.pool,
         pool_mode: b.pool_mode,
-        trial_dir: dir.clone(),
+        trial_dir: dir.to_path_buf(),
         faults: plan_faults(scenario, strategy, seed),
-    };
+    }
+}
+
+/// What one trial of `strategy` puts on disk: its history file's bytes, and its workers.
+pub fn footprint(scenario: &Scenario, strategy: StrategyName) -> (u64, usize) {
+    let plan = plan(scenario, strategy, Path::new(""), PathBuf::new(), scenario.seed);
+    let roster = roster(scenario, strategy);
+    let history = history::file_len(roster.iter().map(|&(_, role, _)| plan.capacity(role)));
+    (history, roster.len())
+}
+
+/// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
+#[allow(clippy::too_many_arguments)]
+pub fn run_trial(
+    exe: &Path,
+    scenario: &Scenario,
+    out: &Path,
+    rel: &str,
+    strategy: StrategyName,
+    n: u32,
+    seed: u64,
+    interrupts: &Interrupts,
+) -> Result<Option<Ran>> {
+    let (dir, stock_path) = prepare(scenario, out, rel)?;
+    let b = &scenario.buyers;
+    let mut plan = plan(scenario, strategy, &dir, stock_path, seed);
     let roster = roster(scenario, strategy);
     let workers: Vec<_> = roster
         .iter()
