@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use strum::{IntoEnumIterator, VariantArray};
 use toml::Spanned;
 
+/// Why a soak (`[buyers] duration_ms`) cannot run the `queue` strategy.
+const SOAK_WITHOUT_QUEUE: &str = "a soak runs strategies whose buyers sell for themselves; the queue strategy's seller \
+     records every sale in one region that a soak cannot bound: drop `queue`, or `duration_ms`";
+
 /// The most buyer and producer processes one trial may start, whatever the scenario says: a
 /// typo must not fork a million processes. sim's own few helpers (the spawner, a seller, the
 /// entry queue, a manager) come on top. `--max-processes` lifts it.
@@ -87,6 +91,9 @@ impl Scenario {
     pub fn choose_strategies(&mut self, strategies: Vec<StrategyName>) -> Result<(), String> {
         for &strategy in &strategies {
             check_pairing(strategy, self.stock.store)?;
+            if strategy == StrategyName::Queue && self.buyers.duration_ms.is_some() {
+                return Err(SOAK_WITHOUT_QUEUE.into());
+            }
         }
         self.strategies = strategies;
         Ok(())
@@ -308,6 +315,9 @@ pub struct Buyers {
     pub pool_mode: PoolMode,
     /// Buyers end as soon as every producer has.
     pub daemon: bool,
+    /// A soak: each buyer buys until this long after the gate, instead of making `attempts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -537,6 +547,7 @@ struct RawBuyers {
     pool: Option<Spanned<i64>>,
     pool_mode: Option<PoolMode>,
     daemon: Option<bool>,
+    duration_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -767,7 +778,32 @@ impl Validator<'_> {
             },
             pool_mode: b.pool_mode.unwrap_or(PoolMode::Async),
             daemon: b.daemon.unwrap_or(false),
+            duration_ms: match &b.duration_ms {
+                Some(_) => Some(self.number(&b.duration_ms, "buyers.duration_ms", 1, 1, 86_400_000, " (a day)")?),
+                None => None,
+            },
         };
+        if let Some(d) = &b.duration_ms {
+            let span = Some(d.span());
+            let why = if b.attempts.is_some() {
+                Some("a soak buys for a time, not a number of attempts: give `attempts` or `duration_ms`, not both")
+            } else if raw.producers.is_some() || b.pool.is_some() {
+                Some("a soak runs plain buyers: drop `[producers]` and `pool`, or `duration_ms`")
+            } else if strategies.contains(&StrategyName::Queue) {
+                Some(SOAK_WITHOUT_QUEUE)
+            } else if [&raw.faults.kill_buyers, &raw.faults.stop_buyers]
+                .iter()
+                .any(|f| f.as_ref().is_some_and(|n| *n.get_ref() > 0))
+                || raw.faults.kill_seller == Some(true)
+            {
+                Some("a soak runs without faults: drop the `[faults]` or `duration_ms`")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(self.error(span, "buyers.duration_ms", why.into()));
+            }
+        }
         if buyers.count as u64 * buyers.attempts as u64 > 100_000_000 {
             return Err(self.error(
                 b.attempts.as_ref().map(|a| a.span()),

@@ -363,3 +363,49 @@ fn keeping_no_history_still_writes_the_results_and_the_report() {
         String::from_utf8_lossy(&report.stderr)
     );
 }
+
+#[test]
+fn a_short_soak_buys_for_its_time_and_is_checked_segment_by_segment() {
+    // A stock that cannot run out; 1.5 s of buying. Under `none` four buyers holding 1 ms
+    // between read and write race all the time; under `file-lock` never.
+    let run = run_scenario(
+        "trials = 1\nstrategy = [\"file-lock\", \"none\"]\n[stock]\ninitial = 1000000000\n\
+         [buyers]\ncount = 4\nduration_ms = 1500\nhold_us = 1000\n",
+        &["--keep-histories", "anomalous"],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let safe = &run.trials("file-lock")[0];
+    assert_eq!(safe["verdict"], "safe", "{safe}");
+    let sold = u(&safe["sold"]);
+    assert!(sold > 100, "it bought for 1.5 s: {safe}");
+    assert_eq!(u(&safe["attempts"]), sold, "{safe}");
+    assert_eq!(u(&safe["final_stock"]), 1_000_000_000 - sold, "{safe}");
+    assert!(safe["wall_ms"].as_f64().unwrap() >= 1500.0, "{safe}");
+    // A safe soak keeps nothing: every segment was removed once checked.
+    let dir = run.out.join(safe["dir"].as_str().unwrap());
+    assert_eq!(std::fs::read_dir(dir.join("segments")).unwrap().count(), 0);
+    assert!(!dir.join("history.bin").exists());
+
+    let raced = &run.trials("none")[0];
+    assert_ne!(raced["verdict"], "safe", "{raced}");
+    assert!(
+        u(&raced["lost_updates"]) > 0 && u(&raced["duplicate_tickets"]) > 0,
+        "{raced}"
+    );
+    let kept = std::fs::read_dir(run.out.join(raced["dir"].as_str().unwrap()).join("segments")).unwrap();
+    assert!(kept.count() > 0, "the segments with anomalies are kept");
+}
+
+#[test]
+fn a_soak_is_a_time_not_a_number_of_attempts() {
+    let run = run_scenario("[buyers]\nattempts = 5\nduration_ms = 1000\n", &[]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("line 3, field `buyers.duration_ms`"),
+        "{}",
+        run.stderr()
+    );
+    let run = run_scenario("strategy = \"queue\"\n[buyers]\nduration_ms = 1000\n", &[]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(run.stderr().contains("drop `queue`"), "{}", run.stderr());
+}

@@ -205,6 +205,14 @@ fn header(results: &Results, evidence: &[Evidence]) -> Markup {
             } @else if let Some(why) = &results.stopped {
                 p.warning { "The run stopped early (" (why) "): this report shows only the trials that finished." }
             }
+            @if let Some(ms) = s.buyers.duration_ms {
+                p.note {
+                    "A soak of " (format::plural(ms, "ms", "ms")) ": its purchases were checked segment by segment as \
+                     the buyers wrote them, and the segments removed unless kept (trials/…/segments/). The counts, \
+                     verdicts and latencies cover every purchase; the timeline and the stock chart, which draw a \
+                     whole history, have none to draw."
+                }
+            }
             @let missing = results.missing_histories();
             @if !missing.is_empty() {
                 div.note {

@@ -6,6 +6,7 @@
 
 mod crew;
 mod folder;
+mod soak;
 mod space;
 mod trial;
 
@@ -141,7 +142,19 @@ pub fn run_one(
 ) -> Result<TrialResult> {
     let _folder = FolderLock::for_run(out)?;
     let dir = format!("trials/{}/000", strategy.name());
-    match run_trial(exe, scenario, out, &dir, strategy, 0, scenario.seed, interrupts)? {
+    let (keep, bar) = (KeepHistories::All, ProgressBar::hidden());
+    match run_trial(
+        exe,
+        scenario,
+        out,
+        &dir,
+        strategy,
+        0,
+        scenario.seed,
+        interrupts,
+        keep,
+        &bar,
+    )? {
         Some(ran) => ran.check(KeepHistories::All),
         None => bail!("interrupted"),
     }
@@ -155,6 +168,12 @@ fn run_with(
     interrupts: &Interrupts,
 ) -> Result<(Vec<Trials>, RunEnd)> {
     space::check(scenario, out, options.keep_histories)?;
+    if scenario.buyers.duration_ms.is_some() && options.keep_histories == KeepHistories::All {
+        eprintln!(
+            "note: a soak that keeps every history writes 64 bytes a purchase, hundreds of MB a minute; \
+             --keep-histories anomalous removes the segments once checked"
+        );
+    }
     for &name in &scenario.strategies {
         let removed = strategy::registry(name).sweep_stale();
         if removed > 0 {
@@ -193,7 +212,7 @@ fn run_with(
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
             let rel = format!("{dir}/{n:03}");
-            match run_trial(exe, &at, out, &rel, strategy, n, seed, interrupts) {
+            match run_trial(exe, &at, out, &rel, strategy, n, seed, interrupts, keep, &bar) {
                 // Keeping only some histories, each is checked (and removed) before the next
                 // trial starts: one history on disk at a time, whatever the number of trials.
                 Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),

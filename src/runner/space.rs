@@ -42,7 +42,13 @@ pub fn need(scenario: &Scenario, keep: KeepHistories) -> Need {
                 Some(_) => scenario.at(point),
                 None => scenario.clone(),
             };
-            let (history, workers) = footprint(&at, strategy);
+            let (mut history, workers) = footprint(&at, strategy);
+            if at.buyers.duration_ms.is_some() {
+                // A soak's buyers write segments, two each at once at the most (one being
+                // written, one closed and not yet checked); with every history kept, more.
+                let segment = crate::history::file_len([crate::history::SEGMENT_OPS]);
+                history += 2 * at.buyers.count as u64 * segment;
+            }
             all = all.saturating_add(history.saturating_mul(trials));
             largest = largest.max(history);
             rest = rest.saturating_add(trials * (TRIAL_FILES + PER_WORKER * workers as u64 + RESULTS_PER_TRIAL));

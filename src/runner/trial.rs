@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
 use rand::rngs::ChaCha8Rng;
 use rand::seq::index::sample;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::crew::{Crew, FaultEvent, Group, poll};
+use super::soak::{LOOK_EVERY, Soak};
 use super::{Interrupts, KeepHistories};
 use crate::checker::{self, Check, Facts};
 use crate::clock::{self, now_ns};
@@ -79,6 +81,8 @@ pub struct Ran {
     ended_ns: u64,
     faults: Vec<FaultEvent>,
     facts: Facts,
+    /// A soak's streaming check, every segment taken.
+    soak: Option<Soak>,
 }
 
 impl Ran {
@@ -86,7 +90,28 @@ impl Ran {
     /// keeps it.
     pub fn check(self, keep: KeepHistories) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
-        let mut check = checker::check(&history, &self.facts);
+        let mut check = match self.soak {
+            Some(soak) => {
+                if let Some(e) = soak.error {
+                    return Err(e.context("checking the soak's segments"));
+                }
+                // A buyer that stopped before its time leaves a soak that says too little.
+                if let Some(w) = history
+                    .workers
+                    .iter()
+                    .find(|w| w.role == Role::Buyer && w.finish_ns.is_none())
+                    && !self.facts.deadline_hit
+                {
+                    bail!(
+                        "{} stopped before the soak's time was up: see {}",
+                        w.label(),
+                        self.history.with_file_name("workers.log").display()
+                    );
+                }
+                soak.stream.finish(&self.facts)
+            }
+            None => checker::check(&history, &self.facts),
+        };
         drop(history);
         let history_kept = keep.keeps(check.verdict);
         if !history_kept {
@@ -242,6 +267,7 @@ fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: Pat
         pool_mode: b.pool_mode,
         trial_dir: dir.to_path_buf(),
         faults: plan_faults(scenario, strategy, seed),
+        duration_ms: b.duration_ms,
     }
 }
 
@@ -264,6 +290,8 @@ pub fn run_trial(
     n: u32,
     seed: u64,
     interrupts: &Interrupts,
+    keep: KeepHistories,
+    bar: &ProgressBar,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
     let b = &scenario.buyers;
@@ -275,6 +303,9 @@ pub fn run_trial(
         .collect();
     plan.regions = history::create_file(&plan.history, &workers)
         .with_context(|| format!("creating {}", plan.history.display()))?;
+    if plan.duration_ms.is_some() {
+        Soak::make_folder(&dir)?;
+    }
     if b.pool.is_some() {
         Pool::create(&dir).context("creating the pool's files")?;
     }
@@ -321,12 +352,29 @@ pub fn run_trial(
 
     let gate_ns = now_ns();
     drop(gate_writer); // every worker's read of the gate returns: they all start now
-    let Some(deadline_hit) = watch(&mut crew, &mut groups, &plan, &fixtures, scenario, interrupts, gate_ns) else {
+    let mut soak = plan.duration_ms.map(|ms| {
+        let label = format!("{strategy} trial {n}");
+        Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), keep, label)
+    });
+    let watching = watch(
+        &mut crew,
+        &mut groups,
+        &plan,
+        &fixtures,
+        scenario,
+        interrupts,
+        gate_ns,
+        soak.as_mut().map(|s| (s, bar)),
+    );
+    let Some(deadline_hit) = watching else {
         return Ok(None);
     };
     let ended_ns = now_ns();
     crew.reap();
     history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
+    if let Some(soak) = &mut soak {
+        soak.look(gate_ns, true, bar);
+    }
     let faults = std::mem::take(&mut crew.faults);
     drop(crew);
     drop(fixtures);
@@ -346,6 +394,7 @@ pub fn run_trial(
         spawn_ms,
         faults,
         facts,
+        soak,
     }))
 }
 
@@ -353,6 +402,7 @@ pub fn run_trial(
 /// buyers with the producers, stops the servers once the clients are done, and ends
 /// everyone at the deadline or when a server dies. `Some(deadline hit)`, or `None` if
 /// interrupted.
+#[allow(clippy::too_many_arguments)]
 fn watch(
     crew: &mut Crew,
     groups: &mut [Group; 4],
@@ -361,11 +411,21 @@ fn watch(
     scenario: &Scenario,
     interrupts: &Interrupts,
     gate_ns: u64,
+    mut soak: Option<(&mut Soak, &ProgressBar)>,
 ) -> Option<bool> {
-    let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
+    // A soak's deadline counts from the end of its buying time.
+    let soaking = Duration::from_millis(plan.duration_ms.unwrap_or(0));
+    let deadline = Instant::now() + soaking + Duration::from_millis(scenario.deadline_ms);
     let mut stopping: Option<Instant> = None;
     let mut notices = Vec::new();
+    let mut look_at = Instant::now() + LOOK_EVERY;
     loop {
+        if let Some((soak, bar)) = &mut soak
+            && Instant::now() >= look_at
+        {
+            soak.look(gate_ns, false, bar);
+            look_at = Instant::now() + LOOK_EVERY;
+        }
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         if clients_done && !groups[SERVERS].open && !groups[STORE].open {
             return Some(false);
@@ -388,7 +448,8 @@ fn watch(
             crew.kill(None);
             return Some(true);
         }
-        let next = [Some(deadline), stopping, crew.next_resume()]
+        let look = soak.is_some().then_some(look_at);
+        let next = [Some(deadline), stopping, crew.next_resume(), look]
             .into_iter()
             .flatten()
             .min()
