@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -28,7 +28,6 @@ const MARKER_TEXT: &str = "written by sim: `sim run` may replace what is in this
 #[derive(Debug)]
 pub struct FolderLock {
     file: File,
-    path: PathBuf,
 }
 
 impl FolderLock {
@@ -102,12 +101,7 @@ impl FolderLock {
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(text.as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
-        Ok(FolderLock { file, path })
-    }
-
-    /// The marker file that is locked.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(FolderLock { file })
     }
 }
 
