@@ -217,9 +217,13 @@ fn run_with(
                 // trial starts: one history on disk at a time, whatever the number of trials.
                 Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
                 Ok(Some(trial)) => ran.push(trial),
-                Ok(None) => end = RunEnd::Interrupted,
+                // Nothing half-made stays: the unfinished trial's folder goes (its workers are
+                // gone by now), the finished stay.
+                Ok(None) => {
+                    let _ = std::fs::remove_dir_all(out.join(&rel));
+                    end = RunEnd::Interrupted;
+                }
                 Err(e) => {
-                    // Nothing half-made stays: the trial's folder goes, the finished stay.
                     let _ = std::fs::remove_dir_all(out.join(&rel));
                     end = RunEnd::Failed(format!("trial {n} of {strategy} failed: {e:#}"));
                 }
