@@ -120,8 +120,14 @@ fn run(args: RunArgs) -> Result<u8> {
     let mut results = Results::new(&scenario, runs, matches!(end, RunEnd::Interrupted));
     results.stopped = end.why_stopped();
     results.violations = expect::violations(&results);
-    results.write(&out)?;
-    let page = report::write(&out, &results)?;
+    let page = match results.write(&out).and_then(|()| report::write(&out, &results)) {
+        Ok(page) => page,
+        // The disk that stopped the run may stop its results too: say both.
+        Err(e) => match &end {
+            RunEnd::Failed(why) => return Err(e.context(format!("the run stopped early ({why}), then"))),
+            _ => return Err(e),
+        },
+    };
 
     print!("{}", table::render(&results));
     for v in &results.violations {
