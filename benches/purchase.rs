@@ -61,6 +61,7 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         pool_mode: PoolMode::Async,
         trial_dir: dir.to_path_buf(),
         faults: Vec::new(),
+        duration_ms: None,
     }
 }
 

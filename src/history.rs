@@ -31,6 +31,26 @@ const RECORD_LEN: usize = std::mem::size_of::<Record>();
 /// The name of a trial's history file, in the trial's folder.
 pub const FILE_NAME: &str = "history.bin";
 
+/// The folder of a soak's segment files, in the trial's folder.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// The operations a soak's buyer records in one segment file at most (16 MiB of records):
+/// it starts the next when one is full, or a second after it began (see
+/// [`SEGMENT_SECONDS`]), whichever comes first.
+pub const SEGMENT_OPS: usize = 1 << 18;
+
+/// How long a soak's buyer records into one segment at most: the runner checks segments as
+/// they are closed, so this is how far behind the buyers its count of purchases runs.
+pub const SEGMENT_SECONDS: u64 = 1;
+
+/// A segment file of a soak: a history file of one worker (as [`Recorder::create`] makes),
+/// `buyer-0003-000017.bin` in [`SEGMENTS_DIR`], named `….part` while it is written and
+/// renamed once sealed, so that a reader takes only whole ones.
+pub fn segment_path(dir: &Path, role: Role, index: u32, seq: u64, sealed: bool) -> PathBuf {
+    let ext = if sealed { "bin" } else { "part" };
+    dir.join(format!("{}-{index:04}-{seq:06}.{ext}", role.name()))
+}
+
 /// `Record::value` and `Record::written` when there is none.
 pub const NO_VALUE: i64 = i64::MIN;
 /// `Record::entry` when the operation took no entry.
@@ -363,6 +383,11 @@ impl Region {
     }
 }
 
+/// The bytes a history file made by [`create_file`] takes, for workers of these capacities.
+pub fn file_len(capacities: impl IntoIterator<Item = usize>) -> u64 {
+    PAGE + capacities.into_iter().map(|c| Region::len(c as u64)).sum::<u64>()
+}
+
 /// Creates a trial's history file with a region for each of `workers` (role, index,
 /// capacity), in the order of their names, and takes the timebase's first pair: so before any
 /// worker starts. Fails if the file exists.
@@ -384,7 +409,16 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
         })
         .collect();
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.set_len(offset)?;
+    // Every block now, not sparse: on a full disk this fails here, with an error, rather than
+    // killing a worker with SIGBUS at its first write to a page that has no block.
+    if let Err(e) = crate::shm::allocate(&file, offset) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("allocating its {} bytes: {e}", offset),
+        ));
+    }
     let start = Pair::now();
     let header = FileHeader {
         magic: MAGIC,

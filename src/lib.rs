@@ -2,7 +2,8 @@
 //! record for overselling, duplicate tickets, lost updates and torn reads.
 //!
 //! The layers, each using only those before it (README.md, "Layout", has the map):
-//! - [`clock`] → [`history`] → [`checker`]: the record and its judge;
+//! - [`clock`] → [`history`] → [`checker`] → [`stream`]: the record and its judge (and the
+//!   judge of a soak, which takes its history a segment at a time);
 //! - [`scenario`] → [`plan`] → [`store`] and [`strategy`] → [`worker`] → [`runner`] →
 //!   [`results`] → [`report`]: from the file to the page;
 //! - beside them, the small pieces every layer may use: [`shm`] (all the `unsafe` of shared
@@ -24,5 +25,6 @@ pub mod scenario;
 pub mod shm;
 pub mod store;
 pub mod strategy;
+pub mod stream;
 pub mod table;
 pub mod worker;

@@ -70,6 +70,10 @@ pub struct TrialPlan {
     pub trial_dir: PathBuf,
     /// The faults planned for this trial: who is hit, at which of its sales.
     pub faults: Vec<PlannedFault>,
+    /// A soak: buyers buy until this long after the gate, recording into segment files of
+    /// their own (see `history::Segment`) rather than their region of the history.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
 }
 
 impl TrialPlan {
@@ -89,6 +93,8 @@ impl TrialPlan {
         let entries = self.producers.as_ref().map(|p| p.count as usize * p.entries as usize);
         match role {
             // A pool process may end up running every buyer's task.
+            // A soak's buyers record into segments; their region keeps only its header.
+            Role::Buyer if self.duration_ms.is_some() => 0,
             Role::Buyer if self.pool.is_some() => entries.unwrap_or(self.buyers as usize * self.attempts as usize),
             Role::Buyer => entries.unwrap_or(self.attempts as usize),
             Role::Producer => self.producers.as_ref().map_or(0, |p| p.entries as usize),

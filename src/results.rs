@@ -31,6 +31,10 @@ pub struct Results {
     pub machine: Machine,
     /// The run was interrupted: `runs` holds the trials that finished.
     pub interrupted: bool,
+    /// Why the run stopped before its last trial (interrupted, or a trial that failed, such
+    /// as on a full disk); `None` when every trial ran. `runs` holds the trials that finished.
+    #[serde(default)]
+    pub stopped: Option<String>,
     /// Expectations of `[expect]` that the run contradicted; empty when all held.
     pub violations: Vec<String>,
 }
@@ -147,8 +151,43 @@ impl Results {
             created: utc_now(),
             machine: Machine::this(),
             interrupted,
+            stopped: None,
             violations: Vec::new(),
         }
+    }
+
+    /// How many trials finished and were checked.
+    pub fn finished_trials(&self) -> usize {
+        self.runs.iter().map(|r| r.trials.len()).sum()
+    }
+
+    /// The trials whose history was not kept (`--keep-histories`), one line per strategy
+    /// (and point of a sweep) that has any: "file-lock: trials 0, 2, 3 (of 4) have no history".
+    pub fn missing_histories(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter_map(|run| {
+                let missing: Vec<String> = run
+                    .trials
+                    .iter()
+                    .filter(|t| !t.history_kept)
+                    .map(|t| t.trial.to_string())
+                    .collect();
+                if missing.is_empty() {
+                    return None;
+                }
+                let at = run
+                    .point
+                    .map(|p| format!(" at {} buyers, {} µs", p.buyers, p.hold_us))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{}{at}: trial(s) {} (of {}) have no history (the run kept only some: --keep-histories)",
+                    run.strategy,
+                    missing.join(", "),
+                    run.trials.len()
+                ))
+            })
+            .collect()
     }
 
     /// Writes `results.json` into the output folder `out`, whole or not at all.
@@ -157,8 +196,14 @@ impl Results {
         let tmp = out.join(".results.json.tmp");
         let json = serde_json::to_vec_pretty(self).context("encoding results")?;
         // Written aside, then renamed: an interrupted write never leaves half a file.
-        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        // On a full disk the part written aside goes too: nothing is left half-written.
+        let written = std::fs::write(&tmp, json)
+            .with_context(|| format!("writing {}", tmp.display()))
+            .and_then(|()| std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display())));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Reads the `results.json` of the output folder `out`.

@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 use strum::{IntoEnumIterator, VariantArray};
 use toml::Spanned;
 
-/// The most processes one trial may start, whatever the scenario says: a typo must not fork a
-/// million processes. `--max-processes` lifts it.
+/// Why a soak (`[buyers] duration_ms`) cannot run the `queue` strategy.
+const SOAK_WITHOUT_QUEUE: &str = "a soak runs strategies whose buyers sell for themselves; the queue strategy's seller \
+     records every sale in one region that a soak cannot bound: drop `queue`, or `duration_ms`";
+
+/// The most buyer and producer processes one trial may start, whatever the scenario says: a
+/// typo must not fork a million processes. sim's own few helpers (the spawner, a seller, the
+/// entry queue, a manager) come on top. `--max-processes` lifts it.
 pub const DEFAULT_MAX_PROCESSES: u64 = 1000;
 
 /// A validated scenario with every default filled in; this is what `results.json` records.
@@ -94,6 +99,9 @@ impl Scenario {
         }
         for &strategy in &strategies {
             check_pairing(strategy, self.stock.store, self.lock.fencing)?;
+            if strategy == StrategyName::Queue && self.buyers.duration_ms.is_some() {
+                return Err(SOAK_WITHOUT_QUEUE.into());
+            }
         }
         self.strategies = strategies;
         Ok(())
@@ -340,6 +348,9 @@ pub struct Buyers {
     pub pool_mode: PoolMode,
     /// Buyers end as soon as every producer has.
     pub daemon: bool,
+    /// A soak: each buyer buys until this long after the gate, instead of making `attempts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -540,7 +551,7 @@ pub struct ScenarioError {
 /// Limits that the command line may lift.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// The most worker processes one trial may start.
+    /// The most buyer and producer processes one trial may start (sim's helpers aside).
     pub max_processes: u64,
 }
 
@@ -597,6 +608,7 @@ struct RawBuyers {
     pool: Option<Spanned<i64>>,
     pool_mode: Option<PoolMode>,
     daemon: Option<bool>,
+    duration_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -839,7 +851,32 @@ impl Validator<'_> {
             },
             pool_mode: b.pool_mode.unwrap_or(PoolMode::Async),
             daemon: b.daemon.unwrap_or(false),
+            duration_ms: match &b.duration_ms {
+                Some(_) => Some(self.number(&b.duration_ms, "buyers.duration_ms", 1, 1, 86_400_000, " (a day)")?),
+                None => None,
+            },
         };
+        if let Some(d) = &b.duration_ms {
+            let span = Some(d.span());
+            let why = if b.attempts.is_some() {
+                Some("a soak buys for a time, not a number of attempts: give `attempts` or `duration_ms`, not both")
+            } else if raw.producers.is_some() || b.pool.is_some() {
+                Some("a soak runs plain buyers: drop `[producers]` and `pool`, or `duration_ms`")
+            } else if strategies.contains(&StrategyName::Queue) {
+                Some(SOAK_WITHOUT_QUEUE)
+            } else if [&raw.faults.kill_buyers, &raw.faults.stop_buyers]
+                .iter()
+                .any(|f| f.as_ref().is_some_and(|n| *n.get_ref() > 0))
+                || raw.faults.kill_seller == Some(true)
+            {
+                Some("a soak runs without faults: drop the `[faults]` or `duration_ms`")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(self.error(span, "buyers.duration_ms", why.into()));
+            }
+        }
         if buyers.count as u64 * buyers.attempts as u64 > 100_000_000 {
             return Err(self.error(
                 b.attempts.as_ref().map(|a| a.span()),
@@ -884,14 +921,25 @@ impl Validator<'_> {
                            add a [producers] table or drop daemon";
             return Err(self.error(None, "buyers.daemon", message.into()));
         }
-        let processes =
-            buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
-        if processes > max {
-            return Err(self.error(
-                None,
-                "producers.count",
-                format!("this trial would start {processes} processes{lift}"),
-            ));
+        // The bound is on the processes the user asked for: buyers (or the pool's) and
+        // producers. sim's own helpers (the spawner, a seller, the entry queue, a manager)
+        // are a few more whatever the scenario, and do not count against it.
+        if let (Some(p), Some(raw_p)) = (&producers, &raw.producers) {
+            let (buyer_field, buyer_processes) = match buyers.pool {
+                Some(pool) => ("buyers.pool", pool),
+                None => ("buyers.count", buyers.count),
+            };
+            let processes = buyer_processes as u64 + p.count as u64;
+            if processes > max {
+                return Err(self.error(
+                    raw_p.count.as_ref().map(|c| c.span()),
+                    "producers.count",
+                    format!(
+                        "{} producers with {buyer_processes} buyer processes (`{buyer_field}`) make {processes} worker processes{lift}: lower either",
+                        p.count
+                    ),
+                ));
+            }
         }
 
         let semaphore = Semaphore {
@@ -1212,6 +1260,23 @@ oversell = true
             parse_str("[stock]\nfile = \"sub/s.txt\"\n").unwrap().stock.file,
             "sub/s.txt"
         );
+    }
+
+    #[test]
+    fn the_process_bound_counts_buyers_and_producers_only() {
+        let s = parse_str("[buyers]\ncount = 1000\n").unwrap();
+        assert_eq!(s.buyers.count, 1000);
+        let s = parse_str("[buyers]\ncount = 999\n[producers]\ncount = 1\n").unwrap();
+        assert_eq!(s.producers.unwrap().count, 1);
+        let e = parse_str("[buyers]\ncount = 1001\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("buyers.count"), "{e}");
+        let e = parse_str("[buyers]\ncount = 10\npool = 1001\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("buyers.pool"), "{e}");
+        let e = parse_str("[buyers]\ncount = 999\n[producers]\ncount = 2\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("producers.count"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("1001 worker processes"), "{e}");
+        assert!(e.to_string().contains("`buyers.count`"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,22 @@ use memmap2::{MmapMut, MmapOptions};
 /// regions that are mapped alone start on one.
 pub const PAGE: u64 = 4096;
 
+/// Gives `file` its first `len` bytes on disk now, every block allocated (`posix_fallocate`):
+/// a mapping of a sparse file meets a full disk only when a page is first written, as a
+/// SIGBUS that kills the writer; allocated up front, a full disk is an error here instead.
+pub fn allocate(file: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::other("a file longer than off_t holds"))?;
+    // SAFETY: `file` is open for the duration of the call, and posix_fallocate only reads its
+    // descriptor and two integers.
+    let error = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    // It returns the error number rather than setting errno.
+    match error {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 /// A file, or a part of one, mapped shared into this process for reading and writing.
 pub struct Mapping {
     map: MmapMut,

@@ -190,6 +190,9 @@ fn ctrl_c_ends_every_worker_removes_the_semaphore_and_keeps_finished_trials() {
     assert_eq!(results["interrupted"], true);
     let trials = results["runs"][0]["trials"].as_array().unwrap();
     assert!(!trials.is_empty() && trials.len() < 1000, "{} trials", trials.len());
+    // Nothing half-made stays: the trial that was cut short has no folder.
+    let folders = std::fs::read_dir(out.join("trials/semaphore")).unwrap().count();
+    assert_eq!(folders, trials.len(), "a folder per finished trial, no more");
 }
 
 #[test]

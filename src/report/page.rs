@@ -77,8 +77,10 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                         h3 { (strategy_tag(e.strategy)) " " (trial_heading(e)) }
                         @if let Some(f) = &e.featured {
                             (timeline::render(&f.history, f.trial.initial_stock, &f.trial.check.anomalies, &f.trial.faults))
-                        } @else {
+                        } @else if e.trials.is_empty() {
                             p.note { "No trial of this strategy finished." }
+                        } @else {
+                            p.note { "The run kept no history of this strategy's trials (--keep-histories): there is no timeline to draw." }
                         }
                     }
                 }
@@ -200,6 +202,24 @@ fn header(results: &Results, evidence: &[Evidence]) -> Markup {
             }
             @if results.interrupted {
                 p.warning { "The run was interrupted: this report shows only the trials that finished." }
+            } @else if let Some(why) = &results.stopped {
+                p.warning { "The run stopped early (" (why) "): this report shows only the trials that finished." }
+            }
+            @if let Some(ms) = s.buyers.duration_ms {
+                p.note {
+                    "A soak of " (format::plural(ms, "ms", "ms")) ": its purchases were checked segment by segment as \
+                     the buyers wrote them, and the segments removed unless kept (trials/…/segments/). The counts, \
+                     verdicts and latencies cover every purchase; the timeline and the stock chart, which draw a \
+                     whole history, have none to draw."
+                }
+            }
+            @let missing = results.missing_histories();
+            @if !missing.is_empty() {
+                div.note {
+                    "The run kept only some histories (--keep-histories): the timeline, the stock chart and the \
+                     latencies draw on the others; the counts cover every trial."
+                    ul { @for m in &missing { li { (m) } } }
+                }
             }
             @if !results.violations.is_empty() {
                 div.warning {
@@ -363,7 +383,13 @@ fn trial_heading(e: &Evidence) -> Markup {
 fn finding(e: &Evidence) -> Markup {
     let n = e.trials.len() as u64;
     let Some(f) = &e.featured else {
-        return html! { "no trial finished." };
+        if e.trials.is_empty() {
+            return html! { "no trial finished." };
+        }
+        return html! {
+            (e.anomalous()) " of " (n) " trials went wrong; the run kept none of their histories (--keep-histories), \
+             so only their counts are shown."
+        };
     };
     let c = &f.trial.check;
     match c.anomalies.first() {

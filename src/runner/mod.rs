@@ -5,9 +5,13 @@
 //! knows stores and strategies only through their traits.
 
 mod crew;
+mod folder;
+mod soak;
+mod space;
 mod trial;
 
 pub use crew::FaultEvent;
+pub use folder::{FolderLock, MARKER};
 pub use trial::TrialResult;
 
 use std::io::Read;
@@ -20,14 +24,7 @@ use rayon::prelude::*;
 
 use crate::scenario::{Point, Scenario, StrategyName};
 use crate::strategy;
-use trial::{Ran, run_trial};
-
-/// Written into every output folder sim makes, so that it never overwrites anything else.
-pub const MARKER: &str = ".sim-run";
-
-/// What a run leaves in its output folder besides the marker, removed before the next run
-/// into it: the trials, and the results and report made from them.
-const EARLIER_RUN: [&str; 3] = ["trials", "index.html", "results.json"];
+use trial::run_trial;
 
 /// The checked trials of one strategy at one point of the scenario's sweep.
 pub struct Trials {
@@ -40,11 +37,57 @@ pub struct Trials {
 }
 
 /// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
     /// Every trial ran.
     Completed,
     /// Ctrl-C or SIGTERM: the results hold the trials that finished.
     Interrupted,
+    /// A trial could not be run or checked (the disk filled, a file could not be made): the
+    /// run stopped there, and the results hold the trials that finished. Why, in words.
+    Failed(String),
+}
+
+impl RunEnd {
+    /// Why the run stopped before its last trial, in words; `None` if it completed.
+    pub fn why_stopped(&self) -> Option<String> {
+        match self {
+            RunEnd::Completed => None,
+            RunEnd::Interrupted => Some("interrupted by SIGINT or SIGTERM".into()),
+            RunEnd::Failed(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// Which trials keep their history file once checked (`--keep-histories`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub enum KeepHistories {
+    /// Every trial's: the report can draw any of them.
+    #[default]
+    All,
+    /// Only those of trials that are not safe: the evidence, for a fraction of the disk.
+    Anomalous,
+    /// None: results.json alone, for long or many runs.
+    None,
+}
+
+impl KeepHistories {
+    /// Whether a trial with this verdict keeps its history.
+    pub(crate) fn keeps(self, verdict: crate::checker::Verdict) -> bool {
+        match self {
+            KeepHistories::All => true,
+            KeepHistories::Anomalous => verdict != crate::checker::Verdict::Safe,
+            KeepHistories::None => false,
+        }
+    }
+}
+
+/// How to run, from the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Which histories stay on disk once checked.
+    pub keep_histories: KeepHistories,
 }
 
 /// Receives SIGINT and SIGTERM as bytes on a socket that the runner can wait on.
@@ -75,10 +118,17 @@ impl Interrupts {
     }
 }
 
-/// Runs every trial of every strategy of the scenario, writing into `out`.
-pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Vec<Trials>, RunEnd)> {
+/// Runs every trial of every strategy of the scenario, writing into `out`, which the caller
+/// has claimed ([`FolderLock::for_run`]). An error means nothing ran; a failure after the
+/// first trial started ends the run early, as [`RunEnd::Failed`].
+pub fn run(
+    scenario: &Scenario,
+    out: &Path,
+    options: RunOptions,
+    interrupts: &Interrupts,
+) -> Result<(Vec<Trials>, RunEnd)> {
     let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
-    run_with(&exe, scenario, out, interrupts)
+    run_with(&exe, scenario, out, options, interrupts)
 }
 
 /// Runs one trial of `strategy` with the `sim` binary at `exe`, writing into `out`, and
@@ -90,16 +140,40 @@ pub fn run_one(
     out: &Path,
     interrupts: &Interrupts,
 ) -> Result<TrialResult> {
-    prepare_out(out)?;
+    let _folder = FolderLock::for_run(out)?;
     let dir = format!("trials/{}/000", strategy.name());
-    match run_trial(exe, scenario, out, &dir, strategy, 0, scenario.seed, interrupts)? {
-        Some(ran) => ran.check(),
+    let (keep, bar) = (KeepHistories::All, ProgressBar::hidden());
+    match run_trial(
+        exe,
+        scenario,
+        out,
+        &dir,
+        strategy,
+        0,
+        scenario.seed,
+        interrupts,
+        keep,
+        &bar,
+    )? {
+        Some(ran) => ran.check(KeepHistories::All),
         None => bail!("interrupted"),
     }
 }
 
-fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Vec<Trials>, RunEnd)> {
-    prepare_out(out)?;
+fn run_with(
+    exe: &Path,
+    scenario: &Scenario,
+    out: &Path,
+    options: RunOptions,
+    interrupts: &Interrupts,
+) -> Result<(Vec<Trials>, RunEnd)> {
+    space::check(scenario, out, options.keep_histories)?;
+    if scenario.buyers.duration_ms.is_some() && options.keep_histories == KeepHistories::All {
+        eprintln!(
+            "note: a soak that keeps every history writes 64 bytes a purchase, hundreds of MB a minute; \
+             --keep-histories anomalous removes the segments once checked"
+        );
+    }
     for &name in &scenario.strategies {
         let removed = strategy::registry(name).sweep_stale();
         if removed > 0 {
@@ -132,66 +206,59 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
             true => format!("{strategy} {} buyers {} µs", point.buyers, point.hold_us),
             false => strategy.to_string(),
         });
+        let keep = options.keep_histories;
         let mut ran = Vec::new();
+        let mut checked = Vec::new();
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
-            match run_trial(exe, &at, out, &format!("{dir}/{n:03}"), strategy, n, seed, interrupts)? {
-                Some(trial) => ran.push(trial),
-                None => end = RunEnd::Interrupted,
+            let rel = format!("{dir}/{n:03}");
+            match run_trial(exe, &at, out, &rel, strategy, n, seed, interrupts, keep, &bar) {
+                // Keeping only some histories, each is checked (and removed) before the next
+                // trial starts: one history on disk at a time, whatever the number of trials.
+                Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
+                Ok(Some(trial)) => ran.push(trial),
+                // Nothing half-made stays: the unfinished trial's folder goes (its workers are
+                // gone by now), the finished stay.
+                Ok(None) => {
+                    let _ = std::fs::remove_dir_all(out.join(&rel));
+                    end = RunEnd::Interrupted;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(out.join(&rel));
+                    end = RunEnd::Failed(format!("trial {n} of {strategy} failed: {e:#}"));
+                }
             }
-            if matches!(end, RunEnd::Interrupted) {
+            if end != RunEnd::Completed {
                 break;
             }
             bar.inc(1);
         }
-        // Checked once the strategy's trials are over, so that checking runs in parallel
-        // without taking a CPU from a trial being measured.
-        let trials = ran.into_par_iter().map(Ran::check).collect::<Result<Vec<_>>>()?;
+        // Keeping every history, they are checked once the strategy's trials are over, so that
+        // checking runs in parallel without taking a CPU from a trial being measured.
+        checked.extend(
+            ran.into_par_iter()
+                .map(|r| r.check(keep))
+                .collect::<Vec<Result<TrialResult>>>(),
+        );
+        let mut trials = Vec::with_capacity(checked.len());
+        for result in checked {
+            match result {
+                Ok(trial) => trials.push(trial),
+                Err(e) if end == RunEnd::Completed => {
+                    end = RunEnd::Failed(format!("checking a trial of {strategy} failed: {e:#}"))
+                }
+                Err(_) => {}
+            }
+        }
         runs.push(Trials {
             strategy,
             point: sweeping.then_some(point),
             trials,
         });
-        if matches!(end, RunEnd::Interrupted) {
+        if end != RunEnd::Completed {
             break;
         }
     }
     bar.finish_and_clear();
     Ok((runs, end))
-}
-
-/// Makes `out` ready for a run: a new folder, or one sim made before (its old trials go).
-fn prepare_out(out: &Path) -> Result<()> {
-    if out.exists() {
-        if !out.is_dir() {
-            bail!(
-                "--out {} is a file, not a folder: give a folder for the report",
-                out.display()
-            );
-        }
-        let marker = out.join(MARKER);
-        let empty = std::fs::read_dir(out)?.next().is_none();
-        if !marker.exists() && !empty {
-            bail!(
-                "{} holds files that sim did not write; refusing to overwrite them: give another --out, or empty that folder",
-                out.display()
-            );
-        }
-        for old in EARLIER_RUN {
-            let path = out.join(old);
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
-            } else if path.exists() {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
-            }
-        }
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating the output folder {}", out.display()))?;
-    std::fs::write(
-        out.join(MARKER),
-        "written by sim: `sim run` may replace what is in this folder\n",
-    )?;
-    Ok(())
 }

@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
 use rand::rngs::ChaCha8Rng;
 use rand::seq::index::sample;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::Interrupts;
 use super::crew::{Crew, FaultEvent, Group, poll};
+use super::soak::{LOOK_EVERY, Soak};
+use super::{Interrupts, KeepHistories};
 use crate::checker::{self, Check, Facts};
 use crate::clock::{self, now_ns};
 use crate::history::{self, History, Role};
@@ -58,6 +60,13 @@ pub struct TrialResult {
     /// The faults the trial suffered, as they happened.
     #[serde(default)]
     pub faults: Vec<FaultEvent>,
+    /// Whether its `history.bin` was kept (`--keep-histories`); the report draws only those.
+    #[serde(default = "kept")]
+    pub history_kept: bool,
+}
+
+fn kept() -> bool {
+    true
 }
 
 /// A trial that ran to its end, waiting to be checked.
@@ -72,13 +81,43 @@ pub struct Ran {
     ended_ns: u64,
     faults: Vec<FaultEvent>,
     facts: Facts,
+    /// A soak's streaming check, every segment taken.
+    soak: Option<Soak>,
 }
 
 impl Ran {
-    /// Reads the trial's history and checks it.
-    pub fn check(self) -> Result<TrialResult> {
+    /// Reads the trial's history and checks it; removes the history file then unless `keep`
+    /// keeps it.
+    pub fn check(self, keep: KeepHistories) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
-        let mut check = checker::check(&history, &self.facts);
+        let mut check = match self.soak {
+            Some(soak) => {
+                if let Some(e) = soak.error {
+                    return Err(e.context("checking the soak's segments"));
+                }
+                // A buyer that stopped before its time leaves a soak that says too little.
+                if let Some(w) = history
+                    .workers
+                    .iter()
+                    .find(|w| w.role == Role::Buyer && w.finish_ns.is_none())
+                    && !self.facts.deadline_hit
+                {
+                    bail!(
+                        "{} stopped before the soak's time was up: see {}",
+                        w.label(),
+                        self.history.with_file_name("workers.log").display()
+                    );
+                }
+                soak.stream.finish(&self.facts)
+            }
+            None => checker::check(&history, &self.facts),
+        };
+        drop(history);
+        let history_kept = keep.keeps(check.verdict);
+        if !history_kept {
+            std::fs::remove_file(&self.history)
+                .with_context(|| format!("removing {} (--keep-histories)", self.history.display()))?;
+        }
         if self.facts.deadline_hit {
             // The workers that were ended recorded nothing at the end: the runner saw it.
             let completed = check.sold + check.sold_out + check.torn_reads;
@@ -94,6 +133,7 @@ impl Ran {
             dir: self.dir,
             gate_ns: self.gate_ns,
             faults: self.faults,
+            history_kept,
         })
     }
 }
@@ -200,23 +240,12 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
     faults
 }
 
-/// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
-#[allow(clippy::too_many_arguments)]
-pub fn run_trial(
-    exe: &Path,
-    scenario: &Scenario,
-    out: &Path,
-    rel: &str,
-    strategy: StrategyName,
-    n: u32,
-    seed: u64,
-    interrupts: &Interrupts,
-) -> Result<Option<Ran>> {
-    let (dir, stock_path) = prepare(scenario, out, rel)?;
+/// The plan of a trial of `strategy` in the folder `dir`, but for its history's regions.
+fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: PathBuf, seed: u64) -> TrialPlan {
     let b = &scenario.buyers;
     let tsc = clock::tsc_usable();
     clock::use_tsc(tsc);
-    let mut plan = TrialPlan {
+    TrialPlan {
         strategy,
         scope: scenario.lock.scope,
         store: scenario.stock.store,
@@ -239,9 +268,37 @@ pub fn run_trial(
         tag: unique_tag(),
         pool: b.pool,
         pool_mode: b.pool_mode,
-        trial_dir: dir.clone(),
+        trial_dir: dir.to_path_buf(),
         faults: plan_faults(scenario, strategy, seed),
-    };
+        duration_ms: b.duration_ms,
+    }
+}
+
+/// What one trial of `strategy` puts on disk: its history file's bytes, and its workers.
+pub fn footprint(scenario: &Scenario, strategy: StrategyName) -> (u64, usize) {
+    let plan = plan(scenario, strategy, Path::new(""), PathBuf::new(), scenario.seed);
+    let roster = roster(scenario, strategy);
+    let history = history::file_len(roster.iter().map(|&(_, role, _)| plan.capacity(role)));
+    (history, roster.len())
+}
+
+/// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
+#[allow(clippy::too_many_arguments)]
+pub fn run_trial(
+    exe: &Path,
+    scenario: &Scenario,
+    out: &Path,
+    rel: &str,
+    strategy: StrategyName,
+    n: u32,
+    seed: u64,
+    interrupts: &Interrupts,
+    keep: KeepHistories,
+    bar: &ProgressBar,
+) -> Result<Option<Ran>> {
+    let (dir, stock_path) = prepare(scenario, out, rel)?;
+    let b = &scenario.buyers;
+    let mut plan = plan(scenario, strategy, &dir, stock_path, seed);
     let roster = roster(scenario, strategy);
     let workers: Vec<_> = roster
         .iter()
@@ -249,6 +306,9 @@ pub fn run_trial(
         .collect();
     plan.regions = history::create_file(&plan.history, &workers)
         .with_context(|| format!("creating {}", plan.history.display()))?;
+    if plan.duration_ms.is_some() {
+        Soak::make_folder(&dir)?;
+    }
     if b.pool.is_some() {
         Pool::create(&dir).context("creating the pool's files")?;
     }
@@ -295,12 +355,29 @@ pub fn run_trial(
 
     let gate_ns = now_ns();
     drop(gate_writer); // every worker's read of the gate returns: they all start now
-    let Some(ending) = watch(&mut crew, &mut groups, &plan, &fixtures, scenario, interrupts, gate_ns) else {
+    let mut soak = plan.duration_ms.map(|ms| {
+        let label = format!("{strategy} trial {n}");
+        Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), keep, label)
+    });
+    let watching = watch(
+        &mut crew,
+        &mut groups,
+        &plan,
+        &fixtures,
+        scenario,
+        interrupts,
+        gate_ns,
+        soak.as_mut().map(|s| (s, bar)),
+    );
+    let Some(ending) = watching else {
         return Ok(None);
     };
     let ended_ns = now_ns();
     crew.reap();
     history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
+    if let Some(soak) = &mut soak {
+        soak.look(gate_ns, true, bar);
+    }
     let faults = std::mem::take(&mut crew.faults);
     drop(crew);
     drop(fixtures);
@@ -323,6 +400,7 @@ pub fn run_trial(
         spawn_ms,
         faults,
         facts,
+        soak,
     }))
 }
 
@@ -357,6 +435,7 @@ fn worker_errors(log: &Path) -> Result<()> {
 /// buyers with the producers, stops the servers once the clients are done, and ends
 /// everyone at the deadline or when a server dies. How it ended, or `None` if
 /// interrupted.
+#[allow(clippy::too_many_arguments)]
 fn watch(
     crew: &mut Crew,
     groups: &mut [Group; 4],
@@ -365,11 +444,21 @@ fn watch(
     scenario: &Scenario,
     interrupts: &Interrupts,
     gate_ns: u64,
+    mut soak: Option<(&mut Soak, &ProgressBar)>,
 ) -> Option<Ending> {
-    let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
+    // A soak's deadline counts from the end of its buying time.
+    let soaking = Duration::from_millis(plan.duration_ms.unwrap_or(0));
+    let deadline = Instant::now() + soaking + Duration::from_millis(scenario.deadline_ms);
     let mut stopping: Option<Instant> = None;
     let mut notices = Vec::new();
+    let mut look_at = Instant::now() + LOOK_EVERY;
     loop {
+        if let Some((soak, bar)) = &mut soak
+            && Instant::now() >= look_at
+        {
+            soak.look(gate_ns, false, bar);
+            look_at = Instant::now() + LOOK_EVERY;
+        }
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         if clients_done && !groups[SERVERS].open && !groups[STORE].open {
             return Some(Ending::Done);
@@ -392,7 +481,8 @@ fn watch(
             crew.kill(None);
             return Some(Ending::Deadline);
         }
-        let next = [Some(deadline), stopping, crew.next_resume()]
+        let look = soak.is_some().then_some(look_at);
+        let next = [Some(deadline), stopping, crew.next_resume(), look]
             .into_iter()
             .flatten()
             .min()
