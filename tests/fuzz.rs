@@ -205,7 +205,17 @@ proptest! {
             deadline_hit: deadline,
         };
         let c = checker::check(&history, &facts);
-        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.torn_reads + c.indeterminate);
+        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.unreadable + c.indeterminate);
+        prop_assert!(c.torn_reads >= c.unreadable && c.torn_reads <= c.attempts);
+        // What the report draws is what the checker counted.
+        let judged = checker::judge(&history, initial);
+        let told = |t: checker::Told| judged.ops.iter().filter(|j| j.told() == Some(t)).count() as u64;
+        prop_assert_eq!(
+            (told(checker::Told::Sold), told(checker::Told::SoldOut), told(checker::Told::Unreadable)),
+            (c.sold, c.sold_out, c.unreadable)
+        );
+        prop_assert_eq!(judged.ops.iter().filter(|j| j.torn()).count() as u64, c.torn_reads);
+        prop_assert_eq!(judged.ops.iter().filter(|j| j.order_violation()).count() as u64, c.order_violations);
         prop_assert!(c.anomalies.len() <= checker::MAX_ANOMALIES);
     }
 }

@@ -25,6 +25,7 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
             stock_charts.push(stock::chart(
                 e.strategy,
                 &f.history,
+                &f.judged,
                 f.trial.initial_stock,
                 &f.trial.faults,
             )?);
@@ -50,7 +51,7 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "sim: " (s.name) }
-                style { (PreEscaped(CSS)) }
+                style { (PreEscaped(CSS)) (PreEscaped(timeline::css_rules())) }
             }
             body {
                 (header(results, evidence))
@@ -77,7 +78,7 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                     @for e in evidence {
                         h3 { (strategy_tag(e.strategy)) " " (trial_heading(e)) }
                         @if let Some(f) = &e.featured {
-                            (timeline::render(&f.history, f.trial.initial_stock, &f.trial.check.anomalies, &f.trial.faults))
+                            (timeline::render(&f.history, &f.judged, &f.trial.check.anomalies, &f.trial.faults))
                         } @else {
                             p.note { "No trial of this strategy finished." }
                         }
@@ -440,11 +441,7 @@ svg.timeline{font:11px sans-serif;background:#fff}
 svg.timeline .axis{fill:#555}svg.timeline .lane-label{fill:#333}svg.timeline .grid{stroke:#e4e4e4;stroke-width:1}
 svg.timeline rect.lane{fill:#f6f6f6}svg.timeline path.one{fill:#bbb}svg.timeline path.many{fill:#e15759}
 svg.timeline g line{stroke-width:1;stroke-opacity:.55}
-svg.timeline g.sold rect{fill:#59a14f}svg.timeline g.sold line{stroke:#59a14f}
-svg.timeline g.sold-out rect{fill:#bab0ac}svg.timeline g.sold-out line{stroke:#bab0ac}
-svg.timeline g.torn rect{fill:#f28e2b}svg.timeline g.torn line{stroke:#f28e2b}
-svg.timeline g.dup rect{fill:#e15759}svg.timeline g.dup line{stroke:#e15759}
-svg.timeline g.indet rect{fill:#b07aa1}svg.timeline g.indet line{stroke:#b07aa1;stroke-dasharray:3 2}
+svg.timeline g.indet line{stroke-dasharray:3 2}
 svg.timeline g.first rect{stroke:#000;stroke-width:1.2}
 svg.timeline g:hover rect{stroke:#000;stroke-width:1.5}
 svg.timeline rect.stopped{fill:#7d3c98;fill-opacity:.18}svg.timeline path.killed{stroke:#000;stroke-width:2}

@@ -19,6 +19,7 @@ use crate::ipc;
 use crate::notice::FaultKind;
 use crate::results::TrialResult;
 use crate::scenario::{Scenario, StoreKind};
+use crate::speed::Speed;
 use crate::store::{self, FileStock, Reading};
 use crate::strategy::StrategyName;
 use crate::strategy::queue::board::Board;
@@ -56,18 +57,23 @@ pub struct Ran {
 impl Ran {
     pub fn check(self) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
-        let mut check = checker::check(&history, &self.facts);
-        if self.facts.deadline_hit {
-            // The workers that were ended recorded nothing at the end: the runner saw it.
-            let completed = check.sold + check.sold_out + check.torn_reads;
-            check.wall_ms = self.ended_ns.saturating_sub(self.gate_ns) as f64 / 1e6;
-            check.purchases_per_s = completed as f64 / (check.wall_ms / 1e3).max(1e-9);
-        }
+        let check = checker::check(&history, &self.facts);
+        // The workers that were ended recorded nothing at the end: the runner saw it.
+        let ended_ns = self
+            .facts
+            .deadline_hit
+            .then(|| self.ended_ns.saturating_sub(self.gate_ns));
         Ok(TrialResult {
             trial: self.trial,
             seed: self.seed,
             initial_stock: self.facts.initial_stock,
             check,
+            speed: Speed::of(&history, ended_ns),
+            final_stock_text: match self.facts.final_stock {
+                FinalStock::Unreadable(text) => Some(text),
+                FinalStock::Value(_) => None,
+            },
+            ended_ns,
             spawn_ms: self.spawn_ms,
             dir: self.dir,
             gate_ns: self.gate_ns,

@@ -1,0 +1,249 @@
+//! Writes a history as operations, for other tools: JSON lines as DESIGN.md describes them
+//! ("History as operations"), or the same as Jepsen EDN maps.
+//!
+//! Each operation becomes an invocation at its start and a completion at its end (`ok`,
+//! `fail`, or `info` when its process died inside it), all in time order. `process` is the
+//! worker's number within its role, as its label says ("buyer 3" is process 3); the role
+//! follows from `f`. Written by hand with `itoa` rather than through serde: a million
+//! operations is two million lines.
+
+use std::io::{self, Write};
+
+use crate::history::{History, Kind, Op, Outcome};
+
+/// The two formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// One Jepsen EDN map per line.
+    Edn,
+}
+
+impl Format {
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+        }
+    }
+}
+
+/// Writes every operation of `history` to `out`, invocations and completions in time order.
+pub fn write(history: &History, format: Format, out: &mut impl Write) -> io::Result<()> {
+    // (time, op, completion?): an invocation sorts before a completion at the same moment.
+    let mut events: Vec<(u64, u32, bool)> = Vec::with_capacity(history.ops.len() * 2);
+    for (i, op) in history.ops.iter().enumerate() {
+        events.push((op.start, i as u32, false));
+        events.push((completed_at(op), i as u32, true));
+    }
+    events.sort_unstable_by_key(|&(t, i, done)| (t, done, i));
+    let mut line = Vec::with_capacity(256);
+    let mut buffer = Vec::with_capacity(1 << 20);
+    for (time, i, done) in events {
+        let op = &history.ops[i as usize];
+        let process = history.workers.get(op.worker as usize).map_or(op.worker, |w| w.index);
+        line.clear();
+        let fields = fields(op, process, time, done);
+        match format {
+            Format::Jsonl => jsonl(&fields, &mut line),
+            Format::Edn => edn(&fields, &mut line),
+        }
+        buffer.extend_from_slice(&line);
+        if buffer.len() >= 1 << 20 {
+            out.write_all(&buffer)?;
+            buffer.clear();
+        }
+    }
+    out.write_all(&buffer)?;
+    out.flush()
+}
+
+/// When an operation's completion is written: its end, or for one that never completed
+/// (`info`), the last moment it recorded.
+fn completed_at(op: &Op) -> u64 {
+    op.end().unwrap_or_else(|| op.latest())
+}
+
+/// One line's fields, before they are spelled in a format.
+struct Fields<'a> {
+    process: u32,
+    kind: &'a str,
+    f: &'a str,
+    time: u64,
+    /// (name, value) of the integers that follow, those recorded.
+    numbers: [(&'a str, Option<i128>); 5],
+    /// `value` is written as null: the stock held no number.
+    null_value: bool,
+    error: Option<&'a str>,
+}
+
+fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields<'static> {
+    let f = match op.kind {
+        Kind::Purchase => "purchase",
+        Kind::Sale => "sale",
+        Kind::Put => "put",
+        Kind::Take => "take",
+    };
+    if !done {
+        return Fields {
+            process,
+            kind: "invoke",
+            f,
+            time,
+            numbers: [("", None); 5],
+            null_value: false,
+            error: None,
+        };
+    }
+    let (kind, error) = match (op.kind, op.outcome) {
+        (_, Outcome::Pending) => ("info", None),
+        (_, Outcome::Sold | Outcome::Ok) => ("ok", None),
+        (_, Outcome::SoldOut) => ("fail", None),
+        (_, Outcome::Unreadable) => ("fail", Some("unreadable")),
+        (_, Outcome::Dropped) => ("fail", Some("dropped")),
+        (_, Outcome::Closed) => ("fail", Some("closed")),
+    };
+    let unreadable = op.outcome == Outcome::Unreadable;
+    Fields {
+        process,
+        kind,
+        f,
+        time,
+        numbers: [
+            ("value", if unreadable { None } else { op.value().map(i128::from) }),
+            ("written", op.written().map(i128::from)),
+            ("read_time", op.read().map(i128::from)),
+            ("write_time", op.write().map(i128::from)),
+            ("entry", op.entry().map(i128::from)),
+        ],
+        null_value: unreadable,
+        error,
+    }
+}
+
+fn jsonl(f: &Fields, out: &mut Vec<u8>) {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"process\": ");
+    out.extend_from_slice(n.format(f.process).as_bytes());
+    out.extend_from_slice(b", \"type\": \"");
+    out.extend_from_slice(f.kind.as_bytes());
+    out.extend_from_slice(b"\", \"f\": \"");
+    out.extend_from_slice(f.f.as_bytes());
+    out.extend_from_slice(b"\", \"time\": ");
+    out.extend_from_slice(n.format(f.time).as_bytes());
+    if f.null_value {
+        out.extend_from_slice(b", \"value\": null");
+    }
+    for (name, v) in f.numbers {
+        if let Some(v) = v {
+            out.extend_from_slice(b", \"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\": ");
+            out.extend_from_slice(n.format(v).as_bytes());
+        }
+    }
+    if let Some(e) = f.error {
+        out.extend_from_slice(b", \"error\": \"");
+        out.extend_from_slice(e.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn edn(f: &Fields, out: &mut Vec<u8>) {
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"{:process ");
+    out.extend_from_slice(n.format(f.process).as_bytes());
+    out.extend_from_slice(b", :type :");
+    out.extend_from_slice(f.kind.as_bytes());
+    out.extend_from_slice(b", :f :");
+    out.extend_from_slice(f.f.as_bytes());
+    out.extend_from_slice(b", :time ");
+    out.extend_from_slice(n.format(f.time).as_bytes());
+    if f.null_value {
+        out.extend_from_slice(b", :value nil");
+    }
+    for (name, v) in f.numbers {
+        if let Some(v) = v {
+            out.extend_from_slice(b", :");
+            // EDN keywords take dashes where JSON keys take underscores.
+            out.extend(name.bytes().map(|b| if b == b'_' { b'-' } else { b }));
+            out.push(b' ');
+            out.extend_from_slice(n.format(v).as_bytes());
+        }
+    }
+    if let Some(e) = f.error {
+        out.extend_from_slice(b", :error :");
+        out.extend_from_slice(e.as_bytes());
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Role, Worker};
+
+    fn history() -> History {
+        let worker = |role, index| Worker {
+            role,
+            index,
+            pid: 1,
+            ready_ns: 0,
+            finish_ns: Some(1_000),
+        };
+        History {
+            workers: vec![worker(Role::Buyer, 3), worker(Role::Buyer, 4), worker(Role::Buyer, 5)],
+            ops: vec![
+                Op::new(0, Kind::Purchase, Outcome::Sold, 100)
+                    .with_read(Some(110))
+                    .with_write(Some(180))
+                    .with_end(Some(188))
+                    .with_value(Some(10))
+                    .with_written(Some(9)),
+                Op::new(1, Kind::Purchase, Outcome::Unreadable, 150).with_end(Some(190)),
+                Op::new(2, Kind::Purchase, Outcome::Pending, 200)
+                    .with_read(Some(210))
+                    .with_value(Some(9)),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_lines_in_time_order() {
+        let mut out = Vec::new();
+        write(&history(), Format::Jsonl, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            r#"{"process": 3, "type": "invoke", "f": "purchase", "time": 100}
+{"process": 4, "type": "invoke", "f": "purchase", "time": 150}
+{"process": 3, "type": "ok", "f": "purchase", "time": 188, "value": 10, "written": 9, "read_time": 110, "write_time": 180}
+{"process": 4, "type": "fail", "f": "purchase", "time": 190, "value": null, "error": "unreadable"}
+{"process": 5, "type": "invoke", "f": "purchase", "time": 200}
+{"process": 5, "type": "info", "f": "purchase", "time": 210, "value": 9, "read_time": 210}
+"#
+        );
+        // And back: the same history.
+        let back = crate::import::parse(std::path::Path::new("x"), text.as_bytes()).unwrap();
+        assert_eq!(back.ops, history().ops);
+    }
+
+    #[test]
+    fn edn_maps_for_jepsen() {
+        let mut out = Vec::new();
+        write(&history(), Format::Edn, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2],
+            "{:process 3, :type :ok, :f :purchase, :time 188, :value 10, :written 9, :read-time 110, :write-time 180}"
+        );
+        assert_eq!(
+            lines[3],
+            "{:process 4, :type :fail, :f :purchase, :time 190, :value nil, :error :unreadable}"
+        );
+    }
+}
