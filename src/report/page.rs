@@ -72,7 +72,13 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          A purchase that wrote nothing is a short mark at its read. Hover a bar for its details. \
                          If bars in different lanes overlap in time, those buyers read the stock before one another \
                          wrote it: the strip on top counts them, grey for one at a time, red for an overlap. Under an \
-                         honest strategy the bars form a staircase that never overlaps. Each strategy shows its worst trial."
+                         honest strategy the bars form a staircase that never overlaps. Each strategy shows its worst trial. \
+                         The colour is what the buyer was told (sold, sold out, the stock unreadable, or nothing: its \
+                         process died inside the purchase); what the checker found in a purchase colours it over that: \
+                         a torn read (a stock unreadable or holding a number never written), phantom stock (a number \
+                         above the initial stock), an order violation (a ticket no lower than one sold before it began), \
+                         a duplicate ticket (every receipt of a ticket sold more than once). These are the checker's \
+                         own judgements, the same that results.json counts."
                     }
                     (timeline::legend(evidence.iter().any(|e| e.featured.as_ref().is_some_and(|f| !f.trial.faults.is_empty()))))
                     @for e in evidence {
@@ -96,7 +102,9 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          strategy's worst trial; the wide grey line is the honest count, the initial stock less the \
                          tickets sold so far. Where the coloured line stays above the grey one, sales were made \
                          that the stock does not show: the gap at the end is the lost updates. Where the grey line \
-                         falls below zero (the red band), tickets that did not exist were sold."
+                         falls below zero (the red band), tickets that did not exist were sold. Where the coloured \
+                         line climbs above where it started, a torn write made phantom stock: tickets that never \
+                         existed, offered for sale (lost updates are then not counted: the rise hides them)."
                     }
                 }
                 section #outcomes {
@@ -113,12 +121,15 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                              over the trials; the black tick and the number above are the worst trial. \
                              Oversold: tickets sold beyond the stock. Duplicate tickets: receipts whose ticket \
                              another buyer also holds. Lost updates: sales that the stock does not show. \
-                             Torn reads: reads of an empty or half-written stock. Kinds that no trial showed are left out."
+                             Torn reads: reads of an empty or half-written stock, or of a number never written to it (such a \
+                             buyer may still have been told it sold). Phantom stock: how far the stock rose above its \
+                             initial count. Order violations: sales whose ticket is no lower than one sold before they \
+                             began. Kinds that no trial showed are left out."
                         }
                     } @else {
                         p.clean {
-                            "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock \
-                             or went back in order: there are no anomaly counts to draw."
+                            "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock, \
+                             rose above its initial stock or went back in order: there are no anomaly counts to draw."
                         }
                     }
                     @if let Some(svg) = spread {
