@@ -32,25 +32,27 @@ impl Format {
 
 /// Writes every operation of `history` to `out`, invocations and completions in time order.
 pub fn write(history: &History, format: Format, out: &mut impl Write) -> io::Result<()> {
-    // (time, op, completion?): an invocation sorts before a completion at the same moment.
-    let mut events: Vec<(u64, u32, bool)> = Vec::with_capacity(history.ops.len() * 2);
+    // Each event as one key, (time, op, completion?): at the same moment, a process's
+    // completion comes before its next invocation, and an invocation before its own
+    // completion. Laid out worker by worker, each worker's events are already in order: the
+    // stable sort finds those runs and only merges them.
+    let mut events: Vec<u128> = Vec::with_capacity(history.ops.len() * 2);
     for (i, op) in history.ops.iter().enumerate() {
-        events.push((op.start, i as u32, false));
-        events.push((completed_at(op), i as u32, true));
+        let key = |t: u64, done: bool| (t as u128) << 64 | (i as u128) << 1 | done as u128;
+        events.push(key(op.start, false));
+        events.push(key(completed_at(op), true));
     }
-    events.sort_unstable_by_key(|&(t, i, done)| (t, done, i));
-    let mut line = Vec::with_capacity(256);
+    events.sort();
     let mut buffer = Vec::with_capacity(1 << 20);
-    for (time, i, done) in events {
-        let op = &history.ops[i as usize];
+    for key in events {
+        let (time, i, done) = ((key >> 64) as u64, (key as u64 >> 1) as usize, key & 1 == 1);
+        let op = &history.ops[i];
         let process = history.workers.get(op.worker as usize).map_or(op.worker, |w| w.index);
-        line.clear();
         let fields = fields(op, process, time, done);
         match format {
-            Format::Jsonl => jsonl(&fields, &mut line),
-            Format::Edn => edn(&fields, &mut line),
+            Format::Jsonl => jsonl(&fields, &mut buffer),
+            Format::Edn => edn(&fields, &mut buffer),
         }
-        buffer.extend_from_slice(&line);
         if buffer.len() >= 1 << 20 {
             out.write_all(&buffer)?;
             buffer.clear();
@@ -67,19 +69,21 @@ fn completed_at(op: &Op) -> u64 {
 }
 
 /// One line's fields, before they are spelled in a format.
-struct Fields<'a> {
+struct Fields {
     process: u32,
-    kind: &'a str,
-    f: &'a str,
+    kind: &'static str,
+    f: &'static str,
     time: u64,
-    /// (name, value) of the integers that follow, those recorded.
-    numbers: [(&'a str, Option<i128>); 5],
+    /// The stock values that follow, those recorded.
+    values: [(&'static str, Option<i64>); 2],
+    /// The times and the entry that follow, those recorded.
+    moments: [(&'static str, Option<u64>); 3],
     /// `value` is written as null: the stock held no number.
     null_value: bool,
-    error: Option<&'a str>,
+    error: Option<&'static str>,
 }
 
-fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields<'static> {
+fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields {
     let f = match op.kind {
         Kind::Purchase => "purchase",
         Kind::Sale => "sale",
@@ -92,18 +96,19 @@ fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields<'static> {
             kind: "invoke",
             f,
             time,
-            numbers: [("", None); 5],
+            values: [("", None); 2],
+            moments: [("", None); 3],
             null_value: false,
             error: None,
         };
     }
-    let (kind, error) = match (op.kind, op.outcome) {
-        (_, Outcome::Pending) => ("info", None),
-        (_, Outcome::Sold | Outcome::Ok) => ("ok", None),
-        (_, Outcome::SoldOut) => ("fail", None),
-        (_, Outcome::Unreadable) => ("fail", Some("unreadable")),
-        (_, Outcome::Dropped) => ("fail", Some("dropped")),
-        (_, Outcome::Closed) => ("fail", Some("closed")),
+    let (kind, error) = match op.outcome {
+        Outcome::Pending => ("info", None),
+        Outcome::Sold | Outcome::Ok => ("ok", None),
+        Outcome::SoldOut => ("fail", None),
+        Outcome::Unreadable => ("fail", Some("unreadable")),
+        Outcome::Dropped => ("fail", Some("dropped")),
+        Outcome::Closed => ("fail", Some("closed")),
     };
     let unreadable = op.outcome == Outcome::Unreadable;
     Fields {
@@ -111,12 +116,14 @@ fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields<'static> {
         kind,
         f,
         time,
-        numbers: [
-            ("value", if unreadable { None } else { op.value().map(i128::from) }),
-            ("written", op.written().map(i128::from)),
-            ("read_time", op.read().map(i128::from)),
-            ("write_time", op.write().map(i128::from)),
-            ("entry", op.entry().map(i128::from)),
+        values: [
+            ("value", if unreadable { None } else { op.value() }),
+            ("written", op.written()),
+        ],
+        moments: [
+            ("read_time", op.read()),
+            ("write_time", op.write()),
+            ("entry", op.entry()),
         ],
         null_value: unreadable,
         error,
@@ -136,12 +143,21 @@ fn jsonl(f: &Fields, out: &mut Vec<u8>) {
     if f.null_value {
         out.extend_from_slice(b", \"value\": null");
     }
-    for (name, v) in f.numbers {
+    let mut field = |name: &str, digits: &str| {
+        out.extend_from_slice(b", \"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\": ");
+        out.extend_from_slice(digits.as_bytes());
+    };
+    let mut m = itoa::Buffer::new();
+    for (name, v) in f.values {
         if let Some(v) = v {
-            out.extend_from_slice(b", \"");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\": ");
-            out.extend_from_slice(n.format(v).as_bytes());
+            field(name, m.format(v));
+        }
+    }
+    for (name, v) in f.moments {
+        if let Some(v) = v {
+            field(name, m.format(v));
         }
     }
     if let Some(e) = f.error {
@@ -165,13 +181,22 @@ fn edn(f: &Fields, out: &mut Vec<u8>) {
     if f.null_value {
         out.extend_from_slice(b", :value nil");
     }
-    for (name, v) in f.numbers {
+    let mut field = |name: &str, digits: &str| {
+        out.extend_from_slice(b", :");
+        // EDN keywords take dashes where JSON keys take underscores.
+        out.extend(name.bytes().map(|b| if b == b'_' { b'-' } else { b }));
+        out.push(b' ');
+        out.extend_from_slice(digits.as_bytes());
+    };
+    let mut m = itoa::Buffer::new();
+    for (name, v) in f.values {
         if let Some(v) = v {
-            out.extend_from_slice(b", :");
-            // EDN keywords take dashes where JSON keys take underscores.
-            out.extend(name.bytes().map(|b| if b == b'_' { b'-' } else { b }));
-            out.push(b' ');
-            out.extend_from_slice(n.format(v).as_bytes());
+            field(name, m.format(v));
+        }
+    }
+    for (name, v) in f.moments {
+        if let Some(v) = v {
+            field(name, m.format(v));
         }
     }
     if let Some(e) = f.error {
@@ -229,6 +254,23 @@ mod tests {
         // And back: the same history.
         let back = crate::import::parse(std::path::Path::new("x"), text.as_bytes()).unwrap();
         assert_eq!(back.ops, history().ops);
+    }
+
+    #[test]
+    fn a_process_that_invokes_as_its_last_call_completes_keeps_its_order() {
+        let mut h = history();
+        // Buyer 3 invokes again the very nanosecond its first purchase completed, and that
+        // second purchase takes no time at all.
+        h.ops.insert(
+            1,
+            Op::new(0, Kind::Purchase, Outcome::SoldOut, 188)
+                .with_end(Some(188))
+                .with_value(Some(0)),
+        );
+        let mut out = Vec::new();
+        write(&h, Format::Jsonl, &mut out).unwrap();
+        let back = crate::import::parse(std::path::Path::new("x"), &out).unwrap();
+        assert_eq!(back.ops, h.ops);
     }
 
     #[test]

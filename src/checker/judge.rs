@@ -152,9 +152,12 @@ pub fn judge(history: &History, initial: i64) -> Judged {
     }
 
     // The real-time order: a sale that ended before another began holds a higher ticket.
-    by_end.sort_unstable_by_key(|&(end, _, i)| (end, i));
+    // Stable sorts: the sales come worker by worker, each worker's in order, and a stable
+    // sort only merges such runs (`checker/check-1M-ops` took 113 ms with them, 223 ms with
+    // unstable ones, on the same busy machine).
+    by_end.sort_by_key(|&(end, _, i)| (end, i));
     let mut by_start: Vec<(u64, i64, usize)> = by_end.iter().map(|&(_, t, i)| (ops[i].start, t, i)).collect();
-    by_start.sort_unstable_by_key(|&(start, _, i)| (start, i));
+    by_start.sort_by_key(|&(start, _, i)| (start, i));
     let mut order = Vec::new();
     let mut ended = 0;
     let mut lowest: Option<(i64, usize)> = None; // the lowest ticket among those ended, and its op
