@@ -68,6 +68,7 @@ pub fn featured_index(trials: &[&TrialResult]) -> Option<usize> {
                 .duplicate_tickets
                 .saturating_add(c.lost_updates)
                 .saturating_add(c.torn_reads)
+                .saturating_add(c.phantom_stock)
                 .saturating_add(c.order_violations);
             (c.verdict, c.oversold, others, c.indeterminate, Reverse(*i))
         })
