@@ -91,7 +91,11 @@ pub fn read(path: &Path) -> Result<History, ImportError> {
 /// Parses a JSON-lines history held in memory; `path` names it in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<History, ImportError> {
     let mut reader = Reader::default();
-    for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
+    let mut from = 0;
+    let last = (bytes.last().is_some_and(|&b| b != b'\n')).then_some(bytes.len());
+    for (n, end) in memchr::memchr_iter(b'\n', bytes).chain(last).enumerate() {
+        let line = &bytes[from..end];
+        from = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -312,17 +316,24 @@ mod fast {
             (self.b.get(self.at) == Some(&c)).then(|| self.at += 1)
         }
 
-        fn string(&mut self) -> Option<&'a str> {
+        /// A string's bytes, without escapes or control characters.
+        fn bytes(&mut self) -> Option<&'a [u8]> {
             self.eat(b'"')?;
             let from = self.at;
+            // Keys and values are a few bytes: a plain scan beats memchr's set-up.
             let len = self.b[from..]
                 .iter()
                 .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            let s = &self.b[from..from + len];
             if self.b[from + len] != b'"' {
                 return None;
             }
             self.at = from + len + 1;
-            std::str::from_utf8(&self.b[from..from + len]).ok()
+            Some(s)
+        }
+
+        fn string(&mut self) -> Option<&'a str> {
+            std::str::from_utf8(self.bytes()?).ok()
         }
 
         fn value(&mut self) -> Option<Value<'a>> {
@@ -377,7 +388,7 @@ mod fast {
         };
         let mut seen = 0u16;
         loop {
-            let key = s.string()?;
+            let key = s.bytes()?;
             s.eat(b':')?;
             let value = s.value()?;
             let int = |v: &Value| match v {
@@ -386,39 +397,39 @@ mod fast {
                 Value::Str(_) => None,
             };
             let bit = match key {
-                "process" => {
+                b"process" => {
                     process = Some(int(&value)??);
                     1
                 }
-                "type" => {
+                b"type" => {
                     kind = Some(if let Value::Str(k) = value { k } else { return None });
                     2
                 }
-                "f" => {
+                b"f" => {
                     f = Some(if let Value::Str(k) = value { k } else { return None });
                     4
                 }
-                "time" => {
+                b"time" => {
                     time = Some(int(&value)??);
                     8
                 }
-                "value" => {
+                b"value" => {
                     line.value = int(&value)?;
                     16
                 }
-                "written" => {
+                b"written" => {
                     line.written = int(&value)?;
                     32
                 }
-                "read_time" => {
+                b"read_time" => {
                     line.read_time = int(&value)?;
                     64
                 }
-                "write_time" => {
+                b"write_time" => {
                     line.write_time = int(&value)?;
                     128
                 }
-                "error" => {
+                b"error" => {
                     line.error = match value {
                         Value::Str(e) => Some(e),
                         Value::Null => None,
@@ -426,7 +437,7 @@ mod fast {
                     };
                     256
                 }
-                "entry" => {
+                b"entry" => {
                     line.entry = match int(&value)? {
                         Some(n) => Some(u64::try_from(n).ok()?),
                         None => None,

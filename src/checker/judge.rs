@@ -98,6 +98,9 @@ pub fn judge(history: &History, initial: i64) -> Judged {
     let mut values = StockValues::new(initial, ops);
     let mut judged = vec![Judgement::default(); ops.len()];
     let mut by_end: Vec<(u64, i64, usize)> = Vec::new();
+    // The same sales by start, gathered here rather than looked up from `by_end` later: in
+    // end order the operations lie all over memory.
+    let mut by_start: Vec<(u64, i64, usize)> = Vec::new();
     let mut highest_read: Option<(i64, usize)> = None;
 
     for (i, op) in ops.iter().enumerate() {
@@ -136,6 +139,7 @@ pub fn judge(history: &History, initial: i64) -> Judged {
                 {
                     values.counts[slot] += 1;
                     by_end.push((op.end().unwrap_or(u64::MAX), ticket, i));
+                    by_start.push((op.start, ticket, i));
                 }
             }
             Told::Indeterminate => {}
@@ -156,7 +160,6 @@ pub fn judge(history: &History, initial: i64) -> Judged {
     // sort only merges such runs (`checker/check-1M-ops` took 113 ms with them, 223 ms with
     // unstable ones, on the same busy machine).
     by_end.sort_by_key(|&(end, _, i)| (end, i));
-    let mut by_start: Vec<(u64, i64, usize)> = by_end.iter().map(|&(_, t, i)| (ops[i].start, t, i)).collect();
     by_start.sort_by_key(|&(start, _, i)| (start, i));
     let mut order = Vec::new();
     let mut ended = 0;
