@@ -36,17 +36,31 @@ pub fn write(history: &History, format: Format, out: &mut impl Write) -> io::Res
     // completion comes before its next invocation, and an invocation before its own
     // completion. Laid out worker by worker, each worker's events are already in order: the
     // stable sort finds those runs and only merges them.
+    // A history whose times run backwards (an end before its start, an operation begun
+    // before the last one of its process ended) still goes out in its process's order: each
+    // event sorts no earlier than the one before it in that process. The times written are
+    // the recorded ones.
     let mut events: Vec<u128> = Vec::with_capacity(history.ops.len() * 2);
+    let mut floors = vec![0u64; history.workers.len()];
+    let mut others: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
     for (i, op) in history.ops.iter().enumerate() {
-        let key = |t: u64, done: bool| (t as u128) << 64 | (i as u128) << 1 | done as u128;
+        let floor = match floors.get_mut(op.worker as usize) {
+            Some(floor) => floor,
+            None => others.entry(op.worker).or_default(),
+        };
+        let mut key = |t: u64, done: bool| {
+            *floor = (*floor).max(t);
+            (*floor as u128) << 64 | (i as u128) << 1 | done as u128
+        };
         events.push(key(op.start, false));
         events.push(key(completed_at(op), true));
     }
     events.sort();
     let mut buffer = Vec::with_capacity(1 << 20);
     for key in events {
-        let (time, i, done) = ((key >> 64) as u64, (key as u64 >> 1) as usize, key & 1 == 1);
+        let (i, done) = ((key as u64 >> 1) as usize, key & 1 == 1);
         let op = &history.ops[i];
+        let time = if done { completed_at(op) } else { op.start };
         let process = history.workers.get(op.worker as usize).map_or(op.worker, |w| w.index);
         let fields = fields(op, process, time, done);
         match format {

@@ -107,7 +107,13 @@ pub fn judge(history: &History, initial: i64) -> Judged {
         if !matches!(op.kind, Kind::Purchase | Kind::Sale) {
             continue;
         }
-        if let Some(v) = op.value()
+        // An unreadable stock held no number, whatever a record says.
+        let read = if op.outcome == Outcome::Unreadable {
+            None
+        } else {
+            op.value()
+        };
+        if let Some(v) = read
             && highest_read.is_none_or(|(h, _)| v > h)
         {
             highest_read = Some((v, i));
@@ -118,7 +124,7 @@ pub fn judge(history: &History, initial: i64) -> Judged {
         let told = Told::of(op.outcome);
         let j = &mut judged[i];
         j.told = Some(told);
-        if op.value().is_some_and(|v| v > initial) {
+        if read.is_some_and(|v| v > initial) {
             j.flags |= PHANTOM;
         }
         match told {
