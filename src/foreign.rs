@@ -107,7 +107,12 @@ pub fn write(out: &Path, file: &Path, j: Judged, initial: i64) -> Result<Results
     let trial_dir = out.join(TRIAL_DIR);
     std::fs::create_dir_all(&trial_dir).with_context(|| format!("creating {}", trial_dir.display()))?;
     let copy = trial_dir.join(results::JSONL_NAME);
-    std::fs::copy(file, &copy).with_context(|| format!("copying {} to {}", file.display(), copy.display()))?;
+    // The history checked again from its own copy stays where it is (a copy onto itself
+    // would empty it).
+    let same = matches!((file.canonicalize(), copy.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if !same {
+        std::fs::copy(file, &copy).with_context(|| format!("copying {} to {}", file.display(), copy.display()))?;
+    }
 
     let name = file
         .file_stem()
