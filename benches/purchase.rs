@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sim::checker::{self, Facts, FinalStock, Verdict};
 use sim::clock::{self, now_ns, ticks};
+use sim::export::{self, Format};
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
 use sim::plan::{Hold, TrialPlan};
 use sim::scenario::{LockScope, PoolMode, StoreKind, StrategyName, WriteMode};
@@ -270,9 +271,96 @@ fn checker(c: &mut Criterion) {
     group.finish();
 }
 
+/// A saved history judged again and written out as operations, and the same operations read
+/// back as JSON lines and judged: what `sim check DIR`, `sim export` and `sim check
+/// --history` do per trial.
+fn operations(c: &mut Criterion) {
+    let history = serial_history();
+    let facts = Facts {
+        initial_stock: OPS as i64,
+        final_stock: FinalStock::Value(0),
+        deadline_hit: false,
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let gate_ns = 1_000_000_000;
+    let path = dir.path().join(history::FILE_NAME);
+    write_history_file(&path, &history, gate_ns);
+    history::seal_file(&path).expect("sealing the history file");
+    let mut jsonl = Vec::new();
+    export::write(&history, Format::Jsonl, &mut jsonl).expect("exporting");
+    let imported = sim::import::parse(Path::new("bench.jsonl"), &jsonl).expect("reading the export back");
+    assert_eq!(
+        checker::check(&imported, &facts).verdict,
+        Verdict::Safe,
+        "the exported history judged as the original"
+    );
+    println!(
+        "operations: {OPS} operations are {} MiB of JSON lines",
+        jsonl.len() >> 20
+    );
+
+    // On a machine shared with other work criterion's mean follows the load: the fastest of a
+    // few runs is the figure that says what the code costs.
+    let fastest = |what: &str, run: &dyn Fn()| {
+        let mut times: Vec<Duration> = (0..9)
+            .map(|_| {
+                let t = Instant::now();
+                run();
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!(
+            "operations: {what}: fastest of 9 {:.1} ms ({:.2} M ops/s), median {:.1} ms ({:.2} M ops/s)",
+            times[0].as_secs_f64() * 1e3,
+            OPS as f64 / times[0].as_secs_f64() / 1e6,
+            times[4].as_secs_f64() * 1e3,
+            OPS as f64 / times[4].as_secs_f64() / 1e6,
+        );
+    };
+    fastest("read + check a binary history", &|| {
+        let h = History::read(&path, gate_ns).expect("reading the history");
+        black_box(checker::check(&h, &facts));
+    });
+    fastest("read + export a binary history", &|| {
+        let h = History::read(&path, gate_ns).expect("reading the history");
+        export::write(&h, Format::Jsonl, &mut io::sink()).expect("exporting");
+    });
+    fastest("read + check JSON lines", &|| {
+        let h = sim::import::parse(Path::new("bench.jsonl"), &jsonl).expect("reading");
+        black_box(checker::check(&h, &facts));
+    });
+
+    let mut group = c.benchmark_group("operations");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6));
+    group.throughput(Throughput::Elements(OPS as u64));
+    group.bench_function("check-binary-1M-ops", |b| {
+        b.iter(|| {
+            let h = History::read(&path, gate_ns).expect("reading the history");
+            checker::check(black_box(&h), &facts)
+        })
+    });
+    group.bench_function("export-binary-1M-ops", |b| {
+        b.iter(|| {
+            let h = History::read(&path, gate_ns).expect("reading the history");
+            export::write(&h, Format::Jsonl, &mut io::sink()).expect("exporting")
+        })
+    });
+    group.bench_function("check-jsonl-1M-ops", |b| {
+        b.iter(|| {
+            let h = sim::import::parse(Path::new("bench.jsonl"), black_box(&jsonl)).expect("reading");
+            checker::check(&h, &facts)
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = one_purchase, record_one_event, checker
+    targets = one_purchase, record_one_event, checker, operations
 }
 criterion_main!(benches);

@@ -672,6 +672,24 @@ impl Op {
         (self.entry != NO_ENTRY).then_some(self.entry)
     }
 
+    /// The latest moment the operation recorded: its completion, else its write, its read,
+    /// or its invocation. The one definition of when an operation was last seen.
+    pub fn latest(&self) -> u64 {
+        [self.end(), self.write(), self.read()]
+            .into_iter()
+            .flatten()
+            .fold(self.start, u64::max)
+    }
+
+    /// A purchase's latency, invocation to completion, in ns: `None` for any other kind and
+    /// for a purchase that never completed. The one definition the checker's neighbours use.
+    pub fn latency(&self) -> Option<u64> {
+        if self.kind != Kind::Purchase || self.outcome == Outcome::Pending {
+            return None;
+        }
+        self.end().map(|end| end.saturating_sub(self.start))
+    }
+
     /// The same operation with its read set; `None` for none. So for the other `with_`s.
     #[must_use]
     pub fn with_read(mut self, read: Option<u64>) -> Op {

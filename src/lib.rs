@@ -7,22 +7,27 @@
 //! - [`scenario`] → [`plan`] → [`store`] and [`strategy`] → [`worker`] → [`runner`] →
 //!   [`results`] → [`report`]: from the file to the page;
 //! - beside them, the small pieces every layer may use: [`shm`] (all the `unsafe` of shared
-//!   memory), [`ipc`], [`notice`]; and [`expect`] and [`table`], which read [`results`].
+//!   memory), [`ipc`], [`notice`]; [`speed`] (throughput and latency, measured outside the
+//!   checker); and [`expect`], [`table`], [`saved`], [`export`], [`import`] and [`foreign`],
+//!   which read [`results`] or histories.
 
-// Its docs come with its reshaping into one function per anomaly (issue 11).
-#[allow(missing_docs)]
 pub mod checker;
 pub mod clock;
 pub mod expect;
+pub mod export;
+pub mod foreign;
 pub mod history;
+pub mod import;
 pub mod ipc;
 pub mod notice;
 pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod saved;
 pub mod scenario;
 pub mod shm;
+pub mod speed;
 pub mod store;
 pub mod strategy;
 pub mod stream;

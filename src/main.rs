@@ -8,12 +8,16 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use sim::export::Format;
 use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
+use sim::saved::Destination;
 use sim::scenario::{self, Limits, StrategyName};
-use sim::{expect, report, results::Results, runner, table, worker};
+use sim::{expect, foreign, report, results::Results, runner, saved, table, worker};
 
 /// Exit statuses, as the README promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
+/// `sim check --history`: the history shows an anomaly.
+const ANOMALOUS: u8 = 1;
 const BAD_INPUT: u8 = 2;
 const INTERRUPTED: u8 = 130;
 
@@ -38,9 +42,54 @@ enum Command {
         /// The output folder of an earlier `sim run`
         dir: PathBuf,
     },
+    /// Judge histories again: the trials of an earlier run, or a history any program recorded
+    #[command(
+        after_help = "sim check DIR judges every saved history of the run in DIR again with this sim's checker and \
+                      rewrites results.json and the report.\n\
+                      sim check --history FILE.jsonl --initial N --final M [--out DIR] judges operations in JSON lines \
+                      (see the README, \"History as operations\").\n\
+                      Exit status: 0 safe (DIR: the expectations held); 1 anomalous (DIR: an expectation was \
+                      contradicted); 2 bad input."
+    )]
+    Check(CheckArgs),
+    /// Write the histories as operations (JSON lines, or Jepsen EDN) for other tools
+    #[command(
+        after_help = "A trial's folder (trials/STRATEGY/NNN) goes to standard output, or to --out FILE; a run's \
+                      folder writes history.jsonl (or .edn) into each trial's folder, or under --out DIR.\n\
+                      Example: sim export reports/lottery/trials/none/000 > none.jsonl"
+    )]
+    Export {
+        /// The output folder of a `sim run`, or one trial's folder in it
+        dir: PathBuf,
+        /// jsonl: one JSON object per line; edn: one Jepsen EDN map per line
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+        /// A trial: the file to write instead of standard output; a run: the folder to write under
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
     /// The spawner of a trial's workers (started by `sim run`, not by hand)
     #[command(name = "__worker", hide = true)]
     Worker { plan: PathBuf },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The output folder of an earlier `sim run`
+    #[arg(required_unless_present = "history", conflicts_with = "history")]
+    dir: Option<PathBuf>,
+    /// A history recorded by any program, as operations in JSON lines
+    #[arg(long, value_name = "FILE.jsonl", requires_all = ["initial", "final_stock"])]
+    history: Option<PathBuf>,
+    /// With --history: the stock before the first operation
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    initial: Option<i64>,
+    /// With --history: the stock after the last operation
+    #[arg(long = "final", value_name = "M", allow_negative_numbers = true)]
+    final_stock: Option<i64>,
+    /// With --history: where to write results.json and the report
+    #[arg(long, value_name = "DIR", requires = "history")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -77,6 +126,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Report { dir } => rebuild_report(dir),
+        Command::Check(args) => check(args),
+        Command::Export { dir, format, out } => export(dir, format, out),
         Command::Worker { plan } => worker::spawner::main(&plan).map(|()| 0),
     };
     match outcome {
@@ -169,5 +220,40 @@ fn rebuild_report(dir: PathBuf) -> Result<u8> {
     }
     let page = report::write(&dir, &results)?;
     println!("report: {}", page.display());
+    Ok(0)
+}
+
+fn check(args: CheckArgs) -> Result<u8> {
+    let (Some(file), Some(initial), Some(final_stock)) = (&args.history, args.initial, args.final_stock) else {
+        let dir = args.dir.unwrap_or_default();
+        let results = saved::check_folder(&dir)?;
+        let page = report::write(&dir, &results)?;
+        print!("{}", table::render(&results));
+        for v in &results.violations {
+            println!("expectation not met: {v}");
+        }
+        println!("report: {}", page.display());
+        return Ok(if results.violations.is_empty() {
+            0
+        } else {
+            EXPECTATION_VIOLATED
+        });
+    };
+    let judged = foreign::check(file, initial, final_stock)?;
+    print!("{}", foreign::summary(&judged));
+    let safe = foreign::is_safe(&judged);
+    if let Some(out) = &args.out {
+        let results = foreign::write(out, file, judged, initial)?;
+        let page = report::write(out, &results)?;
+        println!("report: {}", page.display());
+    }
+    Ok(if safe { 0 } else { ANOMALOUS })
+}
+
+fn export(dir: PathBuf, format: Format, out: Option<PathBuf>) -> Result<u8> {
+    let to = out.map_or(Destination::Stdout, Destination::Path);
+    for file in saved::export(&dir, format, to)? {
+        eprintln!("wrote {}", file.display());
+    }
     Ok(0)
 }

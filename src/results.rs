@@ -2,19 +2,42 @@
 //! histories beside it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::checker::Verdict;
+use crate::checker::{self, Facts, FinalStock, Verdict};
+use crate::history::History;
 use crate::runner::Trials;
 use crate::scenario::{Point, Scenario, StrategyName};
+use crate::speed::Speed;
 
 pub use crate::runner::{FaultEvent, TrialResult};
 
 /// The file's name in the output folder.
 pub const FILE_NAME: &str = "results.json";
+
+/// A trial's history as operations in JSON lines, in its folder, when it came from another
+/// program (`sim check --history`).
+pub const JSONL_NAME: &str = "history.jsonl";
+
+/// The trial folder that results.json names, refused if it leaves the output folder.
+pub fn trial_dir(out: &Path, dir: &str) -> Result<PathBuf> {
+    let rel = Path::new(dir);
+    if dir.is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        bail!(
+            "{} names the trial folder \"{dir}\", which is not inside {}: the file was edited or is not from sim",
+            out.join(FILE_NAME).display(),
+            out.display()
+        );
+    }
+    Ok(out.join(rel))
+}
 
 /// What a run found: everything the report and `sim check` need besides the histories.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +74,64 @@ pub struct StrategyRun {
     pub trials: Vec<TrialResult>,
     /// Its trials at a glance.
     pub summary: Summary,
+}
+
+impl TrialResult {
+    /// What the checker was told besides the history, as results.json keeps it. (A results
+    /// file from before `ended_ns` was kept says "deadlock" in its verdict instead.)
+    pub fn facts(&self) -> Facts {
+        Facts {
+            initial_stock: self.initial_stock,
+            final_stock: match (self.check.final_stock, &self.final_stock_text) {
+                (Some(v), _) => FinalStock::Value(v),
+                (None, text) => FinalStock::Unreadable(text.clone().unwrap_or_default()),
+            },
+            deadline_hit: self.ended_ns.is_some() || self.check.verdict == Verdict::Deadlock,
+        }
+    }
+
+    /// Reads the trial's history from its folder in `out`: `history.bin`, or, for a history
+    /// recorded by another program and checked with `sim check --history`, `history.jsonl`.
+    pub fn read_history(&self, out: &Path, strategy: StrategyName) -> Result<History> {
+        let dir = trial_dir(out, &self.dir)?;
+        let path = dir.join(crate::history::FILE_NAME);
+        let operations = dir.join(JSONL_NAME);
+        if !path.is_file() && operations.is_file() {
+            return crate::import::read(&operations).map_err(anyhow::Error::new);
+        }
+        if !path.is_file() && dir.join("history").is_dir() {
+            bail!(
+                "the history of trial {} of {} is in {}, a folder of one file per worker as an earlier sim wrote it; this sim reads one history.bin per trial: run the scenario again to rebuild it",
+                self.trial,
+                strategy,
+                dir.join("history").display()
+            );
+        }
+        if !path.is_file() {
+            bail!(
+                "the history of trial {} of {} is missing: {} is not a file (was it deleted?); run the scenario again to rebuild it",
+                self.trial,
+                strategy,
+                path.display()
+            );
+        }
+        History::read(&path, self.gate_ns).map_err(|e| {
+            anyhow::Error::new(e).context(format!("reading the history of trial {} of {}", self.trial, strategy))
+        })
+    }
+
+    /// Judges the trial's history again, with the same facts, and measures its speed again.
+    pub fn judge_again(&mut self, history: &History) {
+        let facts = self.facts();
+        let ended_ns = match self.ended_ns {
+            Some(ns) => Some(ns),
+            None if facts.deadline_hit => Some((self.speed.wall_ms * 1e6) as u64),
+            None => None,
+        };
+        self.check = checker::check(history, &facts);
+        self.speed = Speed::of(history, ended_ns);
+        self.ended_ns = ended_ns;
+    }
 }
 
 /// One strategy's trials at a glance.
@@ -95,9 +176,9 @@ impl Summary {
             anomalous: trials.iter().filter(|t| t.check.verdict != Verdict::Safe).count() as u32,
             verdicts,
             max_oversold: trials.iter().map(|t| t.check.oversold).max().unwrap_or(0),
-            mean_purchases_per_s: trials.iter().map(|t| t.check.purchases_per_s).sum::<f64>() / n as f64,
-            p50_us: median(&|t| t.check.latency.p50_us),
-            p99_us: median(&|t| t.check.latency.p99_us),
+            mean_purchases_per_s: trials.iter().map(|t| t.speed.purchases_per_s).sum::<f64>() / n as f64,
+            p50_us: median(&|t| t.speed.latency.p50_us),
+            p99_us: median(&|t| t.speed.latency.p99_us),
             mean_spawn_ms: trials.iter().map(|t| t.spawn_ms).sum::<f64>() / n as f64,
         }
     }

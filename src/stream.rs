@@ -10,8 +10,9 @@
 //! purchase at once: a soak's `order_violations` is always 0. The verdicts are the
 //! checker's, worst first.
 
-use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, Latency, MAX_ANOMALIES, Verdict};
+use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict};
 use crate::history::{History, Kind, Outcome};
+use crate::speed::{Latency, Speed};
 
 /// Latency buckets: 100 a decade from 1 ns to 1000 s, each 2.3 % wide.
 const PER_DECADE: usize = 100;
@@ -24,9 +25,16 @@ pub struct Stream {
     attempts: u64,
     sold: u64,
     sold_out: u64,
+    unreadable: u64,
+    fenced: u64,
+    gave_up: u64,
+    retries: u64,
+    recovered: u64,
     torn_reads: u64,
     indeterminate: u64,
     duplicates: u64,
+    /// The highest stock value read.
+    highest: i64,
     /// Bit `initial - ticket` is set once the ticket was sold.
     tickets: Vec<u64>,
     /// The latest completion, ns after the gate.
@@ -44,9 +52,15 @@ impl Stream {
             attempts: 0,
             sold: 0,
             sold_out: 0,
+            unreadable: 0,
+            fenced: 0,
+            gave_up: 0,
+            retries: 0,
+            recovered: 0,
             torn_reads: 0,
             indeterminate: 0,
             duplicates: 0,
+            highest: initial,
             tickets: Vec::new(),
             last_ns: 0,
             latency: vec![0; PER_DECADE * DECADES],
@@ -78,7 +92,12 @@ impl Stream {
                     self.record_latency(end.saturating_sub(op.start));
                 }
             }
+            self.retries += op.retries() as u64;
+            self.recovered += op.recovered() as u64;
             let value = op.value();
+            if let Some(v) = value {
+                self.highest = self.highest.max(v);
+            }
             if value.is_some_and(|v| v > self.initial || v < 0) {
                 // A number never written: the stock only ever held initial down to 0.
                 self.torn_reads += 1;
@@ -108,7 +127,12 @@ impl Stream {
                     }
                 }
                 Outcome::SoldOut => self.sold_out += 1,
-                Outcome::Unreadable => self.torn_reads += 1,
+                Outcome::Unreadable => {
+                    self.unreadable += 1;
+                    self.torn_reads += 1;
+                }
+                Outcome::Fenced => self.fenced += 1,
+                Outcome::GaveUp => self.gave_up += 1,
                 Outcome::Pending => self.indeterminate += 1,
                 _ => {}
             }
@@ -153,42 +177,34 @@ impl Stream {
     }
 
     /// The trial's check, once every segment was taken.
-    pub fn finish(self, facts: &Facts) -> Check {
+    pub fn finish(self, facts: &Facts) -> (Check, Speed) {
         let final_stock = match &facts.final_stock {
             FinalStock::Value(v) => Some(*v),
             FinalStock::Unreadable(_) => None,
         };
         let oversold = self.sold.saturating_sub(self.initial.max(0) as u64);
-        let lost_updates = final_stock.map_or(0, |f| {
-            let taken = (self.initial - f).max(0) as u64;
-            self.sold.saturating_sub(taken)
-        });
+        let highest = final_stock.map_or(self.highest, |f| self.highest.max(f));
+        let phantom_stock = highest.saturating_sub(self.initial).max(0) as u64;
+        // A stock that rose hides how many sales it overwrote: those are not counted.
+        let lost_updates = match phantom_stock {
+            0 => final_stock.map_or(0, |f| {
+                let taken = (self.initial - f).max(0) as u64;
+                self.sold.saturating_sub(taken)
+            }),
+            _ => 0,
+        };
         let verdict = if facts.deadline_hit {
             Verdict::Deadlock
         } else if oversold > 0 {
             Verdict::Oversold
-        } else if self.duplicates + lost_updates + self.torn_reads > 0 || final_stock.is_none() {
+        } else if self.duplicates + lost_updates + self.torn_reads + phantom_stock > 0 || final_stock.is_none() {
             Verdict::Inconsistent
         } else {
             Verdict::Safe
         };
         let wall_ms = self.last_ns as f64 / 1e6;
         let completed = self.attempts - self.indeterminate;
-        Check {
-            final_stock,
-            attempts: self.attempts,
-            sold: self.sold,
-            sold_out: self.sold_out,
-            oversold,
-            duplicate_tickets: self.duplicates,
-            lost_updates,
-            torn_reads: self.torn_reads,
-            indeterminate: self.indeterminate,
-            order_violations: 0,
-            produced: 0,
-            dropped: 0,
-            unconsumed: 0,
-            verdict,
+        let speed = Speed {
             wall_ms,
             purchases_per_s: completed as f64 / (wall_ms / 1e3).max(1e-9),
             latency: Latency {
@@ -197,8 +213,35 @@ impl Stream {
                 p99_us: self.quantile_us(0.99),
                 max_us: self.quantile_us(1.0),
             },
+        };
+        let check = Check {
+            final_stock,
+            attempts: self.attempts,
+            sold: self.sold,
+            sold_out: self.sold_out,
+            unreadable: self.unreadable,
+            fenced: self.fenced,
+            gave_up: self.gave_up,
+            retries: self.retries,
+            recovered: self.recovered,
+            undersold: match final_stock {
+                Some(left) if left > 0 && self.gave_up + self.sold_out > 0 => left as u64,
+                _ => 0,
+            },
+            oversold,
+            duplicate_tickets: self.duplicates,
+            lost_updates,
+            torn_reads: self.torn_reads,
+            phantom_stock,
+            indeterminate: self.indeterminate,
+            order_violations: 0,
+            produced: 0,
+            dropped: 0,
+            unconsumed: 0,
+            verdict,
             anomalies: self.anomalies,
-        }
+        };
+        (check, speed)
     }
 }
 
@@ -247,9 +290,9 @@ mod tests {
             (Outcome::Sold, 1),
             (Outcome::SoldOut, 0)
         ])));
-        let c = s.finish(&facts(4, 0));
+        let (c, speed) = s.finish(&facts(4, 0));
         assert_eq!((c.attempts, c.sold, c.sold_out, c.verdict), (5, 4, 1, Verdict::Safe));
-        assert_eq!(c.latency.p50_us.round(), 0.0, "50 ns");
+        assert_eq!(speed.latency.p50_us.round(), 0.0, "50 ns");
     }
 
     #[test]
@@ -257,7 +300,7 @@ mod tests {
         let mut s = Stream::new(4);
         s.feed(&segment(&[(Outcome::Sold, 4), (Outcome::Sold, 3)]));
         assert!(s.feed(&segment(&[(Outcome::Sold, 3)])));
-        let c = s.finish(&facts(4, 2));
+        let (c, _) = s.finish(&facts(4, 2));
         assert_eq!(c.duplicate_tickets, 1);
         assert_eq!(c.lost_updates, 1, "3 sold, the stock went down by 2");
         assert_eq!(c.verdict, Verdict::Inconsistent);
@@ -269,7 +312,7 @@ mod tests {
     fn selling_past_the_stock_is_oversold() {
         let mut s = Stream::new(1);
         s.feed(&segment(&[(Outcome::Sold, 1), (Outcome::Sold, 1)]));
-        let c = s.finish(&facts(1, 0));
+        let (c, _) = s.finish(&facts(1, 0));
         assert_eq!((c.oversold, c.verdict), (1, Verdict::Oversold));
     }
 }

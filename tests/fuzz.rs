@@ -205,9 +205,146 @@ proptest! {
             deadline_hit: deadline,
         };
         let c = checker::check(&history, &facts);
-        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.torn_reads + c.indeterminate);
+        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.unreadable + c.indeterminate);
+        prop_assert!(c.torn_reads >= c.unreadable && c.torn_reads <= c.attempts);
+        // What the report draws is what the checker counted.
+        let judged = checker::judge(&history, initial);
+        let told = |t: checker::Told| judged.ops.iter().filter(|j| j.told() == Some(t)).count() as u64;
+        prop_assert_eq!(
+            (told(checker::Told::Sold), told(checker::Told::SoldOut), told(checker::Told::Unreadable)),
+            (c.sold, c.sold_out, c.unreadable)
+        );
+        prop_assert_eq!(judged.ops.iter().filter(|j| j.torn()).count() as u64, c.torn_reads);
+        prop_assert_eq!(judged.ops.iter().filter(|j| j.order_violation()).count() as u64, c.order_violations);
         prop_assert!(c.anomalies.len() <= checker::MAX_ANOMALIES);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_json_lines_are_read_or_refused_never_a_panic(lines in prop::collection::vec(json_line(), 0..12)) {
+        let text = lines.join("\n");
+        if let Err(e) = sim::import::parse(Path::new("f.jsonl"), text.as_bytes()) {
+            let e = e.to_string();
+            prop_assert!(e.starts_with("f.jsonl, line "), "{}", e);
+        }
+    }
+
+    #[test]
+    fn a_history_goes_out_as_operations_and_comes_back_the_same(
+        calls in prop::collection::vec((0u32..4, 0u64..3, 0u64..3, outcome_of_purchase(), prop::option::of(-3i64..30), any::<bool>()), 0..40),
+    ) {
+        // Each buyer's purchases one after another, with gaps and durations that may be zero.
+        let mut clock = [0u64; 4];
+        let mut per_worker: Vec<Vec<Op>> = vec![Vec::new(); 4];
+        for (w, gap, took, outcome, value, wrote) in calls {
+            let start = clock[w as usize] + gap;
+            let end = start + took;
+            clock[w as usize] = end;
+            let mut op = Op::new(w, Kind::Purchase, outcome, start)
+                .with_read(Some(start + took / 2))
+                .with_value(if outcome == Outcome::Unreadable { None } else { value });
+            if wrote && outcome == Outcome::Sold {
+                op = op.with_write(Some(end)).with_written(value.map(|v| v - 1));
+            }
+            if outcome != Outcome::Pending {
+                op = op.with_end(Some(end));
+            }
+            per_worker[w as usize].push(op);
+        }
+        let workers = (0..4).map(|i| Worker { role: Role::Buyer, index: i, pid: 1, ready_ns: 0, finish_ns: None }).collect();
+        let present: Vec<u32> = (0..4).filter(|&w| !per_worker[w as usize].is_empty()).collect();
+        let history = History { workers, ops: per_worker.concat() };
+        let mut text = Vec::new();
+        sim::export::write(&history, sim::export::Format::Jsonl, &mut text).unwrap();
+        let back = sim::import::parse(Path::new("h.jsonl"), &text).unwrap();
+        // The workers that made an operation, numbered as they were.
+        let labels: Vec<u32> = back.workers.iter().map(|w| w.index).collect();
+        prop_assert_eq!(&labels, &present);
+        let renumbered: Vec<Op> = history.ops.iter().map(|op| {
+            let mut op = *op;
+            op.worker = present.iter().position(|&w| w == op.worker).unwrap() as u32;
+            op
+        }).collect();
+        prop_assert_eq!(&back.ops, &renumbered);
+        let facts = Facts { initial_stock: 10, final_stock: FinalStock::Value(3), deadline_hit: false };
+        prop_assert_eq!(checker::check(&back, &facts), checker::check(&History { workers: back.workers.clone(), ops: renumbered }, &facts));
+    }
+
+    #[test]
+    fn any_history_exported_reads_back(ops in prop::collection::vec(op(), 0..60)) {
+        let workers = (0..4).map(|i| Worker { role: Role::Buyer, index: i, pid: 1, ready_ns: 0, finish_ns: None }).collect();
+        let history = History { workers, ops };
+        let mut text = Vec::new();
+        sim::export::write(&history, sim::export::Format::Jsonl, &mut text).unwrap();
+        let back = sim::import::parse(Path::new("h.jsonl"), &text);
+        prop_assert!(back.is_ok(), "{:?}\n{}", back.err().map(|e| e.to_string()), String::from_utf8_lossy(&text));
+        prop_assert_eq!(back.unwrap().ops.len(), history.ops.len());
+    }
+}
+
+fn outcome_of_purchase() -> impl Strategy<Value = Outcome> {
+    prop::sample::select(vec![
+        Outcome::Pending,
+        Outcome::Sold,
+        Outcome::SoldOut,
+        Outcome::Unreadable,
+    ])
+}
+
+/// A line that is often valid and often not in one way or another.
+fn json_line() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "process",
+        "type",
+        "f",
+        "time",
+        "value",
+        "written",
+        "read_time",
+        "write_time",
+        "error",
+        "entry",
+        "other",
+    ]);
+    let value = prop::sample::select(vec![
+        "0",
+        "3",
+        "-1",
+        "18446744073709551616",
+        "1.5",
+        "null",
+        "\"invoke\"",
+        "\"ok\"",
+        "\"fail\"",
+        "\"info\"",
+        "\"purchase\"",
+        "\"sale\"",
+        "\"put\"",
+        "\"take\"",
+        "\"unreadable\"",
+        "\"x\\u0041\"",
+        "[]",
+        "{}",
+        "\"",
+    ]);
+    prop_oneof![
+        prop::collection::vec((key, value), 0..8).prop_map(|fields| {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            format!("{{{}}}", body.join(", "))
+        }),
+        (
+            0i64..3,
+            prop::sample::select(vec!["invoke", "ok", "fail", "info"]),
+            0u64..100
+        )
+            .prop_map(|(p, t, time)| {
+                format!("{{\"process\": {p}, \"type\": \"{t}\", \"f\": \"purchase\", \"time\": {time}, \"value\": 1}}")
+            }),
+        ".{0,40}",
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {

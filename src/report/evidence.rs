@@ -2,13 +2,13 @@
 //! trial each strategy features and boiled down to purchase latencies for the others.
 
 use std::cmp::Reverse;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use rayon::prelude::*;
 
-use crate::checker::Verdict;
-use crate::history::{History, Kind, Outcome};
+use crate::checker::{self, Judged, Verdict};
+use crate::history::History;
 use crate::results::{Results, StrategyRun, TrialResult};
 use crate::scenario::Point;
 use crate::scenario::StrategyName;
@@ -53,6 +53,8 @@ pub struct Featured<'a> {
     /// The point of the sweep it ran at, if the scenario sweeps.
     pub point: Option<Point>,
     pub history: History,
+    /// The checker's judgement of every operation of it: what the charts draw.
+    pub judged: Judged,
 }
 
 /// The trial to feature: the worst verdict, then the most tickets oversold, then the most
@@ -67,6 +69,7 @@ pub fn featured_index(trials: &[&TrialResult]) -> Option<usize> {
                 .duplicate_tickets
                 .saturating_add(c.lost_updates)
                 .saturating_add(c.torn_reads)
+                .saturating_add(c.phantom_stock)
                 .saturating_add(c.order_violations);
             (c.verdict, c.oversold, others, c.indeterminate, Reverse(*i))
         })
@@ -117,7 +120,7 @@ pub fn gather<'a>(out: &Path, results: &'a Results) -> Result<Vec<Evidence<'a>>>
         .par_iter()
         .map(|&(e, t)| {
             let ev = &evidence[e];
-            let history = read_history(out, ev.strategy, ev.trials[t])?;
+            let history = ev.trials[t].read_history(out, ev.strategy)?;
             let latency = LatencyHistogram::of(&history);
             Ok((latency, (featured[e] == Some(t)).then_some(history)))
         })
@@ -134,51 +137,16 @@ pub fn gather<'a>(out: &Path, results: &'a Results) -> Result<Vec<Evidence<'a>>>
                 .iter()
                 .find(|r| r.trials.iter().any(|x| std::ptr::eq(x, trial)))
                 .and_then(|r| r.point);
-            ev.featured = Some(Featured { trial, point, history });
+            let judged = checker::judge(&history, trial.initial_stock);
+            ev.featured = Some(Featured {
+                trial,
+                point,
+                history,
+                judged,
+            });
         }
     }
     Ok(evidence)
-}
-
-fn read_history(out: &Path, strategy: StrategyName, trial: &TrialResult) -> Result<History> {
-    let dir = trial_dir(out, &trial.dir)?;
-    let path = dir.join(crate::history::FILE_NAME);
-    if !path.is_file() && dir.join("history").is_dir() {
-        bail!(
-            "the history of trial {} of {} is in {}, a folder of one file per worker as an earlier sim wrote it; this sim reads one history.bin per trial: run the scenario again to rebuild it",
-            trial.trial,
-            strategy,
-            dir.join("history").display()
-        );
-    }
-    if !path.is_file() {
-        bail!(
-            "the history of trial {} of {} is missing: {} is not a file (was it deleted?); run the scenario again to rebuild it",
-            trial.trial,
-            strategy,
-            path.display()
-        );
-    }
-    History::read(&path, trial.gate_ns).map_err(|e| {
-        anyhow::Error::new(e).context(format!("reading the history of trial {} of {}", trial.trial, strategy))
-    })
-}
-
-/// The trial folder that results.json names, refused if it leaves the output folder.
-pub fn trial_dir(out: &Path, dir: &str) -> Result<PathBuf> {
-    let rel = Path::new(dir);
-    if dir.is_empty()
-        || !rel
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        bail!(
-            "{} names the trial folder \"{dir}\", which is not inside {}: the file was edited or is not from sim",
-            out.join(crate::results::FILE_NAME).display(),
-            out.display()
-        );
-    }
-    Ok(out.join(rel))
 }
 
 /// Purchase latencies (invocation to completion) in buckets 2.3 % wide on a log scale, from
@@ -205,13 +173,8 @@ impl LatencyHistogram {
     /// The latencies of a history's completed purchases, as the checker measures them.
     pub fn of(history: &History) -> LatencyHistogram {
         let mut h = LatencyHistogram::default();
-        for op in &history.ops {
-            if op.kind == Kind::Purchase
-                && op.outcome != Outcome::Pending
-                && let Some(end) = op.end()
-            {
-                h.record(end.saturating_sub(op.start));
-            }
+        for ns in history.ops.iter().filter_map(|op| op.latency()) {
+            h.record(ns);
         }
         h
     }
@@ -317,9 +280,12 @@ mod tests {
     #[test]
     fn trial_folders_stay_inside_the_output_folder() {
         let out = Path::new("/tmp/out");
-        assert_eq!(trial_dir(out, "trials/none/000").unwrap(), out.join("trials/none/000"));
+        assert_eq!(
+            crate::results::trial_dir(out, "trials/none/000").unwrap(),
+            out.join("trials/none/000")
+        );
         for bad in ["", "../x", "trials/../../x", "/etc"] {
-            let e = trial_dir(out, bad).unwrap_err().to_string();
+            let e = crate::results::trial_dir(out, bad).unwrap_err().to_string();
             assert!(e.contains("results.json") && e.contains("not inside"), "{bad}: {e}");
         }
     }

@@ -17,7 +17,7 @@ pub struct Count {
     pub of: fn(&Check) -> u64,
 }
 
-pub const COUNTS: [Count; 5] = [
+pub const COUNTS: [Count; 6] = [
     Count {
         name: "oversold",
         colour: palette::OVERSOLD,
@@ -37,6 +37,11 @@ pub const COUNTS: [Count; 5] = [
         name: "torn reads",
         colour: palette::TORN,
         of: |c| c.torn_reads,
+    },
+    Count {
+        name: "phantom stock",
+        colour: palette::PHANTOM,
+        of: |c| c.phantom_stock,
     },
     Count {
         name: "order violations",

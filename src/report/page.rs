@@ -24,6 +24,7 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
             stock_charts.push(stock::chart(
                 e.strategy,
                 &f.history,
+                &f.judged,
                 f.trial.initial_stock,
                 &f.trial.faults,
             )?);
@@ -49,7 +50,7 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "sim: " (s.name) }
-                style { (PreEscaped(CSS)) }
+                style { (PreEscaped(CSS)) (PreEscaped(timeline::css_rules())) }
             }
             body {
                 (header(results, evidence))
@@ -70,13 +71,19 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          A purchase that wrote nothing is a short mark at its read. Hover a bar for its details. \
                          If bars in different lanes overlap in time, those buyers read the stock before one another \
                          wrote it: the strip on top counts them, grey for one at a time, red for an overlap. Under an \
-                         honest strategy the bars form a staircase that never overlaps. Each strategy shows its worst trial."
+                         honest strategy the bars form a staircase that never overlaps. Each strategy shows its worst trial. \
+                         The colour is what the buyer was told (sold, sold out, the stock unreadable, or nothing: its \
+                         process died inside the purchase); what the checker found in a purchase colours it over that: \
+                         a torn read (a stock unreadable or holding a number never written), phantom stock (a number \
+                         above the initial stock), an order violation (a ticket no lower than one sold before it began), \
+                         a duplicate ticket (every receipt of a ticket sold more than once). These are the checker's \
+                         own judgements, the same that results.json counts."
                     }
                     (timeline::legend(evidence.iter().any(|e| e.featured.as_ref().is_some_and(|f| !f.trial.faults.is_empty()))))
                     @for e in evidence {
                         h3 { (strategy_tag(e.strategy)) " " (trial_heading(e)) }
                         @if let Some(f) = &e.featured {
-                            (timeline::render(&f.history, f.trial.initial_stock, &f.trial.check.anomalies, &f.trial.faults))
+                            (timeline::render(&f.history, &f.judged, &f.trial.check.anomalies, &f.trial.faults))
                         } @else if e.trials.is_empty() {
                             p.note { "No trial of this strategy finished." }
                         } @else {
@@ -96,7 +103,9 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          strategy's worst trial; the wide grey line is the honest count, the initial stock less the \
                          tickets sold so far. Where the coloured line stays above the grey one, sales were made \
                          that the stock does not show: the gap at the end is the lost updates. Where the grey line \
-                         falls below zero (the red band), tickets that did not exist were sold."
+                         falls below zero (the red band), tickets that did not exist were sold. Where the coloured \
+                         line climbs above where it started, a torn write made phantom stock: tickets that never \
+                         existed, offered for sale (lost updates are then not counted: the rise hides them)."
                     }
                 }
                 section #outcomes {
@@ -113,12 +122,15 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                              over the trials; the black tick and the number above are the worst trial. \
                              Oversold: tickets sold beyond the stock. Duplicate tickets: receipts whose ticket \
                              another buyer also holds. Lost updates: sales that the stock does not show. \
-                             Torn reads: reads of an empty or half-written stock. Kinds that no trial showed are left out."
+                             Torn reads: reads of an empty or half-written stock, or of a number never written to it (such a \
+                             buyer may still have been told it sold). Phantom stock: how far the stock rose above its \
+                             initial count. Order violations: sales whose ticket is no lower than one sold before they \
+                             began. Kinds that no trial showed are left out."
                         }
                     } @else {
                         p.clean {
-                            "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock \
-                             or went back in order: there are no anomaly counts to draw."
+                            "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock, \
+                             rose above its initial stock or went back in order: there are no anomaly counts to draw."
                         }
                     }
                     @if let Some(svg) = spread {
@@ -457,11 +469,7 @@ svg.timeline{font:11px sans-serif;background:#fff}
 svg.timeline .axis{fill:#555}svg.timeline .lane-label{fill:#333}svg.timeline .grid{stroke:#e4e4e4;stroke-width:1}
 svg.timeline rect.lane{fill:#f6f6f6}svg.timeline path.one{fill:#bbb}svg.timeline path.many{fill:#e15759}
 svg.timeline g line{stroke-width:1;stroke-opacity:.55}
-svg.timeline g.sold rect{fill:#59a14f}svg.timeline g.sold line{stroke:#59a14f}
-svg.timeline g.sold-out rect{fill:#bab0ac}svg.timeline g.sold-out line{stroke:#bab0ac}
-svg.timeline g.torn rect{fill:#f28e2b}svg.timeline g.torn line{stroke:#f28e2b}
-svg.timeline g.dup rect{fill:#e15759}svg.timeline g.dup line{stroke:#e15759}
-svg.timeline g.indet rect{fill:#b07aa1}svg.timeline g.indet line{stroke:#b07aa1;stroke-dasharray:3 2}
+svg.timeline g.indet line{stroke-dasharray:3 2}
 svg.timeline g.first rect{stroke:#000;stroke-width:1.2}
 svg.timeline g:hover rect{stroke:#000;stroke-width:1.5}
 svg.timeline rect.stopped{fill:#7d3c98;fill-opacity:.18}svg.timeline path.killed{stroke:#000;stroke-width:2}

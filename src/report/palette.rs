@@ -51,6 +51,7 @@ pub const DUPLICATE: RGBColor = RGBColor(0xff, 0x9d, 0xa7);
 pub const LOST: RGBColor = RGBColor(0x9c, 0x75, 0x5f);
 pub const TORN: RGBColor = RGBColor(0xf2, 0x8e, 0x2b);
 pub const ORDER: RGBColor = RGBColor(0xed, 0xc9, 0x48);
+pub const PHANTOM: RGBColor = RGBColor(0x76, 0xb7, 0xb2);
 
 pub const INK: RGBColor = RGBColor(0x33, 0x33, 0x33);
 pub const FAINT: RGBColor = RGBColor(0x99, 0x99, 0x99);

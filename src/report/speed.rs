@@ -15,7 +15,7 @@ pub fn throughput(evidence: &[Evidence]) -> Result<String> {
     let top = evidence
         .iter()
         .flat_map(|e| &e.trials)
-        .map(|t| rate(t.check.purchases_per_s))
+        .map(|t| rate(t.speed.purchases_per_s))
         .fold(0f64, f64::max);
     plot::svg((1000, 300), |root| {
         let mut chart = ChartBuilder::on(root)
@@ -39,7 +39,7 @@ pub fn throughput(evidence: &[Evidence]) -> Result<String> {
                 continue;
             }
             let colour = palette::strategy(e.strategy);
-            let mean = trials.iter().map(|t| rate(t.check.purchases_per_s)).sum::<f64>() / trials.len() as f64;
+            let mean = trials.iter().map(|t| rate(t.speed.purchases_per_s)).sum::<f64>() / trials.len() as f64;
             let x = i as f64;
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(x + 0.2, 0.0), (x + 0.8, mean)],
@@ -49,7 +49,7 @@ pub fn throughput(evidence: &[Evidence]) -> Result<String> {
             if trials.len() <= 500 {
                 chart.draw_series(trials.iter().enumerate().map(|(t, trial)| {
                     Circle::new(
-                        (x + 0.5 + plot::jitter(t) * 0.4, rate(trial.check.purchases_per_s)),
+                        (x + 0.5 + plot::jitter(t) * 0.4, rate(trial.speed.purchases_per_s)),
                         3,
                         colour.filled(),
                     )
@@ -57,7 +57,7 @@ pub fn throughput(evidence: &[Evidence]) -> Result<String> {
             }
             let highest = trials
                 .iter()
-                .map(|t| rate(t.check.purchases_per_s))
+                .map(|t| rate(t.speed.purchases_per_s))
                 .fold(mean, f64::max);
             chart.draw_series(std::iter::once(Text::new(
                 format!("mean {}/s", format::amount(mean)),

@@ -7,7 +7,8 @@ use plotters::prelude::*;
 
 use super::palette::{self, FAINT};
 use super::{format, plot};
-use crate::history::{History, Kind, Outcome};
+use crate::checker::{self, Judged, Told};
+use crate::history::History;
 use crate::notice::FaultKind;
 use crate::results::FaultEvent;
 use crate::scenario::StrategyName;
@@ -26,24 +27,24 @@ pub struct StockLines {
     pub end_ms: f64,
 }
 
-pub fn lines(history: &History, initial: i64) -> StockLines {
-    let purchases = || history.ops.iter().filter(|op| op.kind == Kind::Purchase);
-    let mut writes: Vec<(u64, i64)> = purchases()
-        .filter_map(|op| Some((op.write()?, op.written()?)))
-        .collect();
-    writes.sort_unstable();
-    let mut sales: Vec<u64> = purchases()
-        .filter(|op| op.outcome == Outcome::Sold)
-        .map(|op| op.write().or(op.end()).unwrap_or(op.start))
+/// The lines of a history as the checker judged it: the stock's writes (the buyers' and the
+/// seller's) and the sales it counted.
+pub fn lines(history: &History, judged: &Judged, initial: i64) -> StockLines {
+    let writes = checker::judge::writes(history);
+    let mut sales: Vec<u64> = history
+        .ops
+        .iter()
+        .zip(&judged.ops)
+        .filter(|(_, j)| j.told() == Some(Told::Sold))
+        .map(|(op, _)| op.write().or(op.end()).unwrap_or(op.start))
         .collect();
     sales.sort_unstable();
-    let end = purchases()
-        .map(|op| {
-            [op.end(), op.write(), op.read()]
-                .into_iter()
-                .flatten()
-                .fold(op.start, u64::max)
-        })
+    let end = history
+        .ops
+        .iter()
+        .zip(&judged.ops)
+        .filter(|(_, j)| j.told().is_some())
+        .map(|(op, _)| op.latest())
         .max()
         .unwrap_or(0)
         .max(1);
@@ -111,8 +112,14 @@ pub fn thin(points: Vec<(f64, f64)>, from: f64, to: f64) -> Vec<(f64, f64)> {
 }
 
 /// The chart of one strategy's featured trial.
-pub fn chart(strategy: StrategyName, history: &History, initial: i64, faults: &[FaultEvent]) -> Result<String> {
-    let l = lines(history, initial);
+pub fn chart(
+    strategy: StrategyName,
+    history: &History,
+    judged: &Judged,
+    initial: i64,
+    faults: &[FaultEvent],
+) -> Result<String> {
+    let l = lines(history, judged, initial);
     let values = l.stored.iter().chain(&l.honest).map(|p| p.1);
     let lowest = values.clone().fold(0f64, f64::min);
     let highest = values.fold(initial as f64, f64::max);
@@ -179,7 +186,7 @@ pub fn chart(strategy: StrategyName, history: &History, initial: i64, faults: &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Op, Role, Worker};
+    use crate::history::{Kind, Op, Outcome, Role, Worker};
 
     const MS: u64 = 1_000_000;
 
@@ -208,7 +215,7 @@ mod tests {
             workers,
             ops: vec![sale(0, MS, 3 * MS, 3), sale(1, 2 * MS, 4 * MS, 3)],
         };
-        let l = lines(&h, 3);
+        let l = lines(&h, &checker::judge(&h, 3), 3);
         assert_eq!(l.end_ms, 4.0);
         assert_eq!(
             l.stored,
@@ -221,9 +228,10 @@ mod tests {
             at_ns: MS,
             until_ns: None,
         };
-        let svg = chart(StrategyName::None, &h, 3, &[stop]).unwrap();
+        let svg = chart(StrategyName::None, &h, &checker::judge(&h, 3), 3, &[stop]).unwrap();
         assert!(svg.contains("honest"), "{svg}");
-        assert!(chart(StrategyName::None, &History::default(), 0, &[]).is_ok());
+        let empty = History::default();
+        assert!(chart(StrategyName::None, &empty, &checker::judge(&empty, 0), 0, &[]).is_ok());
     }
 
     #[test]

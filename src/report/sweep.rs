@@ -59,7 +59,7 @@ impl Measure {
             Measure::PurchasesPerSecond => {
                 trials
                     .iter()
-                    .map(|t| t.check.purchases_per_s)
+                    .map(|t| t.speed.purchases_per_s)
                     .filter(|r| r.is_finite() && *r > 0.0)
                     .sum::<f64>()
                     / n

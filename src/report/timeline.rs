@@ -7,8 +7,8 @@
 use maud::{Markup, html};
 
 use super::format::{self, px};
-use crate::checker::Anomaly;
-use crate::history::{History, Kind, Op, Outcome};
+use crate::checker::{Anomaly, Judged, Judgement, Told};
+use crate::history::{History, Op, Outcome};
 use crate::notice::FaultKind;
 use crate::results::FaultEvent;
 
@@ -16,99 +16,45 @@ use crate::results::FaultEvent;
 /// anomaly: more bars than pixels would show nothing and weigh megabytes.
 pub const MAX_BARS: usize = 2000;
 
-/// What became of a purchase, as the timeline colours it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    Sold,
-    SoldOut,
-    Torn,
-    Duplicate,
-    Indeterminate,
-}
+/// What a purchase's process was told, as the timeline colours it: (told, CSS class, label,
+/// colour).
+pub const TOLD: [(Told, &str, &str, &str); 5] = [
+    (Told::Sold, "sold", "sold", "#59a14f"),
+    (Told::SoldOut, "sold-out", "sold out", "#bab0ac"),
+    (Told::Unreadable, "unreadable", "unreadable", "#edc948"),
+    (Told::Failed, "failed", "failed (fenced or gave up)", "#4e79a7"),
+    (Told::Indeterminate, "indet", "indeterminate", "#b07aa1"),
+];
 
-impl Class {
-    pub const ALL: [Class; 5] = [
-        Class::Sold,
-        Class::SoldOut,
-        Class::Duplicate,
-        Class::Torn,
-        Class::Indeterminate,
-    ];
+/// What the checker found in a purchase, drawn over its colour: (CSS class, label, colour).
+/// A purchase may carry several; the last one listed wins the fill.
+pub const MARKS: [(&str, &str, &str); 4] = [
+    ("torn", "torn read", "#f28e2b"),
+    ("phantom", "phantom stock", "#76b7b2"),
+    ("order", "order violation", "#9c755f"),
+    ("dup", "duplicate ticket", "#e15759"),
+];
 
-    /// The CSS class that colours it (see the page's style sheet).
-    pub fn css(self) -> &'static str {
-        match self {
-            Class::Sold => "sold",
-            Class::SoldOut => "sold-out",
-            Class::Torn => "torn",
-            Class::Duplicate => "dup",
-            Class::Indeterminate => "indet",
+/// The CSS classes of a purchase the checker judged: what it was told, then what it found.
+pub fn css(j: Judgement) -> String {
+    let mut classes = String::from(TOLD.iter().find(|t| Some(t.0) == j.told()).map_or("other", |t| t.1));
+    let found = [j.torn(), j.phantom(), j.order_violation(), j.duplicate()];
+    for (mark, on) in MARKS.iter().zip(found) {
+        if on {
+            classes.push(' ');
+            classes.push_str(mark.0);
         }
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Class::Sold => "sold",
-            Class::SoldOut => "sold out",
-            Class::Torn => "torn read",
-            Class::Duplicate => "duplicate ticket",
-            Class::Indeterminate => "indeterminate",
-        }
-    }
-
-    pub fn colour(self) -> &'static str {
-        match self {
-            Class::Sold => "#59a14f",
-            Class::SoldOut => "#bab0ac",
-            Class::Torn => "#f28e2b",
-            Class::Duplicate => "#e15759",
-            Class::Indeterminate => "#b07aa1",
-        }
-    }
-}
-
-/// Classifies every operation of a history: `None` for those that are not purchases. The
-/// rules are the checker's: a value never written to the stock is a torn read, and a ticket
-/// sold more than once is a duplicate for every receipt of it.
-pub fn classify(history: &History, initial: i64) -> Vec<Option<Class>> {
-    let purchases = || history.ops.iter().filter(|op| op.kind == Kind::Purchase);
-    let mut written: Vec<i64> = std::iter::once(initial)
-        .chain(purchases().filter_map(|op| op.written()))
-        .collect();
-    written.sort_unstable();
-    written.dedup();
-    let ever_written = |v: i64| written.binary_search(&v).is_ok();
-
-    let mut sold: Vec<i64> = purchases()
-        .filter(|op| op.outcome == Outcome::Sold)
-        .filter_map(|op| op.value())
-        .filter(|&v| ever_written(v))
-        .collect();
-    sold.sort_unstable();
-    let mut duplicated: Vec<i64> = sold.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-    duplicated.dedup();
-
-    history
-        .ops
-        .iter()
-        .map(|op| {
-            (op.kind == Kind::Purchase).then(|| match (op.outcome, op.value()) {
-                (Outcome::Unreadable, _) => Class::Torn,
-                (Outcome::Sold | Outcome::SoldOut, Some(v)) if !ever_written(v) => Class::Torn,
-                (Outcome::Sold, Some(v)) if duplicated.binary_search(&v).is_ok() => Class::Duplicate,
-                (Outcome::Sold, _) => Class::Sold,
-                (Outcome::SoldOut, _) => Class::SoldOut,
-                _ => Class::Indeterminate,
-            })
-        })
-        .collect()
+    classes
 }
 
 /// One purchase as the timeline draws it; times in ns after the start gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bar {
+    /// Index into `History::ops`.
     pub op: usize,
-    pub class: Class,
+    /// The checker's judgement of it.
+    pub class: Judgement,
     /// Invocation to completion (to the end of the trial, if it never completed).
     pub call: (u64, u64),
     /// Read to write: the critical section. A purchase that wrote nothing is a tick at its
@@ -118,36 +64,29 @@ pub struct Bar {
     pub wrote: bool,
 }
 
-/// The latest moment an operation recorded.
-fn latest(op: &Op) -> u64 {
-    [op.end(), op.write(), op.read()]
-        .into_iter()
-        .flatten()
-        .fold(op.start, u64::max)
-}
-
-pub fn bars(history: &History, classes: &[Option<Class>]) -> Vec<Bar> {
-    let last = history.ops.iter().map(latest).max().unwrap_or(0);
+/// A bar for every purchase of the history, as the checker judged it.
+pub fn bars(history: &History, judged: &Judged) -> Vec<Bar> {
+    let last = history.ops.iter().map(Op::latest).max().unwrap_or(0);
     history
         .ops
         .iter()
-        .zip(classes)
+        .zip(&judged.ops)
         .enumerate()
-        .filter_map(|(i, (op, class))| {
-            let class = (*class)?;
+        .filter(|(_, (_, j))| j.told().is_some())
+        .map(|(i, (op, &class))| {
             let done = op.end().unwrap_or(last).max(op.start);
             let (held, wrote) = match (op.read(), op.write()) {
                 (Some(r), Some(w)) => ((r, w.max(r)), true),
                 (Some(r), None) => ((r, r), false),
                 (None, _) => ((op.start, done), false),
             };
-            Some(Bar {
+            Bar {
                 op: i,
                 class,
                 call: (op.start, done),
                 held,
                 wrote,
-            })
+            }
         })
         .collect()
 }
@@ -234,10 +173,9 @@ const LANES_TOP: f64 = 62.0;
 const LANES_MAX_H: f64 = 760.0;
 
 /// The timeline of one trial, with a note when it shows only a window of it.
-pub fn render(history: &History, initial: i64, anomalies: &[Anomaly], faults: &[FaultEvent]) -> Markup {
-    let classes = classify(history, initial);
+pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults: &[FaultEvent]) -> Markup {
     let first = anomalies.first();
-    let window = window(bars(history, &classes), first.map_or(0, |a| a.at_ns), MAX_BARS);
+    let window = window(bars(history, judged), first.map_or(0, |a| a.at_ns), MAX_BARS);
     if window.bars.is_empty() {
         return html! { p.note { "This trial recorded no purchase." } };
     }
@@ -341,7 +279,7 @@ pub fn render(history: &History, initial: i64, anomalies: &[Anomaly], faults: &[
                     @let y = LANES_TOP + lane as f64 * lane_h;
                     @let mid = y + lane_h / 2.0;
                     @let (x0, x1) = (x(bar.held.0), x(bar.held.1));
-                    g class=(if first_ops.binary_search(&bar.op).is_ok() { format!("{} first", bar.class.css()) } else { bar.class.css().to_string() }) {
+                    g class=(if first_ops.binary_search(&bar.op).is_ok() { format!("{} first", css(bar.class)) } else { css(bar.class) }) {
                         title { (hover(history, op, bar.class)) }
                         line x1=(px(x(bar.call.0))) x2=(px(x(bar.call.1))) y1=(px(mid)) y2=(px(mid)) {}
                         rect x=(px(x0)) y=(px(y + lane_h * 0.15)) width=(px((x1 - x0).max(1.5))) height=(px(lane_h * 0.7)) {}
@@ -389,25 +327,50 @@ fn strip(open: &[(u64, u64, u32)], most: u32, x: impl Fn(u64) -> f64) -> Vec<(&'
         .collect()
 }
 
-/// The hover text of one purchase.
-fn hover(history: &History, op: &Op, class: Class) -> String {
+/// The hover text of one purchase: what it was told, then what the checker found in it.
+fn hover(history: &History, op: &Op, class: Judgement) -> String {
     let who = history
         .workers
         .get(op.worker as usize)
         .map_or_else(|| format!("process #{}", op.worker), |w| w.label());
-    let what = match (class, op.value()) {
-        (Class::Sold, Some(v)) => format!("sold ticket {v}"),
-        (Class::Duplicate, Some(v)) => format!("sold ticket {v}, which was sold more than once"),
-        (Class::Sold | Class::Duplicate, None) => "sold".to_string(),
-        (Class::SoldOut, Some(v)) => format!("read {v}: sold out"),
-        (Class::SoldOut, None) => "sold out".to_string(),
-        (Class::Torn, Some(v)) => format!("torn read: {v}, a number never written to the stock"),
-        (Class::Torn, None) => "torn read: the stock file was empty or unparseable".to_string(),
-        (Class::Indeterminate, Some(v)) => {
-            format!("indeterminate: read {v}, then its process died or was ended before it completed")
-        }
-        (Class::Indeterminate, None) => "indeterminate: its process died or was ended before it completed".to_string(),
+    let mut what = match (class.told(), op.value()) {
+        (Some(Told::Sold), Some(v)) => format!("sold ticket {v}"),
+        (Some(Told::Sold), None) => "sold".to_string(),
+        (Some(Told::SoldOut), Some(v)) => format!("read {v}: sold out"),
+        (Some(Told::SoldOut), None) => "sold out".to_string(),
+        (Some(Told::Unreadable), _) => "the stock file was empty or unparseable".to_string(),
+        (Some(Told::Failed), v) if op.outcome == Outcome::Fenced => format!(
+            "fenced: {}its write was refused, its lease's token being older than one the store had accepted",
+            v.map_or(String::new(), |v| format!("read {v}; "))
+        ),
+        (Some(Told::Failed), _) => format!(
+            "gave up after {} retries: the stock moved under every try",
+            op.retries()
+        ),
+        (_, Some(v)) => format!("indeterminate: read {v}, then its process died or was ended before it completed"),
+        (_, None) => "indeterminate: its process died or was ended before it completed".to_string(),
     };
+    if op.retries() > 0 && op.outcome != Outcome::GaveUp {
+        what += &format!("; after {} retries", op.retries());
+    }
+    if op.recovered() {
+        what += "; took the lock from a holder that had died, and repaired it (EOWNERDEAD)";
+    }
+    if class.torn() {
+        match (class.told(), op.value()) {
+            (Some(Told::Unreadable), _) | (_, None) => what += "; torn read",
+            (_, Some(v)) => what += &format!("; torn read: {v} is a number never written to the stock"),
+        }
+    }
+    if class.phantom() {
+        what += "; phantom stock: it read more than the initial stock";
+    }
+    if class.order_violation() {
+        what += "; order violation: a sale that ended before it began holds a lower ticket";
+    }
+    if class.duplicate() {
+        what += "; duplicate ticket: another receipt holds it too";
+    }
     let mut times = vec![format!("invoked {}", format::ms(op.start))];
     if let Some(t) = op.read() {
         times.push(format!("read {}", format::ms(t)));
@@ -425,8 +388,11 @@ fn hover(history: &History, op: &Op, class: Class) -> String {
 pub fn legend(faults: bool) -> Markup {
     html! {
         ul.legend {
-            @for c in Class::ALL {
-                li { span.swatch style=(format!("background:{}", c.colour())) {} (c.label()) }
+            @for (_, _, label, colour) in TOLD {
+                li { span.swatch style=(format!("background:{colour}")) {} (label) }
+            }
+            @for (_, label, colour) in MARKS {
+                li { span.swatch style=(format!("background:{colour}")) {} (label) }
             }
             li { span.swatch.outline {} "the first anomaly's purchases" }
             @if faults {
@@ -437,10 +403,22 @@ pub fn legend(faults: bool) -> Markup {
     }
 }
 
+/// The timeline's CSS: a fill and stroke for each class of [`TOLD`] and [`MARKS`], marks
+/// last so that they win.
+pub fn css_rules() -> String {
+    let told = TOLD.iter().map(|t| (t.1, t.3));
+    let marks = MARKS.iter().map(|m| (m.0, m.2));
+    told.chain(marks)
+        .map(|(class, colour)| {
+            format!("svg.timeline g.{class} rect{{fill:{colour}}}svg.timeline g.{class} line{{stroke:{colour}}}\n")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Role, Worker};
+    use crate::history::{Kind, Outcome, Role, Worker};
 
     const US: u64 = 1_000;
 
@@ -466,14 +444,19 @@ mod tests {
             .with_written(sold.then_some(value - 1))
     }
 
+    fn classes(h: &History, initial: i64) -> Vec<String> {
+        let judged = crate::checker::judge(h, initial);
+        bars(h, &judged).iter().map(|b| css(b.class)).collect()
+    }
+
     #[test]
-    fn purchases_are_classified_as_the_checker_counts_them() {
+    fn purchases_are_drawn_as_the_checker_judged_them() {
         let mut ops = vec![
             purchase(0, 10 * US, 20 * US, 3, Outcome::Sold),
             purchase(1, 11 * US, 21 * US, 3, Outcome::Sold), // ticket 3 again
             purchase(2, 30 * US, 40 * US, 2, Outcome::Sold),
             purchase(0, 50 * US, 51 * US, 1, Outcome::SoldOut),
-            purchase(1, 60 * US, 61 * US, 90, Outcome::Sold), // never written: torn
+            purchase(1, 60 * US, 61 * US, 90, Outcome::Sold), // never written: torn, and sold
         ];
         ops.push(purchase(2, 70 * US, 71 * US, 0, Outcome::Unreadable));
         ops.push(purchase(0, 80 * US, 81 * US, 1, Outcome::Pending).with_end(None));
@@ -485,24 +468,25 @@ mod tests {
             workers: buyers(3),
             ops,
         };
-        let classes = classify(&h, 3);
         assert_eq!(
-            classes,
+            classes(&h, 3),
             [
-                Some(Class::Duplicate),
-                Some(Class::Duplicate),
-                Some(Class::Sold),
-                Some(Class::SoldOut),
-                Some(Class::Torn),
-                Some(Class::Torn),
-                Some(Class::Indeterminate),
-                None,
+                "sold dup",
+                "sold dup",
+                "sold",
+                "sold-out",
+                "sold torn phantom",
+                "unreadable torn",
+                "indet",
             ]
         );
-        // A sold-out read of a number never written is torn too, as the checker says.
+        // The seller's writes count as written: a buyer that read one is no torn read.
         let mut h = h;
-        h.ops[3] = h.ops[3].with_value(Some(0));
-        assert_eq!(classify(&h, 3)[3], Some(Class::Torn));
+        let mut sale = purchase(2, 1, 2, 91, Outcome::Sold);
+        sale.kind = Kind::Sale;
+        h.ops.push(sale);
+        // and one that began after lower tickets were sold went back in order.
+        assert_eq!(classes(&h, 3)[4], "sold phantom order");
     }
 
     #[test]
@@ -518,8 +502,7 @@ mod tests {
             workers: buyers(3),
             ops: vec![pending, no_read, sold],
         };
-        let classes = vec![Some(Class::Indeterminate), Some(Class::Sold), Some(Class::Sold)];
-        let b = bars(&h, &classes);
+        let b = bars(&h, &crate::checker::judge(&h, 5));
         // The pending one runs to the trial's last recorded moment: its own read.
         assert_eq!(
             (b[0].call, b[0].held, b[0].wrote),
@@ -533,7 +516,7 @@ mod tests {
     fn a_long_history_is_windowed_around_the_anchor() {
         let bar = |i: usize| Bar {
             op: i,
-            class: Class::Sold,
+            class: Judgement::default(),
             call: (i as u64 * 10, i as u64 * 10 + 5),
             held: (i as u64 * 10 + 1, i as u64 * 10 + 4),
             wrote: true,
@@ -579,15 +562,20 @@ mod tests {
             workers: buyers(5),
             ops,
         };
-        let svg = render(&h, 5, &[], &[]).into_string();
-        assert_eq!(svg.matches("<g class=\"dup\">").count(), 5, "{svg}");
+        let svg = render(&h, &crate::checker::judge(&h, 5), &[], &[]).into_string();
+        assert_eq!(svg.matches("<g class=\"sold dup\">").count(), 5, "{svg}");
         assert_eq!(svg.matches("<title>buyer").count(), 5);
         assert!(svg.contains("at most 5"));
         assert!(!svg.contains("too many to draw"));
         assert!(
-            render(&History::default(), 5, &[], &[])
-                .into_string()
-                .contains("no purchase")
+            render(
+                &History::default(),
+                &crate::checker::judge(&History::default(), 5),
+                &[],
+                &[]
+            )
+            .into_string()
+            .contains("no purchase")
         );
     }
 
@@ -628,7 +616,7 @@ mod tests {
                 until_ns: None,
             },
         ];
-        let svg = render(&h, 5, &[], &faults).into_string();
+        let svg = render(&h, &crate::checker::judge(&h, 5), &[], &faults).into_string();
         assert!(
             svg.contains("buyer 1 stopped (SIGSTOP) at 0.012 ms, resumed at 0.025 ms"),
             "{svg}"

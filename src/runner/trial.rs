@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::crew::{Crew, FaultEvent, Group, poll};
 use super::soak::{LOOK_EVERY, Soak};
 use super::{Interrupts, KeepHistories};
+use crate::checker::FinalStock;
 use crate::checker::{self, Check, Facts};
 use crate::clock::{self, now_ns};
 use crate::history::{self, History, Role};
@@ -22,6 +23,7 @@ use crate::ipc;
 use crate::notice::FaultKind;
 use crate::plan::{Fixture, PlannedFault, TrialPlan};
 use crate::scenario::{Scenario, StrategyName};
+use crate::speed::Speed;
 use crate::worker::pool::Pool;
 use crate::{store, strategy};
 
@@ -50,6 +52,16 @@ pub struct TrialResult {
     /// What the checker found.
     #[serde(flatten)]
     pub check: Check,
+    /// How fast it sold, measured beside the checker.
+    #[serde(flatten)]
+    pub speed: Speed,
+    /// What the stock held at the end, as text, when it held no number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_stock_text: Option<String>,
+    /// When the runner ended the trial at its deadline, ns after the gate; none if it ended
+    /// by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ns: Option<u64>,
     /// From the start of the trial's spawner to every worker waiting at the start gate.
     pub spawn_ms: f64,
     /// The trial's folder, relative to the output folder: `plan.json`, `history.bin`, the stock.
@@ -90,7 +102,12 @@ impl Ran {
     /// keeps it.
     pub fn check(self, keep: KeepHistories) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
-        let mut check = match self.soak {
+        // The workers that were ended recorded nothing at the end: the runner saw it.
+        let ended_ns = self
+            .facts
+            .deadline_hit
+            .then(|| self.ended_ns.saturating_sub(self.gate_ns));
+        let (check, speed) = match self.soak {
             Some(soak) => {
                 if let Some(e) = soak.error {
                     return Err(e.context("checking the soak's segments"));
@@ -110,7 +127,7 @@ impl Ran {
                 }
                 soak.stream.finish(&self.facts)
             }
-            None => checker::check(&history, &self.facts),
+            None => (checker::check(&history, &self.facts), Speed::of(&history, ended_ns)),
         };
         drop(history);
         let history_kept = keep.keeps(check.verdict);
@@ -118,17 +135,17 @@ impl Ran {
             std::fs::remove_file(&self.history)
                 .with_context(|| format!("removing {} (--keep-histories)", self.history.display()))?;
         }
-        if self.facts.deadline_hit {
-            // The workers that were ended recorded nothing at the end: the runner saw it.
-            let completed = check.sold + check.sold_out + check.torn_reads;
-            check.wall_ms = self.ended_ns.saturating_sub(self.gate_ns) as f64 / 1e6;
-            check.purchases_per_s = completed as f64 / (check.wall_ms / 1e3).max(1e-9);
-        }
         Ok(TrialResult {
             trial: self.trial,
             seed: self.seed,
             initial_stock: self.facts.initial_stock,
             check,
+            speed,
+            final_stock_text: match self.facts.final_stock {
+                FinalStock::Unreadable(text) => Some(text),
+                FinalStock::Value(_) => None,
+            },
+            ended_ns,
             spawn_ms: self.spawn_ms,
             dir: self.dir,
             gate_ns: self.gate_ns,
