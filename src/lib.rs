@@ -2,10 +2,11 @@
 //! record for overselling, duplicate tickets, lost updates and torn reads.
 //!
 //! The pipeline: [`scenario`] → [`runner`] → [`worker`] processes → [`history`] →
-//! [`checker`] → [`results`] → [`report`].
+//! [`checker`] → [`results`] → [`report`]; [`compare`] sets two runs' results side by side.
 
 pub mod checker;
 pub mod clock;
+pub mod compare;
 pub mod expect;
 pub mod history;
 pub mod ipc;

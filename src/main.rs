@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use sim::runner::{Interrupts, RunEnd};
 use sim::scenario::{self, Limits};
 use sim::strategy::StrategyName;
-use sim::{expect, report, results::Results, runner, table, worker};
+use sim::{compare, expect, report, results::Results, runner, table, worker};
 
 /// Exit statuses, as DESIGN.md promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
@@ -38,6 +38,20 @@ enum Command {
         /// The output folder of an earlier `sim run`
         dir: PathBuf,
     },
+    /// What changed between two runs of one scenario: speed with its 95 % interval, and races
+    #[command(
+        after_help = "Exit status: 0 no gate failed; 1 a --fail-if-* gate failed; 2 bad input \
+                            (a missing folder, an unreadable results.json, two different scenarios \
+                            without --force).\nExample: sim compare reports/before reports/after --fail-if-slower 10"
+    )]
+    Compare(CompareArgs),
+    /// Print a shell's completion script for sim (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print sim's manual page (roff), for `man`
+    Man,
     /// The spawner of a trial's workers (started by `sim run`, not by hand)
     #[command(name = "__worker", hide = true)]
     Worker { plan: PathBuf },
@@ -64,6 +78,38 @@ struct RunArgs {
     max_processes: u64,
 }
 
+#[derive(Args)]
+struct CompareArgs {
+    /// The output folder of the baseline run (it holds results.json)
+    dir_a: PathBuf,
+    /// The output folder of the run judged against it
+    dir_b: PathBuf,
+    /// Where to write the comparison page [default: DIR_B/compare.html]
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Compare two runs of different scenarios all the same
+    #[arg(long)]
+    force: bool,
+    /// A change whose 95 % interval reaches inside ±PCT percent is within noise
+    #[arg(long, value_name = "PCT", default_value_t = compare::DEFAULT_NOISE_PCT, value_parser = parse_percent)]
+    noise: f64,
+    /// Exit 1 when a strategy's purchases/s fell by more than PCT percent, with 95 % confidence
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    fail_if_slower: Option<f64>,
+    /// Exit 1 when a strategy's share of anomalous trials rose significantly (Fisher's exact test, p < 0.05)
+    #[arg(long)]
+    fail_if_anomalous: bool,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..100.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "\"{text}\" is not a percentage from 0 to under 100: give e.g. 10 for 10 %"
+        )),
+    }
+}
+
 fn parse_strategy(name: &str) -> Result<StrategyName, String> {
     StrategyName::parse(name)
         .ok_or_else(|| format!("\"{name}\" is not a strategy: use one of {}", StrategyName::list()))
@@ -74,6 +120,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => run(args),
         Command::Report { dir } => rebuild_report(dir),
+        Command::Compare(args) => compare(args),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
         Command::Worker { plan } => worker::spawner::main(&plan).map(|()| 0),
     };
     match outcome {
@@ -111,7 +160,7 @@ fn run(args: RunArgs) -> Result<u8> {
     results.write(&out)?;
     let page = report::write(&out, &results)?;
 
-    print!("{}", table::render(&results));
+    print!("{}", table::render(&results, table::colour_for_stdout()));
     for v in &results.violations {
         println!("expectation not met: {v}");
     }
@@ -140,4 +189,48 @@ fn rebuild_report(dir: PathBuf) -> Result<u8> {
     let page = report::write(&dir, &results)?;
     println!("report: {}", page.display());
     Ok(0)
+}
+
+fn compare(args: CompareArgs) -> Result<u8> {
+    let options = compare::Options {
+        force: args.force,
+        noise_pct: args.noise,
+        fail_if_slower_pct: args.fail_if_slower,
+        fail_if_anomalous: args.fail_if_anomalous,
+    };
+    let comparison = compare::compare(&args.dir_a, &args.dir_b, &options)?;
+    print!("{}", comparison.table(table::colour_for_stdout()));
+    let out = args.out.unwrap_or_else(|| args.dir_b.join(compare::FILE_NAME));
+    let page = comparison.write_page(&out)?;
+    println!("report: {}", page.display());
+    for warning in comparison.unjudged(&options) {
+        eprintln!("warning: {warning}");
+    }
+    let failures = comparison.failures(&options);
+    for failure in &failures {
+        println!("regression: {failure}");
+    }
+    Ok(if failures.is_empty() { 0 } else { EXPECTATION_VIOLATED })
+}
+
+/// Prints the completion script of `shell`; a closed pipe is not an error.
+fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "sim", &mut script);
+    print_all(&script)
+}
+
+/// Prints the manual page, in roff.
+fn man() -> Result<u8> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    print_all(&page)
+}
+
+fn print_all(bytes: &[u8]) -> Result<u8> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(0),
+    }
 }
