@@ -18,4 +18,5 @@ pub mod scenario;
 pub mod store;
 pub mod strategy;
 pub mod table;
+pub mod tabulate;
 pub mod worker;

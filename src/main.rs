@@ -10,7 +10,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use sim::runner::{Interrupts, RunEnd};
 use sim::scenario::{self, Limits};
 use sim::strategy::StrategyName;
-use sim::{compare, expect, report, results::Results, runner, table, worker};
+use sim::{compare, expect, report, results::Results, runner, table, tabulate, worker};
 
 /// Exit statuses, as DESIGN.md promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
@@ -37,6 +37,8 @@ enum Command {
     Report {
         /// The output folder of an earlier `sim run`
         dir: PathBuf,
+        #[command(flatten)]
+        exports: ExportArgs,
     },
     /// What changed between two runs of one scenario: speed with its 95 % interval, and races
     #[command(
@@ -76,6 +78,18 @@ struct RunArgs {
     /// The most worker processes one trial may start
     #[arg(long, value_name = "N", default_value_t = scenario::DEFAULT_MAX_PROCESSES)]
     max_processes: u64,
+    #[command(flatten)]
+    exports: ExportArgs,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Also write the summary table, as Markdown, to FILE (for a README or a pull request)
+    #[arg(long, value_name = "FILE")]
+    export_markdown: Option<PathBuf>,
+    /// Also write one CSV row per trial, with every count, to FILE (for pandas or a spreadsheet)
+    #[arg(long, value_name = "FILE")]
+    export_csv: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -119,7 +133,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run(args),
-        Command::Report { dir } => rebuild_report(dir),
+        Command::Report { dir, exports } => rebuild_report(dir, &exports),
         Command::Compare(args) => compare(args),
         Command::Completions { shell } => completions(shell),
         Command::Man => man(),
@@ -159,6 +173,7 @@ fn run(args: RunArgs) -> Result<u8> {
     results.violations = expect::violations(&results);
     results.write(&out)?;
     let page = report::write(&out, &results)?;
+    export(&results, &args.exports)?;
 
     print!("{}", table::render(&results, table::colour_for_stdout()));
     for v in &results.violations {
@@ -178,7 +193,7 @@ fn run(args: RunArgs) -> Result<u8> {
     })
 }
 
-fn rebuild_report(dir: PathBuf) -> Result<u8> {
+fn rebuild_report(dir: PathBuf, exports: &ExportArgs) -> Result<u8> {
     if !dir.is_dir() {
         bail!(
             "{} is not a folder: give the output folder of an earlier `sim run`",
@@ -187,8 +202,19 @@ fn rebuild_report(dir: PathBuf) -> Result<u8> {
     }
     let results = Results::read(&dir)?;
     let page = report::write(&dir, &results)?;
+    export(&results, exports)?;
     println!("report: {}", page.display());
     Ok(0)
+}
+
+fn export(results: &Results, exports: &ExportArgs) -> Result<()> {
+    if let Some(file) = &exports.export_markdown {
+        tabulate::write(file, &tabulate::markdown(results), "--export-markdown")?;
+    }
+    if let Some(file) = &exports.export_csv {
+        tabulate::write(file, &tabulate::csv(results), "--export-csv")?;
+    }
+    Ok(())
 }
 
 fn compare(args: CompareArgs) -> Result<u8> {
