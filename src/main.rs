@@ -242,7 +242,12 @@ fn compare(args: CompareArgs) -> Result<u8> {
 /// Prints the completion script of `shell`; a closed pipe is not an error.
 fn completions(shell: clap_complete::Shell) -> Result<u8> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "sim", &mut script);
+    // clap_complete offers hidden commands too: the worker's is left out.
+    let full = Cli::command();
+    let mut public = clap::Command::new("sim")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    clap_complete::generate(shell, &mut public, "sim", &mut script);
     print_all(&script)
 }
 

@@ -225,6 +225,17 @@ fn bad_input_exits_2_naming_the_file() {
     );
     assert!(!c.stderr.contains("panicked"), "{}", c.stderr);
 
+    // --out a folder: refused, naming the file it would take.
+    let valid = run_scenario(&serial(0, 2), &[]);
+    let v = ran(&valid);
+    let c = compare(v, v, &["--out", dir.path().to_str().unwrap()]);
+    assert_eq!(c.code, 2, "{}", c.stderr);
+    assert!(
+        c.stderr.contains("is a folder") && c.stderr.contains("compare.html"),
+        "{}",
+        c.stderr
+    );
+
     for bad in ["--noise=-1", "--fail-if-slower=abc", "--fail-if-slower=100"] {
         let c = compare(dir.path(), dir.path(), &[bad]);
         assert_eq!(c.code, 2, "{bad}: {}", c.stderr);

@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::text::{anomaly_word, conclusion, interval, p_value, percent, points, share, speed_word};
@@ -12,20 +12,34 @@ use super::{Change, Comparison, Row, Shift, Side};
 use crate::report::format::{amount, micros};
 use crate::report::side_by_side::{self, Bar, Pair, Shares};
 
-/// Writes the page to `path`, aside first and then renamed, and returns `path`.
+/// Writes the page to `path` and returns it: a file is written aside first and then
+/// renamed, so that a browser never opens half a page; anything else that is not a folder (a
+/// pipe, `/dev/stdout`) is written straight into, never replaced.
 pub fn write(c: &Comparison, path: &Path) -> Result<PathBuf> {
     let html = render(c, path)?;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => bail!(
+            "--out {} is a folder: give the page's file name, e.g. {}",
+            path.display(),
+            path.join(super::FILE_NAME).display()
+        ),
+        Ok(m) if !m.is_file() => {
+            std::fs::write(path, html).with_context(|| format!("cannot write --out {}", path.display()))?;
+            return Ok(path.to_path_buf());
+        }
+        _ => {}
+    }
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let name = path
         .file_name()
-        .map_or_else(|| "compare.html".into(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| super::FILE_NAME.into(), |n| n.to_string_lossy().into_owned());
     let tmp = folder.join(format!(".{name}.tmp"));
     std::fs::write(&tmp, html).with_context(|| {
         format!(
-            "cannot write {}: give --out FILE in a folder you can write to",
+            "cannot write {}: give --out FILE in a folder that exists and that you can write to",
             tmp.display()
         )
     })?;
