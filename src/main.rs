@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use sim::runner::{Interrupts, RunEnd};
@@ -52,8 +52,12 @@ enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
-    /// Print sim's manual page (roff), for `man`
-    Man,
+    /// Print sim's manual page (roff), for `man`; or write one page per command into a folder
+    Man {
+        /// Write sim.1 and a page per command (sim-run.1, sim-compare.1, …) into DIR instead
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// The spawner of a trial's workers (started by `sim run`, not by hand)
     #[command(name = "__worker", hide = true)]
     Worker { plan: PathBuf },
@@ -136,7 +140,7 @@ fn main() -> ExitCode {
         Command::Report { dir, exports } => rebuild_report(dir, &exports),
         Command::Compare(args) => compare(args),
         Command::Completions { shell } => completions(shell),
-        Command::Man => man(),
+        Command::Man { out_dir } => man(out_dir),
         Command::Worker { plan } => worker::spawner::main(&plan).map(|()| 0),
     };
     match outcome {
@@ -251,8 +255,18 @@ fn completions(shell: clap_complete::Shell) -> Result<u8> {
     print_all(&script)
 }
 
-/// Prints the manual page, in roff.
-fn man() -> Result<u8> {
+/// Prints the manual page, in roff, or writes every command's page into `out_dir`.
+fn man(out_dir: Option<PathBuf>) -> Result<u8> {
+    if let Some(dir) = out_dir {
+        clap_mangen::generate_to(Cli::command(), &dir).with_context(|| {
+            format!(
+                "cannot write the manual pages into --out-dir {}: give a folder that exists and that you can write to",
+                dir.display()
+            )
+        })?;
+        println!("manual pages: {}", dir.display());
+        return Ok(0);
+    }
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut page)?;
     print_all(&page)

@@ -43,6 +43,32 @@ fn the_manual_page_is_roff_naming_every_command() {
         assert!(page.contains(word), "no {word} in the manual");
     }
     assert!(!page.contains("__worker"));
+
+    // One page per command, as the main page's SEE ALSO-style list promises.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = stdout_of(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "sim-compare.1",
+            "sim-completions.1",
+            "sim-man.1",
+            "sim-report.1",
+            "sim-run.1",
+            "sim.1"
+        ]
+    );
+    let compare = std::fs::read_to_string(dir.path().join("sim-compare.1")).unwrap();
+    assert!(compare.contains("fail\\-if\\-slower"), "{compare}");
+    let (code, _, err) = stdout_of(&["man", "--out-dir", "/nonexistent/folder"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--out-dir /nonexistent/folder"), "{err}");
 }
 
 #[test]
