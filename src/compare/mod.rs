@@ -131,9 +131,9 @@ impl Key {
         match self.point {
             None => self.strategy.name().to_string(),
             Some(p) => format!(
-                "{} at {} buyers, {} hold",
+                "{} at {}, {} hold",
                 self.strategy,
-                p.buyers,
+                crate::report::format::plural(p.buyers as u64, "buyer", "buyers"),
                 crate::report::format::duration_axis(p.hold_us as f64)
             ),
         }
@@ -523,6 +523,119 @@ mod tests {
         assert_eq!(Change::of(&a, &a, stats::mean, 0.0, true).shift, Shift::WithinNoise);
         assert_eq!(Change::of(&a[..1], &a, stats::mean, 0.02, true).shift, Shift::Unknown);
         assert!(Change::of(&[], &[], stats::mean, 0.02, true).a.is_nan());
+    }
+
+    fn trial(n: u32, verdict: &str, rate: f64) -> crate::results::TrialResult {
+        serde_json::from_value(serde_json::json!({
+            "trial": n, "seed": n, "initial_stock": 10,
+            "final_stock": 0, "attempts": 10, "sold": 10, "sold_out": 0,
+            "oversold": 0, "duplicate_tickets": 0, "lost_updates": 0,
+            "torn_reads": 0, "indeterminate": 0, "order_violations": 0, "produced": 0,
+            "dropped": 0, "unconsumed": 0, "verdict": verdict, "wall_ms": 1.0,
+            "purchases_per_s": rate,
+            "latency": { "p50_us": 1.0, "p90_us": 1.0, "p99_us": 1.0, "max_us": 1.0 },
+            "anomalies": [], "spawn_ms": 0.0, "dir": "t", "gate_ns": 0
+        }))
+        .expect("a trial as results.json holds it")
+    }
+
+    fn run(strategy: StrategyName, point: Option<(u32, u64)>, rates: &[f64]) -> StrategyRun {
+        let trials: Vec<_> = rates
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| trial(i as u32, "safe", r))
+            .collect();
+        StrategyRun {
+            strategy,
+            point: point.map(|(buyers, hold_us)| Point { buyers, hold_us }),
+            summary: Summary::of(&trials),
+            trials,
+        }
+    }
+
+    fn side(runs: Vec<StrategyRun>) -> Side {
+        Side {
+            dir: "x".into(),
+            results: Results {
+                scenario: scenario("name = \"t\"\n"),
+                runs,
+                sim_version: "0".into(),
+                created: "2026-12-02T00:00:00Z".into(),
+                machine: crate::results::Machine {
+                    kernel: "Linux".into(),
+                    cpus: 2,
+                    cpu_model: "cpu".into(),
+                },
+                interrupted: false,
+                violations: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn runs_are_matched_by_strategy_and_point_of_a_sweep() {
+        use StrategyName::{FileLock, None as Unguarded, Queue};
+        let a = side(vec![
+            run(Unguarded, Some((1, 0)), &[100.0, 101.0, 99.0]),
+            run(Unguarded, Some((8, 0)), &[400.0, 401.0, 399.0]),
+            run(FileLock, Some((1, 0)), &[50.0, 51.0]),
+        ]);
+        let b = side(vec![
+            run(Unguarded, Some((8, 0)), &[200.0, 201.0, 199.0]),
+            run(Unguarded, Some((1, 0)), &[100.0, 99.0, 101.0]),
+            run(Queue, Some((1, 0)), &[10.0, 11.0]),
+        ]);
+        let c = sides(a, b, Vec::new(), 0.02);
+        let labels: Vec<String> = c.rows.iter().map(|r| r.key.label()).collect();
+        assert_eq!(labels, ["none at 1 buyer, 0 µs hold", "none at 8 buyers, 0 µs hold"]);
+        assert_eq!(c.rows[0].purchases.shift, Shift::WithinNoise);
+        assert_eq!(c.rows[1].purchases.shift, Shift::Worse);
+        assert_eq!(c.only_in_a.len(), 1);
+        assert_eq!(c.only_in_a[0].strategy, FileLock);
+        assert_eq!(c.only_in_b[0].strategy, Queue);
+
+        let slower = Options {
+            fail_if_slower_pct: Some(40.0),
+            ..Options::default()
+        };
+        let failures = c.failures(&slower);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with("none at 8 buyers, 0 µs hold: purchases/s fell by 50.0 %"),
+            "{failures:?}"
+        );
+        // Half as fast is not past a 60 % gate.
+        let lenient = Options {
+            fail_if_slower_pct: Some(60.0),
+            ..Options::default()
+        };
+        assert!(c.failures(&lenient).is_empty());
+        let table = c.table(false);
+        assert!(table.contains("only in A: file-lock"), "{table}");
+        assert!(
+            table.contains("Worse in B: none at 8 buyers, 0 µs hold: purchases/s -50.0 %"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_single_trial_cannot_be_judged_and_the_gate_says_so() {
+        let c = sides(
+            side(vec![run(StrategyName::FileLock, None, &[100.0])]),
+            side(vec![run(StrategyName::FileLock, None, &[10.0])]),
+            Vec::new(),
+            0.02,
+        );
+        assert_eq!(c.rows[0].purchases.shift, Shift::Unknown);
+        let gate = Options {
+            fail_if_slower_pct: Some(10.0),
+            ..Options::default()
+        };
+        assert!(c.failures(&gate).is_empty());
+        let unjudged = c.unjudged(&gate);
+        assert_eq!(unjudged.len(), 1);
+        assert!(unjudged[0].contains("--fail-if-slower cannot judge it"), "{unjudged:?}");
+        assert!(c.table(false).contains("too few trials"));
     }
 
     #[test]
