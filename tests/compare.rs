@@ -13,12 +13,12 @@ use std::path::Path;
 use common::{Run, run_scenario, sim};
 use scraper::{Html, Selector};
 
-/// Three buyers × two attempts under `file-lock`: six purchases one after another, each
+/// Two buyers × two attempts under `file-lock`: four purchases one after another, each
 /// holding `hold_us` ± 50 %.
 fn serial(hold_us: u64, trials: u32) -> String {
     format!(
-        "name = \"serial\"\ntrials = {trials}\nstrategy = \"file-lock\"\n[stock]\ninitial = 4\n\
-         [buyers]\ncount = 3\nattempts = 2\nhold_us = {hold_us}\n"
+        "name = \"serial\"\ntrials = {trials}\nstrategy = \"file-lock\"\n[stock]\ninitial = 3\n\
+         [buyers]\ncount = 2\nattempts = 2\nhold_us = {hold_us}\n"
     )
 }
 
@@ -60,10 +60,11 @@ fn judgement(stdout: &str, strategy: &str, measure: &str) -> String {
 
 #[test]
 fn a_longer_hold_is_slower_and_fails_the_gate() {
-    // Six purchases in a row, each holding at least 25 ms: at most 6 / 0.15 s = 40/s. With no
-    // hold, six lock round trips take well under the 75 ms that 80/s would allow.
-    let fast = run_scenario(&serial(0, 3), &[]);
-    let slow = run_scenario(&serial(50_000, 3), &[]);
+    // Four purchases in a row, each holding at least 25 ms: at most 4 / 0.1 s = 40/s. With no
+    // hold, four lock round trips take well under the 50 ms that 80/s would allow. Five trials
+    // a side, so that the t-test can be sure (with three, its p cannot go much below 0.05).
+    let fast = run_scenario(&serial(0, 5), &[]);
+    let slow = run_scenario(&serial(50_000, 5), &[]);
     let (a, b) = (ran(&fast), ran(&slow));
 
     // Another hold is another scenario: refused, naming the field.
@@ -128,7 +129,7 @@ fn a_longer_hold_is_slower_and_fails_the_gate() {
 
 #[test]
 fn two_runs_of_one_scenario_are_within_noise() {
-    // Six purchases of 20 ms holds in a row: ~120 ms a trial, nearly all of it sleeping, so
+    // Four purchases of 20 ms holds in a row: ~80 ms a trial, nearly all of it sleeping, so
     // that no load on the machine makes one run half as fast as the other.
     let first = run_scenario(&serial(20_000, 4), &[]);
     let second = run_scenario(&serial(20_000, 4), &[]);

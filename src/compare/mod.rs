@@ -6,7 +6,8 @@
 //! purchases/s and in the p50 and p99 latency, each with a 95 % bootstrap interval over
 //! trials; the change in the share of anomalous trials, with Fisher's exact test; and the
 //! verdict counts side by side. A change whose interval reaches inside the noise band
-//! (±`--noise`, 2 % unless told) is called what it is: within noise.
+//! (±`--noise`, 2 % unless told), or that a t-test cannot tell from luck, is called what it
+//! is: within noise.
 //!
 //! It reads only the two `results.json`; it sits on top of [`crate::results`] and draws its
 //! page with the report's charts ([`crate::report::side_by_side`]).
@@ -162,7 +163,10 @@ pub struct Change {
     pub b: f64,
     /// B against A, with its 95 % interval; `None` when it cannot be told.
     pub interval: Option<Interval>,
-    /// The judgement.
+    /// The t-test's p-value of the difference of the trials' means; `None` as above.
+    pub p: Option<f64>,
+    /// The judgement: beyond noise only when the whole interval lies outside the noise
+    /// band and the t-test says p < 0.05, as criterion judges a change.
     pub shift: Shift,
 }
 
@@ -170,28 +174,23 @@ impl Change {
     fn of(a: &[f64], b: &[f64], statistic: fn(&[f64]) -> f64, noise: f64, higher_is_better: bool) -> Change {
         let value = |v: &[f64]| if v.is_empty() { f64::NAN } else { statistic(v) };
         let interval = stats::bootstrap(a, b, statistic);
-        let shift = match interval {
-            None => Shift::Unknown,
-            Some(i) if i.low > noise => {
-                if higher_is_better {
-                    Shift::Better
-                } else {
-                    Shift::Worse
-                }
-            }
-            Some(i) if i.high < -noise => {
-                if higher_is_better {
-                    Shift::Worse
-                } else {
-                    Shift::Better
-                }
-            }
-            Some(_) => Shift::WithinNoise,
+        let p = interval.and_then(|_| stats::t_test(a, b));
+        let (up, down) = if higher_is_better {
+            (Shift::Better, Shift::Worse)
+        } else {
+            (Shift::Worse, Shift::Better)
+        };
+        let shift = match (interval, p) {
+            (Some(i), Some(p)) if p < SIGNIFICANCE && i.low > noise => up,
+            (Some(i), Some(p)) if p < SIGNIFICANCE && i.high < -noise => down,
+            (Some(_), Some(_)) => Shift::WithinNoise,
+            _ => Shift::Unknown,
         };
         Change {
             a: value(a),
             b: value(b),
             interval,
+            p,
             shift,
         }
     }
@@ -420,14 +419,16 @@ impl Comparison {
         let mut out = Vec::new();
         for row in &self.rows {
             if let (Some(pct), Some(i)) = (options.fail_if_slower_pct, row.purchases.interval)
+                && row.purchases.shift == Shift::Worse
                 && i.high < -pct / 100.0
             {
                 out.push(format!(
-                    "{}: purchases/s fell by {} (95 % interval {} to {}), past --fail-if-slower {pct}",
+                    "{}: purchases/s fell by {} (95 % interval {} to {}, p = {}), past --fail-if-slower {pct}",
                     row.key.label(),
                     text::magnitude(i.estimate),
                     text::magnitude(i.high),
                     text::magnitude(i.low),
+                    text::p_value(row.purchases.p.unwrap_or(1.0)),
                 ));
             }
             if options.fail_if_anomalous && row.anomalous.shift == Shift::Worse {
@@ -506,8 +507,8 @@ mod tests {
 
     #[test]
     fn a_change_is_judged_against_the_noise_band() {
-        let a = [100.0, 101.0, 99.0, 100.0];
-        let slower = [50.0, 51.0, 49.0, 50.0];
+        let a = [100.0, 101.0, 99.0, 100.5, 99.5];
+        let slower = [50.0, 51.0, 49.0, 50.5, 49.5];
         let c = Change::of(&a, &slower, stats::mean, 0.02, true);
         assert_eq!(c.shift, Shift::Worse);
         assert_eq!(c.a, 100.0);
@@ -515,7 +516,7 @@ mod tests {
         // Latency: higher is worse, so the same numbers read the other way.
         assert_eq!(Change::of(&a, &slower, stats::median, 0.02, false).shift, Shift::Better);
         // 1 % lower, however sure, is inside a 2 % band.
-        let close = [99.0, 100.0, 98.0, 99.0];
+        let close = [99.0, 100.0, 98.0, 99.0, 99.5];
         assert_eq!(
             Change::of(&a, &close, stats::mean, 0.02, true).shift,
             Shift::WithinNoise
@@ -576,13 +577,13 @@ mod tests {
     fn runs_are_matched_by_strategy_and_point_of_a_sweep() {
         use StrategyName::{FileLock, None as Unguarded, Queue};
         let a = side(vec![
-            run(Unguarded, Some((1, 0)), &[100.0, 101.0, 99.0]),
-            run(Unguarded, Some((8, 0)), &[400.0, 401.0, 399.0]),
+            run(Unguarded, Some((1, 0)), &[100.0, 101.0, 99.0, 100.5, 99.5]),
+            run(Unguarded, Some((8, 0)), &[400.0, 401.0, 399.0, 400.5, 399.5]),
             run(FileLock, Some((1, 0)), &[50.0, 51.0]),
         ]);
         let b = side(vec![
-            run(Unguarded, Some((8, 0)), &[200.0, 201.0, 199.0]),
-            run(Unguarded, Some((1, 0)), &[100.0, 99.0, 101.0]),
+            run(Unguarded, Some((8, 0)), &[200.0, 201.0, 199.0, 200.5, 199.5]),
+            run(Unguarded, Some((1, 0)), &[100.0, 99.0, 101.0, 99.5, 100.5]),
             run(Queue, Some((1, 0)), &[10.0, 11.0]),
         ]);
         let c = sides(a, b, Vec::new(), 0.02);

@@ -141,8 +141,10 @@ fn render(c: &Comparison, path: &Path) -> Result<String> {
                          line through it is the 95 % interval of that change, from a bootstrap over trials (each run's \
                          trials drawn again with replacement, 10,000 times, as criterion does). The grey band is the \
                          noise band, " (noise) ". A line that reaches into the band, or crosses zero, is a change \
-                         within noise: these trials cannot tell it from luck. For purchases/s, left is slower; for a \
-                         latency, right is slower."
+                         within noise: these trials cannot tell it from luck. A change is also within noise when a \
+                         t-test of the trials' means (criterion's, against trials drawn from both runs together) \
+                         gives p of 0.05 or more: with few trials the interval alone is too narrow. For \
+                         purchases/s, left is slower; for a latency, right is slower."
                     }
                 }
                 section #speed {
@@ -272,7 +274,7 @@ fn table(c: &Comparison) -> Markup {
     html! {
         table.summary.compare {
             thead { tr {
-                th { "strategy" } th { "measure" } th { "A" } th { "B" } th { "change" } th { "95 % interval / test" } th { "judgement" }
+                th { "strategy" } th { "measure" } th { "A" } th { "B" } th { "change" } th { "95 % interval, p (t-test; Fisher)" } th { "judgement" }
             } }
             tbody {
                 @for r in &c.rows {
@@ -293,7 +295,7 @@ fn table(c: &Comparison) -> Markup {
                         td { "anomalous trials" }
                         td { (share(r.anomalous.a, r.anomalous.trials_a)) }
                         td { (share(r.anomalous.b, r.anomalous.trials_b)) }
-                        td { (points(r)) } td { "Fisher p = " (p_value(r.anomalous.p)) }
+                        td { (points(r)) } td { "p = " (p_value(r.anomalous.p)) " (Fisher)" }
                         td { (judgement(r.anomalous.shift, anomaly_word(r.anomalous.shift))) }
                     }
                     tr {

@@ -27,10 +27,10 @@ pub fn magnitude(x: f64) -> String {
     percent(x.abs()).trim_start_matches('+').to_string()
 }
 
-/// A p-value in as few digits as it needs: `0.002`, `< 0.001`, `1`.
+/// A p-value in as few digits as it needs: `0.002`, `0.000` (under 0.0005), `1`.
 pub fn p_value(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".into()
+    if p < 0.0005 {
+        "0.000".into()
     } else if p >= 0.9995 {
         "1".into()
     } else {
@@ -66,11 +66,12 @@ fn shift_colour(shift: Shift) -> Colour {
     }
 }
 
-/// The 95 % interval of a change: `-99.7 % to -99.5 %`.
+/// The 95 % interval of a change and the t-test's p: `-99.7 % to -99.5 %, p < 0.001`.
 pub fn interval(c: &Change) -> String {
-    match c.interval {
-        Some(i) => format!("{} to {}", percent(i.low), percent(i.high)),
-        None => "–".into(),
+    match (c.interval, c.p) {
+        (Some(i), Some(p)) => format!("{} to {}, p = {}", percent(i.low), percent(i.high), p_value(p)),
+        (Some(i), None) => format!("{} to {}", percent(i.low), percent(i.high)),
+        _ => "–".into(),
     }
 }
 
@@ -158,8 +159,8 @@ pub fn render(c: &Comparison, colour: bool) -> String {
         .max(8);
     let _ = writeln!(
         s,
-        "{:<label_width$}  {:<11} {:>12} {:>12} {:>11}  {:<28} judgement",
-        "strategy", "measure", "A", "B", "change", "95 % interval / test"
+        "{:<label_width$}  {:<11} {:>12} {:>12} {:>11}  {:<38} judgement",
+        "strategy", "measure", "A", "B", "change", "95 % interval, p (t-test; Fisher)"
     );
     for row in &c.rows {
         let label = row.key.label();
@@ -196,7 +197,7 @@ pub fn render(c: &Comparison, colour: bool) -> String {
                 share(row.anomalous.a, row.anomalous.trials_a),
                 share(row.anomalous.b, row.anomalous.trials_b),
                 points(row),
-                format!("Fisher p = {}", p_value(row.anomalous.p)),
+                format!("p = {} (Fisher)", p_value(row.anomalous.p)),
                 anomaly_word(row.anomalous.shift).to_string(),
                 row.anomalous.shift,
             ),
@@ -205,7 +206,7 @@ pub fn render(c: &Comparison, colour: bool) -> String {
             let name = if i == 0 { label.as_str() } else { "" };
             let _ = writeln!(
                 s,
-                "{name:<label_width$}  {measure:<11} {a:>12} {b:>12} {ch:>11}  {detail:<28} {}",
+                "{name:<label_width$}  {measure:<11} {a:>12} {b:>12} {ch:>11}  {detail:<38} {}",
                 paint(word, shift_colour(*shift), colour)
             );
         }
@@ -278,7 +279,7 @@ pub fn conclusion(c: &Comparison) -> String {
     if worse.is_empty() && better.is_empty() {
         out += &format!(
             "Within noise: no difference between A and B goes beyond the noise band ({noise}) with 95 % \
-             confidence, and no share of anomalous trials changed significantly."
+             confidence and p < 0.05, and no share of anomalous trials changed significantly."
         );
     } else {
         if !worse.is_empty() {
@@ -314,7 +315,7 @@ mod tests {
         assert_eq!(percent(3860.0), "+386,000 %");
         assert_eq!(percent(f64::NAN), "–");
         assert_eq!(p_value(0.0021), "0.002");
-        assert_eq!(p_value(0.0001), "< 0.001");
+        assert_eq!(p_value(0.0001), "0.000");
         assert_eq!(p_value(1.0), "1");
     }
 }
