@@ -293,6 +293,14 @@ pub fn conclusion(c: &Comparison) -> String {
         }
         out += &format!("\nEverything else is within noise ({noise}).");
     }
+    let measures = c.rows.len() * 3;
+    if measures >= 20 && !(worse.is_empty() && better.is_empty()) {
+        out += &format!(
+            "\n{measures} changes were tested: at p < 0.05, about {} of them may be judged beyond noise by \
+             luck alone. Before trusting one, run both again with more trials (--trials).",
+            (measures as f64 / 20.0).round()
+        );
+    }
     if unknown > 0 {
         out += &format!(
             "\n{unknown} of {} compared runs have fewer than 2 trials on a side: no interval can be told \
