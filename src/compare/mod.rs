@@ -639,6 +639,64 @@ mod tests {
         assert!(c.table(false).contains("too few trials"));
     }
 
+    fn odd_number() -> impl proptest::strategy::Strategy<Value = f64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            0.0..1e6,
+            Just(0.0),
+            Just(-1.0),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::MAX),
+            Just(1e-300),
+        ]
+    }
+
+    fn odd_trials() -> impl proptest::strategy::Strategy<Value = Vec<(f64, f64, f64, u8)>> {
+        proptest::collection::vec((odd_number(), odd_number(), odd_number(), 0u8..5), 0..7)
+    }
+
+    fn odd_run(trials: &[(f64, f64, f64, u8)]) -> StrategyRun {
+        let verdicts = ["safe", "inconsistent", "oversold", "crashed", "deadlock"];
+        let trials: Vec<_> = trials
+            .iter()
+            .enumerate()
+            .map(|(i, &(rate, p50, p99, v))| {
+                let mut t = trial(i as u32, verdicts[v as usize], 0.0);
+                t.check.purchases_per_s = rate;
+                t.check.latency.p50_us = p50;
+                t.check.latency.p99_us = p99;
+                t
+            })
+            .collect();
+        StrategyRun {
+            strategy: StrategyName::FileLock,
+            point: None,
+            summary: Summary::of(&trials),
+            trials,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+        /// results.json comes from outside: whatever figures it holds, comparing them, printing
+        /// the table and drawing the page give an answer, never a panic.
+        #[test]
+        fn any_figures_compare_without_a_panic(a in odd_trials(), b in odd_trials(), noise in 0.0..0.5f64) {
+            let c = sides(side(vec![odd_run(&a)]), side(vec![odd_run(&b)]), Vec::new(), noise);
+            let options = Options { fail_if_slower_pct: Some(10.0), fail_if_anomalous: true, ..Options::default() };
+            let _ = c.failures(&options);
+            let _ = c.unjudged(&options);
+            let table = c.table(true);
+            proptest::prop_assert!(table.contains("file-lock"));
+            let dir = tempfile::tempdir().unwrap();
+            let page = c.write_page(&dir.path().join("c.html")).unwrap();
+            proptest::prop_assert!(std::fs::read_to_string(page).unwrap().contains("</html>"));
+            let _ = crate::tabulate::csv(&c.b.results);
+            let _ = crate::tabulate::markdown(&c.b.results);
+        }
+    }
+
     #[test]
     fn anomalies_rise_only_when_fisher_says_so() {
         let s = |anomalous, trials| Summary {

@@ -19,7 +19,12 @@ pub fn percent(x: f64) -> String {
     } else {
         ""
     };
-    format!("{sign}{} %", amount((x * 100.0).abs()))
+    let magnitude = (x * 100.0).abs();
+    if magnitude >= 1e9 {
+        format!("{sign}{magnitude:.2e} %")
+    } else {
+        format!("{sign}{} %", amount(magnitude))
+    }
 }
 
 /// A fraction as an unsigned percentage: `99.3 %`.
@@ -322,6 +327,7 @@ mod tests {
         assert_eq!(percent(0.0), "0 %");
         assert_eq!(percent(3860.0), "+386,000 %");
         assert_eq!(percent(f64::NAN), "–");
+        assert_eq!(percent(-4e302), "-4.00e304 %");
         assert_eq!(p_value(0.0021), "0.002");
         assert_eq!(p_value(0.0001), "0.000");
         assert_eq!(p_value(1.0), "1");

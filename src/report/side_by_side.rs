@@ -68,8 +68,28 @@ pub fn verdict_badge(verdict: Verdict, text: &str) -> Markup {
     }
 }
 
+/// `+12.3 %`, or `+4.00e304 %` past a million.
+fn signed_percent(x: f64) -> String {
+    if x.abs() < 1e6 {
+        format!("{x:+.1} %")
+    } else {
+        format!("{x:+.2e} %")
+    }
+}
+
+/// The widest change the changes chart spans, in percent.
+const LIMIT_PCT: f64 = 1e9;
+
+/// The highest purchases/s the throughput chart spans; a trial faster than that (only in an
+/// edited results.json) is drawn at the top.
+const LIMIT_RATE: f64 = 1e12;
+
 fn finite(v: &[f64]) -> Vec<f64> {
-    v.iter().copied().filter(|x| x.is_finite() && *x >= 0.0).collect()
+    v.iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .map(|x| x.min(LIMIT_RATE))
+        .collect()
 }
 
 fn mean(v: &[f64]) -> Option<f64> {
@@ -180,13 +200,19 @@ pub fn changes(bars: &[Bar], measure: &str, noise: f64) -> Result<String> {
     let pct = |x: f64| x * 100.0;
     let (mut lo, mut hi) = (-pct(noise) * 2.0, pct(noise) * 2.0);
     for (_, low, high) in bars.iter().filter_map(|b| b.change) {
-        if low.is_finite() && high.is_finite() {
+        // In percent, a change can overflow what a finite fraction was: such an axis has no
+        // ticks to draw (plotters would never finish looking for them).
+        if pct(low).is_finite() && pct(high).is_finite() {
             lo = lo.min(pct(low));
             hi = hi.max(pct(high));
         }
     }
+    // plotters overflows on ranges near f64's limits: a change past a billion percent is
+    // drawn at the edge (its label says how far).
+    let (lo, hi) = (lo.max(-LIMIT_PCT), hi.min(LIMIT_PCT));
     let pad = (hi - lo).max(1.0) * 0.08;
     let (lo, hi) = (lo - pad, hi + pad);
+    let pct = |x: f64| pct(x).clamp(lo, hi);
     let label_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(8) as u32 * 7 + 16;
     let height = 70 + 34 * bars.len().max(1) as u32;
     plot::svg((1000, height), |root| {
@@ -226,7 +252,7 @@ pub fn changes(bars: &[Bar], measure: &str, noise: f64) -> Result<String> {
                     )))?;
                     chart.draw_series(std::iter::once(Circle::new((pct(estimate), y), 5, colour.filled())))?;
                     chart.draw_series(std::iter::once(Text::new(
-                        format!("{:+.1} %", pct(estimate)),
+                        signed_percent(estimate * 100.0),
                         (pct(estimate), y + 0.14),
                         plot::font(12).pos(Pos::new(HPos::Center, VPos::Bottom)),
                     )))?;
@@ -290,7 +316,28 @@ mod tests {
             },
         ];
         let svg = changes(&bars, "purchases/s", 0.02).unwrap();
+        let svg_huge = throughput(&[Pair {
+            label: "none".into(),
+            strategy: StrategyName::None,
+            a: vec![f64::MAX, 1e-300],
+            b: vec![0.0],
+        }])
+        .unwrap();
+        assert!(svg_huge.starts_with("<svg"));
         assert!(svg.contains("-50.0 %") && svg.contains("too few trials"), "{svg}");
         assert!(changes(&[], "purchases/s", 0.0).unwrap().starts_with("<svg"));
+        // A change of 10³⁰⁷ is finite, but not in percent.
+        let huge = Bar {
+            label: "none".into(),
+            strategy: StrategyName::None,
+            change: Some((0.0, -1e307, 1e308)),
+        };
+        assert!(changes(&[huge], "p50 latency", 0.02).unwrap().starts_with("<svg"));
+        let far = Bar {
+            label: "none".into(),
+            strategy: StrategyName::None,
+            change: Some((4e302, 1e300, 1e303)),
+        };
+        assert!(changes(&[far], "p50 latency", 0.02).unwrap().contains("+4.00e304 %"));
     }
 }
