@@ -357,11 +357,23 @@ impl Drop for Semaphore {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Guard {
     None,
     Flock,
     Semaphore,
+    /// `fcntl(F_OFD_SETLKW)` over the whole stock file.
+    Ofd,
+    /// A System V semaphore taken with `SEM_UNDO`.
+    Sysv,
+    /// A process-shared robust pthread mutex.
+    RobustMutex,
+    /// The lease's take and give-back on shared words, around the file's read and write.
+    Lease,
+    /// A compare-exchange loop that decrements a shared count while it is above zero.
+    Atomic,
+    /// A load, then a compare-exchange from the value loaded, retried on conflict.
+    Optimistic,
 }
 
 impl Guard {
@@ -370,8 +382,105 @@ impl Guard {
             Guard::None => "none",
             Guard::Flock => "flock",
             Guard::Semaphore => "semaphore",
+            Guard::Ofd => "ofd-lock",
+            Guard::Sysv => "sysv-semaphore",
+            Guard::RobustMutex => "robust-mutex",
+            Guard::Lease => "lease",
+            Guard::Atomic => "atomic",
+            Guard::Optimistic => "optimistic",
         }
     }
+
+    /// Whether the stock is a count in shared memory rather than the file.
+    fn in_memory(self) -> bool {
+        matches!(self, Guard::Atomic | Guard::Optimistic)
+    }
+}
+
+/// Shared words the bare guards use: a robust mutex at 0, the lease's words at 64, the
+/// in-memory count at 128.
+const SHARED: usize = 256;
+const MUTEX: usize = 0;
+const LEASE: usize = 64;
+const COUNT: usize = 128;
+
+/// `F_OFD_SETLKW` of `kind` over the whole file, retried if a signal interrupts it.
+fn ofd(fd: libc::c_int, kind: libc::c_int) {
+    let range = libc::flock {
+        l_type: kind as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    // SAFETY: an open descriptor and a flock that outlives the call.
+    while unsafe { libc::fcntl(fd, libc::F_OFD_SETLKW, &range) } != 0 {}
+}
+
+/// `semop` of `delta` with `SEM_UNDO` on the set's first semaphore.
+fn sysv(id: libc::c_int, delta: libc::c_short) {
+    let mut op = libc::sembuf {
+        sem_num: 0,
+        sem_op: delta,
+        sem_flg: libc::SEM_UNDO as libc::c_short,
+    };
+    // SAFETY: one valid sembuf.
+    while unsafe { libc::semop(id, &mut op, 1) } != 0 {}
+}
+
+/// The lease's take, as `strategy::lease` makes it: under a guard word, take the lease if it
+/// is free or expired, else poll.
+fn lease_take(words: *mut u8, pid: u32) -> u64 {
+    // SAFETY: the lease's words lie in the shared mapping, aligned, for the whole race.
+    let (guard, holder, expiry, token) = unsafe {
+        (
+            AtomicU32::from_ptr(words.cast()),
+            AtomicU32::from_ptr(words.add(4).cast()),
+            AtomicU64::from_ptr(words.add(8).cast()),
+            AtomicU64::from_ptr(words.add(16).cast()),
+        )
+    };
+    loop {
+        while guard.compare_exchange_weak(0, 1, SeqCst, Relaxed).is_err() {
+            // SAFETY: no arguments.
+            unsafe { libc::sched_yield() };
+        }
+        let now = now_ns();
+        let free = holder.load(Relaxed) == 0 || expiry.load(Relaxed) <= now;
+        let granted = free.then(|| {
+            holder.store(pid, Relaxed);
+            expiry.store(now + 1_000_000_000, Relaxed);
+            token.fetch_add(1, Relaxed) + 1
+        });
+        guard.store(0, SeqCst);
+        match granted {
+            Some(t) => return t,
+            // SAFETY: no arguments.
+            None => unsafe {
+                libc::sched_yield();
+            },
+        }
+    }
+}
+
+/// The lease's give-back, if the grant is still this one.
+fn lease_give_back(words: *mut u8, pid: u32, mine: u64) {
+    // SAFETY: as in `lease_take`.
+    let (guard, holder, token) = unsafe {
+        (
+            AtomicU32::from_ptr(words.cast()),
+            AtomicU32::from_ptr(words.add(4).cast()),
+            AtomicU64::from_ptr(words.add(16).cast()),
+        )
+    };
+    while guard.compare_exchange_weak(0, 1, SeqCst, Relaxed).is_err() {
+        // SAFETY: no arguments.
+        unsafe { libc::sched_yield() };
+    }
+    if holder.load(Relaxed) == pid && token.load(Relaxed) == mine {
+        holder.store(0, Relaxed);
+    }
+    guard.store(0, SeqCst);
 }
 
 /// One race of `processes` bare buyers that share `PURCHASES` under `guard`, recording
@@ -387,14 +496,39 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
             CString::new(path.into_os_string().into_encoded_bytes()).expect("a path without NUL")
         })
         .collect();
+    let shared = shared_zeroed(SHARED, "the guards' shared words").cast::<u8>(); // unmapped below
+    // SAFETY: the count's word lies in the fresh mapping, aligned; no child runs yet.
+    let count = unsafe { AtomicI64::from_ptr(shared.add(COUNT).cast()) };
+    count.store(PURCHASES as i64, SeqCst);
+    if guard == Guard::RobustMutex {
+        // SAFETY: a mutex in the fresh shared mapping, initialised before any child exists.
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            libc::pthread_mutexattr_init(&mut attr);
+            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
+            check(
+                libc::pthread_mutex_init(shared.add(MUTEX).cast(), &attr),
+                "pthread_mutex_init",
+            );
+        }
+    }
+    // SAFETY: a new private set of one semaphore, removed below.
+    let set = unsafe { libc::semget(libc::IPC_PRIVATE, 1, 0o600) };
+    // SAFETY: SETVAL takes an int.
+    check(
+        unsafe { libc::semctl(check(set, "semget"), 0, libc::SETVAL, 1) },
+        "semctl",
+    );
     let wall = race(processes, &|i, gate| {
         let fd = open_rw(&path); // each its own open file description, or flock would not exclude
         let mut file = (recording != Recording::Off).then(|| HistoryFile::create(&histories[i], each));
         let clock = file.as_ref().map_or(now_ns as fn() -> u64, |f| f.clock);
+        let pid = std::process::id();
         gate.wait();
         for _ in 0..each {
             let mut record = file.as_mut().map(HistoryFile::begin);
-            // SAFETY: an open descriptor and semaphore.
+            // SAFETY: an open descriptor and semaphore, and words of the shared mapping.
             unsafe {
                 match guard {
                     Guard::None => {
@@ -410,6 +544,42 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
                         sell(fd, record.as_deref_mut(), clock);
                         libc::sem_post(sem);
                     }
+                    Guard::Ofd => {
+                        ofd(fd, libc::F_WRLCK);
+                        sell(fd, record.as_deref_mut(), clock);
+                        ofd(fd, libc::F_UNLCK);
+                    }
+                    Guard::Sysv => {
+                        sysv(set, -1);
+                        sell(fd, record.as_deref_mut(), clock);
+                        sysv(set, 1);
+                    }
+                    Guard::RobustMutex => {
+                        libc::pthread_mutex_lock(shared.add(MUTEX).cast());
+                        sell(fd, record.as_deref_mut(), clock);
+                        libc::pthread_mutex_unlock(shared.add(MUTEX).cast());
+                    }
+                    Guard::Lease => {
+                        let token = lease_take(shared.add(LEASE), pid);
+                        sell(fd, record.as_deref_mut(), clock);
+                        lease_give_back(shared.add(LEASE), pid, token);
+                    }
+                    Guard::Atomic => {
+                        let mut seen = count.load(Relaxed);
+                        while seen > 0 {
+                            match count.compare_exchange_weak(seen, seen - 1, SeqCst, Relaxed) {
+                                Ok(_) => break,
+                                Err(now) => seen = now,
+                            }
+                        }
+                        black_box(seen);
+                    }
+                    Guard::Optimistic => loop {
+                        let seen = count.load(Relaxed);
+                        if seen <= 0 || count.compare_exchange(seen, seen - 1, SeqCst, Relaxed).is_ok() {
+                            break;
+                        }
+                    },
                 }
             }
             if let Some(r) = record {
@@ -417,13 +587,15 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
             }
         }
     });
-    if !matches!(guard, Guard::None) {
-        assert_eq!(
-            read_stock(&path),
-            "0",
-            "{} sold every ticket exactly once",
-            guard.name()
-        );
+    // SAFETY: IPC_RMID takes no fourth argument; the children are gone.
+    unsafe { libc::semctl(set, 0, libc::IPC_RMID) };
+    let left = count.load(SeqCst);
+    // SAFETY: the mapping made above; every child that used it has exited.
+    unsafe { libc::munmap(shared.cast(), SHARED) };
+    match guard {
+        Guard::None => {}
+        g if g.in_memory() => assert_eq!(left, 0, "{} sold every ticket exactly once", g.name()),
+        g => assert_eq!(read_stock(&path), "0", "{} sold every ticket exactly once", g.name()),
     }
     wall
 }
@@ -440,6 +612,12 @@ fn bare_loops(c: &mut Criterion) {
         (Guard::Semaphore, Recording::Off),
         (Guard::Flock, Recording::AsSim),
         (Guard::Semaphore, Recording::AsSim),
+        (Guard::Ofd, Recording::Off),
+        (Guard::Sysv, Recording::Off),
+        (Guard::RobustMutex, Recording::Off),
+        (Guard::Lease, Recording::Off),
+        (Guard::Atomic, Recording::Off),
+        (Guard::Optimistic, Recording::Off),
     ];
     for (guard, recording) in runs {
         let mut group = c.benchmark_group(format!("bare/{}{}", guard.name(), recording.suffix()));
@@ -555,8 +733,11 @@ fn serve_batch(socket: &UnixDatagram, fd: libc::c_int, total: usize, one_write: 
     let mut replies = [[0u8; REPLY]; BATCH];
     // SAFETY: as above.
     let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut out_iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut out: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
     for i in 0..BATCH {
         iovs[i] = libc::iovec {

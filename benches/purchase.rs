@@ -16,13 +16,13 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use sim::checker::{self, Facts, FinalStock, Verdict};
 use sim::clock::{self, now_ns, ticks};
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
-use sim::scenario::{LockScope, PoolMode, StoreKind, WriteMode};
-use sim::store::FileStock;
+use sim::plan::{Hold, TrialPlan};
+use sim::scenario::{LockScope, PoolMode, StoreKind, StrategyName, WriteMode};
+use sim::store;
 use sim::strategy::queue::Reply;
 use sim::strategy::queue::board::Board;
-use sim::strategy::semaphore::OwnedSemaphore;
-use sim::strategy::{self, NoLock, StrategyName};
-use sim::worker::{Hold, TrialPlan};
+use sim::strategy::{self, NoLock};
+use strum::IntoEnumIterator;
 
 /// Enough stock that no bench runs it out: a sold-out attempt skips the write.
 const STOCK: i64 = 999_999_999_999;
@@ -32,13 +32,16 @@ const OPS: usize = 1_000_000;
 const WORKERS: usize = 8;
 
 /// A plan as the runner writes it, for one buyer of `strategy` in `dir`.
-fn plan(dir: &Path, strategy: StrategyName, semaphore: Option<String>) -> TrialPlan {
-    let tag = format!("sim-bench.{}.{}", std::process::id(), strategy.name());
+fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
     TrialPlan {
         strategy,
         scope: LockScope::ReadModifyWrite,
-        store: StoreKind::File,
+        // The first store that offers what the strategy needs: the file, unless it needs more.
+        store: StoreKind::iter()
+            .find(|s| s.offers().contains(strategy.needs(false)))
+            .expect("a store for every strategy"),
         write: WriteMode::InPlace,
+        initial_stock: STOCK,
         stock_path: dir.join("stock.txt"),
         history: dir.join(history::FILE_NAME),
         regions: Vec::new(),
@@ -48,32 +51,30 @@ fn plan(dir: &Path, strategy: StrategyName, semaphore: Option<String>) -> TrialP
         buyers: 1,
         attempts: 1,
         hold_us: 0,
+        permits: 1,
+        lease_ms: 1_000,
+        fencing: false,
+        retries: 100,
         producers: None,
-        semaphore,
-        queue_socket: format!("{tag}.queue"),
-        manager_socket: format!("{tag}.manager"),
-        socket_prefix: tag,
+        tag: format!("{}.bench.{}", std::process::id(), strategy.name()),
         pool: None,
         pool_mode: PoolMode::Async,
         trial_dir: dir.to_path_buf(),
         faults: Vec::new(),
+        duration_ms: None,
     }
 }
 
 /// A record kept on the stack, not in a history file.
 fn blank_record() -> Record {
-    Record {
-        kind: Kind::Purchase as u8,
-        ..history::blank_record()
-    }
+    Record::new(Kind::Purchase)
 }
 
-/// The queue's seller, as `worker::seller` runs it, on a thread: it owns the stock. Its
-/// record of each sale stays on the stack (recording is timed on its own).
+/// The queue's seller, as its process runs it, on a thread: it owns the stock. Its record of
+/// each sale stays on the stack (recording is timed on its own).
 fn start_seller(plan: &TrialPlan) -> JoinHandle<io::Result<()>> {
-    Board::create(&plan.trial_dir, 1).expect("creating the seller's board");
     let board = Board::open(&plan.trial_dir).expect("opening the seller's board");
-    let mut stock = FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
+    let mut stock = store::FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
     let mut hold = Hold::new(plan, Role::Seller, 0);
     std::thread::spawn(move || {
         board.serve(|| {
@@ -94,30 +95,28 @@ fn one_purchase(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(1));
-    for strategy in StrategyName::ALL {
+    for &name in StrategyName::ALL {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        FileStock::create(&dir.path().join("stock.txt"), STOCK).expect("writing the stock");
-        let semaphore = match strategy {
-            StrategyName::Semaphore => Some(OwnedSemaphore::create("bench", 1).expect("creating the semaphore")),
-            _ => None,
-        };
-        let plan = plan(dir.path(), strategy, semaphore.as_ref().map(|s| s.name().to_string()));
-        let seller = (strategy == StrategyName::Queue).then(|| start_seller(&plan));
-        let mut buyer = strategy::open(&plan, 0).expect("opening the strategy");
-        let mut stock = FileStock::open(&plan.stock_path, plan.write).expect("opening the stock");
+        let plan = plan(dir.path(), name);
+        let (strategy, store) = (strategy::registry(name), store::registry(plan.store));
+        // As the runner sets a trial up; dropped (removed) at the end of the iteration.
+        let _stock = store.prepare(&plan).expect("writing the stock");
+        let fixture = strategy.prepare(&plan).expect("setting the strategy up");
+        let seller = strategy.servers().contains(&Role::Seller).then(|| start_seller(&plan));
+        let mut buyer = strategy.buyer(&plan, 0).expect("opening the strategy");
+        let mut stock = store.open(&plan, Role::Buyer, 0).expect("opening the stock");
         let mut hold = Hold::new(&plan, Role::Buyer, 0);
-        group.bench_function(BenchmarkId::from_parameter(strategy.name()), |b| {
+        group.bench_function(BenchmarkId::from_parameter(name.name()), |b| {
             b.iter(|| {
                 let mut op = blank_record();
-                buyer.purchase(&mut stock, &mut op, &mut hold).expect("a purchase");
-                black_box(op.outcome)
+                buyer.purchase(&mut *stock, &mut op, &mut hold).expect("a purchase");
+                black_box(op.outcome())
             })
         });
+        fixture.stop();
         if let Some(seller) = seller {
-            Board::open(&plan.trial_dir).expect("opening the seller's board").stop();
             seller.join().expect("the seller thread").expect("the seller's loop");
         }
-        drop(semaphore);
     }
     group.finish();
 }
@@ -148,12 +147,12 @@ fn record_one_event(c: &mut Criterion) {
                 let start = Instant::now();
                 for i in 0..n as i64 {
                     let op = recorder.begin(Kind::Purchase).expect("room in the history");
-                    op.value = STOCK - i;
-                    op.read_tick = ticks();
-                    op.written = STOCK - i - 1;
-                    op.write_tick = ticks();
-                    op.end_tick = ticks();
-                    op.outcome = Outcome::Sold as u8;
+                    op.set_value(STOCK - i);
+                    op.stamp_read();
+                    op.set_written(STOCK - i - 1);
+                    op.stamp_write();
+                    op.stamp_end();
+                    op.set_outcome(Outcome::Sold);
                 }
                 spent += start.elapsed();
                 drop(recorder);
@@ -217,13 +216,13 @@ fn write_history_file(path: &Path, history: &History, gate_ns: u64) {
         recorder.ready();
         for op in history.ops.iter().filter(|op| op.worker as usize == w) {
             let r = recorder.begin(op.kind).expect("room in the history");
-            r.start_tick = gate_ns + op.start;
-            r.read_tick = op.read().map_or(0, |t| gate_ns + t);
-            r.write_tick = op.write().map_or(0, |t| gate_ns + t);
-            r.end_tick = op.end().map_or(0, |t| gate_ns + t);
-            r.value = op.value().unwrap_or(history::NO_VALUE);
-            r.written = op.written().unwrap_or(history::NO_VALUE);
-            r.outcome = op.outcome as u8;
+            r.set_start_tick(gate_ns + op.start);
+            r.set_read_tick(op.read().map_or(0, |t| gate_ns + t));
+            r.set_write_tick(op.write().map_or(0, |t| gate_ns + t));
+            r.set_end_tick(op.end().map_or(0, |t| gate_ns + t));
+            r.set_value(op.value().unwrap_or(history::NO_VALUE));
+            r.set_written(op.written().unwrap_or(history::NO_VALUE));
+            r.set_outcome(op.outcome);
         }
         recorder.finish();
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use sim::checker::Verdict;
 use sim::runner::{self, Interrupts};
-use sim::scenario::{self, Limits, Scenario};
-use sim::strategy::StrategyName;
+use sim::scenario::{self, Limits, Scenario, StoreKind, StrategyName};
+use strum::IntoEnumIterator;
 
 const BUYERS: [u32; 4] = [1, 2, 4, 8];
 
@@ -38,6 +38,7 @@ deadline_ms = 120000
 [stock]
 initial = {total}
 write = "in-place"
+store = "{store}"
 
 [buyers]
 count = {buyers}
@@ -45,15 +46,23 @@ attempts = {attempts}
 hold_us = 0
 "#,
         attempts = total / buyers,
+        store = store_for(strategy),
     );
     scenario::parse(Path::new("bench.toml"), &text, Limits::default()).expect("a valid bench scenario")
+}
+
+/// The first store that offers what `strategy` needs: the file, unless it needs more.
+fn store_for(strategy: StrategyName) -> StoreKind {
+    StoreKind::iter()
+        .find(|s| s.offers().contains(strategy.needs(false)))
+        .expect("a store for every strategy")
 }
 
 fn contended_trials(c: &mut Criterion) {
     let exe = Path::new(env!("CARGO_BIN_EXE_sim"));
     let interrupts = Interrupts::install().expect("installing the interrupt handlers");
     let out = tempfile::tempdir().expect("a temporary folder");
-    for strategy in StrategyName::ALL {
+    for &strategy in StrategyName::ALL {
         let mut group = c.benchmark_group(format!("trial/{strategy}"));
         group
             .sampling_mode(SamplingMode::Flat)

@@ -65,6 +65,25 @@ pub fn ticks_fenced() -> u64 {
     now_ns()
 }
 
+/// [`ticks`] that no later instruction may overtake (`rdtsc` then `lfence`): for an
+/// invocation followed by a step in shared memory (a compare-exchange), which must not be
+/// stamped after the step.
+#[inline]
+pub fn ticks_ordered() -> u64 {
+    if !TSC.load(Ordering::Relaxed) {
+        return now_ns();
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let t = tsc();
+        // SAFETY: lfence has no preconditions on x86_64.
+        unsafe { std::arch::x86_64::_mm_lfence() };
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    now_ns()
+}
+
 /// The time-stamp counter (`CLOCK_MONOTONIC` where there is none).
 #[inline]
 fn tsc() -> u64 {
@@ -80,7 +99,9 @@ fn tsc() -> u64 {
 /// One moment read on both clocks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pair {
+    /// A reading of the time-stamp counter (or the stamp clock in use).
     pub ticks: u64,
+    /// The `CLOCK_MONOTONIC` nanoseconds read beside it.
     pub ns: u64,
 }
 
@@ -118,7 +139,9 @@ impl Pair {
 /// Turns ticks into `CLOCK_MONOTONIC` nanoseconds by the straight line through two pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timebase {
+    /// The pair taken before the workers started.
     pub start: Pair,
+    /// The pair taken after they ended.
     pub end: Pair,
 }
 
@@ -129,6 +152,7 @@ impl Timebase {
         end: Pair { ticks: 1, ns: 1 },
     };
 
+    /// The `CLOCK_MONOTONIC` nanoseconds of a stamp, on the line through the two pairs.
     pub fn ns(&self, ticks: u64) -> u64 {
         let (t0, n0) = (self.start.ticks as i128, self.start.ns as i128);
         let (dt, dn) = (self.end.ticks as i128 - t0, self.end.ns as i128 - n0);

@@ -13,67 +13,91 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Cursor, Seek};
+use std::mem::offset_of;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::{MmapMut, MmapOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{self, Pair, Timebase};
+use crate::clock::{self, Pair, Timebase, ticks};
+use crate::shm::{Mapping, PAGE, Pod, Zeroable, bytes_of, read_pod};
 
 const MAGIC: [u8; 8] = *b"SIMHIST2";
 const REGION_MAGIC: [u8; 8] = *b"SIMWORKR";
 const VERSION: u32 = 2;
-/// The file's header and each region start on a page of their own: a region is mapped alone.
-const PAGE: u64 = 4096;
 const HEADER_LEN: usize = 64;
 const RECORD_LEN: usize = std::mem::size_of::<Record>();
 
 /// The name of a trial's history file, in the trial's folder.
 pub const FILE_NAME: &str = "history.bin";
 
+/// The folder of a soak's segment files, in the trial's folder.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// The operations a soak's buyer records in one segment file at most (16 MiB of records):
+/// it starts the next when one is full, or a second after it began (see
+/// [`SEGMENT_SECONDS`]), whichever comes first.
+pub const SEGMENT_OPS: usize = 1 << 18;
+
+/// How long a soak's buyer records into one segment at most: the runner checks segments as
+/// they are closed, so this is how far behind the buyers its count of purchases runs.
+pub const SEGMENT_SECONDS: u64 = 1;
+
+/// A segment file of a soak: a history file of one worker (as [`Recorder::create`] makes),
+/// `buyer-0003-000017.bin` in [`SEGMENTS_DIR`], named `….part` while it is written and
+/// renamed once sealed, so that a reader takes only whole ones.
+pub fn segment_path(dir: &Path, role: Role, index: u32, seq: u64, sealed: bool) -> PathBuf {
+    let ext = if sealed { "bin" } else { "part" };
+    dir.join(format!("{}-{index:04}-{seq:06}.{ext}", role.name()))
+}
+
 /// `Record::value` and `Record::written` when there is none.
 pub const NO_VALUE: i64 = i64::MIN;
 /// `Record::entry` when the operation took no entry.
 pub const NO_ENTRY: u64 = u64::MAX;
 
-/// What a worker process is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a worker process is for. The number is how a history file stores it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::FromRepr,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+#[repr(u8)]
 pub enum Role {
+    /// Makes purchase attempts.
     Buyer = 1,
+    /// Puts entries into the entry queue.
     Producer = 2,
+    /// Owns the stock under `queue` and sells on the buyers' requests.
     Seller = 3,
+    /// Holds the entries between producers and buyers.
     EntryQueue = 4,
+    /// Holds the stock of the `manager` store.
     Manager = 5,
 }
 
 impl Role {
-    pub fn from_u8(b: u8) -> Option<Role> {
-        Some(match b {
-            1 => Role::Buyer,
-            2 => Role::Producer,
-            3 => Role::Seller,
-            4 => Role::EntryQueue,
-            5 => Role::Manager,
-            _ => return None,
-        })
-    }
-
+    /// Its name, as a person reads it: `buyer`, `entry-queue`.
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Buyer => "buyer",
-            Role::Producer => "producer",
-            Role::Seller => "seller",
-            Role::EntryQueue => "entry-queue",
-            Role::Manager => "manager",
-        }
+        self.into()
     }
 }
 
-/// What an operation did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What an operation did. The number is how a history file stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::FromRepr)]
 #[serde(rename_all = "kebab-case")]
+#[repr(u8)]
 pub enum Kind {
     /// Read the stock, hold, write stock − 1 if it was above zero.
     Purchase = 1,
@@ -85,21 +109,11 @@ pub enum Kind {
     Sale = 4,
 }
 
-impl Kind {
-    fn from_u8(b: u8) -> Option<Kind> {
-        Some(match b {
-            1 => Kind::Purchase,
-            2 => Kind::Put,
-            3 => Kind::Take,
-            4 => Kind::Sale,
-            _ => return None,
-        })
-    }
-}
-
-/// How an operation ended, as the process that made it was told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How an operation ended, as the process that made it was told. The number is how a
+/// history file stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::FromRepr)]
 #[serde(rename_all = "kebab-case")]
+#[repr(u8)]
 pub enum Outcome {
     /// Invoked and never completed: the process died or was ended inside it.
     Pending = 0,
@@ -115,69 +129,196 @@ pub enum Outcome {
     Dropped = 5,
     /// Take: the producers are done and the queue is empty.
     Closed = 6,
-}
-
-impl Outcome {
-    fn from_u8(b: u8) -> Option<Outcome> {
-        Some(match b {
-            0 => Outcome::Pending,
-            1 => Outcome::Sold,
-            2 => Outcome::SoldOut,
-            3 => Outcome::Unreadable,
-            4 => Outcome::Ok,
-            5 => Outcome::Dropped,
-            6 => Outcome::Closed,
-            _ => return None,
-        })
-    }
+    /// Purchase: the store refused the write, its lease's fencing token being older than
+    /// one it had accepted; the buyer was told it failed.
+    Fenced = 7,
+    /// Purchase: every compare-and-set conflicted, up to `[transaction] retries`; the buyer
+    /// gave up and was told it failed.
+    GaveUp = 8,
 }
 
 /// One operation as it lies in a history file. Times are [`clock::ticks`], one clock for
-/// every process of the machine; 0 where the moment never came.
+/// every process of the machine; 0 where the moment never came. A worker fills it in as the
+/// operation goes, through the setters: the bytes stay the file format's business.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub struct Record {
-    pub kind: u8,
-    pub outcome: u8,
-    pub _pad: [u8; 6],
+    kind: u8,
+    outcome: u8,
+    /// [`Record::RECOVERED`] and other marks.
+    flags: u8,
+    _pad: u8,
+    /// Conflicts retried before it ended.
+    retries: u32,
     /// Invocation: before any lock or request.
-    pub start_tick: u64,
+    start_tick: u64,
     /// The stock was read (for a purchase).
-    pub read_tick: u64,
+    read_tick: u64,
     /// The stock was written (for a sold purchase).
-    pub write_tick: u64,
+    write_tick: u64,
     /// Completion: after the unlock or the reply.
-    pub end_tick: u64,
+    end_tick: u64,
     /// The stock value read: the ticket, for a sold purchase.
-    pub value: i64,
+    value: i64,
     /// The stock value written.
-    pub written: i64,
+    written: i64,
     /// The entry put or taken: producer index in the high 32 bits, its sequence number below.
-    pub entry: u64,
+    entry: u64,
 }
 
-const _: () = assert!(RECORD_LEN == 64);
+// The record's layout is the file format (version 2): the reader takes records whole
+// (`read_pod`), and these pin every field where other programs reading the file expect it.
+const _: () = {
+    assert!(RECORD_LEN == 64);
+    assert!(offset_of!(Record, kind) == 0);
+    assert!(offset_of!(Record, outcome) == 1);
+    assert!(offset_of!(Record, flags) == 2);
+    assert!(offset_of!(Record, retries) == 4);
+    assert!(offset_of!(Record, start_tick) == 8);
+    assert!(offset_of!(Record, read_tick) == 16);
+    assert!(offset_of!(Record, write_tick) == 24);
+    assert!(offset_of!(Record, end_tick) == 32);
+    assert!(offset_of!(Record, value) == 40);
+    assert!(offset_of!(Record, written) == 48);
+    assert!(offset_of!(Record, entry) == 56);
+};
 
-/// A record with nothing in it yet.
-pub fn blank_record() -> Record {
-    Record {
-        kind: 0,
-        outcome: Outcome::Pending as u8,
-        _pad: [0; 6],
-        start_tick: 0,
-        read_tick: 0,
-        write_tick: 0,
-        end_tick: 0,
-        value: NO_VALUE,
-        written: NO_VALUE,
-        entry: NO_ENTRY,
+impl Record {
+    /// A flag: the lock was taken from a holder that had died (a robust mutex's
+    /// `EOWNERDEAD`), and made consistent by this operation.
+    pub const RECOVERED: u8 = 1;
+
+    /// A record of `kind` with nothing in it yet, not even its invocation.
+    pub fn new(kind: Kind) -> Record {
+        Record {
+            kind: kind as u8,
+            outcome: Outcome::Pending as u8,
+            flags: 0,
+            _pad: 0,
+            retries: 0,
+            start_tick: 0,
+            read_tick: 0,
+            write_tick: 0,
+            end_tick: 0,
+            value: NO_VALUE,
+            written: NO_VALUE,
+            entry: NO_ENTRY,
+        }
+    }
+
+    /// How it ended, as far as it got.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::from_repr(self.outcome).unwrap_or(Outcome::Pending)
+    }
+
+    /// Notes how it ended, as the worker was told.
+    pub fn set_outcome(&mut self, outcome: Outcome) {
+        self.outcome = outcome as u8;
+    }
+
+    /// Notes that the lock this operation took was recovered from a holder that died.
+    pub fn mark_recovered(&mut self) {
+        self.flags |= Record::RECOVERED;
+    }
+
+    /// Counts one more conflict retried.
+    pub fn count_retry(&mut self) {
+        self.retries = self.retries.saturating_add(1);
+    }
+
+    /// The stock value read ([`NO_VALUE`] if none).
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+
+    /// Notes the stock value read.
+    pub fn set_value(&mut self, value: i64) {
+        self.value = value;
+    }
+
+    /// The stock value written ([`NO_VALUE`] if none).
+    pub fn written(&self) -> i64 {
+        self.written
+    }
+
+    /// Notes the stock value written, or about to be.
+    pub fn set_written(&mut self, written: i64) {
+        self.written = written;
+    }
+
+    /// Notes the entry put or taken.
+    pub fn set_entry(&mut self, entry: u64) {
+        self.entry = entry;
+    }
+
+    /// When the stock was read, in ticks (0 if it was not).
+    pub fn read_tick(&self) -> u64 {
+        self.read_tick
+    }
+
+    /// When the stock was written, in ticks (0 if it was not).
+    pub fn write_tick(&self) -> u64 {
+        self.write_tick
+    }
+
+    /// Notes when the stock was read, as another process stamped it.
+    pub fn set_read_tick(&mut self, tick: u64) {
+        self.read_tick = tick;
+    }
+
+    /// Notes when the stock was written, as another process stamped it.
+    pub fn set_write_tick(&mut self, tick: u64) {
+        self.write_tick = tick;
+    }
+
+    /// Stamps now as the moment the stock was read.
+    pub fn stamp_read(&mut self) {
+        self.read_tick = ticks();
+    }
+
+    /// Stamps now as the moment the stock was written.
+    pub fn stamp_write(&mut self) {
+        self.write_tick = ticks();
+    }
+
+    /// Stamps the invocation again, now, so that no later instruction overtakes the stamp:
+    /// for an operation whose work is a step in shared memory rather than a system call.
+    pub fn restamp_start_ordered(&mut self) {
+        self.start_tick = clock::ticks_ordered();
+    }
+
+    /// Stamps now as the read, the write and the completion at once, after every earlier
+    /// instruction: for a one-step operation in shared memory.
+    pub fn stamp_step_fenced(&mut self, wrote: bool) {
+        let t = clock::ticks_fenced();
+        self.read_tick = t;
+        if wrote {
+            self.write_tick = t;
+        }
+        self.end_tick = t;
+    }
+
+    /// Stamps now as the completion.
+    pub fn stamp_end(&mut self) {
+        self.end_tick = ticks();
+    }
+
+    /// Notes the invocation at `tick`, stamped by the caller (a history written by a tool
+    /// rather than lived).
+    pub fn set_start_tick(&mut self, tick: u64) {
+        self.start_tick = tick;
+    }
+
+    /// Notes the completion at `tick`, stamped by the caller.
+    pub fn set_end_tick(&mut self, tick: u64) {
+        self.end_tick = tick;
     }
 }
 
 /// The start of the file: how many regions follow, and the two clock pairs that turn the
 /// records' ticks into nanoseconds (the second is 0 until the runner seals the file).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct FileHeader {
     magic: [u8; 8],
     version: u32,
@@ -188,11 +329,11 @@ struct FileHeader {
 }
 
 /// Where the end pair lies in the file.
-const END_AT: u64 = 32;
+const END_AT: u64 = offset_of!(FileHeader, end) as u64;
 
 /// The start of a worker's region; `pid` is 0 until the worker opens it.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Pod, Zeroable)]
 struct RegionHeader {
     magic: [u8; 8],
     role: u8,
@@ -206,13 +347,28 @@ struct RegionHeader {
     _rest: [u8; 16],
 }
 
-const _: () = assert!(std::mem::size_of::<FileHeader>() == HEADER_LEN);
-const _: () = assert!(std::mem::size_of::<RegionHeader>() == HEADER_LEN);
+// The headers' layouts are the file format too.
+const _: () = {
+    assert!(std::mem::size_of::<FileHeader>() == HEADER_LEN);
+    assert!(std::mem::size_of::<RegionHeader>() == HEADER_LEN);
+    assert!(offset_of!(FileHeader, version) == 8);
+    assert!(offset_of!(FileHeader, regions) == 12);
+    assert!(offset_of!(FileHeader, start) == 16);
+    assert!(offset_of!(FileHeader, end) == 32);
+    assert!(offset_of!(RegionHeader, role) == 8);
+    assert!(offset_of!(RegionHeader, index) == 12);
+    assert!(offset_of!(RegionHeader, pid) == 16);
+    assert!(offset_of!(RegionHeader, capacity) == 24);
+    assert!(offset_of!(RegionHeader, ready_ns) == 32);
+    assert!(offset_of!(RegionHeader, finish_ns) == 40);
+};
 
 /// A worker's part of a trial's history file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
+    /// The worker it belongs to: what it is for,
     pub role: Role,
+    /// and which of them.
     pub index: u32,
     /// How many operations it has room for.
     pub capacity: u64,
@@ -225,6 +381,11 @@ impl Region {
     fn len(capacity: u64) -> u64 {
         (HEADER_LEN as u64 + capacity * RECORD_LEN as u64).div_ceil(PAGE) * PAGE
     }
+}
+
+/// The bytes a history file made by [`create_file`] takes, for workers of these capacities.
+pub fn file_len(capacities: impl IntoIterator<Item = usize>) -> u64 {
+    PAGE + capacities.into_iter().map(|c| Region::len(c as u64)).sum::<u64>()
 }
 
 /// Creates a trial's history file with a region for each of `workers` (role, index,
@@ -248,7 +409,16 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
         })
         .collect();
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.set_len(offset)?;
+    // Every block now, not sparse: on a full disk this fails here, with an error, rather than
+    // killing a worker with SIGBUS at its first write to a page that has no block.
+    if let Err(e) = crate::shm::allocate(&file, offset) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("allocating its {} bytes: {e}", offset),
+        ));
+    }
     let start = Pair::now();
     let header = FileHeader {
         magic: MAGIC,
@@ -258,7 +428,7 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
         end: [0, 0],
         _rest: [0; 16],
     };
-    file.write_all_at(as_bytes(&header), 0)?;
+    file.write_all_at(bytes_of(&header), 0)?;
     for region in &regions {
         let header = RegionHeader {
             magic: REGION_MAGIC,
@@ -272,7 +442,7 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
             finish_ns: 0,
             _rest: [0; 16],
         };
-        file.write_all_at(as_bytes(&header), region.offset)?;
+        file.write_all_at(bytes_of(&header), region.offset)?;
     }
     Ok(regions)
 }
@@ -281,12 +451,12 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
 pub fn seal_file(path: &Path) -> io::Result<()> {
     let end = Pair::now();
     let file = OpenOptions::new().write(true).open(path)?;
-    file.write_all_at(as_bytes(&[end.ticks, end.ns]), END_AT)
+    file.write_all_at(bytes_of(&[end.ticks, end.ns]), END_AT)
 }
 
 /// A worker's side: appends records to its memory-mapped region of the history file.
 pub struct Recorder {
-    map: MmapMut,
+    map: Mapping,
     len: usize,
     capacity: usize,
     /// A file of its own, sealed when the recorder is dropped.
@@ -297,28 +467,15 @@ impl Recorder {
     /// Opens a worker's region of a history file made by [`create_file`].
     pub fn open(path: &Path, region: &Region) -> io::Result<Recorder> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        // SAFETY: the region is this worker's alone; the runner wrote its header before the
-        // worker started, and readers look at it after the worker has exited.
-        let mut map = unsafe {
-            MmapOptions::new()
-                .offset(region.offset)
-                .len(Region::len(region.capacity) as usize)
-                .map_mut(&file)?
-        };
+        let mut map = Mapping::range(&file, region.offset, Region::len(region.capacity) as usize)?;
+        // Before the start gate: a first write to a page of the file costs a page fault and a
+        // block allocation, which would otherwise land inside the operations being timed (a
+        // third of the cost of recording one, measured).
+        map.prefault();
         let mut recorder = Recorder {
             capacity: region.capacity as usize,
             len: 0,
-            map: {
-                // Fault every page in now, before the start gate: a first write to a page of
-                // the file costs a page fault and a block allocation, which would otherwise
-                // land inside the operations being timed (a third of the cost of recording
-                // one, measured).
-                for at in (0..map.len()).step_by(PAGE as usize) {
-                    // SAFETY: `at` is inside the map; writing the byte that is there already.
-                    unsafe { std::ptr::write_volatile(map.as_mut_ptr().add(at), map[at]) };
-                }
-                map
-            },
+            map,
             own: None,
         };
         let header = recorder.header();
@@ -345,9 +502,7 @@ impl Recorder {
     }
 
     fn header(&mut self) -> &mut RegionHeader {
-        // SAFETY: the map starts page-aligned and holds a RegionHeader, checked in `open`
-        // before anything else reads it as one (every bit pattern is a valid RegionHeader).
-        unsafe { &mut *(self.map.as_mut_ptr() as *mut RegionHeader) }
+        self.map.pod_mut(0)
     }
 
     /// Notes that the worker is at the start gate.
@@ -368,14 +523,9 @@ impl Recorder {
         }
         let at = HEADER_LEN + self.len * RECORD_LEN;
         self.len += 1;
-        // SAFETY: `at` is inside the map, 8-aligned (page start + multiples of 64), and the
-        // bytes there are zero or an earlier Record; every bit pattern is a valid Record.
-        let record = unsafe { &mut *(self.map.as_mut_ptr().add(at) as *mut Record) };
-        *record = Record {
-            kind: kind as u8,
-            ..blank_record()
-        };
-        record.start_tick = clock::ticks();
+        let record: &mut Record = self.map.pod_mut(at);
+        *record = Record::new(kind);
+        record.start_tick = ticks();
         Some(record)
     }
 }
@@ -388,16 +538,14 @@ impl Drop for Recorder {
     }
 }
 
-fn as_bytes<T: Copy>(value: &T) -> &[u8] {
-    // SAFETY: T is a plain repr(C) struct or array without padding bytes left uninitialised.
-    unsafe { std::slice::from_raw_parts(value as *const T as *const u8, std::mem::size_of::<T>()) }
-}
-
 /// One worker process of a trial, as its history file describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Worker {
+    /// What the worker was for.
     pub role: Role,
+    /// Which of them.
     pub index: u32,
+    /// Its process id.
     pub pid: u32,
     /// At the start gate, ns after the gate opened (negative: before it).
     pub ready_ns: i64,
@@ -406,6 +554,7 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// `buyer 3`.
     pub fn label(&self) -> String {
         format!("{} {}", self.role.name(), self.index)
     }
@@ -420,8 +569,13 @@ impl Worker {
 pub struct Op {
     /// Index into `History::workers`.
     pub worker: u32,
+    /// What it did.
     pub kind: Kind,
+    /// How it ended, as its process was told.
     pub outcome: Outcome,
+    /// Conflicts it retried (`optimistic`), with [`Op::RECOVERED`] as its top bit.
+    retries: u16,
+    /// Its invocation, ns after the start gate.
     pub start: u64,
     read: u64,
     write: u64,
@@ -444,6 +598,7 @@ impl Op {
             worker,
             kind,
             outcome,
+            retries: 0,
             start,
             read: Op::NO_TIME,
             write: Op::NO_TIME,
@@ -452,6 +607,31 @@ impl Op {
             written: NO_VALUE,
             entry: NO_ENTRY,
         }
+    }
+
+    /// The bit of `retries` that says the operation recovered a lock from a dead holder.
+    const RECOVERED: u16 = 1 << 15;
+
+    /// Conflicts it retried before it ended (at most 32,767 are told apart).
+    pub fn retries(&self) -> u32 {
+        (self.retries & !Op::RECOVERED) as u32
+    }
+
+    /// Whether it took its lock from a holder that had died, and made it consistent.
+    pub fn recovered(&self) -> bool {
+        self.retries & Op::RECOVERED != 0
+    }
+
+    /// The same operation, having retried `retries` conflicts.
+    pub fn with_retries(mut self, retries: u32) -> Op {
+        self.retries = (self.retries & Op::RECOVERED) | retries.min(Op::RECOVERED as u32 - 1) as u16;
+        self
+    }
+
+    /// The same operation, having recovered its lock from a dead holder (or not).
+    pub fn with_recovered(mut self, recovered: bool) -> Op {
+        self.retries = (self.retries & !Op::RECOVERED) | if recovered { Op::RECOVERED } else { 0 };
+        self
     }
 
     fn time(t: u64) -> Option<u64> {
@@ -500,30 +680,35 @@ impl Op {
     }
 
     #[must_use]
+    /// The same operation, written at `write`.
     pub fn with_write(mut self, write: Option<u64>) -> Op {
         self.write = write.unwrap_or(Op::NO_TIME);
         self
     }
 
     #[must_use]
+    /// The same operation, completed at `end`.
     pub fn with_end(mut self, end: Option<u64>) -> Op {
         self.end = end.unwrap_or(Op::NO_TIME);
         self
     }
 
     #[must_use]
+    /// The same operation, having read `value`.
     pub fn with_value(mut self, value: Option<i64>) -> Op {
         self.value = value.unwrap_or(NO_VALUE);
         self
     }
 
     #[must_use]
+    /// The same operation, having written `written`.
     pub fn with_written(mut self, written: Option<i64>) -> Op {
         self.written = written.unwrap_or(NO_VALUE);
         self
     }
 
     #[must_use]
+    /// The same operation, for `entry`.
     pub fn with_entry(mut self, entry: Option<u64>) -> Op {
         self.entry = entry.unwrap_or(NO_ENTRY);
         self
@@ -551,6 +736,7 @@ impl fmt::Debug for Op {
 /// Every operation of one trial.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
+    /// The trial's worker processes that started.
     pub workers: Vec<Worker>,
     /// Ordered by worker, then by the worker's own order.
     pub ops: Vec<Op>,
@@ -559,12 +745,24 @@ pub struct History {
 /// A history file that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The file could not be read.
     #[error("cannot read history file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The history file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a history this sim wrote, or not a whole one.
     #[error(
         "{path} is not a sim history file ({why}); it may be truncated or from another program: run the scenario again to rebuild it"
     )]
-    Corrupt { path: PathBuf, why: String },
+    Corrupt {
+        /// The history file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 impl History {
@@ -604,23 +802,19 @@ impl History {
         if len < PAGE {
             return Err(corrupt(format!("{len} bytes, shorter than its {PAGE}-byte header")));
         }
-        let mut header = [0u8; HEADER_LEN];
-        r.read_exact(&mut header).map_err(failed)?;
-        if header[..8] != MAGIC {
+        let mut bytes = [0u8; HEADER_LEN];
+        r.read_exact(&mut bytes).map_err(failed)?;
+        let header: FileHeader = read_pod(&bytes);
+        if header.magic != MAGIC {
             return Err(corrupt("it does not start with SIMHIST2".into()));
         }
-        let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
-        let version = u32_at(&header, 8);
+        let version = header.version;
         if version != VERSION {
             return Err(corrupt(format!("format version {version}, this sim reads {VERSION}")));
         }
-        let regions = u32_at(&header, 12);
-        let pair = |at: usize| Pair {
-            ticks: u64_at(&header, at),
-            ns: u64_at(&header, at + 8),
-        };
-        let (start, end) = (pair(16), pair(END_AT as usize));
+        let regions = header.regions;
+        let pair = |p: [u64; 2]| Pair { ticks: p[0], ns: p[1] };
+        let (start, end) = (pair(header.start), pair(header.end));
         if end.ns == 0 {
             return Err(corrupt(
                 "the run that wrote it never finished the trial (it is not sealed)".into(),
@@ -629,7 +823,7 @@ impl History {
         let timebase = Timebase { start, end };
         let rel = |t: u64| t.saturating_sub(gate_ns);
         let time = |t: u64| (t != 0).then(|| rel(timebase.ns(t)));
-        let value = |v: u64| (v as i64 != NO_VALUE).then_some(v as i64);
+        let value = |v: i64| (v != NO_VALUE).then_some(v);
         // Where the reader is, so that it skips forward within what it has buffered rather
         // than seek (which drops a BufReader's buffer): a region is often a page or two.
         let mut pos = HEADER_LEN as u64;
@@ -637,18 +831,19 @@ impl History {
         for n in 0..regions {
             r.seek_relative((at - pos) as i64).map_err(failed)?;
             pos = at + HEADER_LEN as u64;
-            let mut head = [0u8; HEADER_LEN];
-            r.read_exact(&mut head)
+            let mut bytes = [0u8; HEADER_LEN];
+            r.read_exact(&mut bytes)
                 .map_err(|_| corrupt(format!("it ends before the region of worker {} of {regions}", n + 1)))?;
-            if head[..8] != REGION_MAGIC {
+            let head: RegionHeader = read_pod(&bytes);
+            if head.magic != REGION_MAGIC {
                 return Err(corrupt(format!(
                     "worker {} of {regions} has no region header at byte {at}",
                     n + 1
                 )));
             }
-            let role = Role::from_u8(head[8]).ok_or_else(|| corrupt(format!("unknown role {}", head[8])))?;
-            let (index, pid, capacity) = (u32_at(&head, 12), u32_at(&head, 16), u64_at(&head, 24));
-            let (ready, finish) = (u64_at(&head, 32), u64_at(&head, 40));
+            let role = Role::from_repr(head.role).ok_or_else(|| corrupt(format!("unknown role {}", head.role)))?;
+            let (index, pid, capacity) = (head.index, head.pid, head.capacity);
+            let (ready, finish) = (head.ready_ns, head.finish_ns);
             let region_len = capacity
                 .checked_mul(RECORD_LEN as u64)
                 .and_then(|b| b.checked_add(HEADER_LEN as u64 + PAGE - 1))
@@ -676,32 +871,34 @@ impl History {
             for k in 0..capacity {
                 r.read_exact(&mut chunk).map_err(failed)?;
                 pos += RECORD_LEN as u64;
-                if chunk[0] == 0 {
+                let record: Record = read_pod(&chunk);
+                if record.kind == 0 {
                     break; // the first slot never begun: the rest is unused
                 }
-                let field = |at: usize| u64_at(&chunk, at);
-                let kind = Kind::from_u8(chunk[0]).ok_or_else(|| {
+                let kind = Kind::from_repr(record.kind).ok_or_else(|| {
                     corrupt(format!(
                         "record {k} of {} {index} has unknown kind {}",
                         role.name(),
-                        chunk[0]
+                        record.kind
                     ))
                 })?;
-                let outcome = Outcome::from_u8(chunk[1]).ok_or_else(|| {
+                let outcome = Outcome::from_repr(record.outcome).ok_or_else(|| {
                     corrupt(format!(
                         "record {k} of {} {index} has unknown outcome {}",
                         role.name(),
-                        chunk[1]
+                        record.outcome
                     ))
                 })?;
                 self.ops.push(
-                    Op::new(worker, kind, outcome, rel(timebase.ns(field(8))))
-                        .with_read(time(field(16)))
-                        .with_write(time(field(24)))
-                        .with_end(time(field(32)))
-                        .with_value(value(field(40)))
-                        .with_written(value(field(48)))
-                        .with_entry((field(56) != NO_ENTRY).then(|| field(56))),
+                    Op::new(worker, kind, outcome, rel(timebase.ns(record.start_tick)))
+                        .with_read(time(record.read_tick))
+                        .with_write(time(record.write_tick))
+                        .with_end(time(record.end_tick))
+                        .with_value(value(record.value))
+                        .with_written(value(record.written))
+                        .with_entry((record.entry != NO_ENTRY).then_some(record.entry))
+                        .with_retries(record.retries)
+                        .with_recovered(record.flags & Record::RECOVERED != 0),
                 );
             }
         }
@@ -745,14 +942,14 @@ mod tests {
         let mut rec = Recorder::open(&path, &regions[0]).unwrap();
         rec.ready();
         let op = rec.begin(Kind::Purchase).unwrap();
-        op.value = 7;
-        op.read_tick = clock::ticks();
-        op.written = 6;
-        op.write_tick = clock::ticks();
-        op.end_tick = clock::ticks();
-        op.outcome = Outcome::Sold as u8;
+        op.set_value(7);
+        op.stamp_read();
+        op.set_written(6);
+        op.stamp_write();
+        op.stamp_end();
+        op.set_outcome(Outcome::Sold);
         let op = rec.begin(Kind::Purchase).unwrap();
-        op.value = 6; // then the worker dies: no completion
+        op.set_value(6); // then the worker dies: no completion
         drop(rec);
         let mut seller = Recorder::open(&path, &regions[2]).unwrap();
         seller.ready();

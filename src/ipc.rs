@@ -7,6 +7,7 @@ use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
+/// The abstract address `@name`.
 pub fn address(name: &str) -> io::Result<SocketAddr> {
     SocketAddr::from_abstract_name(name.as_bytes())
 }

@@ -1,5 +1,6 @@
 //! The `sim` command line: parse, load the scenario, run it, write the results and the
-//! report, print the table, and exit with what the run showed.
+//! report, print the table, and exit with what the run showed. Each step is one call into
+//! the library; README.md's "Layout" section is the map of its modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use sim::runner::{Interrupts, RunEnd};
-use sim::scenario::{self, Limits};
-use sim::strategy::StrategyName;
+use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
+use sim::scenario::{self, Limits, StrategyName};
 use sim::{compare, expect, report, results::Results, runner, table, tabulate, worker};
 
-/// Exit statuses, as DESIGN.md promises them.
+/// Exit statuses, as the README promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
 const BAD_INPUT: u8 = 2;
 const INTERRUPTED: u8 = 130;
@@ -33,7 +33,7 @@ enum Command {
                             finished trials are written).\nExample: sim run scenarios/lottery.toml"
     )]
     Run(RunArgs),
-    /// Rebuild the HTML report of an earlier run from its results.json and histories
+    /// Rebuild the HTML report of an earlier run from its results.json and the histories it kept
     Report {
         /// The output folder of an earlier `sim run`
         dir: PathBuf,
@@ -79,9 +79,12 @@ struct RunArgs {
     /// Run only this strategy (repeat for several), instead of the scenario's list
     #[arg(long, value_name = "NAME", value_parser = parse_strategy)]
     strategy: Vec<StrategyName>,
-    /// The most worker processes one trial may start
+    /// The most buyer and producer processes one trial may start (sim's own helpers aside)
     #[arg(long, value_name = "N", default_value_t = scenario::DEFAULT_MAX_PROCESSES)]
     max_processes: u64,
+    /// Which trials keep their history.bin once checked: all, those not safe, or none
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t = KeepHistories::All)]
+    keep_histories: KeepHistories,
     #[command(flatten)]
     exports: ExportArgs,
 }
@@ -166,17 +169,32 @@ fn run(args: RunArgs) -> Result<u8> {
         scenario.seed = seed;
     }
     if !args.strategy.is_empty() {
-        scenario.strategies = args.strategy;
+        scenario
+            .choose_strategies(args.strategy)
+            .map_err(|why| anyhow::anyhow!("--strategy: {why}"))?;
     }
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
     let interrupts = Interrupts::install()?;
+    // Held until the results and the report are written: no other sim writes here meanwhile.
+    let _folder = FolderLock::for_run(&out)?;
 
-    let (mut results, end) = runner::run(&scenario, &out, &interrupts)?;
+    let options = RunOptions {
+        keep_histories: args.keep_histories,
+    };
+    let (runs, end) = runner::run(&scenario, &out, options, &interrupts)?;
+    let mut results = Results::new(&scenario, runs, matches!(end, RunEnd::Interrupted));
+    results.stopped = end.why_stopped();
     results.violations = expect::violations(&results);
-    results.write(&out)?;
-    let page = report::write(&out, &results)?;
+    let page = match results.write(&out).and_then(|()| report::write(&out, &results)) {
+        Ok(page) => page,
+        // The disk that stopped the run may stop its results too: say both.
+        Err(e) => match &end {
+            RunEnd::Failed(why) => return Err(e.context(format!("the run stopped early ({why}), then"))),
+            _ => return Err(e),
+        },
+    };
     export(&results, &args.exports)?;
 
     print!("{}", table::render(&results, table::colour_for_stdout()));
@@ -184,13 +202,21 @@ fn run(args: RunArgs) -> Result<u8> {
         println!("expectation not met: {v}");
     }
     println!("report: {}", page.display());
+    let kept = results.finished_trials();
     Ok(match end {
         RunEnd::Interrupted => {
             eprintln!(
-                "interrupted: {} holds the trials that finished",
+                "interrupted: {} holds the {kept} trial(s) that finished",
                 out.join("results.json").display()
             );
             INTERRUPTED
+        }
+        RunEnd::Failed(why) => {
+            eprintln!(
+                "error: the run stopped early: {why}\n{} holds the {kept} trial(s) that finished, and the report shows them",
+                out.join("results.json").display()
+            );
+            BAD_INPUT
         }
         RunEnd::Completed if !results.violations.is_empty() => EXPECTATION_VIOLATED,
         RunEnd::Completed => 0,
@@ -204,7 +230,11 @@ fn rebuild_report(dir: PathBuf, exports: &ExportArgs) -> Result<u8> {
             dir.display()
         );
     }
+    let _folder = FolderLock::for_report(&dir)?;
     let results = Results::read(&dir)?;
+    for note in results.missing_histories() {
+        eprintln!("note: {note}");
+    }
     let page = report::write(&dir, &results)?;
     export(&results, exports)?;
     println!("report: {}", page.display());

@@ -15,9 +15,19 @@ pub enum FaultKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A notice from a worker to the runner.
 pub enum Notice {
+    /// At the start gate.
     Ready,
-    Fault { kind: FaultKind, pid: u32, at_ns: u64 },
+    /// About to be hit by its planned fault.
+    Fault {
+        /// What hits it.
+        kind: FaultKind,
+        /// Its pid.
+        pid: u32,
+        /// When, on `CLOCK_MONOTONIC`.
+        at_ns: u64,
+    },
 }
 
 const READY: u8 = b'R';
@@ -26,6 +36,7 @@ const STOP: u8 = b'S';
 const FAULT_LEN: usize = 13;
 
 impl Notice {
+    /// Its bytes on the pipe.
     pub fn encode(&self) -> Vec<u8> {
         match *self {
             Notice::Ready => vec![READY],
@@ -46,6 +57,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// Decodes the notices in `bytes`, keeping a notice cut in two for the next call.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Notice>) {
         self.carry.extend_from_slice(bytes);
         let mut at = 0;

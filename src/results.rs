@@ -7,72 +7,75 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::checker::{Check, Verdict};
-use crate::runner::FaultEvent;
-use crate::scenario::{Point, Scenario};
-use crate::strategy::StrategyName;
+use crate::checker::Verdict;
+use crate::runner::Trials;
+use crate::scenario::{Point, Scenario, StrategyName};
 
+pub use crate::runner::{FaultEvent, TrialResult};
+
+/// The file's name in the output folder.
 pub const FILE_NAME: &str = "results.json";
 
+/// What a run found: everything the report and `sim check` need besides the histories.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Results {
+    /// The scenario as it ran, every default filled in.
     pub scenario: Scenario,
+    /// Each strategy's trials (at each point of a sweep).
     pub runs: Vec<StrategyRun>,
+    /// The sim that ran it.
     pub sim_version: String,
-    /// UTC, ISO 8601.
+    /// When it ran: UTC, RFC 3339 to the second.
     pub created: String,
+    /// Where it ran.
     pub machine: Machine,
     /// The run was interrupted: `runs` holds the trials that finished.
     pub interrupted: bool,
+    /// Why the run stopped before its last trial (interrupted, or a trial that failed, such
+    /// as on a full disk); `None` when every trial ran. `runs` holds the trials that finished.
+    #[serde(default)]
+    pub stopped: Option<String>,
     /// Expectations of `[expect]` that the run contradicted; empty when all held.
     pub violations: Vec<String>,
 }
 
+/// One strategy's trials (at one point of a sweep), with their summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyRun {
+    /// The strategy.
     pub strategy: StrategyName,
     /// The buyers and race window of this run, when the scenario sweeps over them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point: Option<Point>,
+    /// Its trials, in order.
     pub trials: Vec<TrialResult>,
+    /// Its trials at a glance.
     pub summary: Summary,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialResult {
-    pub trial: u32,
-    pub seed: u64,
-    pub initial_stock: i64,
-    #[serde(flatten)]
-    pub check: Check,
-    /// From the start of the trial's spawner to every worker waiting at the start gate.
-    pub spawn_ms: f64,
-    /// The trial's folder, relative to the output folder: `plan.json`, `history.bin`, the stock.
-    pub dir: String,
-    /// The moment the start gate opened, on `CLOCK_MONOTONIC` (to which the history's stamps
-    /// are converted): history times are relative to it.
-    pub gate_ns: u64,
-    /// The faults the trial suffered, as they happened.
-    #[serde(default)]
-    pub faults: Vec<FaultEvent>,
 }
 
 /// One strategy's trials at a glance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// How many trials ran.
     pub trials: u32,
     /// Trials whose verdict is not `safe`.
     pub anomalous: u32,
+    /// How many trials had each verdict.
     pub verdicts: BTreeMap<Verdict, u32>,
+    /// The most tickets oversold in one trial.
     pub max_oversold: u64,
+    /// The mean over trials of purchases per second.
     pub mean_purchases_per_s: f64,
-    /// The median over trials of each trial's p50 and p99 purchase latency.
+    /// The median over trials of each trial's p50 purchase latency.
     pub p50_us: f64,
+    /// The median over trials of each trial's p99 purchase latency.
     pub p99_us: f64,
+    /// The mean time from the spawner's start to every worker at the gate.
     pub mean_spawn_ms: f64,
 }
 
 impl Summary {
+    /// The summary of `trials`.
     pub fn of(trials: &[TrialResult]) -> Summary {
         let n = trials.len();
         if n == 0 {
@@ -103,12 +106,16 @@ impl Summary {
 /// Where the figures came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
+    /// The kernel, as `Linux 6.1.0`.
     pub kernel: String,
+    /// The CPUs this process could use.
     pub cpus: usize,
+    /// The processor, as /proc/cpuinfo names it.
     pub cpu_model: String,
 }
 
 impl Machine {
+    /// This machine.
     pub fn this() -> Machine {
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         let cpu_model = read("/proc/cpuinfo")
@@ -127,15 +134,79 @@ impl Machine {
 }
 
 impl Results {
+    /// The results of a run of `scenario` that ran `runs` on this machine, now.
+    pub fn new(scenario: &Scenario, runs: Vec<Trials>, interrupted: bool) -> Results {
+        Results {
+            scenario: scenario.clone(),
+            runs: runs
+                .into_iter()
+                .map(|run| StrategyRun {
+                    strategy: run.strategy,
+                    point: run.point,
+                    summary: Summary::of(&run.trials),
+                    trials: run.trials,
+                })
+                .collect(),
+            sim_version: env!("CARGO_PKG_VERSION").to_string(),
+            created: utc_now(),
+            machine: Machine::this(),
+            interrupted,
+            stopped: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// How many trials finished and were checked.
+    pub fn finished_trials(&self) -> usize {
+        self.runs.iter().map(|r| r.trials.len()).sum()
+    }
+
+    /// The trials whose history was not kept (`--keep-histories`), one line per strategy
+    /// (and point of a sweep) that has any: "file-lock: trials 0, 2, 3 (of 4) have no history".
+    pub fn missing_histories(&self) -> Vec<String> {
+        self.runs
+            .iter()
+            .filter_map(|run| {
+                let missing: Vec<String> = run
+                    .trials
+                    .iter()
+                    .filter(|t| !t.history_kept)
+                    .map(|t| t.trial.to_string())
+                    .collect();
+                if missing.is_empty() {
+                    return None;
+                }
+                let at = run
+                    .point
+                    .map(|p| format!(" at {} buyers, {} µs", p.buyers, p.hold_us))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{}{at}: trial(s) {} (of {}) have no history (the run kept only some: --keep-histories)",
+                    run.strategy,
+                    missing.join(", "),
+                    run.trials.len()
+                ))
+            })
+            .collect()
+    }
+
+    /// Writes `results.json` into the output folder `out`, whole or not at all.
     pub fn write(&self, out: &Path) -> Result<()> {
         let path = out.join(FILE_NAME);
         let tmp = out.join(".results.json.tmp");
         let json = serde_json::to_vec_pretty(self).context("encoding results")?;
         // Written aside, then renamed: an interrupted write never leaves half a file.
-        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        // On a full disk the part written aside goes too: nothing is left half-written.
+        let written = std::fs::write(&tmp, json)
+            .with_context(|| format!("writing {}", tmp.display()))
+            .and_then(|()| std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display())));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
+    /// Reads the `results.json` of the output folder `out`.
     pub fn read(out: &Path) -> Result<Results> {
         let path = out.join(FILE_NAME);
         let bytes = std::fs::read(&path).with_context(|| {
@@ -152,26 +223,7 @@ impl Results {
 
 /// Now, as `2026-11-29T05:59:21Z`.
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as i64;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]

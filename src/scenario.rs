@@ -2,34 +2,53 @@
 //! the file, the line and the field.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use strum::{IntoEnumIterator, VariantArray};
 use toml::Spanned;
 
-use crate::strategy::StrategyName;
+/// Why a soak (`[buyers] duration_ms`) cannot run the `queue` strategy.
+const SOAK_WITHOUT_QUEUE: &str = "a soak runs strategies whose buyers sell for themselves; the queue strategy's seller \
+     records every sale in one region that a soak cannot bound: drop `queue`, or `duration_ms`";
 
-/// The most processes one trial may start, whatever the scenario says: a typo must not fork a
-/// million processes. `--max-processes` lifts it.
+/// The most buyer and producer processes one trial may start, whatever the scenario says: a
+/// typo must not fork a million processes. sim's own few helpers (the spawner, a seller, the
+/// entry queue, a manager) come on top. `--max-processes` lifts it.
 pub const DEFAULT_MAX_PROCESSES: u64 = 1000;
 
 /// A validated scenario with every default filled in; this is what `results.json` records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
+    /// Names the report folder `reports/<name>/`.
     pub name: String,
+    /// One line shown in the report.
     pub description: String,
+    /// Trials per strategy.
     pub trials: u32,
+    /// The seed of trial 0; trial n uses seed + n.
     pub seed: u64,
+    /// The strategies to run, each for `trials` trials.
     pub strategies: Vec<StrategyName>,
+    /// A trial still running this long after its gate is ended and judged `deadlock`.
     pub deadline_ms: u64,
+    /// `[stock]`.
     pub stock: Stock,
+    /// `[buyers]`.
     pub buyers: Buyers,
+    /// `[producers]`, if the scenario has them.
     pub producers: Option<Producers>,
+    /// `[semaphore]`.
     pub semaphore: Semaphore,
+    /// `[lock]`.
     pub lock: Lock,
+    /// `[transaction]`.
+    #[serde(default)]
+    pub transaction: Transaction,
+    /// `[faults]`.
     pub faults: Faults,
+    /// `[expect]`.
     pub expect: Expect,
     /// Set when `buyers.count` or `buyers.hold_us` is a list: every combination is run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,14 +58,18 @@ pub struct Scenario {
 /// The values a sweep runs through; `buyers.count` and `buyers.hold_us` hold the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sweep {
+    /// The buyer counts.
     pub count: Vec<u32>,
+    /// The race windows.
     pub hold_us: Vec<u64>,
 }
 
 /// One combination of a sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Point {
+    /// Buyer processes.
     pub buyers: u32,
+    /// The race window.
     pub hold_us: u64,
 }
 
@@ -66,6 +89,24 @@ impl Scenario {
         }
     }
 
+    /// Runs these strategies instead of the file's (`--strategy`); refuses one that its store
+    /// cannot serve.
+    pub fn choose_strategies(&mut self, strategies: Vec<StrategyName>) -> Result<(), String> {
+        if self.lock.fencing && !strategies.contains(&StrategyName::Lease) {
+            return Err(
+                "the scenario sets [lock] fencing, which only the \"lease\" strategy has: add --strategy lease".into(),
+            );
+        }
+        for &strategy in &strategies {
+            check_pairing(strategy, self.stock.store, self.lock.fencing)?;
+            if strategy == StrategyName::Queue && self.buyers.duration_ms.is_some() {
+                return Err(SOAK_WITHOUT_QUEUE.into());
+            }
+        }
+        self.strategies = strategies;
+        Ok(())
+    }
+
     /// The scenario at one point of its sweep.
     pub fn at(&self, point: Point) -> Scenario {
         let mut one = self.clone();
@@ -77,24 +118,214 @@ impl Scenario {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[stock]`: what the stock is and where it lives.
 pub struct Stock {
+    /// Tickets written before each trial.
     pub initial: i64,
+    /// The stock file, relative to the trial's folder.
     pub file: String,
+    /// Where the stock lives.
     pub store: StoreKind,
+    /// How the `file` store writes.
     pub write: WriteMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the stock lives (README.md, "Stores and strategies"). Each is a file of `src/store/`, found
+/// through `store::registry`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter, strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum StoreKind {
     /// The text file, as `data.txt`.
     File,
     /// A server process holding the count, read and written by request.
     Manager,
+    /// A 64-bit count in a shared memory mapping, as `multiprocessing.Value`.
+    Shm,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl StoreKind {
+    /// The operations on the stock it offers.
+    pub const fn offers(self) -> Ops {
+        match self {
+            StoreKind::File | StoreKind::Manager => Ops::READ_WRITE,
+            StoreKind::Shm => Ops::READ_WRITE
+                .and(Ops::COMPARE_AND_SET)
+                .and(Ops::DECREMENT_IF_POSITIVE)
+                .and(Ops::FENCED_WRITE),
+        }
+    }
+
+    /// Its name in a scenario: `file`, `manager`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The strategies a scenario can name (README.md, "Stores and strategies"), in the order the report
+/// lists them, each with the store operations it needs. Each is a file of `src/strategy/`,
+/// found through `strategy::registry`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum StrategyName {
+    /// Nothing protects the stock.
+    None,
+    /// An exclusive `flock` around the read-modify-write.
+    FileLock,
+    /// A POSIX named semaphore with `permits`.
+    Semaphore,
+    /// One seller process owns the stock; buyers post requests and wait.
+    Queue,
+    /// An open-file-description byte-range lock (`F_OFD_SETLKW`) on the stock file.
+    OfdLock,
+    /// A System V semaphore taken with `SEM_UNDO`.
+    SysvSemaphore,
+    /// A process-shared robust pthread mutex in shared memory.
+    RobustMutex,
+    /// A lock that expires `[lock] lease_ms` after it was taken.
+    Lease,
+    /// The store's own one-step decrement-if-positive.
+    Atomic,
+    /// Read, hold, then compare-and-set from the value read; retry on conflict.
+    Optimistic,
+}
+
+impl StrategyName {
+    /// Every strategy, in the order the report lists them.
+    pub const ALL: &'static [StrategyName] = StrategyName::VARIANTS;
+
+    /// The operations on the stock it needs from its store; `fencing` is `[lock] fencing`.
+    pub const fn needs(self, fencing: bool) -> Ops {
+        match self {
+            StrategyName::Atomic => Ops::DECREMENT_IF_POSITIVE,
+            StrategyName::Optimistic => Ops::READ_WRITE.and(Ops::COMPARE_AND_SET),
+            StrategyName::Lease if fencing => Ops::READ_WRITE.and(Ops::FENCED_WRITE),
+            _ => Ops::READ_WRITE,
+        }
+    }
+
+    /// Its name in a scenario: `file-lock`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The strategy of this name, if there is one.
+    pub fn parse(name: &str) -> Option<StrategyName> {
+        name.parse().ok()
+    }
+
+    /// The names, quoted, for error messages.
+    pub fn list() -> String {
+        quoted(StrategyName::ALL.iter().map(|s| s.name()))
+    }
+}
+
+/// `"a", "b" or "c"`, for error messages.
+fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// A set of operations on the stock: what a store offers, what a strategy needs
+/// (README.md, "Stores and strategies").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ops(u8);
+
+impl Ops {
+    /// Read the stock, and write it.
+    pub const READ_WRITE: Ops = Ops(1);
+    /// Write a new value only if the stock still holds the one read.
+    pub const COMPARE_AND_SET: Ops = Ops(1 << 1);
+    /// Take one ticket if there is one, in one step.
+    pub const DECREMENT_IF_POSITIVE: Ops = Ops(1 << 2);
+    /// Read and write in one transaction.
+    pub const TRANSACTIONS: Ops = Ops(1 << 3);
+    /// Refuse a write whose fencing token is older than one already accepted.
+    pub const FENCED_WRITE: Ops = Ops(1 << 4);
+
+    const NAMES: [(Ops, &'static str); 5] = [
+        (Ops::READ_WRITE, "read and write"),
+        (Ops::COMPARE_AND_SET, "compare-and-set"),
+        (Ops::DECREMENT_IF_POSITIVE, "decrement-if-positive"),
+        (Ops::TRANSACTIONS, "transactions"),
+        (Ops::FENCED_WRITE, "fenced write"),
+    ];
+
+    /// Both sets together.
+    pub const fn and(self, other: Ops) -> Ops {
+        Ops(self.0 | other.0)
+    }
+
+    /// Whether every operation of `other` is in this set.
+    pub const fn contains(self, other: Ops) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// What of this set `other` lacks.
+    pub const fn beyond(self, other: Ops) -> Ops {
+        Ops(self.0 & !other.0)
+    }
+
+    /// The operations' names, for messages: `compare-and-set, transactions`.
+    pub fn names(self) -> String {
+        let names: Vec<&str> = Ops::NAMES
+            .iter()
+            .filter(|(op, _)| self.contains(*op))
+            .map(|(_, name)| *name)
+            .collect();
+        names.join(", ")
+    }
+}
+
+/// Refuses a strategy whose store lacks an operation it needs, naming both and the stores
+/// that would do.
+pub fn check_pairing(strategy: StrategyName, store: StoreKind, fencing: bool) -> Result<(), String> {
+    let needs = strategy.needs(fencing);
+    let missing = needs.beyond(store.offers());
+    if missing == Ops(0) {
+        return Ok(());
+    }
+    let able: Vec<&str> = StoreKind::iter()
+        .filter(|s| s.offers().contains(needs))
+        .map(|s| s.name())
+        .collect();
+    let instead = match able.len() {
+        0 => "no store offers them yet".to_string(),
+        _ => format!("use it with stock.store = {}", quoted(able.into_iter())),
+    };
+    let with = if fencing && strategy == StrategyName::Lease {
+        " with fencing"
+    } else {
+        ""
+    };
+    Err(format!(
+        "strategy \"{strategy}\"{with} needs {} of its store, and store \"{store}\" does not offer it: {instead}, \
+         or choose another strategy",
+        missing.names()
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+/// How the `file` store writes the stock's text.
 pub enum WriteMode {
     /// Empty the file, then write the digits, as `open(path, "w")`.
     Truncate,
@@ -103,17 +334,29 @@ pub enum WriteMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[buyers]`: the processes that buy.
 pub struct Buyers {
+    /// Buyer processes (tasks, with a pool).
     pub count: u32,
+    /// Purchase attempts per buyer, without producers.
     pub attempts: u32,
+    /// The race window between a buyer's read and its write.
     pub hold_us: u64,
+    /// With a pool, the processes that run the buyers' tasks.
     pub pool: Option<u32>,
+    /// How the pool runs its tasks.
     pub pool_mode: PoolMode,
+    /// Buyers end as soon as every producer has.
     pub daemon: bool,
+    /// A soak: each buyer buys until this long after the gate, instead of making `attempts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+/// How a pool runs its tasks.
 pub enum PoolMode {
     /// One task at a time, as `Pool.apply`.
     Sync,
@@ -122,26 +365,64 @@ pub enum PoolMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[producers]`: processes that feed buyers entries through a bounded queue.
 pub struct Producers {
+    /// Producer processes.
     pub count: u32,
+    /// Entries each producer puts.
     pub entries: u32,
+    /// The entry queue's bound.
     pub queue_capacity: u32,
+    /// A put waits for room, rather than drop the entry.
     pub blocking: bool,
+    /// A producer finishes only once every entry it put was processed.
     pub joinable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[semaphore]`.
 pub struct Semaphore {
+    /// Permits of the `semaphore` strategy.
     pub permits: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `[lock]`.
 pub struct Lock {
+    /// What the lock covers.
     pub scope: LockScope,
+    /// `lease`: the lock expires this long after it was taken.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// `lease`: the store refuses a write whose token is older than one it accepted.
+    #[serde(default)]
+    pub fencing: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+fn default_lease_ms() -> u64 {
+    DEFAULT_LEASE_MS
+}
+
+/// `[lock] lease_ms` when the scenario does not say.
+pub const DEFAULT_LEASE_MS: u64 = 50;
+
+/// `[transaction]`: how strategies that can conflict retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// At most this many retries of one purchase (`optimistic`); then the buyer gives up.
+    pub retries: u32,
+}
+
+impl Default for Transaction {
+    fn default() -> Self {
+        Transaction { retries: 100 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+/// What a lock-style strategy's lock covers.
 pub enum LockScope {
     /// The lock is held from before the read to after the write.
     ReadModifyWrite,
@@ -150,17 +431,24 @@ pub enum LockScope {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[faults]`: what hits the processes, chosen by the seed.
 pub struct Faults {
+    /// Buyers killed between their read and their write.
     pub kill_buyers: u32,
+    /// Buyers stopped there, and resumed `stop_ms` later.
     pub stop_buyers: u32,
+    /// How long a stopped buyer stays stopped.
     pub stop_ms: u64,
+    /// Kill the `queue` strategy's seller in the middle of a sale.
     pub kill_seller: bool,
 }
 
 /// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expect {
+    /// Expectations for every strategy.
     pub all: Expectations,
+    /// Expectations for one strategy, over the general ones.
     pub per_strategy: BTreeMap<StrategyName, Expectations>,
 }
 
@@ -168,57 +456,62 @@ pub struct Expect {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expectations {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Each key and whether some trial shows it.
     pub flags: BTreeMap<ExpectKey, bool>,
     /// Every trial ends with exactly this stock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_stock: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Something a trial can show, named in `[expect]`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ExpectKey {
+    /// More tickets sold than there were.
     Oversell,
+    /// A ticket sold twice.
     DuplicateTickets,
+    /// Sales that the final stock does not reflect.
     LostUpdates,
+    /// A read of an empty, unparseable or never-written stock.
     TornReads,
+    /// A sale that read a stock already sold below.
     OrderViolations,
+    /// Any verdict but safe.
     Anomaly,
+    /// Entries dropped by a full queue.
     Dropped,
+    /// Entries left in the queue.
     Unconsumed,
+    /// Operations whose process died inside them.
     Indeterminate,
+    /// A trial ended at its deadline.
     Deadlock,
+    /// A trial whose server died.
     Crashed,
 }
 
 impl ExpectKey {
-    pub const ALL: [ExpectKey; 11] = [
-        ExpectKey::Oversell,
-        ExpectKey::DuplicateTickets,
-        ExpectKey::LostUpdates,
-        ExpectKey::TornReads,
-        ExpectKey::OrderViolations,
-        ExpectKey::Anomaly,
-        ExpectKey::Dropped,
-        ExpectKey::Unconsumed,
-        ExpectKey::Indeterminate,
-        ExpectKey::Deadlock,
-        ExpectKey::Crashed,
-    ];
+    /// Every key.
+    pub const ALL: &'static [ExpectKey] = ExpectKey::VARIANTS;
 
+    /// Its name in `[expect]`: `duplicate_tickets`.
     pub fn name(self) -> &'static str {
-        match self {
-            ExpectKey::Oversell => "oversell",
-            ExpectKey::DuplicateTickets => "duplicate_tickets",
-            ExpectKey::LostUpdates => "lost_updates",
-            ExpectKey::TornReads => "torn_reads",
-            ExpectKey::OrderViolations => "order_violations",
-            ExpectKey::Anomaly => "anomaly",
-            ExpectKey::Dropped => "dropped",
-            ExpectKey::Unconsumed => "unconsumed",
-            ExpectKey::Indeterminate => "indeterminate",
-            ExpectKey::Deadlock => "deadlock",
-            ExpectKey::Crashed => "crashed",
-        }
+        self.into()
     }
 }
 
@@ -237,32 +530,28 @@ impl Expect {
 }
 
 /// A scenario file that cannot be run, with where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}{}{}: {message}",
+    file.display(),
+    line.map(|l| format!(", line {l}")).unwrap_or_default(),
+    field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default()
+)]
 pub struct ScenarioError {
+    /// The scenario file.
     pub file: PathBuf,
+    /// The line the error is on, when one is to blame.
     pub line: Option<usize>,
+    /// The field, as written in the file: `buyers.count`.
     pub field: Option<String>,
+    /// What is wrong and what to do.
     pub message: String,
 }
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ", field `{field}`")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
 
 /// Limits that the command line may lift.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// The most buyer and producer processes one trial may start (sim's helpers aside).
     pub max_processes: u64,
 }
 
@@ -295,6 +584,8 @@ struct RawScenario {
     #[serde(default)]
     lock: RawLock,
     #[serde(default)]
+    transaction: RawTransaction,
+    #[serde(default)]
     faults: RawFaults,
     expect: Option<Spanned<toml::Table>>,
 }
@@ -317,6 +608,7 @@ struct RawBuyers {
     pool: Option<Spanned<i64>>,
     pool_mode: Option<PoolMode>,
     daemon: Option<bool>,
+    duration_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -339,6 +631,14 @@ struct RawSemaphore {
 #[serde(deny_unknown_fields)]
 struct RawLock {
     scope: Option<LockScope>,
+    lease_ms: Option<Spanned<i64>>,
+    fencing: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTransaction {
+    retries: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -516,6 +816,16 @@ impl Validator<'_> {
             write: raw.stock.write.unwrap_or(WriteMode::Truncate),
         };
 
+        for &strategy in &strategies {
+            if let Err(why) = check_pairing(
+                strategy,
+                stock.store,
+                raw.lock.fencing.as_ref().is_some_and(|f| *f.get_ref()),
+            ) {
+                return Err(self.error(raw.strategy.as_ref().map(|v| v.span()), "strategy", why));
+            }
+        }
+
         let max = limits.max_processes;
         let lift = format!(" (at most {max} processes in a trial; --max-processes N lifts it)");
         let b = &raw.buyers;
@@ -541,7 +851,32 @@ impl Validator<'_> {
             },
             pool_mode: b.pool_mode.unwrap_or(PoolMode::Async),
             daemon: b.daemon.unwrap_or(false),
+            duration_ms: match &b.duration_ms {
+                Some(_) => Some(self.number(&b.duration_ms, "buyers.duration_ms", 1, 1, 86_400_000, " (a day)")?),
+                None => None,
+            },
         };
+        if let Some(d) = &b.duration_ms {
+            let span = Some(d.span());
+            let why = if b.attempts.is_some() {
+                Some("a soak buys for a time, not a number of attempts: give `attempts` or `duration_ms`, not both")
+            } else if raw.producers.is_some() || b.pool.is_some() {
+                Some("a soak runs plain buyers: drop `[producers]` and `pool`, or `duration_ms`")
+            } else if strategies.contains(&StrategyName::Queue) {
+                Some(SOAK_WITHOUT_QUEUE)
+            } else if [&raw.faults.kill_buyers, &raw.faults.stop_buyers]
+                .iter()
+                .any(|f| f.as_ref().is_some_and(|n| *n.get_ref() > 0))
+                || raw.faults.kill_seller == Some(true)
+            {
+                Some("a soak runs without faults: drop the `[faults]` or `duration_ms`")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(self.error(span, "buyers.duration_ms", why.into()));
+            }
+        }
         if buyers.count as u64 * buyers.attempts as u64 > 100_000_000 {
             return Err(self.error(
                 b.attempts.as_ref().map(|a| a.span()),
@@ -586,21 +921,33 @@ impl Validator<'_> {
                            add a [producers] table or drop daemon";
             return Err(self.error(None, "buyers.daemon", message.into()));
         }
-        let processes =
-            buyers.pool.unwrap_or(buyers.count) as u64 + producers.as_ref().map_or(0, |p| p.count as u64) + 3;
-        if processes > max {
-            return Err(self.error(
-                None,
-                "producers.count",
-                format!("this trial would start {processes} processes{lift}"),
-            ));
+        // The bound is on the processes the user asked for: buyers (or the pool's) and
+        // producers. sim's own helpers (the spawner, a seller, the entry queue, a manager)
+        // are a few more whatever the scenario, and do not count against it.
+        if let (Some(p), Some(raw_p)) = (&producers, &raw.producers) {
+            let (buyer_field, buyer_processes) = match buyers.pool {
+                Some(pool) => ("buyers.pool", pool),
+                None => ("buyers.count", buyers.count),
+            };
+            let processes = buyer_processes as u64 + p.count as u64;
+            if processes > max {
+                return Err(self.error(
+                    raw_p.count.as_ref().map(|c| c.span()),
+                    "producers.count",
+                    format!(
+                        "{} producers with {buyer_processes} buyer processes (`{buyer_field}`) make {processes} worker processes{lift}: lower either",
+                        p.count
+                    ),
+                ));
+            }
         }
 
         let semaphore = Semaphore {
             permits: self.number(&raw.semaphore.permits, "semaphore.permits", 1, 1, 10_000, "")? as u32,
         };
-        let lock = Lock {
-            scope: raw.lock.scope.unwrap_or(LockScope::ReadModifyWrite),
+        let lock = self.lock(&raw.lock, &strategies)?;
+        let transaction = Transaction {
+            retries: self.number(&raw.transaction.retries, "transaction.retries", 100, 0, 1_000_000, "")? as u32,
         };
         let f = &raw.faults;
         let faults = Faults {
@@ -637,6 +984,7 @@ impl Validator<'_> {
             producers,
             semaphore,
             lock,
+            transaction,
             faults,
             expect,
             sweep,
@@ -678,6 +1026,44 @@ impl Validator<'_> {
             out.push(s);
         }
         Ok(out)
+    }
+
+    /// `[lock]`, whose lease fields belong to the `lease` strategy alone.
+    fn lock(&self, raw: &RawLock, strategies: &[StrategyName]) -> Result<Lock, ScenarioError> {
+        let leasing = strategies.contains(&StrategyName::Lease);
+        let not_leasing = |field: &str, span: Range<usize>| {
+            self.error(
+                Some(span),
+                field,
+                format!(
+                    "only the \"lease\" strategy has a lease, and this scenario runs {}: add \"lease\" to `strategy`, or drop {field}",
+                    quoted(strategies.iter().map(|s| s.name()))
+                ),
+            )
+        };
+        if let Some(lease) = &raw.lease_ms
+            && !leasing
+        {
+            return Err(not_leasing("lock.lease_ms", lease.span()));
+        }
+        if let Some(fencing) = &raw.fencing
+            && *fencing.get_ref()
+            && !leasing
+        {
+            return Err(not_leasing("lock.fencing", fencing.span()));
+        }
+        Ok(Lock {
+            scope: raw.scope.unwrap_or(LockScope::ReadModifyWrite),
+            lease_ms: self.number(
+                &raw.lease_ms,
+                "lock.lease_ms",
+                DEFAULT_LEASE_MS,
+                1,
+                3_600_000,
+                " (a lease of 0 ms is never held)",
+            )?,
+            fencing: raw.fencing.as_ref().is_some_and(|f| *f.get_ref()),
+        })
     }
 
     fn stock_file(&self, value: &Option<Spanned<String>>) -> Result<String, ScenarioError> {
@@ -744,7 +1130,7 @@ impl Validator<'_> {
             }
             return Ok(());
         }
-        let Some(k) = ExpectKey::ALL.iter().find(|k| k.name() == key) else {
+        let Ok(k) = key.parse::<ExpectKey>() else {
             let keys: Vec<&str> = ExpectKey::ALL.iter().map(|k| k.name()).collect();
             return Err(self.error(
                 span,
@@ -763,7 +1149,7 @@ impl Validator<'_> {
                 format!("{v} is not true or false: false means no trial shows it, true that at least one does"),
             ));
         };
-        into.flags.insert(*k, b);
+        into.flags.insert(k, b);
         Ok(())
     }
 }
@@ -874,6 +1260,23 @@ oversell = true
             parse_str("[stock]\nfile = \"sub/s.txt\"\n").unwrap().stock.file,
             "sub/s.txt"
         );
+    }
+
+    #[test]
+    fn the_process_bound_counts_buyers_and_producers_only() {
+        let s = parse_str("[buyers]\ncount = 1000\n").unwrap();
+        assert_eq!(s.buyers.count, 1000);
+        let s = parse_str("[buyers]\ncount = 999\n[producers]\ncount = 1\n").unwrap();
+        assert_eq!(s.producers.unwrap().count, 1);
+        let e = parse_str("[buyers]\ncount = 1001\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("buyers.count"), "{e}");
+        let e = parse_str("[buyers]\ncount = 10\npool = 1001\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("buyers.pool"), "{e}");
+        let e = parse_str("[buyers]\ncount = 999\n[producers]\ncount = 2\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("producers.count"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.to_string().contains("1001 worker processes"), "{e}");
+        assert!(e.to_string().contains("`buyers.count`"), "{e}");
     }
 
     #[test]

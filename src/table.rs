@@ -65,10 +65,7 @@ pub fn verdict_colour(v: Verdict) -> Colour {
 
 /// The name of a verdict as results.json spells it: `oversold`.
 pub fn verdict_name(v: Verdict) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
+    <&str>::from(v).to_string()
 }
 
 /// The table, with its verdicts coloured when `colour`.
@@ -80,7 +77,7 @@ pub fn render(results: &Results, colour: bool) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<10} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10}  verdicts",
+        "{:<14} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10}  verdicts",
         "strategy", "trials", "anomalous", "max oversold", "purchases/s", "p50 µs", "p99 µs"
     );
     for run in &results.runs {
@@ -95,7 +92,7 @@ pub fn render(results: &Results, colour: bool) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "{:<10} {:>6} {:>9} {:>12} {:>12.0} {:>10.1} {:>10.1}  {}",
+            "{:<14} {:>6} {:>9} {:>12} {:>12.0} {:>10.1} {:>10.1}  {}",
             run.strategy.name(),
             m.trials,
             m.anomalous,

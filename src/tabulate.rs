@@ -16,7 +16,7 @@ use crate::results::{Results, StrategyRun, TrialResult};
 use crate::table::verdict_name;
 
 /// The CSV's columns, in order, before any the checker gained since (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 29] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -46,6 +46,7 @@ pub const CSV_COLUMNS: [&str; 29] = [
     "spawn_ms",
     "faults",
     "dir",
+    "history_kept",
 ];
 
 /// Fields of a trial in results.json that are no column: the clock reading of the start
@@ -220,7 +221,8 @@ mod tests {
             "dropped": 0, "unconsumed": 0, "verdict": "oversold", "wall_ms": 1.5,
             "purchases_per_s": 1000.0,
             "latency": { "p50_us": 1.0, "p90_us": 2.0, "p99_us": 3.0, "max_us": 4.0 },
-            "anomalies": [], "spawn_ms": 0.5, "dir": "trials/none/000", "gate_ns": 7
+            "anomalies": [], "spawn_ms": 0.5, "dir": "trials/none/000", "gate_ns": 7,
+            "history_kept": true
         }))
         .expect("a trial as results.json holds it")
     }

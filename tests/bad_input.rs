@@ -126,3 +126,39 @@ fn sim_report_on_a_folder_without_results_is_refused() {
     let out = sim().arg("report").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_strategy_its_store_cannot_serve_is_refused_naming_the_stores_that_can() {
+    for strategy in ["atomic", "optimistic"] {
+        let err = refused(&format!("strategy = \"{strategy}\"\n[stock]\nstore = \"file\"\n"));
+        assert!(
+            err.contains("field `strategy`") && err.contains(&format!("\"{strategy}\"")),
+            "{err}"
+        );
+        assert!(err.contains("store \"file\"") && err.contains("\"shm\""), "{err}");
+    }
+    let err = refused("strategy = \"lease\"\n[lock]\nfencing = true\n[stock]\nstore = \"manager\"\n");
+    assert!(err.contains("fenced write") && err.contains("\"shm\""), "{err}");
+}
+
+#[test]
+fn lease_fields_without_a_lease_are_refused() {
+    let err = refused("strategy = \"file-lock\"\n[lock]\nlease_ms = 50\n");
+    assert!(err.contains("lock.lease_ms") && err.contains("\"lease\""), "{err}");
+    let err = refused("strategy = \"file-lock\"\n[lock]\nfencing = true\n");
+    assert!(err.contains("lock.fencing") && err.contains("\"lease\""), "{err}");
+    let err = refused("strategy = \"lease\"\n[lock]\nlease_ms = 0\n");
+    assert!(err.contains("lock.lease_ms") && err.contains("from 1 to"), "{err}");
+}
+
+#[test]
+fn a_strategy_chosen_on_the_command_line_is_checked_against_the_store() {
+    let run = run_scenario("strategy = \"none\"\n", &["--strategy", "atomic"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("--strategy") && run.stderr().contains("\"shm\""),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.out.exists());
+}

@@ -78,6 +78,7 @@ fn assert_row_matches(header: &[String], row: &[String], run: &Value, trial: &Va
         match expected {
             Value::Null => assert_eq!(cell, "", "{column}"),
             Value::String(s) => assert_eq!(*cell, s, "{column}"),
+            Value::Bool(b) => assert_eq!(*cell, b.to_string(), "{column}"),
             Value::Number(n) => {
                 let got: f64 = cell
                     .parse()

@@ -190,6 +190,9 @@ fn ctrl_c_ends_every_worker_removes_the_semaphore_and_keeps_finished_trials() {
     assert_eq!(results["interrupted"], true);
     let trials = results["runs"][0]["trials"].as_array().unwrap();
     assert!(!trials.is_empty() && trials.len() < 1000, "{} trials", trials.len());
+    // Nothing half-made stays: the trial that was cut short has no folder.
+    let folders = std::fs::read_dir(out.join("trials/semaphore")).unwrap().count();
+    assert_eq!(folders, trials.len(), "a folder per finished trial, no more");
 }
 
 #[test]
@@ -273,4 +276,97 @@ fn a_worker_that_cannot_start_ends_the_run_with_its_error_and_leaves_nothing() {
         "semaphore left: {:?}",
         semaphores_of(pid)
     );
+}
+
+/// The System V semaphore sets that the sim run `pid` made (its pid is in their key).
+fn sysv_sets_of(pid: u32) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/sysvipc/sem").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let key: i64 = line.split_whitespace().next().unwrap().parse().unwrap();
+            key & (1 << 30) != 0 && (key >> 7) & 0x3f_ffff == pid as i64
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn ctrl_c_removes_the_system_v_semaphore() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = long_run(dir.path(), "sysv-semaphore");
+    let out = dir.path().join("out");
+    wait_for(
+        &out.join("trials/sysv-semaphore/001/plan.json"),
+        Duration::from_secs(30),
+    );
+    assert!(
+        !sysv_sets_of(sim.id()).is_empty(),
+        "the trial's set should exist while it runs"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
+    assert_eq!(sim.wait().unwrap().code(), Some(130));
+    assert!(sysv_sets_of(sim.id()).is_empty(), "left: {:?}", sysv_sets_of(sim.id()));
+    assert!(
+        processes_mentioning(&out.to_string_lossy()).is_empty(),
+        "workers left running"
+    );
+}
+
+#[test]
+fn a_system_v_semaphore_of_a_runner_killed_outright_is_swept_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = long_run(dir.path(), "sysv-semaphore");
+    let out = dir.path().join("out");
+    wait_for(
+        &out.join("trials/sysv-semaphore/001/plan.json"),
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    sim.kill().unwrap(); // SIGKILL: no clean-up runs, and the set stays
+    sim.wait().unwrap();
+    assert!(!sysv_sets_of(sim.id()).is_empty(), "a set should be left to sweep");
+    let next = run_scenario(
+        "trials = 1\nstrategy = \"sysv-semaphore\"\n[buyers]\ncount = 2\nhold_us = 0\n",
+        &[],
+    );
+    assert_eq!(next.code(), 0, "{}", next.stderr());
+    // Swept by this run (or by another test's sysv-semaphore run, which sweeps alike).
+    assert!(
+        sysv_sets_of(sim.id()).is_empty(),
+        "not swept: {:?}",
+        sysv_sets_of(sim.id())
+    );
+}
+
+#[test]
+fn killed_holders_of_every_local_lock_leave_no_lock_behind() {
+    let run = common::run_shipped(
+        "kill-holder.toml",
+        &[
+            "--trials",
+            "1",
+            "--strategy",
+            "sysv-semaphore",
+            "--strategy",
+            "robust-mutex",
+            "--strategy",
+            "lease",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for strategy in ["sysv-semaphore", "robust-mutex", "lease"] {
+        let trial = &run.trials(strategy)[0];
+        assert_eq!(trial["verdict"], "safe", "{strategy}");
+        assert!(
+            u(&trial["indeterminate"]) >= 1,
+            "{strategy}: the killed purchases are indeterminate"
+        );
+    }
+    let folder = |s: &str| run.out.join(format!("trials/{s}/000"));
+    assert!(!folder("robust-mutex").join("robust.mutex").exists());
+    assert!(!folder("lease").join("lease").exists());
+    assert!(sysv_sets_of(std::process::id()).is_empty());
 }

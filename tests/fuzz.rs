@@ -20,9 +20,9 @@ fn real_history() -> &'static Vec<u8> {
         buyer.ready();
         for ticket in [3, 2, 1] {
             let op = buyer.begin(Kind::Purchase).unwrap();
-            op.value = ticket;
-            op.written = ticket - 1;
-            op.outcome = Outcome::Sold as u8;
+            op.set_value(ticket);
+            op.set_written(ticket - 1);
+            op.set_outcome(Outcome::Sold);
         }
         drop(buyer);
         history::seal_file(&path).unwrap();

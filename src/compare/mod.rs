@@ -23,8 +23,7 @@ use serde_json::Value;
 
 use crate::checker::Verdict;
 use crate::results::{Results, StrategyRun, Summary};
-use crate::scenario::{Point, Scenario};
-use crate::strategy::StrategyName;
+use crate::scenario::{Point, Scenario, StrategyName};
 use stats::Interval;
 
 /// The page `sim compare` writes, by default into DIR_B.
@@ -568,6 +567,7 @@ mod tests {
                     cpu_model: "cpu".into(),
                 },
                 interrupted: false,
+                stopped: None,
                 violations: Vec::new(),
             },
         }

@@ -114,7 +114,11 @@ fn render(c: &Comparison, path: &Path) -> Result<String> {
                         p.warning { "A and B ran on different machines: a change of speed may be the machine's, not the code's." }
                     }
                     @for (s, n) in [(&c.a, "A"), (&c.b, "B")] {
-                        @if s.results.interrupted { p.warning { "Run " (n) " was interrupted: it holds only the trials that finished." } }
+                        @if let Some(why) = &s.results.stopped {
+                            p.warning { "Run " (n) " stopped early (" (why) "): it holds only the trials that finished." }
+                        } @else if s.results.interrupted {
+                            p.warning { "Run " (n) " was interrupted: it holds only the trials that finished." }
+                        }
                     }
                 }
                 section #words {

@@ -146,7 +146,12 @@ pub fn render(c: &Comparison, colour: bool) -> String {
         );
     }
     for (side, name) in [(&c.a, "A"), (&c.b, "B")] {
-        if side.results.interrupted {
+        if let Some(why) = &side.results.stopped {
+            let _ = writeln!(
+                s,
+                "note: run {name} stopped early ({why}): it holds only the trials that finished"
+            );
+        } else if side.results.interrupted {
             let _ = writeln!(
                 s,
                 "note: run {name} was interrupted: it holds only the trials that finished"

@@ -11,7 +11,7 @@ use crate::checker::Verdict;
 use crate::history::{History, Kind, Outcome};
 use crate::results::{Results, StrategyRun, TrialResult};
 use crate::scenario::Point;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
 /// One strategy's trials as the report shows them: all of its runs, one per point of a
 /// sweep (a single run without one).
@@ -20,10 +20,11 @@ pub struct Evidence<'a> {
     pub runs: Vec<&'a StrategyRun>,
     /// Every trial of every run, in order.
     pub trials: Vec<&'a TrialResult>,
-    /// The trial with the worst anomaly, whose history the timeline and the stock chart draw;
-    /// `None` when no trial finished.
+    /// The trial with the worst anomaly among those whose history was kept, whose history
+    /// the timeline and the stock chart draw; `None` when no trial finished or none kept its
+    /// history.
     pub featured: Option<Featured<'a>>,
-    /// The purchase latencies of every trial.
+    /// The purchase latencies of every trial whose history was kept.
     pub latency: LatencyHistogram,
 }
 
@@ -94,11 +95,23 @@ pub fn gather<'a>(out: &Path, results: &'a Results) -> Result<Vec<Evidence<'a>>>
         evidence[at].runs.push(run);
         evidence[at].trials.extend(&run.trials);
     }
-    let featured: Vec<Option<usize>> = evidence.iter().map(|e| featured_index(&e.trials)).collect();
+    // Only the trials whose history the run kept (`--keep-histories`) are read and featured.
+    let featured: Vec<Option<usize>> = evidence
+        .iter()
+        .map(|e| {
+            let kept: Vec<usize> = (0..e.trials.len()).filter(|&t| e.trials[t].history_kept).collect();
+            let trials: Vec<&TrialResult> = kept.iter().map(|&t| e.trials[t]).collect();
+            featured_index(&trials).map(|i| kept[i])
+        })
+        .collect();
     let jobs: Vec<(usize, usize)> = evidence
         .iter()
         .enumerate()
-        .flat_map(|(e, ev)| (0..ev.trials.len()).map(move |t| (e, t)))
+        .flat_map(|(e, ev)| {
+            (0..ev.trials.len())
+                .filter(|&t| ev.trials[t].history_kept)
+                .map(move |t| (e, t))
+        })
         .collect();
     let read: Vec<Result<(LatencyHistogram, Option<History>)>> = jobs
         .par_iter()

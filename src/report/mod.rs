@@ -26,17 +26,25 @@ use crate::results::Results;
 #[cfg(test)]
 mod testing;
 
+/// The report's file name in the output folder.
 pub const FILE_NAME: &str = "index.html";
 
-/// Writes `index.html` into `out` and returns its path. Every trial's history must be there:
-/// one that is missing or unreadable is an error that names it.
+/// Writes `index.html` into `out` and returns its path. Every history the run kept must be
+/// there: one that is missing or unreadable is an error that names it. Trials whose history
+/// the run did not keep (`--keep-histories`) are drawn from results.json alone, and the page
+/// says which they are.
 pub fn write(out: &Path, results: &Results) -> Result<PathBuf> {
     let evidence = evidence::gather(out, results)?;
     let page = page::render(results, &evidence)?;
     let path = out.join(FILE_NAME);
     // Written aside, then renamed: a browser never opens half a page.
     let tmp = out.join(".index.html.tmp");
-    std::fs::write(&tmp, page).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    let written = std::fs::write(&tmp, page)
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|()| std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display())));
+    if written.is_err() {
+        // On a full disk the part written aside goes too: nothing is left half-written.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map(|()| path)
 }

@@ -272,7 +272,7 @@ mod tests {
     use crate::report::evidence::LatencyHistogram;
     use crate::report::testing::trial;
     use crate::results::TrialResult;
-    use crate::strategy::StrategyName;
+    use crate::scenario::StrategyName;
 
     fn trials(oversold: &[u64]) -> Vec<TrialResult> {
         oversold

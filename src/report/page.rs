@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use serde::Serialize;
 
 use super::evidence::Evidence;
 use super::sweep::{self, Axis, Measure};
@@ -11,7 +10,7 @@ use super::{format, outcomes, palette, speed, stock, timeline};
 use crate::checker::Verdict;
 use crate::results::Results;
 use crate::scenario::Scenario;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
 pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
     let share = outcomes::anomalous_share(evidence)?;
@@ -78,8 +77,10 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                         h3 { (strategy_tag(e.strategy)) " " (trial_heading(e)) }
                         @if let Some(f) = &e.featured {
                             (timeline::render(&f.history, f.trial.initial_stock, &f.trial.check.anomalies, &f.trial.faults))
-                        } @else {
+                        } @else if e.trials.is_empty() {
                             p.note { "No trial of this strategy finished." }
+                        } @else {
+                            p.note { "The run kept no history of this strategy's trials (--keep-histories): there is no timeline to draw." }
                         }
                     }
                 }
@@ -201,6 +202,24 @@ fn header(results: &Results, evidence: &[Evidence]) -> Markup {
             }
             @if results.interrupted {
                 p.warning { "The run was interrupted: this report shows only the trials that finished." }
+            } @else if let Some(why) = &results.stopped {
+                p.warning { "The run stopped early (" (why) "): this report shows only the trials that finished." }
+            }
+            @if let Some(ms) = s.buyers.duration_ms {
+                p.note {
+                    "A soak of " (format::plural(ms, "ms", "ms")) ": its purchases were checked segment by segment as \
+                     the buyers wrote them, and the segments removed unless kept (trials/…/segments/). The counts, \
+                     verdicts and latencies cover every purchase; the timeline and the stock chart, which draw a \
+                     whole history, have none to draw."
+                }
+            }
+            @let missing = results.missing_histories();
+            @if !missing.is_empty() {
+                div.note {
+                    "The run kept only some histories (--keep-histories): the timeline, the stock chart and the \
+                     latencies draw on the others; the counts cover every trial."
+                    ul { @for m in &missing { li { (m) } } }
+                }
             }
             @if !results.violations.is_empty() {
                 div.warning {
@@ -215,7 +234,7 @@ fn header(results: &Results, evidence: &[Evidence]) -> Markup {
                         @if e.trials.is_empty() { span.badge.none { "no trial finished" } }
                         @for (v, n) in e.verdicts() {
                             span.badge style=(format!("background:{}", palette::verdict(v))) {
-                                (palette::verdict_name(v)) " " (n) "/" (e.trials.len())
+                                (<&str>::from(v)) " " (n) "/" (e.trials.len())
                             }
                         }
                     }
@@ -272,8 +291,8 @@ fn setup(s: &Scenario) -> String {
     let mut parts = vec![format!(
         "{} in a {} store written by {}",
         format::plural(s.stock.initial.max(0) as u64, "ticket", "tickets"),
-        name(&s.stock.store),
-        name(&s.stock.write)
+        s.stock.store.name(),
+        <&str>::from(s.stock.write)
     )];
     let b = &s.buyers;
     let list = |items: Vec<String>| match items.as_slice() {
@@ -300,7 +319,7 @@ fn setup(s: &Scenario) -> String {
         list(holds)
     );
     if let Some(pool) = b.pool {
-        buyers += &format!(" on a pool of {pool} ({})", name(&b.pool_mode));
+        buyers += &format!(" on a pool of {pool} ({})", <&str>::from(b.pool_mode));
     }
     parts.push(buyers);
     if let Some(p) = &s.producers {
@@ -314,7 +333,7 @@ fn setup(s: &Scenario) -> String {
     }
     parts.push(format!(
         "lock scope {}, {}",
-        name(&s.lock.scope),
+        <&str>::from(s.lock.scope),
         format::plural(s.semaphore.permits as u64, "semaphore permit", "semaphore permits")
     ));
     let f = &s.faults;
@@ -332,14 +351,6 @@ fn setup(s: &Scenario) -> String {
         format::plural(s.trials as u64, "trial", "trials")
     ));
     parts.join("; ") + "."
-}
-
-/// The name a value has in the scenario file: `read-modify-write`.
-fn name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 pub(super) fn strategy_tag(strategy: StrategyName) -> Markup {
@@ -361,7 +372,7 @@ fn trial_heading(e: &Evidence) -> Markup {
                 "trial " (f.trial.trial)
                 @if let Some(p) = f.point { " at " (p.buyers) " buyers, " (format::duration_axis(p.hold_us as f64)) " hold" }
                 " (" (why) ") "
-                span.badge style=(format!("background:{}", palette::verdict(v))) { (palette::verdict_name(v)) }
+                span.badge style=(format!("background:{}", palette::verdict(v))) { (<&str>::from(v)) }
             }
         }
         None => html! {},
@@ -372,7 +383,13 @@ fn trial_heading(e: &Evidence) -> Markup {
 fn finding(e: &Evidence) -> Markup {
     let n = e.trials.len() as u64;
     let Some(f) = &e.featured else {
-        return html! { "no trial finished." };
+        if e.trials.is_empty() {
+            return html! { "no trial finished." };
+        }
+        return html! {
+            (e.anomalous()) " of " (n) " trials went wrong; the run kept none of their histories (--keep-histories), \
+             so only their counts are shown."
+        };
     };
     let c = &f.trial.check;
     match c.anomalies.first() {
@@ -383,7 +400,7 @@ fn finding(e: &Evidence) -> Markup {
             "."
         },
         None => html! {
-            "trial " (f.trial.trial) " was judged " (palette::verdict_name(c.verdict)) "."
+            "trial " (f.trial.trial) " was judged " (<&str>::from(c.verdict)) "."
         },
         Some(a) => {
             let more = c.anomalies.len();

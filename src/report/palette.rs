@@ -4,16 +4,23 @@
 use plotters::style::RGBColor;
 
 use crate::checker::Verdict;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
-/// Colour-blind-safe categorical colours (Tableau 10).
-const CATEGORICAL: [RGBColor; 6] = [
+/// Categorical colours (Tableau 10, then three of Tableau 20), enough for every strategy.
+const CATEGORICAL: [RGBColor; 13] = [
     RGBColor(0xe1, 0x57, 0x59), // red
     RGBColor(0x4e, 0x79, 0xa7), // blue
     RGBColor(0xf2, 0x8e, 0x2b), // orange
     RGBColor(0x59, 0xa1, 0x4f), // green
     RGBColor(0xb0, 0x7a, 0xa1), // purple
     RGBColor(0x9c, 0x75, 0x5f), // brown
+    RGBColor(0x76, 0xb7, 0xb2), // teal
+    RGBColor(0xed, 0xc9, 0x48), // yellow
+    RGBColor(0xff, 0x9d, 0xa7), // pink
+    RGBColor(0xba, 0xb0, 0xac), // grey
+    RGBColor(0x8c, 0xd1, 0x7d), // light green
+    RGBColor(0xa0, 0xcb, 0xe8), // light blue
+    RGBColor(0xd3, 0x72, 0x95), // rose
 ];
 
 /// A strategy's colour, by its place in the list of strategies: `none`, the unguarded one,
@@ -35,17 +42,6 @@ pub fn verdict(v: Verdict) -> &'static str {
         Verdict::Oversold => "#c0392b",
         Verdict::Crashed => "#7d3c98",
         Verdict::Deadlock => "#222222",
-    }
-}
-
-/// The name a verdict has in results.json.
-pub fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Safe => "safe",
-        Verdict::Inconsistent => "inconsistent",
-        Verdict::Oversold => "oversold",
-        Verdict::Crashed => "crashed",
-        Verdict::Deadlock => "deadlock",
     }
 }
 

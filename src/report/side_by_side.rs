@@ -12,7 +12,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::palette::{self, FAINT, INK};
 use super::{format, plot};
 use crate::checker::Verdict;
-use crate::strategy::StrategyName;
+use crate::scenario::StrategyName;
 
 /// One strategy (at one point) in both runs.
 #[derive(Debug, Clone, PartialEq)]

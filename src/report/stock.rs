@@ -9,8 +9,8 @@ use super::palette::{self, FAINT};
 use super::{format, plot};
 use crate::history::{History, Kind, Outcome};
 use crate::notice::FaultKind;
-use crate::runner::FaultEvent;
-use crate::strategy::StrategyName;
+use crate::results::FaultEvent;
+use crate::scenario::StrategyName;
 
 /// Above this many points a line is thinned (keeping each bucket's first, last, lowest and
 /// highest point, so the drawn shape stays the same to the pixel).

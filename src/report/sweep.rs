@@ -166,7 +166,7 @@ mod tests {
     use crate::report::evidence::LatencyHistogram;
     use crate::report::testing::trial;
     use crate::results::{StrategyRun, Summary};
-    use crate::strategy::StrategyName;
+    use crate::scenario::StrategyName;
 
     fn run(strategy: StrategyName, buyers: u32, hold_us: u64, verdicts: &[Verdict]) -> StrategyRun {
         let trials: Vec<TrialResult> = verdicts

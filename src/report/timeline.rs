@@ -10,7 +10,7 @@ use super::format::{self, px};
 use crate::checker::Anomaly;
 use crate::history::{History, Kind, Op, Outcome};
 use crate::notice::FaultKind;
-use crate::runner::FaultEvent;
+use crate::results::FaultEvent;
 
 /// Above this many purchases, the timeline shows a window of this many around the first
 /// anomaly: more bars than pixels would show nothing and weigh megabytes.

@@ -20,6 +20,7 @@ use crate::worker::spawner;
 /// A fault as it happened, for the report: nemesis events beside the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultEvent {
+    /// Killed or stopped.
     pub kind: FaultKind,
     /// Who was hit, e.g. "buyer 3".
     pub process: String,
@@ -265,6 +266,14 @@ impl Crew {
                 let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
                 let last: Vec<&str> = log.lines().rev().take(5).collect();
                 let last: Vec<&str> = last.into_iter().rev().collect();
+                if last.is_empty() {
+                    // A worker that says nothing was ended by a signal: it writes its errors.
+                    bail!(
+                        "{who} exited before the start gate opened, and wrote nothing to {}: a signal ended it \
+                         (the out-of-memory killer's SIGKILL, or a SIGBUS or SIGSEGV); check `dmesg` and the free memory",
+                        self.log_path.display()
+                    );
+                }
                 bail!(
                     "{who} exited before the start gate opened; the last lines of {}:\n  {}",
                     self.log_path.display(),

@@ -1,11 +1,18 @@
-//! The runner: makes each trial's folder and stock, spawns the workers, opens the start gate,
-//! watches them against the deadline, and hands their histories to the checker. It removes
-//! what it created (semaphores, workers) also when a trial fails or the run is interrupted.
+//! The runner: makes each trial's folder and plan, has the store and the strategy set up
+//! what they need, spawns the workers, opens the start gate, watches them against the
+//! deadline, and hands their histories to the checker. It removes what it and they created
+//! (a semaphore, a board, workers) also when a trial fails or the run is interrupted. It
+//! knows stores and strategies only through their traits.
 
 mod crew;
+mod folder;
+mod soak;
+mod space;
 mod trial;
 
 pub use crew::FaultEvent;
+pub use folder::{FolderLock, MARKER};
+pub use trial::TrialResult;
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;
@@ -15,20 +22,72 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::results::{Machine, Results, StrategyRun, Summary, TrialResult};
-use crate::scenario::Scenario;
-use crate::strategy::StrategyName;
-use crate::strategy::semaphore;
-use trial::{Ran, run_trial};
+use crate::scenario::{Point, Scenario, StrategyName};
+use crate::strategy;
+use trial::run_trial;
 
-/// Written into every output folder sim makes, so that it never overwrites anything else.
-pub const MARKER: &str = ".sim-run";
+/// The checked trials of one strategy at one point of the scenario's sweep.
+pub struct Trials {
+    /// The strategy that ran.
+    pub strategy: StrategyName,
+    /// The buyers and race window, when the scenario sweeps over them.
+    pub point: Option<Point>,
+    /// Its trials, in order.
+    pub trials: Vec<TrialResult>,
+}
 
 /// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
+    /// Every trial ran.
     Completed,
     /// Ctrl-C or SIGTERM: the results hold the trials that finished.
     Interrupted,
+    /// A trial could not be run or checked (the disk filled, a file could not be made): the
+    /// run stopped there, and the results hold the trials that finished. Why, in words.
+    Failed(String),
+}
+
+impl RunEnd {
+    /// Why the run stopped before its last trial, in words; `None` if it completed.
+    pub fn why_stopped(&self) -> Option<String> {
+        match self {
+            RunEnd::Completed => None,
+            RunEnd::Interrupted => Some("interrupted by SIGINT or SIGTERM".into()),
+            RunEnd::Failed(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// Which trials keep their history file once checked (`--keep-histories`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub enum KeepHistories {
+    /// Every trial's: the report can draw any of them.
+    #[default]
+    All,
+    /// Only those of trials that are not safe: the evidence, for a fraction of the disk.
+    Anomalous,
+    /// None: results.json alone, for long or many runs.
+    None,
+}
+
+impl KeepHistories {
+    /// Whether a trial with this verdict keeps its history.
+    pub(crate) fn keeps(self, verdict: crate::checker::Verdict) -> bool {
+        match self {
+            KeepHistories::All => true,
+            KeepHistories::Anomalous => verdict != crate::checker::Verdict::Safe,
+            KeepHistories::None => false,
+        }
+    }
+}
+
+/// How to run, from the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Which histories stay on disk once checked.
+    pub keep_histories: KeepHistories,
 }
 
 /// Receives SIGINT and SIGTERM as bytes on a socket that the runner can wait on.
@@ -37,6 +96,7 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
+    /// Routes SIGINT and SIGTERM here, for the rest of the process's life.
     pub fn install() -> Result<Interrupts> {
         let (wake, signal_end) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
@@ -58,10 +118,17 @@ impl Interrupts {
     }
 }
 
-/// Runs every trial of every strategy of the scenario, writing into `out`.
-pub fn run(scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
+/// Runs every trial of every strategy of the scenario, writing into `out`, which the caller
+/// has claimed ([`FolderLock::for_run`]). An error means nothing ran; a failure after the
+/// first trial started ends the run early, as [`RunEnd::Failed`].
+pub fn run(
+    scenario: &Scenario,
+    out: &Path,
+    options: RunOptions,
+    interrupts: &Interrupts,
+) -> Result<(Vec<Trials>, RunEnd)> {
     let exe = std::env::current_exe().context("finding the sim binary to start workers")?;
-    run_with(&exe, scenario, out, interrupts)
+    run_with(&exe, scenario, out, options, interrupts)
 }
 
 /// Runs one trial of `strategy` with the `sim` binary at `exe`, writing into `out`, and
@@ -73,29 +140,47 @@ pub fn run_one(
     out: &Path,
     interrupts: &Interrupts,
 ) -> Result<TrialResult> {
-    prepare_out(out)?;
+    let _folder = FolderLock::for_run(out)?;
     let dir = format!("trials/{}/000", strategy.name());
-    match run_trial(exe, scenario, out, &dir, strategy, 0, scenario.seed, interrupts)? {
-        Some(ran) => ran.check(),
+    let (keep, bar) = (KeepHistories::All, ProgressBar::hidden());
+    match run_trial(
+        exe,
+        scenario,
+        out,
+        &dir,
+        strategy,
+        0,
+        scenario.seed,
+        interrupts,
+        keep,
+        &bar,
+    )? {
+        Some(ran) => ran.check(KeepHistories::All),
         None => bail!("interrupted"),
     }
 }
 
-fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts) -> Result<(Results, RunEnd)> {
-    prepare_out(out)?;
-    let removed = semaphore::sweep_stale();
-    if removed > 0 {
-        eprintln!("note: removed {removed} semaphore(s) left by sim runs that were killed");
+fn run_with(
+    exe: &Path,
+    scenario: &Scenario,
+    out: &Path,
+    options: RunOptions,
+    interrupts: &Interrupts,
+) -> Result<(Vec<Trials>, RunEnd)> {
+    space::check(scenario, out, options.keep_histories)?;
+    if scenario.buyers.duration_ms.is_some() && options.keep_histories == KeepHistories::All {
+        eprintln!(
+            "note: a soak that keeps every history writes 64 bytes a purchase, hundreds of MB a minute; \
+             --keep-histories anomalous removes the segments once checked"
+        );
     }
-    let mut results = Results {
-        scenario: scenario.clone(),
-        runs: Vec::new(),
-        sim_version: env!("CARGO_PKG_VERSION").to_string(),
-        created: crate::results::utc_now(),
-        machine: Machine::this(),
-        interrupted: false,
-        violations: Vec::new(),
-    };
+    for &name in &scenario.strategies {
+        let removed = strategy::registry(name).sweep_stale();
+        if removed > 0 {
+            eprintln!("note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
+        }
+    }
+    let mut runs = Vec::new();
     let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} {msg:>10} [{bar:30}] {pos}/{len} trials, {elapsed}")
@@ -104,11 +189,11 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
     );
     let mut end = RunEnd::Completed;
     let points = scenario.points();
-    let runs = scenario
+    let combinations = scenario
         .strategies
         .iter()
         .flat_map(|&s| points.iter().map(move |&p| (s, p)));
-    for (strategy, point) in runs {
+    for (strategy, point) in combinations {
         let sweeping = scenario.sweep.is_some();
         let (at, dir) = match sweeping {
             true => (
@@ -121,68 +206,59 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
             true => format!("{strategy} {} buyers {} µs", point.buyers, point.hold_us),
             false => strategy.to_string(),
         });
+        let keep = options.keep_histories;
         let mut ran = Vec::new();
+        let mut checked = Vec::new();
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
-            match run_trial(exe, &at, out, &format!("{dir}/{n:03}"), strategy, n, seed, interrupts)? {
-                Some(trial) => ran.push(trial),
-                None => end = RunEnd::Interrupted,
+            let rel = format!("{dir}/{n:03}");
+            match run_trial(exe, &at, out, &rel, strategy, n, seed, interrupts, keep, &bar) {
+                // Keeping only some histories, each is checked (and removed) before the next
+                // trial starts: one history on disk at a time, whatever the number of trials.
+                Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
+                Ok(Some(trial)) => ran.push(trial),
+                // Nothing half-made stays: the unfinished trial's folder goes (its workers are
+                // gone by now), the finished stay.
+                Ok(None) => {
+                    let _ = std::fs::remove_dir_all(out.join(&rel));
+                    end = RunEnd::Interrupted;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(out.join(&rel));
+                    end = RunEnd::Failed(format!("trial {n} of {strategy} failed: {e:#}"));
+                }
             }
-            if matches!(end, RunEnd::Interrupted) {
+            if end != RunEnd::Completed {
                 break;
             }
             bar.inc(1);
         }
-        // Checked once the strategy's trials are over, so that checking runs in parallel
-        // without taking a CPU from a trial being measured.
-        let trials = ran.into_par_iter().map(Ran::check).collect::<Result<Vec<_>>>()?;
-        results.runs.push(StrategyRun {
+        // Keeping every history, they are checked once the strategy's trials are over, so that
+        // checking runs in parallel without taking a CPU from a trial being measured.
+        checked.extend(
+            ran.into_par_iter()
+                .map(|r| r.check(keep))
+                .collect::<Vec<Result<TrialResult>>>(),
+        );
+        let mut trials = Vec::with_capacity(checked.len());
+        for result in checked {
+            match result {
+                Ok(trial) => trials.push(trial),
+                Err(e) if end == RunEnd::Completed => {
+                    end = RunEnd::Failed(format!("checking a trial of {strategy} failed: {e:#}"))
+                }
+                Err(_) => {}
+            }
+        }
+        runs.push(Trials {
             strategy,
             point: sweeping.then_some(point),
-            summary: Summary::of(&trials),
             trials,
         });
-        if matches!(end, RunEnd::Interrupted) {
+        if end != RunEnd::Completed {
             break;
         }
     }
     bar.finish_and_clear();
-    results.interrupted = matches!(end, RunEnd::Interrupted);
-    Ok((results, end))
-}
-
-/// Makes `out` ready for a run: a new folder, or one sim made before (its old trials go).
-fn prepare_out(out: &Path) -> Result<()> {
-    if out.exists() {
-        if !out.is_dir() {
-            bail!(
-                "--out {} is a file, not a folder: give a folder for the report",
-                out.display()
-            );
-        }
-        let marker = out.join(MARKER);
-        let empty = std::fs::read_dir(out)?.next().is_none();
-        if !marker.exists() && !empty {
-            bail!(
-                "{} holds files that sim did not write; refusing to overwrite them: give another --out, or empty that folder",
-                out.display()
-            );
-        }
-        for old in ["trials", "index.html", crate::results::FILE_NAME] {
-            let path = out.join(old);
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
-            } else if path.exists() {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("removing the earlier run's {}", path.display()))?;
-            }
-        }
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating the output folder {}", out.display()))?;
-    std::fs::write(
-        out.join(MARKER),
-        "written by sim: `sim run` may replace what is in this folder\n",
-    )?;
-    Ok(())
+    Ok((runs, end))
 }

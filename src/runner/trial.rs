@@ -6,25 +6,24 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
 use rand::rngs::ChaCha8Rng;
 use rand::seq::index::sample;
 use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
 
-use super::Interrupts;
 use super::crew::{Crew, FaultEvent, Group, poll};
-use crate::checker::{self, Facts, FinalStock};
+use super::soak::{LOOK_EVERY, Soak};
+use super::{Interrupts, KeepHistories};
+use crate::checker::{self, Check, Facts};
 use crate::clock::{self, now_ns};
 use crate::history::{self, History, Role};
 use crate::ipc;
 use crate::notice::FaultKind;
-use crate::results::TrialResult;
-use crate::scenario::{Scenario, StoreKind};
-use crate::store::{self, FileStock, Reading};
-use crate::strategy::StrategyName;
-use crate::strategy::queue::board::Board;
-use crate::strategy::semaphore::OwnedSemaphore;
+use crate::plan::{Fixture, PlannedFault, TrialPlan};
+use crate::scenario::{Scenario, StrategyName};
 use crate::worker::pool::Pool;
-use crate::worker::{PlannedFault, TrialPlan};
+use crate::{store, strategy};
 
 /// The worker groups of a trial. [STORE] and [SERVERS] hold the processes the sale depends
 /// on; the interrupt's descriptor is polled after the groups'.
@@ -39,6 +38,37 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How long workers may take to get to the start gate.
 const SETUP_LIMIT: Duration = Duration::from_secs(30);
 
+/// One trial, checked: the checker's findings with what the runner saw of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialResult {
+    /// Its number among the strategy's trials, from 0.
+    pub trial: u32,
+    /// Its seed.
+    pub seed: u64,
+    /// The stock before the trial.
+    pub initial_stock: i64,
+    /// What the checker found.
+    #[serde(flatten)]
+    pub check: Check,
+    /// From the start of the trial's spawner to every worker waiting at the start gate.
+    pub spawn_ms: f64,
+    /// The trial's folder, relative to the output folder: `plan.json`, `history.bin`, the stock.
+    pub dir: String,
+    /// The moment the start gate opened, on `CLOCK_MONOTONIC` (to which the history's stamps
+    /// are converted): history times are relative to it.
+    pub gate_ns: u64,
+    /// The faults the trial suffered, as they happened.
+    #[serde(default)]
+    pub faults: Vec<FaultEvent>,
+    /// Whether its `history.bin` was kept (`--keep-histories`); the report draws only those.
+    #[serde(default = "kept")]
+    pub history_kept: bool,
+}
+
+fn kept() -> bool {
+    true
+}
+
 /// A trial that ran to its end, waiting to be checked.
 pub struct Ran {
     trial: u32,
@@ -51,12 +81,43 @@ pub struct Ran {
     ended_ns: u64,
     faults: Vec<FaultEvent>,
     facts: Facts,
+    /// A soak's streaming check, every segment taken.
+    soak: Option<Soak>,
 }
 
 impl Ran {
-    pub fn check(self) -> Result<TrialResult> {
+    /// Reads the trial's history and checks it; removes the history file then unless `keep`
+    /// keeps it.
+    pub fn check(self, keep: KeepHistories) -> Result<TrialResult> {
         let history = History::read(&self.history, self.gate_ns)?;
-        let mut check = checker::check(&history, &self.facts);
+        let mut check = match self.soak {
+            Some(soak) => {
+                if let Some(e) = soak.error {
+                    return Err(e.context("checking the soak's segments"));
+                }
+                // A buyer that stopped before its time leaves a soak that says too little.
+                if let Some(w) = history
+                    .workers
+                    .iter()
+                    .find(|w| w.role == Role::Buyer && w.finish_ns.is_none())
+                    && !self.facts.deadline_hit
+                {
+                    bail!(
+                        "{} stopped before the soak's time was up: see {}",
+                        w.label(),
+                        self.history.with_file_name("workers.log").display()
+                    );
+                }
+                soak.stream.finish(&self.facts)
+            }
+            None => checker::check(&history, &self.facts),
+        };
+        drop(history);
+        let history_kept = keep.keeps(check.verdict);
+        if !history_kept {
+            std::fs::remove_file(&self.history)
+                .with_context(|| format!("removing {} (--keep-histories)", self.history.display()))?;
+        }
         if self.facts.deadline_hit {
             // The workers that were ended recorded nothing at the end: the runner saw it.
             let completed = check.sold + check.sold_out + check.torn_reads;
@@ -72,6 +133,7 @@ impl Ran {
             dir: self.dir,
             gate_ns: self.gate_ns,
             faults: self.faults,
+            history_kept,
         })
     }
 }
@@ -88,8 +150,7 @@ fn unique_tag() -> String {
     )
 }
 
-/// Makes the trial's folder and writes the initial stock; returns the folder (absolute) and
-/// the stock file.
+/// Makes the trial's folder; returns it (absolute) and the stock file's path in it.
 fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = out.join(rel);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -113,8 +174,6 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
             dir.display()
         );
     }
-    FileStock::create(&stock_path, scenario.stock.initial)
-        .with_context(|| format!("writing the stock file {}", stock_path.display()))?;
     Ok((dir, stock_path))
 }
 
@@ -122,12 +181,14 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
 /// the other servers, then the clients (clients send to servers as soon as the gate opens).
 fn roster(scenario: &Scenario, strategy: StrategyName) -> Vec<(usize, Role, u32)> {
     let mut roster = Vec::new();
-    if scenario.stock.store == StoreKind::Manager {
-        roster.push((STORE, Role::Manager, 0));
-    }
-    if strategy == StrategyName::Queue {
-        roster.push((SERVERS, Role::Seller, 0));
-    }
+    let store = store::registry(scenario.stock.store);
+    roster.extend(store.servers().iter().map(|&role| (STORE, role, 0)));
+    roster.extend(
+        strategy::registry(strategy)
+            .servers()
+            .iter()
+            .map(|&role| (SERVERS, role, 0)),
+    );
     if let Some(p) = &scenario.producers {
         roster.push((SERVERS, Role::EntryQueue, 0));
         roster.extend((0..p.count).map(|i| (PRODUCERS, Role::Producer, i)));
@@ -163,7 +224,7 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
             },
         })
         .collect();
-    if f.kill_seller && strategy == StrategyName::Queue {
+    if f.kill_seller && strategy::registry(strategy).servers().contains(&Role::Seller) {
         let sales = match &scenario.producers {
             Some(p) => p.count as u64 * p.entries as u64,
             None => b.count as u64 * b.attempts as u64,
@@ -179,6 +240,48 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
     faults
 }
 
+/// The plan of a trial of `strategy` in the folder `dir`, but for its history's regions.
+fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: PathBuf, seed: u64) -> TrialPlan {
+    let b = &scenario.buyers;
+    let tsc = clock::tsc_usable();
+    clock::use_tsc(tsc);
+    TrialPlan {
+        strategy,
+        scope: scenario.lock.scope,
+        store: scenario.stock.store,
+        write: scenario.stock.write,
+        initial_stock: scenario.stock.initial,
+        stock_path,
+        history: dir.join(history::FILE_NAME),
+        regions: Vec::new(),
+        tsc,
+        seed,
+        runner_pid: std::process::id(),
+        buyers: b.count,
+        attempts: b.attempts,
+        hold_us: b.hold_us,
+        permits: scenario.semaphore.permits,
+        lease_ms: scenario.lock.lease_ms,
+        fencing: scenario.lock.fencing,
+        retries: scenario.transaction.retries,
+        producers: scenario.producers.clone(),
+        tag: unique_tag(),
+        pool: b.pool,
+        pool_mode: b.pool_mode,
+        trial_dir: dir.to_path_buf(),
+        faults: plan_faults(scenario, strategy, seed),
+        duration_ms: b.duration_ms,
+    }
+}
+
+/// What one trial of `strategy` puts on disk: its history file's bytes, and its workers.
+pub fn footprint(scenario: &Scenario, strategy: StrategyName) -> (u64, usize) {
+    let plan = plan(scenario, strategy, Path::new(""), PathBuf::new(), scenario.seed);
+    let roster = roster(scenario, strategy);
+    let history = history::file_len(roster.iter().map(|&(_, role, _)| plan.capacity(role)));
+    (history, roster.len())
+}
+
 /// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
 #[allow(clippy::too_many_arguments)]
 pub fn run_trial(
@@ -190,43 +293,12 @@ pub fn run_trial(
     n: u32,
     seed: u64,
     interrupts: &Interrupts,
+    keep: KeepHistories,
+    bar: &ProgressBar,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
-    let tag = unique_tag();
-    // Unlinked when dropped, on every way out of this function.
-    let semaphore = match strategy {
-        StrategyName::Semaphore => {
-            Some(OwnedSemaphore::create(&tag, scenario.semaphore.permits).context("creating the named semaphore")?)
-        }
-        _ => None,
-    };
     let b = &scenario.buyers;
-    let tsc = clock::tsc_usable();
-    clock::use_tsc(tsc);
-    let mut plan = TrialPlan {
-        strategy,
-        scope: scenario.lock.scope,
-        store: scenario.stock.store,
-        write: scenario.stock.write,
-        stock_path: stock_path.clone(),
-        history: dir.join(history::FILE_NAME),
-        regions: Vec::new(),
-        tsc,
-        seed,
-        runner_pid: std::process::id(),
-        buyers: b.count,
-        attempts: b.attempts,
-        hold_us: b.hold_us,
-        producers: scenario.producers.clone(),
-        semaphore: semaphore.as_ref().map(|s| s.name().to_string()),
-        queue_socket: format!("sim.{tag}.queue"),
-        manager_socket: format!("sim.{tag}.manager"),
-        socket_prefix: format!("sim.{tag}"),
-        pool: b.pool,
-        pool_mode: b.pool_mode,
-        trial_dir: dir.clone(),
-        faults: plan_faults(scenario, strategy, seed),
-    };
+    let mut plan = plan(scenario, strategy, &dir, stock_path, seed);
     let roster = roster(scenario, strategy);
     let workers: Vec<_> = roster
         .iter()
@@ -234,14 +306,24 @@ pub fn run_trial(
         .collect();
     plan.regions = history::create_file(&plan.history, &workers)
         .with_context(|| format!("creating {}", plan.history.display()))?;
+    if plan.duration_ms.is_some() {
+        Soak::make_folder(&dir)?;
+    }
     if b.pool.is_some() {
         Pool::create(&dir).context("creating the pool's files")?;
     }
-    if strategy == StrategyName::Queue {
-        Board::create(&dir, b.pool.unwrap_or(b.count)).context("creating the seller's board")?;
-    }
-    let plan_path = dir.join("plan.json");
-    std::fs::write(&plan_path, serde_json::to_vec_pretty(&plan)?)?;
+    // What the store and the strategy make is removed when these are dropped, on every way
+    // out of this function, and only after the crew below: no worker uses it any more.
+    let store = store::registry(plan.store);
+    let fixtures: [Box<dyn Fixture>; 2] = [
+        store
+            .prepare(&plan)
+            .with_context(|| format!("setting up the {} store", plan.store))?,
+        strategy::registry(strategy)
+            .prepare(&plan)
+            .with_context(|| format!("setting up the {strategy} strategy"))?,
+    ];
+    let plan_path = plan.write()?;
 
     let (gate_reader, gate_writer) = io::pipe()?;
     let stop_for = Duration::from_millis(scenario.faults.stop_ms);
@@ -273,29 +355,40 @@ pub fn run_trial(
 
     let gate_ns = now_ns();
     drop(gate_writer); // every worker's read of the gate returns: they all start now
-    let Some(deadline_hit) = watch(&mut crew, &mut groups, &plan, scenario, gate_ns, interrupts) else {
+    let mut soak = plan.duration_ms.map(|ms| {
+        let label = format!("{strategy} trial {n}");
+        Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), keep, label)
+    });
+    let watching = watch(
+        &mut crew,
+        &mut groups,
+        &plan,
+        &fixtures,
+        scenario,
+        interrupts,
+        gate_ns,
+        soak.as_mut().map(|s| (s, bar)),
+    );
+    let Some(ending) = watching else {
         return Ok(None);
     };
     let ended_ns = now_ns();
     crew.reap();
     history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
-    // The board carried requests, not evidence: the sales are in the seller's history.
-    let _ = std::fs::remove_file(dir.join(crate::strategy::queue::board::FILE));
+    if let Some(soak) = &mut soak {
+        soak.look(gate_ns, true, bar);
+    }
     let faults = std::mem::take(&mut crew.faults);
     drop(crew);
-    drop(semaphore);
+    drop(fixtures);
 
-    let final_stock = match std::fs::read(&stock_path) {
-        Ok(bytes) => match store::parse(&bytes) {
-            Reading::Value(v) => FinalStock::Value(v),
-            Reading::Unreadable => FinalStock::Unreadable(String::from_utf8_lossy(&bytes).into_owned()),
-        },
-        Err(e) => FinalStock::Unreadable(format!("(cannot read: {e})")),
-    };
+    if ending == Ending::Done {
+        worker_errors(&dir.join("workers.log"))?;
+    }
     let facts = Facts {
         initial_stock: scenario.stock.initial,
-        final_stock,
-        deadline_hit,
+        final_stock: store.final_stock(&plan),
+        deadline_hit: ending == Ending::Deadline,
     };
     Ok(Some(Ran {
         ended_ns,
@@ -307,50 +400,89 @@ pub fn run_trial(
         spawn_ms,
         faults,
         facts,
+        soak,
     }))
+}
+
+/// How the workers of a trial came to their end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Each finished (or was killed by its planned fault), and the servers stopped.
+    Done,
+    /// A server died while clients still needed it; the clients were ended.
+    ServerDied,
+    /// The deadline came first; everyone was ended.
+    Deadline,
+}
+
+/// Fails on an error that a worker reported in `workers.log` in a trial where nothing was
+/// ended from outside: a worker that cannot do its job is sim's failure or the setup's, not
+/// a finding about the strategy, and its purchases must not pass for indeterminate ones.
+fn worker_errors(log: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).take(3).collect();
+    if !errors.is_empty() {
+        bail!(
+            "a worker failed in the middle of the trial; the first errors in {}:\n{}",
+            log.display(),
+            errors.join("\n")
+        );
+    }
+    Ok(())
 }
 
 /// Watches the workers from the open gate to the end: resumes the stopped, ends daemon
 /// buyers with the producers, stops the servers once the clients are done, and ends
-/// everyone at the deadline or when a server dies. `Some(deadline hit)`, or `None` if
+/// everyone at the deadline or when a server dies. How it ended, or `None` if
 /// interrupted.
+#[allow(clippy::too_many_arguments)]
 fn watch(
     crew: &mut Crew,
     groups: &mut [Group; 4],
     plan: &TrialPlan,
+    fixtures: &[Box<dyn Fixture>],
     scenario: &Scenario,
-    gate_ns: u64,
     interrupts: &Interrupts,
-) -> Option<bool> {
-    let deadline = Instant::now() + Duration::from_millis(scenario.deadline_ms);
+    gate_ns: u64,
+    mut soak: Option<(&mut Soak, &ProgressBar)>,
+) -> Option<Ending> {
+    // A soak's deadline counts from the end of its buying time.
+    let soaking = Duration::from_millis(plan.duration_ms.unwrap_or(0));
+    let deadline = Instant::now() + soaking + Duration::from_millis(scenario.deadline_ms);
     let mut stopping: Option<Instant> = None;
     let mut notices = Vec::new();
+    let mut look_at = Instant::now() + LOOK_EVERY;
     loop {
+        if let Some((soak, bar)) = &mut soak
+            && Instant::now() >= look_at
+        {
+            soak.look(gate_ns, false, bar);
+            look_at = Instant::now() + LOOK_EVERY;
+        }
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         if clients_done && !groups[SERVERS].open && !groups[STORE].open {
-            return Some(false);
+            return Some(Ending::Done);
         }
         if clients_done && stopping.is_none() {
-            if plan.strategy == StrategyName::Queue
-                && let Ok(board) = Board::open(&plan.trial_dir)
-            {
-                board.stop();
+            for fixture in fixtures {
+                fixture.stop();
             }
-            for server in [&plan.queue_socket, &plan.manager_socket] {
-                let _ = ipc::send_once(server, ipc::STOP);
+            if plan.producers.is_some() {
+                let _ = ipc::send_once(&crate::worker::entry_queue_socket(plan), ipc::STOP);
             }
             stopping = Some(Instant::now() + STOP_GRACE);
         }
         let now = Instant::now();
         if stopping.is_some_and(|t| now >= t) {
             crew.kill(None); // a server that does not stop when asked is ended
-            return Some(false);
+            return Some(Ending::Done);
         }
         if now >= deadline {
             crew.kill(None);
-            return Some(true);
+            return Some(Ending::Deadline);
         }
-        let next = [Some(deadline), stopping, crew.next_resume()]
+        let look = soak.is_some().then_some(look_at);
+        let next = [Some(deadline), stopping, crew.next_resume(), look]
             .into_iter()
             .flatten()
             .min()
@@ -377,9 +509,10 @@ fn watch(
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         let server_died = [SERVERS, STORE].into_iter().any(|g| readable[g] && !groups[g].open);
         if server_died && !clients_done {
-            // A process the sale depends on died: nobody will answer the clients.
+            // A process the sale depends on died: nobody will answer the clients, and a
+            // client may fail before it is ended.
             crew.kill(None);
-            return Some(false);
+            return Some(Ending::ServerDied);
         }
     }
 }

@@ -5,9 +5,26 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{Reading, Stock, parse};
+use super::{Reading, Stock, Store, parse};
+use crate::history::Role;
+use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::WriteMode;
 
+/// The `file` store.
+pub struct FileStore;
+
+impl Store for FileStore {
+    fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
+        FileStock::create(&plan.stock_path, plan.initial_stock)?;
+        Ok(Box::new(()))
+    }
+
+    fn open(&self, plan: &TrialPlan, _role: Role, _index: u32) -> io::Result<Box<dyn Stock>> {
+        Ok(Box::new(FileStock::open(&plan.stock_path, plan.write)?))
+    }
+}
+
+/// A worker's view of the stock file: its own open file description.
 pub struct FileStock {
     file: File,
     mode: WriteMode,
@@ -17,6 +34,7 @@ pub struct FileStock {
 }
 
 impl FileStock {
+    /// Opens the stock file at `path`, to write it as `mode` says.
     pub fn open(path: &Path, mode: WriteMode) -> io::Result<FileStock> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(FileStock {

@@ -1,39 +1,97 @@
-//! Stores: where the stock lives. Every strategy works with every store.
+//! Stores: where the stock lives. Each store is one file with a type behind the [`Store`]
+//! trait: it writes the initial stock, may add a server process, opens each worker's view of
+//! the stock, and reads the final stock for the checker. Adding one is adding that file, its
+//! name in [`StoreKind`] (with the operations it offers), and its line in [`registry`].
 
 mod file;
 pub mod manager;
+mod shm;
 
 use std::io;
 
+use anyhow::{Result, bail};
+
 pub use file::FileStock;
 
-use crate::history::Role;
+use crate::checker::FinalStock;
+use crate::history::{Recorder, Role};
+use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::StoreKind;
-use crate::worker::TrialPlan;
 
-/// Opens the plan's store, as the view of the stock of one worker.
-pub fn open(plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
-    Ok(match plan.store {
-        StoreKind::File => Box::new(FileStock::open(&plan.stock_path, plan.write)?),
-        StoreKind::Manager => {
-            let name = format!("{}.{}{index}.stock", plan.socket_prefix, role.name());
-            Box::new(manager::ManagerStock::connect(&name, &plan.manager_socket)?)
-        }
-    })
+/// The store of this kind.
+pub fn registry(kind: StoreKind) -> &'static dyn Store {
+    match kind {
+        StoreKind::File => &file::FileStore,
+        StoreKind::Manager => &manager::ManagerStore,
+        StoreKind::Shm => &shm::ShmStore,
+    }
+}
+
+/// A store, as the runner and the workers know it.
+pub trait Store: Sync {
+    /// Writes the plan's initial stock and makes what must exist before the gate opens.
+    /// Dropping the fixture removes what was made.
+    fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>>;
+
+    /// The server processes it adds to each trial (a manager).
+    fn servers(&self) -> &'static [Role] {
+        &[]
+    }
+
+    /// Runs one of its server processes, in the process forked for it.
+    fn serve(&self, _plan: &TrialPlan, role: Role, _recorder: &mut Recorder) -> Result<()> {
+        bail!("this store has no {} process", role.name())
+    }
+
+    /// Opens the stock as worker `role` `index` sees it.
+    fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>>;
+
+    /// What the stock holds once every worker of the trial has ended.
+    fn final_stock(&self, plan: &TrialPlan) -> FinalStock {
+        read_final(plan)
+    }
 }
 
 /// What a read of the stock found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
+    /// A whole number.
     Value(i64),
     /// Empty or not a number: a torn read.
     Unreadable,
 }
 
-/// The stock as one process sees it.
+/// The stock as one process sees it. A store implements the operations it offers
+/// (`StoreKind::offers`); validation keeps a strategy from calling one it does not.
 pub trait Stock {
+    /// Reads the stock.
     fn read(&mut self) -> io::Result<Reading>;
+
+    /// Writes `value` as the stock.
     fn write(&mut self, value: i64) -> io::Result<()>;
+
+    /// Writes `new` only if the stock still holds `expected`; whether it did.
+    fn compare_and_set(&mut self, _expected: i64, _new: i64) -> io::Result<bool> {
+        Err(unoffered("compare-and-set"))
+    }
+
+    /// Takes one ticket in one step if there is one: the value it found, which it lowered
+    /// by one if it was above zero.
+    fn decrement_if_positive(&mut self) -> io::Result<i64> {
+        Err(unoffered("decrement-if-positive"))
+    }
+
+    /// Writes `value` unless a write with a newer fencing token than `token` was accepted;
+    /// whether it did.
+    fn fenced_write(&mut self, _value: i64, _token: u64) -> io::Result<bool> {
+        Err(unoffered("fenced write"))
+    }
+}
+
+/// The error of an operation the store does not offer: validation should have refused the
+/// scenario before it ran.
+fn unoffered(op: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, format!("this store does not offer {op}"))
 }
 
 /// Parses the stock file's text: one decimal integer, optionally followed by a newline.
@@ -43,6 +101,17 @@ pub fn parse(bytes: &[u8]) -> Reading {
         return Reading::Unreadable;
     }
     Reading::Value(text.iter().fold(0i64, |n, d| n * 10 + (d - b'0') as i64))
+}
+
+/// The final stock as the plan's stock file holds it, where every store leaves it.
+fn read_final(plan: &TrialPlan) -> FinalStock {
+    match std::fs::read(&plan.stock_path) {
+        Ok(bytes) => match parse(&bytes) {
+            Reading::Value(v) => FinalStock::Value(v),
+            Reading::Unreadable => FinalStock::Unreadable(String::from_utf8_lossy(&bytes).into_owned()),
+        },
+        Err(e) => FinalStock::Unreadable(format!("(cannot read: {e})")),
+    }
 }
 
 #[cfg(test)]

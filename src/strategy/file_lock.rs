@@ -5,23 +5,28 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
 
-use super::Lock;
+use super::{Lock, Locked, Purchase, Strategy};
+use crate::plan::TrialPlan;
 
-pub struct FileLock {
-    file: File,
-}
+/// The `file-lock` strategy.
+pub struct FileLock;
 
-impl FileLock {
-    pub fn open(stock_path: &Path) -> io::Result<FileLock> {
-        Ok(FileLock {
-            file: File::open(stock_path)?,
-        })
+impl Strategy for FileLock {
+    fn buyer(&self, plan: &TrialPlan, _buyer: u32) -> io::Result<Box<dyn Purchase>> {
+        let flock = Flock {
+            file: File::open(&plan.stock_path)?,
+        };
+        Ok(Box::new(Locked::new(flock, plan)))
     }
 }
 
-impl Lock for FileLock {
+/// A buyer's own open file description of the stock file, to flock.
+struct Flock {
+    file: File,
+}
+
+impl Lock for Flock {
     fn acquire(&mut self) -> io::Result<()> {
         // Named through fs2: std's File::lock has the same name and would win.
         fs2::FileExt::lock_exclusive(&self.file)

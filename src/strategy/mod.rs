@@ -1,73 +1,77 @@
 //! Strategies: how a buyer's read-modify-write of the stock is protected.
 //!
-//! Each strategy is one file behind the [`Strategy`] trait; adding one is adding a file and a
-//! line in [`StrategyName`] and [`open`].
+//! Each strategy is one file with a type behind the [`Strategy`] trait: what it makes before
+//! the gate, the server processes it adds, and the buyer's side of a purchase. Adding one is
+//! adding that file, its name in [`StrategyName`] (with the store operations it needs), and
+//! its line in [`registry`].
 
+mod atomic;
 mod file_lock;
+mod lease;
 mod none;
+mod ofd_lock;
+mod optimistic;
 pub mod queue;
+mod robust_mutex;
 pub mod semaphore;
+mod sysv_semaphore;
 
 use std::io;
 
-use serde::{Deserialize, Serialize};
+use anyhow::{Result, bail};
 
-use crate::clock::ticks;
-use crate::history::{Outcome, Record};
-use crate::scenario::LockScope;
+use crate::history::{Outcome, Record, Recorder, Role};
+use crate::plan::{Fixture, Hold, TrialPlan};
+use crate::scenario::{LockScope, StrategyName};
 use crate::store::{Reading, Stock};
-use crate::worker::{Hold, TrialPlan};
 
 pub use none::NoLock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyName {
-    None,
-    FileLock,
-    Semaphore,
-    Queue,
-}
-
-impl StrategyName {
-    pub const ALL: [StrategyName; 4] = [
-        StrategyName::None,
-        StrategyName::FileLock,
-        StrategyName::Semaphore,
-        StrategyName::Queue,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StrategyName::None => "none",
-            StrategyName::FileLock => "file-lock",
-            StrategyName::Semaphore => "semaphore",
-            StrategyName::Queue => "queue",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<StrategyName> {
-        StrategyName::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// The names, quoted, for error messages.
-    pub fn list() -> String {
-        StrategyName::ALL
-            .iter()
-            .map(|s| format!("\"{}\"", s.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
+/// The strategy of this name.
+pub fn registry(name: StrategyName) -> &'static dyn Strategy {
+    match name {
+        StrategyName::None => &none::Unprotected,
+        StrategyName::FileLock => &file_lock::FileLock,
+        StrategyName::Semaphore => &semaphore::Semaphore,
+        StrategyName::Queue => &queue::Queue,
+        StrategyName::OfdLock => &ofd_lock::OfdLock,
+        StrategyName::SysvSemaphore => &sysv_semaphore::SysvSemaphore,
+        StrategyName::RobustMutex => &robust_mutex::RobustMutex,
+        StrategyName::Lease => &lease::Lease,
+        StrategyName::Atomic => &atomic::Atomic,
+        StrategyName::Optimistic => &optimistic::Optimistic,
     }
 }
 
-impl std::fmt::Display for StrategyName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+/// A strategy, as the runner and the workers know it.
+pub trait Strategy: Sync {
+    /// Makes what must exist before the gate opens (a semaphore, a board), under names taken
+    /// from the plan. Dropping the fixture removes it.
+    fn prepare(&self, _plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
+        Ok(Box::new(()))
     }
+
+    /// The server processes it adds to each trial (a seller).
+    fn servers(&self) -> &'static [Role] {
+        &[]
+    }
+
+    /// Runs one of its server processes, in the process forked for it.
+    fn serve(&self, _plan: &TrialPlan, role: Role, _recorder: &mut Recorder) -> Result<()> {
+        bail!("this strategy has no {} process", role.name())
+    }
+
+    /// Removes what runs of sim that were killed left behind; how many it removed.
+    fn sweep_stale(&self) -> usize {
+        0
+    }
+
+    /// Opens buyer `buyer`'s side.
+    fn buyer(&self, plan: &TrialPlan, buyer: u32) -> io::Result<Box<dyn Purchase>>;
 }
 
 /// A buyer's side of a strategy.
-pub trait Strategy {
+pub trait Purchase {
     /// Makes one purchase attempt, filling in `op` as it goes: read the stock, hold, write
     /// stock − 1 if it was above zero.
     fn purchase(&mut self, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()>;
@@ -75,27 +79,46 @@ pub trait Strategy {
 
 /// A mutual exclusion that a lock-style strategy holds around (part of) the sale.
 pub trait Lock {
+    /// Waits until this process holds it.
     fn acquire(&mut self) -> io::Result<()>;
+    /// Lets it go.
     fn release(&mut self) -> io::Result<()>;
+    /// Whether the last `acquire` took it from a holder that had died, and repaired it.
+    fn took_over(&self) -> bool {
+        false
+    }
 }
 
-/// The strategies that guard the buyer's own read-modify-write with a [`Lock`].
+/// The buyer's side of a strategy that guards its own read-modify-write with a [`Lock`].
 pub struct Locked<L: Lock> {
     lock: L,
     scope: LockScope,
 }
 
-impl<L: Lock> Strategy for Locked<L> {
+impl<L: Lock> Locked<L> {
+    /// Guards the part of the sale the plan's lock scope says with `lock`.
+    pub fn new(lock: L, plan: &TrialPlan) -> Locked<L> {
+        Locked {
+            lock,
+            scope: plan.scope,
+        }
+    }
+}
+
+impl<L: Lock> Purchase for Locked<L> {
     fn purchase(&mut self, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()> {
         let whole = self.scope == LockScope::ReadModifyWrite;
         if whole {
             self.lock.acquire()?;
+            if self.lock.took_over() {
+                op.mark_recovered();
+            }
         }
         sell(stock, op, hold, &mut self.lock, !whole)?;
         if whole {
             self.lock.release()?;
         }
-        op.end_tick = ticks();
+        op.stamp_end();
         Ok(())
     }
 }
@@ -111,48 +134,34 @@ pub fn sell(
     lock_write: bool,
 ) -> io::Result<()> {
     let reading = stock.read()?;
-    op.read_tick = ticks();
+    op.stamp_read();
     let value = match reading {
         Reading::Value(v) => v,
         Reading::Unreadable => {
-            op.outcome = Outcome::Unreadable as u8;
+            op.set_outcome(Outcome::Unreadable);
             return Ok(());
         }
     };
-    op.value = value;
+    op.set_value(value);
     hold.pause();
     if value <= 0 {
-        op.outcome = Outcome::SoldOut as u8;
+        op.set_outcome(Outcome::SoldOut);
         return Ok(());
     }
     if lock_write {
         lock.acquire()?;
+        if lock.took_over() {
+            op.mark_recovered();
+        }
     }
     // Recorded before the write, so that a buyer killed inside it still says what it may
     // have written.
-    op.written = value - 1;
+    op.set_written(value - 1);
     stock.write(value - 1)?;
-    op.write_tick = ticks();
+    op.stamp_write();
     if lock_write {
         lock.release()?;
     }
-    op.outcome = Outcome::Sold as u8;
+    op.set_outcome(Outcome::Sold);
     Ok(())
-}
-
-/// Opens a buyer's side of the plan's strategy.
-pub fn open(plan: &TrialPlan, buyer: u32) -> io::Result<Box<dyn Strategy>> {
-    let scope = plan.scope;
-    Ok(match plan.strategy {
-        StrategyName::None => Box::new(Locked { lock: NoLock, scope }),
-        StrategyName::FileLock => Box::new(Locked {
-            lock: file_lock::FileLock::open(&plan.stock_path)?,
-            scope,
-        }),
-        StrategyName::Semaphore => Box::new(Locked {
-            lock: semaphore::SemaphoreLock::open(plan.semaphore_name()?)?,
-            scope,
-        }),
-        StrategyName::Queue => Box::new(queue::Client::connect(plan, buyer)?),
-    })
 }

@@ -2,8 +2,19 @@
 
 use std::io;
 
-use super::Lock;
+use super::{Lock, Locked, Purchase, Strategy};
+use crate::plan::TrialPlan;
 
+/// The `none` strategy.
+pub struct Unprotected;
+
+impl Strategy for Unprotected {
+    fn buyer(&self, plan: &TrialPlan, _buyer: u32) -> io::Result<Box<dyn Purchase>> {
+        Ok(Box::new(Locked::new(NoLock, plan)))
+    }
+}
+
+/// A lock that never waits: what `none` holds, and what the seller holds alone.
 pub struct NoLock;
 
 impl Lock for NoLock {

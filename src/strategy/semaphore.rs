@@ -1,17 +1,42 @@
 //! `semaphore`: a POSIX named semaphore with `permits`, as `multiprocessing.Lock` is one with
 //! a single permit. With more permits, that many buyers are inside at once and race.
 //!
-//! The runner owns the semaphore: it creates it under a name unique to the run (O_EXCL, so a
-//! stale one is never reused), and unlinks it when the trial ends, also on an error. A
+//! The runner owns the semaphore: it creates it under a name unique to the trial (O_EXCL, so
+//! a stale one is never reused), and unlinks it when the trial ends, also on an error. A
 //! semaphore held by a killed process stays taken: that is the `deadlock` this strategy risks.
 
 use std::ffi::CString;
 use std::io;
 
-use super::Lock;
+use super::{Lock, Locked, Purchase, Strategy};
+use crate::plan::{Fixture, TrialPlan};
 
-/// Names start with this, then the runner's pid: `sweep_stale` recognises leftovers by it.
+/// Names start with this, then the runner's pid (the plan's tag starts with it):
+/// `sweep_stale` recognises leftovers by it.
 const PREFIX: &str = "sim.";
+
+/// The `semaphore` strategy.
+pub struct Semaphore;
+
+impl Strategy for Semaphore {
+    fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
+        Ok(Box::new(OwnedSemaphore::create(&name(plan), plan.permits)?))
+    }
+
+    fn sweep_stale(&self) -> usize {
+        sweep_stale()
+    }
+
+    fn buyer(&self, plan: &TrialPlan, _buyer: u32) -> io::Result<Box<dyn Purchase>> {
+        let lock = SemaphoreLock(NamedSemaphore::open_with(&name(plan), 0, 0)?);
+        Ok(Box::new(Locked::new(lock, plan)))
+    }
+}
+
+/// The trial's semaphore: `/sim.<tag>.semaphore`.
+fn name(plan: &TrialPlan) -> String {
+    format!("/{}", plan.name("semaphore"))
+}
 
 /// An open named semaphore.
 pub struct NamedSemaphore {
@@ -34,6 +59,7 @@ impl NamedSemaphore {
         Ok(NamedSemaphore { sem })
     }
 
+    /// Takes a permit, waiting for one.
     pub fn wait(&self) -> io::Result<()> {
         loop {
             // SAFETY: `sem` is an open semaphore until drop.
@@ -47,6 +73,7 @@ impl NamedSemaphore {
         }
     }
 
+    /// Gives a permit back.
     pub fn post(&self) -> io::Result<()> {
         // SAFETY: as in `wait`.
         if unsafe { libc::sem_post(self.sem) } == 0 {
@@ -71,17 +98,22 @@ pub struct OwnedSemaphore {
 }
 
 impl OwnedSemaphore {
-    /// Creates `/sim.<pid>.<tag>` with `permits`; fails rather than reuse an existing one.
-    pub fn create(tag: &str, permits: u32) -> io::Result<OwnedSemaphore> {
-        let name = format!("/{PREFIX}{}.{tag}", std::process::id());
-        let sem = NamedSemaphore::open_with(&name, libc::O_CREAT | libc::O_EXCL, permits)?;
-        Ok(OwnedSemaphore { name, _sem: sem })
+    /// Creates the semaphore `name` with `permits`; fails rather than reuse an existing one.
+    pub fn create(name: &str, permits: u32) -> io::Result<OwnedSemaphore> {
+        let sem = NamedSemaphore::open_with(name, libc::O_CREAT | libc::O_EXCL, permits)?;
+        Ok(OwnedSemaphore {
+            name: name.to_string(),
+            _sem: sem,
+        })
     }
 
+    /// Its name, `/sim.…`.
     pub fn name(&self) -> &str {
         &self.name
     }
 }
+
+impl Fixture for OwnedSemaphore {}
 
 impl Drop for OwnedSemaphore {
     fn drop(&mut self) {
@@ -125,13 +157,7 @@ pub fn sweep_stale() -> usize {
 }
 
 /// A buyer's side: the semaphore opened by name, as a [`Lock`].
-pub struct SemaphoreLock(NamedSemaphore);
-
-impl SemaphoreLock {
-    pub fn open(name: &str) -> io::Result<SemaphoreLock> {
-        Ok(SemaphoreLock(NamedSemaphore::open_with(name, 0, 0)?))
-    }
-}
+struct SemaphoreLock(NamedSemaphore);
 
 impl Lock for SemaphoreLock {
     fn acquire(&mut self) -> io::Result<()> {
@@ -149,16 +175,14 @@ mod tests {
 
     #[test]
     fn an_owned_semaphore_is_unlinked_when_dropped() {
-        let owned = OwnedSemaphore::create("unit-test", 1).unwrap();
+        let name = format!("/sim.{}.unit-test", std::process::id());
+        let owned = OwnedSemaphore::create(&name, 1).unwrap();
         let path = format!("/dev/shm/sem.{}", &owned.name()[1..]);
         assert!(std::path::Path::new(&path).exists());
-        let mut lock = SemaphoreLock::open(owned.name()).unwrap();
+        let mut lock = SemaphoreLock(NamedSemaphore::open_with(owned.name(), 0, 0).unwrap());
         lock.acquire().unwrap();
         lock.release().unwrap();
-        assert!(
-            OwnedSemaphore::create("unit-test", 1).is_err(),
-            "O_EXCL refuses a second one"
-        );
+        assert!(OwnedSemaphore::create(&name, 1).is_err(), "O_EXCL refuses a second one");
         drop(owned);
         assert!(!std::path::Path::new(&path).exists());
     }

@@ -1,24 +1,31 @@
 //! A buyer: makes its purchase attempts, one per entry when there are producers. In a pool,
 //! one process runs the tasks of many buyers, in turn.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result, anyhow};
 
+use super::entry_queue::{self, Take, take, task_done};
 use super::pool::Pool;
-use super::{Hold, TrialPlan, ready_then_wait_for_gate};
-use crate::history::{Kind, Recorder, Role};
+use crate::history::{self, Kind, Recorder, Role};
+use crate::plan::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::store::Stock;
-use crate::strategy::Strategy;
-use crate::worker::entry_queue::{Take, take, task_done};
+use crate::strategy::Purchase;
 use crate::{ipc, store, strategy};
 
+/// Buyer `index`'s life: its attempts, its pool's tasks, or the entries it takes.
 pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> {
-    let stock = store::open(plan, Role::Buyer, index).context("opening the stock")?;
-    let strategy = strategy::open(plan, index).context("opening the strategy")?;
+    let stock = store::registry(plan.store)
+        .open(plan, Role::Buyer, index)
+        .context("opening the stock")?;
+    let strategy = strategy::registry(plan.strategy)
+        .buyer(plan, index)
+        .context("opening the strategy")?;
     let hold = Hold::new(plan, Role::Buyer, index);
     let entries = match &plan.producers {
         Some(_) => Some(ipc::connect(
-            &format!("{}.take{index}", plan.socket_prefix),
-            &plan.queue_socket,
+            &plan.name(&format!("take{index}")),
+            &entry_queue::socket(plan),
         )?),
         None => None,
     };
@@ -34,7 +41,10 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
     };
     ready_then_wait_for_gate(buyer.recorder)?;
     match (entries, &mut pool) {
-        (None, None) => buyer.attempts(plan.attempts, None)?,
+        (None, None) => match plan.duration_ms {
+            Some(ms) => buyer.soak(plan, index, Duration::from_millis(ms))?,
+            None => buyer.attempts(plan.attempts, None)?,
+        },
         (None, Some(pool)) => {
             while let Some(_task) = pool.next(plan.buyers as u64) {
                 pool.run(|| buyer.attempts(plan.attempts, None))??;
@@ -58,12 +68,41 @@ pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> 
 
 struct Buyer<'a> {
     stock: Box<dyn Stock>,
-    strategy: Box<dyn Strategy>,
+    strategy: Box<dyn Purchase>,
     hold: Hold,
     recorder: &'a mut Recorder,
 }
 
 impl Buyer<'_> {
+    /// Buys until `duration` after the gate, recording into segment files of its own: each
+    /// is sealed and renamed when full or a second old, for the runner to check (and
+    /// remove) while the buyer goes on, so that neither memory nor disk grows with the soak.
+    fn soak(&mut self, plan: &TrialPlan, index: u32, duration: Duration) -> Result<()> {
+        let end = Instant::now() + duration;
+        let dir = plan.trial_dir.join(history::SEGMENTS_DIR);
+        for seq in 0.. {
+            let part = history::segment_path(&dir, Role::Buyer, index, seq, false);
+            let mut segment = Recorder::create(&part, Role::Buyer, index, history::SEGMENT_OPS)
+                .with_context(|| format!("creating the segment {}", part.display()))?;
+            segment.ready();
+            let close = end.min(Instant::now() + Duration::from_secs(history::SEGMENT_SECONDS));
+            while Instant::now() < close {
+                let Some(op) = segment.begin(Kind::Purchase) else {
+                    break; // full: on to the next
+                };
+                self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
+            }
+            segment.finish();
+            drop(segment); // sealed
+            let sealed = history::segment_path(&dir, Role::Buyer, index, seq, true);
+            std::fs::rename(&part, &sealed).with_context(|| format!("closing the segment {}", sealed.display()))?;
+            if Instant::now() >= end {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes `n` purchase attempts, for the entry taken if there is one.
     fn attempts(&mut self, n: u32, entry: Option<u64>) -> Result<()> {
         for _ in 0..n {
@@ -72,7 +111,7 @@ impl Buyer<'_> {
                 .begin(Kind::Purchase)
                 .ok_or_else(|| anyhow!("history full: more attempts than planned"))?;
             if let Some(entry) = entry {
-                op.entry = entry;
+                op.set_entry(entry);
             }
             self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
         }

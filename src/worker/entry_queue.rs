@@ -14,10 +14,14 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 use anyhow::{Result, bail};
 
-use super::{TrialPlan, ready_then_wait_for_gate};
-use crate::clock::ticks;
 use crate::history::{Kind, Outcome, Recorder};
 use crate::ipc::{self, Server};
+use crate::plan::{TrialPlan, ready_then_wait_for_gate};
+
+/// The entry queue's abstract socket.
+pub fn socket(plan: &TrialPlan) -> String {
+    plan.name("queue")
+}
 
 const PUT: u8 = b'P';
 const TAKE: u8 = b'G';
@@ -124,7 +128,7 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
     let Some(producers) = &plan.producers else {
         bail!("an entry queue without producers")
     };
-    let socket = ipc::bind(&plan.queue_socket)?;
+    let socket = ipc::bind(&socket(plan))?;
     ready_then_wait_for_gate(recorder)?;
     let mut queue = Queue {
         socket: &socket,
@@ -202,9 +206,9 @@ impl Queue<'_> {
                 let Some(op) = self.recorder.begin(Kind::Take) else {
                     return Err(io::Error::other("history full: more hand-outs than entries"));
                 };
-                op.entry = entry;
-                op.outcome = Outcome::Ok as u8;
-                op.end_tick = ticks();
+                op.set_entry(entry);
+                op.set_outcome(Outcome::Ok);
+                op.stamp_end();
                 self.reply(&to, &message(ENTRY, &entry.to_le_bytes()));
                 moved = true;
             }

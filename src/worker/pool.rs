@@ -6,17 +6,18 @@
 //! lock file, so that one runs at a time, as `Pool.apply` waits for each result before it
 //! submits the next task; in `async` mode up to `pool` run at once, as `apply_async`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use memmap2::MmapMut;
+use std::sync::atomic::Ordering;
 
 use crate::scenario::PoolMode;
+use crate::shm::Mapping;
 
+/// A pool process's side of the pool.
 pub struct Pool {
-    counter: MmapMut,
+    /// The 8-byte counter of tasks claimed, shared by every pool process.
+    counter: Mapping,
     turn: Option<File>,
 }
 
@@ -27,11 +28,9 @@ impl Pool {
         std::fs::write(dir.join("pool.lock"), [])
     }
 
+    /// Opens the pool's files in the trial's folder, to run tasks as `mode` says.
     pub fn open(dir: &Path, mode: PoolMode) -> io::Result<Pool> {
-        let file = OpenOptions::new().read(true).write(true).open(dir.join("pool.tasks"))?;
-        // SAFETY: the 8-byte file is only ever accessed through atomic operations on this
-        // shared mapping, by every pool process.
-        let counter = unsafe { MmapMut::map_mut(&file)? };
+        let counter = Mapping::open(&dir.join("pool.tasks"))?;
         let turn = match mode {
             PoolMode::Sync => Some(File::open(dir.join("pool.lock"))?),
             PoolMode::Async => None,
@@ -41,9 +40,7 @@ impl Pool {
 
     /// Claims the next task, or `None` once `tasks` have all been claimed.
     pub fn next(&mut self, tasks: u64) -> Option<u64> {
-        // SAFETY: the mapping is 8 bytes, page-aligned, and lives as long as `self`.
-        let counter = unsafe { &*(self.counter.as_mut_ptr() as *const AtomicU64) };
-        let task = counter.fetch_add(1, Ordering::Relaxed);
+        let task = self.counter.atomic_u64(0).fetch_add(1, Ordering::Relaxed);
         (task < tasks).then_some(task)
     }
 

@@ -20,8 +20,9 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::{die_with_parent, read_plan};
+use super::die_with_parent;
 use crate::history::Role;
+use crate::plan::TrialPlan;
 
 /// The descriptor the requests arrive on.
 pub const REQUESTS: i32 = 3;
@@ -51,14 +52,14 @@ pub fn seal(group: usize) -> [u8; REQUEST_LEN] {
 /// The entry point of `sim __worker PLAN`: serves requests until the runner closes them,
 /// then reaps every worker and exits.
 pub fn main(plan_path: &Path) -> Result<()> {
-    let plan = read_plan(plan_path)?;
+    let plan = TrialPlan::read(plan_path)?;
     die_with_parent(plan.runner_pid);
     let me = std::process::id();
     let mut req = [0u8; REQUEST_LEN];
     while read_request(&mut req)? {
         let (kind, group) = (req[0], req[2] as usize);
         let index = u32::from_le_bytes([req[3], req[4], req[5], req[6]]);
-        match (kind, Role::from_u8(req[1])) {
+        match (kind, Role::from_repr(req[1])) {
             _ if group >= GROUPS => bail!("a request the spawner does not know: {req:?}"),
             (SPAWN, Some(role)) => {
                 // SAFETY: this process has one thread, so the child may run anything.
@@ -90,7 +91,7 @@ pub fn main(plan_path: &Path) -> Result<()> {
 
 /// In the forked child: takes its group's pipe as standard output, drops the spawner's
 /// other descriptors, and lives the worker's life. Returns the exit status.
-fn worker(plan: &super::TrialPlan, role: Role, index: u32, group: usize, spawner: u32) -> i32 {
+fn worker(plan: &TrialPlan, role: Role, index: u32, group: usize, spawner: u32) -> i32 {
     // SAFETY: descriptors this process owns; dup2 onto standard output, then closing the
     // spawner's own.
     unsafe {

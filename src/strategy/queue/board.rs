@@ -8,18 +8,17 @@
 //! without a wake-up. A sleeper says so first (`sleeping`) and then checks again, so that no
 //! wake-up is lost; the other side wakes it only when it says it sleeps.
 
-use std::fs::OpenOptions;
 use std::io;
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::path::Path;
-use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicI64, AtomicU64};
-
-use memmap2::MmapMut;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
+use std::time::Duration;
 
 use super::Reply;
 use crate::clock::now_ns;
+use crate::history::Outcome;
+use crate::shm::{Mapping, futex_wait, futex_wake, yield_cpu};
 
 /// The board's file in the trial's folder.
 pub const FILE: &str = "seller.board";
@@ -27,42 +26,94 @@ pub const FILE: &str = "seller.board";
 /// How long either side polls before it sleeps.
 const SPIN_NS: u64 = 20_000;
 /// A sleeper's longest nap before it looks again.
-const NAP: libc::timespec = libc::timespec {
-    tv_sec: 0,
-    tv_nsec: 100_000_000,
-};
+const NAP: Duration = Duration::from_millis(100);
 
 const IDLE: u32 = 0;
 const REQUEST: u32 = 1;
 const REPLIED: u32 = 2;
 
+/// Where the header's words lie, at the start of the file. Each word is shared by several
+/// processes and only ever accessed atomically, through [`Header`].
 #[repr(C, align(64))]
-struct Header {
+struct HeaderLayout {
     /// Bumped by every request and by the stop: the seller sleeps on it.
-    requests: AtomicU32,
+    requests: u32,
     /// 1 while the seller sleeps (or is about to) on `requests`.
-    seller_sleeping: AtomicU32,
+    seller_sleeping: u32,
     /// Set by the runner once the clients are done: the seller returns.
-    stop: AtomicU32,
+    stop: u32,
 }
 
-/// One buyer process's slot.
+/// Where one buyer process's slot's words lie, after the header, one slot after another.
 #[repr(C, align(64))]
-struct Slot {
+struct SlotLayout {
     /// [IDLE], [REQUEST] waiting, or [REPLIED].
-    state: AtomicU32,
+    state: u32,
     /// 1 while the buyer sleeps (or is about to) on `state`.
-    sleeping: AtomicU32,
-    outcome: AtomicU32,
-    value: AtomicI64,
-    written: AtomicI64,
-    read_tick: AtomicU64,
-    write_tick: AtomicU64,
+    sleeping: u32,
+    outcome: u32,
+    value: i64,
+    written: i64,
+    read_tick: u64,
+    write_tick: u64,
+}
+
+/// The header's words in a mapping of the board.
+struct Header<'a>(&'a Mapping);
+
+impl<'a> Header<'a> {
+    fn requests(&self) -> &'a AtomicU32 {
+        self.0.atomic_u32(offset_of!(HeaderLayout, requests))
+    }
+
+    fn seller_sleeping(&self) -> &'a AtomicU32 {
+        self.0.atomic_u32(offset_of!(HeaderLayout, seller_sleeping))
+    }
+
+    fn stop(&self) -> &'a AtomicU32 {
+        self.0.atomic_u32(offset_of!(HeaderLayout, stop))
+    }
+}
+
+/// One slot's words in a mapping of the board.
+struct Slot<'a> {
+    map: &'a Mapping,
+    at: usize,
+}
+
+impl<'a> Slot<'a> {
+    fn state(&self) -> &'a AtomicU32 {
+        self.map.atomic_u32(self.at + offset_of!(SlotLayout, state))
+    }
+
+    fn sleeping(&self) -> &'a AtomicU32 {
+        self.map.atomic_u32(self.at + offset_of!(SlotLayout, sleeping))
+    }
+
+    fn outcome(&self) -> &'a AtomicU32 {
+        self.map.atomic_u32(self.at + offset_of!(SlotLayout, outcome))
+    }
+
+    fn value(&self) -> &'a AtomicI64 {
+        self.map.atomic_i64(self.at + offset_of!(SlotLayout, value))
+    }
+
+    fn written(&self) -> &'a AtomicI64 {
+        self.map.atomic_i64(self.at + offset_of!(SlotLayout, written))
+    }
+
+    fn read_tick(&self) -> &'a AtomicU64 {
+        self.map.atomic_u64(self.at + offset_of!(SlotLayout, read_tick))
+    }
+
+    fn write_tick(&self) -> &'a AtomicU64 {
+        self.map.atomic_u64(self.at + offset_of!(SlotLayout, write_tick))
+    }
 }
 
 /// One side's mapping of the board.
 pub struct Board {
-    map: MmapMut,
+    map: Mapping,
     slots: usize,
 }
 
@@ -71,19 +122,17 @@ impl Board {
     pub fn create(dir: &Path, slots: u32) -> io::Result<()> {
         std::fs::write(
             dir.join(FILE),
-            vec![0u8; size_of::<Header>() + slots as usize * size_of::<Slot>()],
+            vec![0u8; size_of::<HeaderLayout>() + slots as usize * size_of::<SlotLayout>()],
         )
     }
 
+    /// Maps the board of the trial whose folder is `dir`.
     pub fn open(dir: &Path) -> io::Result<Board> {
         let path = dir.join(FILE);
-        let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        // SAFETY: the file is only ever accessed through atomic operations on shared
-        // mappings like this one, by the runner, the seller and the buyers; it is not
-        // truncated while they map it.
-        let map = unsafe { MmapMut::map_mut(&file)? };
+        let map = Mapping::open(&path)?;
         let len = map.len();
-        if len < size_of::<Header>() || !(len - size_of::<Header>()).is_multiple_of(size_of::<Slot>()) {
+        if len < size_of::<HeaderLayout>() || !(len - size_of::<HeaderLayout>()).is_multiple_of(size_of::<SlotLayout>())
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{} is {len} bytes: not a board", path.display()),
@@ -91,21 +140,20 @@ impl Board {
         }
         Ok(Board {
             map,
-            slots: (len - size_of::<Header>()) / size_of::<Slot>(),
+            slots: (len - size_of::<HeaderLayout>()) / size_of::<SlotLayout>(),
         })
     }
 
-    fn header(&self) -> &Header {
-        // SAFETY: the mapping is page-aligned, at least a header long (checked in `open`),
-        // lives as long as `self`, and all-zero bytes are a valid header of atomics.
-        unsafe { &*(self.map.as_ptr() as *const Header) }
+    fn header(&self) -> Header<'_> {
+        Header(&self.map)
     }
 
-    fn slot(&self, i: usize) -> &Slot {
+    fn slot(&self, i: usize) -> Slot<'_> {
         assert!(i < self.slots, "slot {i} of a board of {}", self.slots);
-        // SAFETY: slot i lies inside the mapping (the assertion above and the length checked
-        // in `open`), 64-byte aligned after the 64-byte header; all-zero is a valid slot.
-        unsafe { &*(self.map.as_ptr().add(size_of::<Header>() + i * size_of::<Slot>()) as *const Slot) }
+        Slot {
+            map: &self.map,
+            at: size_of::<HeaderLayout>() + i * size_of::<SlotLayout>(),
+        }
     }
 
     /// How many buyer processes have a slot.
@@ -116,10 +164,10 @@ impl Board {
     /// A buyer's side: posts a request in slot `i` and wakes the seller if it sleeps.
     pub fn post(&self, i: usize) {
         let (h, slot) = (self.header(), self.slot(i));
-        slot.state.store(REQUEST, SeqCst);
-        h.requests.fetch_add(1, SeqCst);
-        if h.seller_sleeping.load(SeqCst) == 1 {
-            futex_wake(&h.requests);
+        slot.state().store(REQUEST, SeqCst);
+        h.requests().fetch_add(1, SeqCst);
+        if h.seller_sleeping().load(SeqCst) == 1 {
+            futex_wake(h.requests());
         }
     }
 
@@ -127,21 +175,22 @@ impl Board {
     /// frees the slot.
     pub fn wait_reply(&self, i: usize) -> Reply {
         let slot = self.slot(i);
-        while !spin_until(SPIN_NS, || slot.state.load(SeqCst) == REPLIED) {
-            slot.sleeping.store(1, SeqCst);
-            if slot.state.load(SeqCst) == REQUEST {
-                futex_wait(&slot.state, REQUEST);
+        let state = slot.state();
+        while !spin_until(SPIN_NS, || state.load(SeqCst) == REPLIED) {
+            slot.sleeping().store(1, SeqCst);
+            if state.load(SeqCst) == REQUEST {
+                futex_wait(state, REQUEST, NAP);
             }
-            slot.sleeping.store(0, SeqCst);
+            slot.sleeping().store(0, SeqCst);
         }
         let reply = Reply {
-            outcome: slot.outcome.load(Relaxed) as u8,
-            value: slot.value.load(Relaxed),
-            written: slot.written.load(Relaxed),
-            read_tick: slot.read_tick.load(Relaxed),
-            write_tick: slot.write_tick.load(Relaxed),
+            outcome: Outcome::from_repr(slot.outcome().load(Relaxed) as u8).unwrap_or(Outcome::Pending),
+            value: slot.value().load(Relaxed),
+            written: slot.written().load(Relaxed),
+            read_tick: slot.read_tick().load(Relaxed),
+            write_tick: slot.write_tick().load(Relaxed),
         };
-        slot.state.store(IDLE, SeqCst);
+        state.store(IDLE, SeqCst);
         reply
     }
 
@@ -149,39 +198,40 @@ impl Board {
     /// turn, until the runner sets `stop`.
     pub fn serve(&self, mut sell: impl FnMut() -> io::Result<Reply>) -> io::Result<()> {
         let h = self.header();
-        let waiting = || (0..self.slots).any(|i| self.slot(i).state.load(SeqCst) == REQUEST);
-        while h.stop.load(SeqCst) == 0 {
+        let (requests, stop) = (h.requests(), h.stop());
+        let waiting = || (0..self.slots).any(|i| self.slot(i).state().load(SeqCst) == REQUEST);
+        while stop.load(SeqCst) == 0 {
             let mut found = false;
             for i in 0..self.slots {
                 let slot = self.slot(i);
-                if slot.state.load(SeqCst) != REQUEST {
+                if slot.state().load(SeqCst) != REQUEST {
                     continue;
                 }
                 found = true;
                 let reply = sell()?;
-                slot.outcome.store(reply.outcome as u32, Relaxed);
-                slot.value.store(reply.value, Relaxed);
-                slot.written.store(reply.written, Relaxed);
-                slot.read_tick.store(reply.read_tick, Relaxed);
-                slot.write_tick.store(reply.write_tick, Relaxed);
-                slot.state.store(REPLIED, SeqCst);
-                if slot.sleeping.load(SeqCst) == 1 {
-                    futex_wake(&slot.state);
+                slot.outcome().store(reply.outcome as u32, Relaxed);
+                slot.value().store(reply.value, Relaxed);
+                slot.written().store(reply.written, Relaxed);
+                slot.read_tick().store(reply.read_tick, Relaxed);
+                slot.write_tick().store(reply.write_tick, Relaxed);
+                slot.state().store(REPLIED, SeqCst);
+                if slot.sleeping().load(SeqCst) == 1 {
+                    futex_wake(slot.state());
                 }
             }
             if found {
                 continue;
             }
-            let seen = h.requests.load(SeqCst);
-            if spin_until(SPIN_NS, || h.requests.load(SeqCst) != seen) {
+            let seen = requests.load(SeqCst);
+            if spin_until(SPIN_NS, || requests.load(SeqCst) != seen) {
                 continue;
             }
-            h.seller_sleeping.store(1, SeqCst);
-            let seen = h.requests.load(SeqCst);
-            if h.stop.load(SeqCst) == 0 && !waiting() {
-                futex_wait(&h.requests, seen);
+            h.seller_sleeping().store(1, SeqCst);
+            let seen = requests.load(SeqCst);
+            if stop.load(SeqCst) == 0 && !waiting() {
+                futex_wait(requests, seen, NAP);
             }
-            h.seller_sleeping.store(0, SeqCst);
+            h.seller_sleeping().store(0, SeqCst);
         }
         Ok(())
     }
@@ -189,32 +239,10 @@ impl Board {
     /// The runner's side: tells the seller to return, and wakes it.
     pub fn stop(&self) {
         let h = self.header();
-        h.stop.store(1, SeqCst);
-        h.requests.fetch_add(1, SeqCst);
-        futex_wake(&h.requests);
+        h.stop().store(1, SeqCst);
+        h.requests().fetch_add(1, SeqCst);
+        futex_wake(h.requests());
     }
-}
-
-/// Sleeps while `word` holds `expected`, for at most [NAP]; a wake-up, a signal, a change or
-/// the nap's end return alike, and the caller looks again.
-fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: `word` is a live, aligned 32-bit word of a shared mapping; FUTEX_WAIT without
-    // the private flag, as the word is shared between processes; the timeout outlives the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &NAP as *const libc::timespec,
-        )
-    };
-}
-
-/// Wakes every process sleeping on `word` (at most one does).
-fn futex_wake(word: &AtomicU32) {
-    // SAFETY: as in `futex_wait`; FUTEX_WAKE reads no memory but the word's address.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }
 
 /// Polls `ready()` until it holds or `spin_ns` have passed, yielding the CPU between polls
@@ -225,8 +253,7 @@ fn spin_until(spin_ns: u64, mut ready: impl FnMut() -> bool) -> bool {
         if ready() {
             return true;
         }
-        // SAFETY: no arguments; gives the CPU to a peer that waits for it on this one.
-        unsafe { libc::sched_yield() };
+        yield_cpu();
         if now_ns().saturating_sub(start) > spin_ns {
             return ready();
         }
@@ -249,7 +276,7 @@ mod tests {
                 .serve(|| {
                     n += 1;
                     Ok(Reply {
-                        outcome: 1,
+                        outcome: Outcome::Sold,
                         value: 100 - n,
                         written: 99 - n,
                         read_tick: n as u64,
@@ -268,7 +295,7 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(1)); // let the seller sleep
             }
             let r = buyer.wait_reply(i);
-            assert_eq!(r.outcome, 1);
+            assert_eq!(r.outcome, Outcome::Sold);
             assert_eq!(r.written, r.value - 1);
             values.push(r.value);
         }

@@ -3,17 +3,17 @@
 
 use anyhow::{Context, Result};
 
-use super::{Hold, TrialPlan, ready_then_wait_for_gate};
-use crate::history::Recorder;
-use crate::history::{Kind, Role};
+use super::Reply;
+use super::board::Board;
+use crate::history::{Kind, Recorder, Role};
+use crate::plan::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::store;
-use crate::strategy::queue::Reply;
-use crate::strategy::queue::board::Board;
-use crate::strategy::{self, NoLock};
+use crate::strategy::{NoLock, sell};
 
+/// The seller's life, in the process forked for it.
 pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
     let board = Board::open(&plan.trial_dir).context("opening the seller's board")?;
-    let mut stock = store::open(plan, Role::Seller, 0)?;
+    let mut stock = store::registry(plan.store).open(plan, Role::Seller, 0)?;
     let mut hold = Hold::new(plan, Role::Seller, 0);
     ready_then_wait_for_gate(recorder)?;
     board.serve(|| {
@@ -22,8 +22,8 @@ pub fn run(plan: &TrialPlan, recorder: &mut Recorder) -> Result<()> {
         let op = recorder
             .begin(Kind::Sale)
             .ok_or_else(|| std::io::Error::other("history full: more sales than planned"))?;
-        strategy::sell(&mut *stock, op, &mut hold, &mut NoLock, false)?;
-        op.end_tick = crate::clock::ticks();
+        sell(&mut *stock, op, &mut hold, &mut NoLock, false)?;
+        op.stamp_end();
         Ok(Reply::of(op))
     })?;
     Ok(())
