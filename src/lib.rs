@@ -9,10 +9,13 @@
 //! - beside them, the small pieces every layer may use: [`shm`] (all the `unsafe` of shared
 //!   memory), [`ipc`], [`notice`]; [`speed`] (throughput and latency, measured outside the
 //!   checker); and [`expect`], [`table`], [`saved`], [`export`], [`import`] and [`foreign`],
-//!   which read [`results`] or histories.
+//!   which read [`results`] or histories;
+//! - on top: [`tabulate`] (the Markdown and CSV exports) and [`compare`] (two runs side by
+//!   side), which read [`results`] and draw with [`report`].
 
 pub mod checker;
 pub mod clock;
+pub mod compare;
 pub mod expect;
 pub mod export;
 pub mod foreign;
@@ -32,4 +35,5 @@ pub mod store;
 pub mod strategy;
 pub mod stream;
 pub mod table;
+pub mod tabulate;
 pub mod worker;

@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
-use clap::{Args, Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use sim::export::Format;
 use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
 use sim::saved::Destination;
 use sim::scenario::{self, Limits, StrategyName};
-use sim::{expect, foreign, report, results::Results, runner, saved, table, worker};
+use sim::{compare, expect, foreign, report, results::Results, runner, saved, table, tabulate, worker};
 
 /// Exit statuses, as the README promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
@@ -41,6 +41,26 @@ enum Command {
     Report {
         /// The output folder of an earlier `sim run`
         dir: PathBuf,
+        #[command(flatten)]
+        exports: ExportArgs,
+    },
+    /// What changed between two runs of one scenario: speed with its 95 % interval, and races
+    #[command(
+        after_help = "Exit status: 0 no gate failed; 1 a --fail-if-* gate failed; 2 bad input \
+                            (a missing folder, an unreadable results.json, two different scenarios \
+                            without --force).\nExample: sim compare reports/before reports/after --fail-if-slower 10"
+    )]
+    Compare(CompareArgs),
+    /// Print a shell's completion script for sim (bash, zsh, fish, elvish, powershell)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print sim's manual page (roff), for `man`; or write one page per command into a folder
+    Man {
+        /// Write sim.1 and a page per command (sim-run.1, sim-compare.1, …) into DIR instead
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
     /// Judge histories again: the trials of an earlier run, or a history any program recorded
     #[command(
@@ -114,6 +134,50 @@ struct RunArgs {
     /// Which trials keep their history.bin once checked: all, those not safe, or none
     #[arg(long, value_name = "WHICH", value_enum, default_value_t = KeepHistories::All)]
     keep_histories: KeepHistories,
+    #[command(flatten)]
+    exports: ExportArgs,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Also write the summary table, as Markdown, to FILE (for a README or a pull request)
+    #[arg(long, value_name = "FILE")]
+    export_markdown: Option<PathBuf>,
+    /// Also write one CSV row per trial, with every count, to FILE (for pandas or a spreadsheet)
+    #[arg(long, value_name = "FILE")]
+    export_csv: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The output folder of the baseline run (it holds results.json)
+    dir_a: PathBuf,
+    /// The output folder of the run judged against it
+    dir_b: PathBuf,
+    /// Where to write the comparison page [default: DIR_B/compare.html]
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Compare two runs of different scenarios all the same
+    #[arg(long)]
+    force: bool,
+    /// A change whose 95 % interval reaches inside ±PCT percent is within noise
+    #[arg(long, value_name = "PCT", default_value_t = compare::DEFAULT_NOISE_PCT, value_parser = parse_percent)]
+    noise: f64,
+    /// Exit 1 when a strategy's purchases/s fell by more than PCT percent, with 95 % confidence
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    fail_if_slower: Option<f64>,
+    /// Exit 1 when a strategy's share of anomalous trials rose significantly (Fisher's exact test, p < 0.05)
+    #[arg(long)]
+    fail_if_anomalous: bool,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..100.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "\"{text}\" is not a percentage from 0 to under 100: give e.g. 10 for 10 %"
+        )),
+    }
 }
 
 fn parse_strategy(name: &str) -> Result<StrategyName, String> {
@@ -125,9 +189,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => run(args),
-        Command::Report { dir } => rebuild_report(dir),
+        Command::Report { dir, exports } => rebuild_report(dir, &exports),
         Command::Check(args) => check(args),
         Command::Export { dir, format, out } => export(dir, format, out),
+        Command::Compare(args) => compare(args),
+        Command::Completions { shell } => completions(shell),
+        Command::Man { out_dir } => man(out_dir),
         Command::Worker { plan } => worker::spawner::main(&plan).map(|()| 0),
     };
     match outcome {
@@ -179,8 +246,9 @@ fn run(args: RunArgs) -> Result<u8> {
             _ => return Err(e),
         },
     };
+    write_exports(&results, &args.exports)?;
 
-    print!("{}", table::render(&results));
+    print!("{}", table::render(&results, table::colour_for_stdout()));
     for v in &results.violations {
         println!("expectation not met: {v}");
     }
@@ -206,7 +274,7 @@ fn run(args: RunArgs) -> Result<u8> {
     })
 }
 
-fn rebuild_report(dir: PathBuf) -> Result<u8> {
+fn rebuild_report(dir: PathBuf, exports: &ExportArgs) -> Result<u8> {
     if !dir.is_dir() {
         bail!(
             "{} is not a folder: give the output folder of an earlier `sim run`",
@@ -219,6 +287,7 @@ fn rebuild_report(dir: PathBuf) -> Result<u8> {
         eprintln!("note: {note}");
     }
     let page = report::write(&dir, &results)?;
+    write_exports(&results, exports)?;
     println!("report: {}", page.display());
     Ok(0)
 }
@@ -228,7 +297,7 @@ fn check(args: CheckArgs) -> Result<u8> {
         let dir = args.dir.unwrap_or_default();
         let results = saved::check_folder(&dir)?;
         let page = report::write(&dir, &results)?;
-        print!("{}", table::render(&results));
+        print!("{}", table::render(&results, table::colour_for_stdout()));
         for v in &results.violations {
             println!("expectation not met: {v}");
         }
@@ -256,4 +325,74 @@ fn export(dir: PathBuf, format: Format, out: Option<PathBuf>) -> Result<u8> {
         eprintln!("wrote {}", file.display());
     }
     Ok(0)
+}
+
+/// Writes the Markdown and CSV tables the command line asked for.
+fn write_exports(results: &Results, exports: &ExportArgs) -> Result<()> {
+    if let Some(file) = &exports.export_markdown {
+        tabulate::write(file, &tabulate::markdown(results), "--export-markdown")?;
+    }
+    if let Some(file) = &exports.export_csv {
+        tabulate::write(file, &tabulate::csv(results), "--export-csv")?;
+    }
+    Ok(())
+}
+
+fn compare(args: CompareArgs) -> Result<u8> {
+    let options = compare::Options {
+        force: args.force,
+        noise_pct: args.noise,
+        fail_if_slower_pct: args.fail_if_slower,
+        fail_if_anomalous: args.fail_if_anomalous,
+    };
+    let comparison = compare::compare(&args.dir_a, &args.dir_b, &options)?;
+    print!("{}", comparison.table(table::colour_for_stdout()));
+    let out = args.out.unwrap_or_else(|| args.dir_b.join(compare::FILE_NAME));
+    let page = comparison.write_page(&out)?;
+    println!("report: {}", page.display());
+    for warning in comparison.unjudged(&options) {
+        eprintln!("warning: {warning}");
+    }
+    let failures = comparison.failures(&options);
+    for failure in &failures {
+        println!("regression: {failure}");
+    }
+    Ok(if failures.is_empty() { 0 } else { EXPECTATION_VIOLATED })
+}
+
+/// Prints the completion script of `shell`; a closed pipe is not an error.
+fn completions(shell: clap_complete::Shell) -> Result<u8> {
+    let mut script = Vec::new();
+    // clap_complete offers hidden commands too: the worker's is left out.
+    let full = Cli::command();
+    let mut public = clap::Command::new("sim")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    clap_complete::generate(shell, &mut public, "sim", &mut script);
+    print_all(&script)
+}
+
+/// Prints the manual page, in roff, or writes every command's page into `out_dir`.
+fn man(out_dir: Option<PathBuf>) -> Result<u8> {
+    if let Some(dir) = out_dir {
+        clap_mangen::generate_to(Cli::command(), &dir).with_context(|| {
+            format!(
+                "cannot write the manual pages into --out-dir {}: give a folder that exists and that you can write to",
+                dir.display()
+            )
+        })?;
+        println!("manual pages: {}", dir.display());
+        return Ok(0);
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    print_all(&page)
+}
+
+fn print_all(bytes: &[u8]) -> Result<u8> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(0),
+    }
 }

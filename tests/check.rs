@@ -337,7 +337,14 @@ fn each_planted_anomaly_is_found_named_and_alone() {
         assert_eq!((code, t["verdict"].as_str()), (0, Some("safe")), "{t}");
         let sales = sales(&lines);
         assert_eq!(sales.len() as i64, initial);
-        let (a, b) = (sales[3], sales[4]); // two sales one after the other: tickets v and v − 1
+        // Two sales one after the other, tickets v and v − 1, the second completing after the
+        // first did (under a lock a buyer may be descheduled between its unlock and its
+        // completion, and the next one complete first: such a pair cannot be planted on).
+        let time = |at: usize| lines[at]["time"].as_u64().unwrap();
+        let (a, b) = (3..sales.len() - 1)
+            .map(|i| (sales[i], sales[i + 1]))
+            .find(|(a, b)| time(b.done) > time(a.done) + 1)
+            .expect("two sales that completed in order");
 
         // Duplicate ticket: b read what a read, in a call that overlapped a's.
         let mut planted = lines.clone();

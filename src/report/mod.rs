@@ -6,11 +6,12 @@
 //! `stock`, `speed`, `sweep`; `page` puts them together.
 
 mod evidence;
-mod format;
+pub mod format;
 mod outcomes;
 mod page;
 mod palette;
 mod plot;
+pub mod side_by_side;
 mod speed;
 mod stock;
 mod sweep;

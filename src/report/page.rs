@@ -365,7 +365,7 @@ fn setup(s: &Scenario) -> String {
     parts.join("; ") + "."
 }
 
-fn strategy_tag(strategy: StrategyName) -> Markup {
+pub(super) fn strategy_tag(strategy: StrategyName) -> Markup {
     html! {
         span.strategy style=(format!("border-color:{}", palette::css(palette::strategy(strategy)))) { (strategy.name()) }
     }
@@ -447,7 +447,7 @@ fn latency_table(evidence: &[Evidence]) -> Markup {
     }
 }
 
-const CSS: &str = r#"
+pub(super) const CSS: &str = r#"
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:1120px;margin:0 auto;padding:1.5em;background:#fff}
 h1{margin:.2em 0;font-size:1.9em}h2{margin-top:2em;border-bottom:2px solid #eee;padding-bottom:.2em}h3{margin:1.6em 0 .4em;font-size:1.1em}
 .description{font-size:1.15em;margin:.2em 0}.setup{color:#555}
