@@ -238,6 +238,7 @@ impl Stream {
             produced: 0,
             dropped: 0,
             unconsumed: 0,
+            abandoned: 0,
             verdict,
             anomalies: self.anomalies,
         };

@@ -61,7 +61,8 @@ fn daemon_buyers_leave_entries_unconsumed_unless_the_queue_is_joinable() {
                 assert_eq!(u(&t["sold"]), 30, "{t}");
             } else {
                 assert!(unconsumed > 0, "daemon buyers ended with entries waiting: {t}");
-                assert_eq!(attempts + unconsumed, 30, "{t}");
+                // A buyer ended between a take and its purchase leaves the entry abandoned.
+                assert_eq!(attempts + unconsumed + u(&t["abandoned"]), 30, "{t}");
             }
             assert_eq!(t["verdict"], "safe", "{t}");
         }

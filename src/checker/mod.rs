@@ -148,6 +148,11 @@ pub struct Check {
     pub dropped: u64,
     /// Entries left in the queue.
     pub unconsumed: u64,
+    /// Entries handed out to a buyer that was ended before it began their purchase (a daemon
+    /// buyer ended between its take and its purchase): produced = attempts + unconsumed +
+    /// abandoned + dropped.
+    #[serde(default)]
+    pub abandoned: u64,
     /// The verdict, from the counts above and the processes' fate.
     pub verdict: Verdict,
     /// The first anomalies found, at most `MAX_ANOMALIES`, earliest first.
@@ -237,6 +242,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         produced: entries.produced,
         dropped: entries.dropped,
         unconsumed: entries.unconsumed,
+        abandoned: entries.abandoned,
         verdict,
         anomalies: render::anomalies(history, cases),
     }
@@ -247,6 +253,8 @@ struct Entries {
     produced: u64,
     dropped: u64,
     unconsumed: u64,
+    /// Entries handed out that no purchase names.
+    abandoned: u64,
 }
 
 impl Entries {
@@ -267,10 +275,29 @@ impl Entries {
                 _ => {}
             }
         }
+        let abandoned = match take_ok {
+            0 => 0,
+            _ => {
+                let attempted: std::collections::HashSet<u64> = history
+                    .ops
+                    .iter()
+                    .filter(|op| op.kind == Kind::Purchase)
+                    .filter_map(|op| op.entry())
+                    .collect();
+                let handed_out = history
+                    .ops
+                    .iter()
+                    .filter(|op| op.kind == Kind::Take && op.outcome == Outcome::Ok);
+                handed_out
+                    .filter(|op| op.entry().is_some_and(|e| !attempted.contains(&e)))
+                    .count() as u64
+            }
+        };
         Entries {
             produced,
             dropped,
             unconsumed: put_ok.saturating_sub(take_ok).saturating_sub(pending_takes),
+            abandoned,
         }
     }
 }
@@ -786,5 +813,25 @@ mod tests {
         assert_eq!(bad_counts(&c), [0; 6]);
         assert_eq!(c.verdict, Verdict::Safe);
         assert!(c.anomalies.is_empty());
+    }
+
+    #[test]
+    fn an_entry_handed_out_to_a_buyer_that_died_before_its_purchase_is_abandoned() {
+        let history = History {
+            workers: vec![worker(Role::Buyer, 0), worker(Role::EntryQueue, 0)],
+            ops: vec![
+                purchase(0, 0, 5 * US, 2).with_entry(Some(7)),
+                Op::new(1, Kind::Take, Outcome::Ok, 0)
+                    .with_entry(Some(7))
+                    .with_end(Some(US)),
+                // Handed out; its buyer was ended before it began the purchase.
+                Op::new(1, Kind::Take, Outcome::Ok, 6 * US)
+                    .with_entry(Some(8))
+                    .with_end(Some(7 * US)),
+            ],
+        };
+        let c = check(&history, &facts(2, 1));
+        assert_eq!((c.attempts, c.sold, c.indeterminate, c.abandoned), (1, 1, 0, 1));
+        assert_eq!(c.verdict, Verdict::Safe);
     }
 }
