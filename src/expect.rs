@@ -18,6 +18,12 @@ fn shows(key: ExpectKey, c: &Check) -> bool {
         ExpectKey::Indeterminate => c.indeterminate > 0,
         ExpectKey::Deadlock => c.verdict == Verdict::Deadlock,
         ExpectKey::Crashed => c.verdict == Verdict::Crashed,
+        ExpectKey::PhantomStock => c.phantom_stock > 0,
+        ExpectKey::Fenced => c.fenced > 0,
+        ExpectKey::GaveUp => c.gave_up > 0,
+        ExpectKey::Retries => c.retries > 0,
+        ExpectKey::Recovered => c.recovered > 0,
+        ExpectKey::Undersold => c.undersold > 0,
     }
 }
 

@@ -503,6 +503,18 @@ pub enum ExpectKey {
     Deadlock,
     /// A trial whose server died.
     Crashed,
+    /// Tickets that never existed, offered for sale.
+    PhantomStock,
+    /// Late writes the store refused by their fencing token.
+    Fenced,
+    /// Purchases that gave up after their retries.
+    GaveUp,
+    /// Conflicts retried.
+    Retries,
+    /// Locks taken from a holder that had died, and repaired.
+    Recovered,
+    /// Tickets left unsold although a buyer was turned away.
+    Undersold,
 }
 
 impl ExpectKey {
