@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Region, Role};
 use crate::notice::{self, FaultKind, Notice};
-use crate::scenario::{LockScope, PoolMode, Producers, StoreKind, StrategyName, WriteMode};
+use crate::scenario::{Isolation, LockScope, PoolMode, Producers, StoreKind, StrategyName, WriteMode};
 
 /// The plan's file in the trial's folder.
 pub const FILE_NAME: &str = "plan.json";
@@ -55,8 +55,22 @@ pub struct TrialPlan {
     pub lease_ms: u64,
     /// Whether a `lease` holder's writes carry its token, for the store to refuse old ones.
     pub fencing: bool,
-    /// At most this many retries of one purchase (`optimistic`).
+    /// At most this many retries of one purchase (`optimistic`, `transaction`).
     pub retries: u32,
+    /// The isolation level of the `transaction` strategy.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// How workers reach a store that is a server (see `store::Service`); empty for the
+    /// others. A password in it is never written: workers take the url from the
+    /// environment (`store::URL_VARIABLE`) when it has one.
+    #[serde(default)]
+    pub store_url: String,
+    /// The url as given, password and all, in the runner only: it is never written.
+    #[serde(skip)]
+    pub store_secret_url: Option<String>,
+    /// What sim keeps on a server for this run is named with it (a table, a key).
+    #[serde(default)]
+    pub store_name: String,
     /// The producers and their entry queue, if any.
     pub producers: Option<Producers>,
     /// A name part unique to this trial on the machine: what a strategy or store makes for

@@ -19,15 +19,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::scenario::{Point, Scenario, StrategyName};
-use crate::strategy;
+use crate::{store, strategy};
 use trial::{Ran, run_trial};
 
 /// Written into every output folder sim makes, so that it never overwrites anything else.
 pub const MARKER: &str = ".sim-run";
 
 /// What a run leaves in its output folder besides the marker, removed before the next run
-/// into it: the trials, and the results and report made from them.
-const EARLIER_RUN: [&str; 3] = ["trials", "index.html", "results.json"];
+/// into it: the trials, the results and report made from them, and a store's server folder.
+const EARLIER_RUN: [&str; 4] = ["trials", "index.html", "results.json", "server"];
 
 /// The checked trials of one strategy at one point of the scenario's sweep.
 pub struct Trials {
@@ -91,8 +91,19 @@ pub fn run_one(
     interrupts: &Interrupts,
 ) -> Result<TrialResult> {
     prepare_out(out)?;
+    let service = store::registry(scenario.stock.store).start(scenario, out)?;
     let dir = format!("trials/{}/000", strategy.name());
-    match run_trial(exe, scenario, out, &dir, strategy, 0, scenario.seed, interrupts)? {
+    match run_trial(
+        exe,
+        scenario,
+        out,
+        &dir,
+        strategy,
+        0,
+        scenario.seed,
+        interrupts,
+        &*service,
+    )? {
         Some(ran) => ran.check(),
         None => bail!("interrupted"),
     }
@@ -106,6 +117,8 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
             eprintln!("note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
         }
     }
+    // The store's server for the whole run, stopped when this returns, however it returns.
+    let service = store::registry(scenario.stock.store).start(scenario, out)?;
     let mut runs = Vec::new();
     let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
@@ -135,7 +148,17 @@ fn run_with(exe: &Path, scenario: &Scenario, out: &Path, interrupts: &Interrupts
         let mut ran = Vec::new();
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
-            match run_trial(exe, &at, out, &format!("{dir}/{n:03}"), strategy, n, seed, interrupts)? {
+            match run_trial(
+                exe,
+                &at,
+                out,
+                &format!("{dir}/{n:03}"),
+                strategy,
+                n,
+                seed,
+                interrupts,
+                &*service,
+            )? {
                 Some(trial) => ran.push(trial),
                 None => end = RunEnd::Interrupted,
             }

@@ -19,7 +19,8 @@ use crate::history::{self, History, Role};
 use crate::ipc;
 use crate::notice::FaultKind;
 use crate::plan::{Fixture, PlannedFault, TrialPlan};
-use crate::scenario::{Scenario, StrategyName};
+use crate::scenario::{Scenario, StrategyName, mask_password};
+use crate::store::Service;
 use crate::worker::pool::Pool;
 use crate::{store, strategy};
 
@@ -211,6 +212,7 @@ pub fn run_trial(
     n: u32,
     seed: u64,
     interrupts: &Interrupts,
+    service: &dyn Service,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
     let b = &scenario.buyers;
@@ -235,6 +237,10 @@ pub fn run_trial(
         lease_ms: scenario.lock.lease_ms,
         fencing: scenario.lock.fencing,
         retries: scenario.transaction.retries,
+        isolation: scenario.transaction.isolation,
+        store_url: mask_password(service.url()),
+        store_secret_url: Some(service.url().to_string()),
+        store_name: service.name().to_string(),
         producers: scenario.producers.clone(),
         tag: unique_tag(),
         pool: b.pool,
@@ -277,6 +283,7 @@ pub fn run_trial(
         &dir.join("workers.log"),
         stop_for,
         &groups,
+        service.url(),
     )?;
     let setup_deadline = started + SETUP_LIMIT;
     // Each stage ready before the next starts: the store's server, the other servers, the
