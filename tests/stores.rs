@@ -1,0 +1,438 @@
+//! The stores that are real servers, run for real: a throwaway PostgreSQL per run, the user's
+//! own server through `[stock] url`, and what is left after a run ends, is interrupted or is
+//! killed outright. A machine without the server's binaries fails these tests, naming the
+//! package: scripts/test installs it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{run_scenario, sim, u};
+
+/// The folder of PostgreSQL's server binaries, or a failure that says what to install.
+fn postgres_bin() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    found.retain(|bin| bin.join("initdb").is_file() && bin.join("postgres").is_file());
+    found.sort();
+    found.pop().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL's server is not installed (no /usr/lib/postgresql/*/bin/initdb): install the Debian \
+             package postgresql, or run scripts/test, which does"
+        )
+    })
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) {
+            found.push(text);
+        }
+    }
+    found
+}
+
+/// The socket folders under /tmp of the runner with this pid.
+fn socket_dirs_of(pid: u32) -> Vec<String> {
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("sim-pg.{pid}.")))
+        .collect()
+}
+
+/// Waits until `done` holds, for at most `limit` (generous: this machine is shared).
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+/// A folder the `postgres` user can reach when the tests run as root (tempfile's are private).
+fn open_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn a_throwaway_postgres_serves_the_run_and_is_gone_after_it() {
+    postgres_bin();
+    let dir = open_tempdir();
+    let file = dir.path().join("pg.toml");
+    std::fs::write(
+        &file,
+        "trials = 2\nstrategy = [\"none\", \"atomic\", \"row-lock\"]\n[stock]\nstore = \"postgres\"\ninitial = 10\n\
+         [buyers]\ncount = 20\nhold_us = 3000\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // While it runs, its server's data folder is in the output folder.
+    assert!(
+        wait_until(Duration::from_secs(60), || out
+            .join("server/postgres/PG_VERSION")
+            .exists()
+            || child.try_wait().unwrap().is_some()),
+        "no data folder appeared"
+    );
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let trials = |name: &str| {
+        results["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["strategy"] == name)
+            .unwrap()["trials"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for t in trials("none") {
+        assert!(u(&t["oversold"]) > 0, "20 buyers reading the same row: {t}");
+    }
+    for name in ["atomic", "row-lock"] {
+        for t in trials(name) {
+            assert_eq!(t["verdict"], "safe", "{name}: {t}");
+            assert_eq!(u(&t["sold"]), 10, "{name}: {t}");
+            assert_eq!(t["final_stock"], 0, "{name}: {t}");
+            // The store's own record holds every sale the buyers were told of.
+            let sales = std::fs::read_to_string(out.join(t["dir"].as_str().unwrap()).join("sales.jsonl")).unwrap();
+            assert_eq!(sales.lines().count(), 10, "{name}: {sales}");
+        }
+    }
+    assert!(
+        processes_mentioning(&out.to_string_lossy()).is_empty(),
+        "the server outlived the run"
+    );
+    assert!(
+        processes_mentioning(&format!("sim-pg.{pid}.")).is_empty(),
+        "the server outlived the run"
+    );
+    assert!(
+        socket_dirs_of(pid).is_empty(),
+        "socket folder left: {:?}",
+        socket_dirs_of(pid)
+    );
+    assert!(!out.join("server/postgres").exists(), "the data folder was not removed");
+}
+
+/// A run of many long trials on a throwaway PostgreSQL, its output folder reachable by the
+/// `postgres` user.
+fn long_postgres_run(dir: &Path) -> Child {
+    let scenario = dir.join("long.toml");
+    std::fs::write(
+        &scenario,
+        "trials = 1000\nstrategy = \"row-lock\"\n[stock]\nstore = \"postgres\"\ninitial = 100\n[buyers]\ncount = 10\n\
+         hold_us = 20000\n",
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_stops_the_throwaway_postgres_and_removes_its_folders() {
+    postgres_bin();
+    let dir = open_tempdir();
+    let mut sim = long_postgres_run(dir.path());
+    let out = dir.path().join("out");
+    assert!(
+        wait_until(Duration::from_secs(60), || out
+            .join("trials/row-lock/001/plan.json")
+            .exists()),
+        "the second trial never began"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
+    assert_eq!(sim.wait().unwrap().code(), Some(130));
+    assert!(processes_mentioning(&out.to_string_lossy()).is_empty(), "left running");
+    assert!(
+        processes_mentioning(&format!("sim-pg.{}.", sim.id())).is_empty(),
+        "server left running"
+    );
+    assert!(socket_dirs_of(sim.id()).is_empty(), "{:?}", socket_dirs_of(sim.id()));
+    assert!(!out.join("server/postgres").exists(), "the data folder was not removed");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["interrupted"], true);
+}
+
+#[test]
+fn a_runner_killed_outright_takes_its_postgres_along_and_the_next_run_sweeps_its_socket_folder() {
+    postgres_bin();
+    let dir = open_tempdir();
+    let mut sim = long_postgres_run(dir.path());
+    let out = dir.path().join("out");
+    assert!(
+        wait_until(Duration::from_secs(60), || out
+            .join("trials/row-lock/001/plan.json")
+            .exists()),
+        "the second trial never began"
+    );
+    sim.kill().unwrap(); // SIGKILL: no clean-up of sim's runs
+    sim.wait().unwrap();
+    // The kernel sends the server its stop signal, and it shuts down by itself.
+    assert!(
+        wait_until(Duration::from_secs(30), || processes_mentioning(&out.to_string_lossy())
+            .is_empty()),
+        "outlived the runner: {:?}",
+        processes_mentioning(&out.to_string_lossy())
+    );
+    let next = run_scenario(
+        "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\n[buyers]\ncount = 2\nhold_us = 0\n",
+        &[],
+    );
+    assert_eq!(next.code(), 0, "{}", next.stderr());
+    assert!(
+        socket_dirs_of(sim.id()).is_empty(),
+        "not swept: {:?}",
+        socket_dirs_of(sim.id())
+    );
+}
+
+#[test]
+fn missing_server_binaries_name_the_package_and_the_url_alternative() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pg.toml");
+    std::fs::write(&file, "[stock]\nstore = \"postgres\"\n").unwrap();
+    let output = sim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .env("SIM_POSTGRES_BIN", empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for needed in ["postgresql", "url", "stock.store"] {
+        assert!(stderr.contains(needed), "no {needed:?} in: {stderr}");
+    }
+}
+
+#[test]
+fn a_url_of_another_store_is_refused_naming_the_field() {
+    for (store, url) in [
+        ("postgres", "redis://localhost"),
+        ("redis", "postgres://localhost"),
+        ("file", "postgres://x"),
+    ] {
+        let run = run_scenario(&format!("[stock]\nstore = \"{store}\"\nurl = \"{url}\"\n"), &[]);
+        assert_eq!(run.code(), 2, "{store} {url}: {}", run.stderr());
+        assert!(run.stderr().contains("stock.url"), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn an_unreachable_url_is_refused_with_the_servers_error_and_no_password() {
+    let run = run_scenario(
+        "[stock]\nstore = \"postgres\"\nurl = \"postgres://buyer:hunter2@127.0.0.1:1/shop\"\n",
+        &[],
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 2, "{stderr}");
+    assert!(stderr.contains("stock.url"), "{stderr}");
+    assert!(stderr.contains("postgres://buyer:***@127.0.0.1:1/shop"), "{stderr}");
+    assert!(stderr.contains("refused"), "the server's error: {stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!run.out.join("trials").exists(), "a trial ran");
+}
+
+/// A PostgreSQL server of "the user's own", on a Unix socket, stopped when dropped.
+struct OwnServer {
+    process: Child,
+    socket: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl OwnServer {
+    fn start(max_connections: u32) -> OwnServer {
+        let bin = postgres_bin();
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").arg(flag).arg("postgres").output().unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .expect("a postgres user")
+        };
+        let ids = root.then(|| (id("-u"), id("-g")));
+        let as_postgres = |program: &Path| {
+            use std::os::unix::process::CommandExt;
+            let mut command = Command::new(program);
+            if let Some((uid, gid)) = ids {
+                command.uid(uid).gid(gid);
+            }
+            command.current_dir("/").stdout(Stdio::null()).stderr(Stdio::null());
+            command
+        };
+        let open = |dir: &Path| {
+            if let Some((uid, gid)) = ids {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
+            }
+        };
+        let data = open_tempdir();
+        let socket = open_tempdir();
+        open(data.path());
+        open(socket.path());
+        let status = as_postgres(&bin.join("initdb"))
+            .arg("-D")
+            .arg(data.path())
+            .args(["-A", "trust", "-N", "--no-locale", "-U", "owner"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed");
+        let process = as_postgres(&bin.join("postgres"))
+            .arg("-D")
+            .arg(data.path())
+            .arg("-k")
+            .arg(socket.path())
+            .args(["-c", "listen_addresses=", "-c", "fsync=off"])
+            .arg("-c")
+            .arg(format!("max_connections={max_connections}"))
+            .spawn()
+            .unwrap();
+        let server = OwnServer {
+            process,
+            socket,
+            _data: data,
+        };
+        assert!(
+            wait_until(Duration::from_secs(60), || server.psql("SELECT 1").is_some()),
+            "the test's own server did not start"
+        );
+        server
+    }
+
+    /// The url, with a password that trust authentication ignores and sim must not print.
+    fn url(&self) -> String {
+        let host = self.socket.path().to_string_lossy().replace('/', "%2F");
+        format!("postgresql://owner:hunter2@{host}/postgres")
+    }
+
+    fn psql(&self, sql: &str) -> Option<String> {
+        let output = Command::new("psql")
+            .arg("-h")
+            .arg(self.socket.path())
+            .args(["-U", "owner", "-d", "postgres", "-Atc", sql])
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child: fast shutdown.
+        unsafe { libc::kill(self.process.id() as i32, libc::SIGINT) };
+        let _ = self.process.wait();
+    }
+}
+
+#[test]
+fn on_the_users_own_server_sim_keeps_to_its_tables_and_refuses_more_buyers_than_connections() {
+    let server = OwnServer::start(20);
+    let url = server.url();
+    server
+        .psql("CREATE TABLE shop (n int); INSERT INTO shop VALUES (7)")
+        .unwrap();
+
+    let too_many = run_scenario(
+        &format!("[stock]\nstore = \"postgres\"\nurl = \"{url}\"\n[buyers]\ncount = 30\n"),
+        &[],
+    );
+    let stderr = too_many.stderr();
+    assert_eq!(too_many.code(), 2, "{stderr}");
+    // 30 buyers and sim's own connections; 20 less the 3 reserved for superusers.
+    assert!(stderr.contains("32") && stderr.contains("17"), "{stderr}");
+    assert!(stderr.contains("buyers.count"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let run = run_scenario(
+        &format!(
+            "trials = 2\nstrategy = [\"atomic\", \"transaction\"]\n[stock]\nstore = \"postgres\"\nurl = \"{url}\"\n\
+             initial = 5\n[buyers]\ncount = 8\nhold_us = 1000\n[transaction]\nisolation = \"serializable\"\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for name in ["atomic", "transaction"] {
+        for t in run.trials(name) {
+            assert_eq!(t["verdict"], "safe", "{t}");
+            assert_eq!(u(&t["sold"]), 5, "{t}");
+        }
+    }
+    // Nothing of sim's is left on the server, and what was there is untouched.
+    assert_eq!(
+        server
+            .psql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'sim\\_%'")
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(server.psql("SELECT n FROM shop").as_deref(), Some("7"));
+    // The password was never written down.
+    for entry in walk(&run.out) {
+        let text = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("hunter2"),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+    assert!(!run.stdout().contains("hunter2") && !run.stderr().contains("hunter2"));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
