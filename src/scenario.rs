@@ -141,7 +141,7 @@ pub fn mask_password(url: &str) -> String {
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rfind('@') {
+    let authority = match authority.rfind('@') {
         Some(at) => {
             let userinfo = &authority[..at];
             let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
@@ -150,10 +150,25 @@ pub fn mask_password(url: &str) -> String {
             } else {
                 user.to_string()
             };
-            format!("{scheme}://{masked}{}{tail}", &authority[at..])
+            format!("{masked}{}", &authority[at..])
         }
-        None => url.to_string(),
-    }
+        None => authority.to_string(),
+    };
+    // A password can also be a parameter: `?password=…` (PostgreSQL), `?pass=…` (Redis).
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if matches!(key, "password" | "pass") => format!("{key}=***"),
+                    _ => param.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Where the stock lives (README.md, "Stores and strategies"). Each is a file of `src/store/`, found
@@ -1364,6 +1379,29 @@ oversell = true
         )
         .unwrap();
         assert_eq!(s.buyers.count, 5000);
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_masked() {
+        for (url, shown) in [
+            (
+                "postgres://buyer:hunter2@db:5432/shop",
+                "postgres://buyer:***@db:5432/shop",
+            ),
+            ("postgres://buyer@db/shop", "postgres://buyer@db/shop"),
+            ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=hunter2",
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
+            (
+                "postgresql:///shop?host=/run&password=hunter2",
+                "postgresql:///shop?host=/run&password=***",
+            ),
+            ("host=/tmp/x user=sim", "host=/tmp/x user=sim"),
+        ] {
+            assert_eq!(mask_password(url), shown);
+        }
     }
 
     #[test]

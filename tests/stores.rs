@@ -48,8 +48,16 @@ fn socket_dirs_of(pid: u32) -> Vec<String> {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&format!("sim-pg.{pid}.")))
+        .filter(|n| n.starts_with(&format!("sim-pg.{pid}.")) || n.starts_with(&format!("sim-redis.{pid}.")))
         .collect()
+}
+
+/// Fails, naming the package, where `redis-server` is not installed.
+fn require_redis() {
+    assert!(
+        Path::new("/usr/bin/redis-server").is_file(),
+        "redis-server is not installed: install the Debian package redis-server, or run scripts/test, which does"
+    );
 }
 
 /// Waits until `done` holds, for at most `limit` (generous: this machine is shared).
@@ -227,21 +235,116 @@ fn a_runner_killed_outright_takes_its_postgres_along_and_the_next_run_sweeps_its
 }
 
 #[test]
-fn missing_server_binaries_name_the_package_and_the_url_alternative() {
-    let empty = tempfile::tempdir().unwrap();
+fn a_throwaway_redis_serves_the_run_and_is_gone_after_it() {
+    require_redis();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("pg.toml");
-    std::fs::write(&file, "[stock]\nstore = \"postgres\"\n").unwrap();
+    let file = dir.path().join("redis.toml");
+    std::fs::write(
+        &file,
+        "trials = 2\nstrategy = [\"none\", \"atomic\", \"optimistic\", \"lease\"]\n[stock]\nstore = \"redis\"\n\
+         initial = 10\n[buyers]\ncount = 20\nhold_us = 3000\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    for run in results["runs"].as_array().unwrap() {
+        let name = run["strategy"].as_str().unwrap();
+        for t in run["trials"].as_array().unwrap() {
+            let sales = std::fs::read_to_string(out.join(t["dir"].as_str().unwrap()).join("sales.jsonl")).unwrap();
+            // The store's own record holds every sale the buyers were told of.
+            assert_eq!(sales.lines().count() as u64, u(&t["sold"]), "{name}: {sales}");
+            match name {
+                "none" => assert!(u(&t["oversold"]) > 0, "20 buyers reading the same key: {t}"),
+                _ => {
+                    assert_eq!(t["verdict"], "safe", "{name}: {t}");
+                    assert_eq!(t["final_stock"], 0, "{name}: {t}");
+                }
+            }
+        }
+    }
+    assert!(
+        processes_mentioning(&format!("sim-redis.{pid}.")).is_empty(),
+        "the server outlived the run"
+    );
+    assert!(
+        socket_dirs_of(pid).is_empty(),
+        "socket folder left: {:?}",
+        socket_dirs_of(pid)
+    );
+}
+
+#[test]
+fn a_missing_redis_server_names_the_package_and_the_url_alternative() {
+    let run = run_scenario_with_env(
+        "[stock]\nstore = \"redis\"\n",
+        ("SIM_REDIS_SERVER", "/nonexistent/redis-server"),
+    );
+    assert_eq!(run.0, Some(2), "{}", run.1);
+    for needed in ["redis-server", "url", "stock.store"] {
+        assert!(run.1.contains(needed), "no {needed:?} in: {}", run.1);
+    }
+}
+
+#[test]
+fn an_unreachable_redis_url_is_refused_without_its_password() {
+    let run = run_scenario(
+        "[stock]\nstore = \"redis\"\nurl = \"redis://:hunter2@127.0.0.1:1/0\"\n",
+        &[],
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 2, "{stderr}");
+    assert!(
+        stderr.contains("stock.url") && stderr.contains("redis://:***@127.0.0.1:1/0"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// Runs `sim run` on `scenario` with one more environment variable: its exit code and
+/// standard error.
+fn run_scenario_with_env(scenario: &str, (key, value): (&str, &str)) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
     let output = sim()
         .arg("run")
         .arg(&file)
         .arg("--out")
         .arg(dir.path().join("out"))
-        .env("SIM_POSTGRES_BIN", empty.path())
+        .env(key, value)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn missing_server_binaries_name_the_package_and_the_url_alternative() {
+    let empty = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_scenario_with_env(
+        "[stock]\nstore = \"postgres\"\n",
+        ("SIM_POSTGRES_BIN", &empty.path().to_string_lossy()),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
     for needed in ["postgresql", "url", "stock.store"] {
         assert!(stderr.contains(needed), "no {needed:?} in: {stderr}");
     }

@@ -140,6 +140,21 @@ pub trait Stock {
     fn transactions(&mut self) -> Option<&mut dyn Transactions> {
         None
     }
+
+    /// The store's own lease (Redis's `SET NX PX`), if it keeps one: the `lease` strategy
+    /// takes it there rather than in the trial's folder.
+    fn leases(&mut self) -> Option<&mut dyn Leases> {
+        None
+    }
+}
+
+/// A lease kept by the store: a lock that expires, and a token that grows with each grant.
+pub trait Leases {
+    /// Tries once to take the lease for `lease_ms` as `holder`: the token granted, or how
+    /// long the current holder's lease has left.
+    fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, std::time::Duration>>;
+    /// Gives the lease back, if `holder` still holds it.
+    fn give_back(&mut self, holder: u32) -> io::Result<()>;
 }
 
 /// A store's transactions (PostgreSQL's).
