@@ -54,6 +54,7 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         permits: 1,
         lease_ms: 1_000,
         fencing: false,
+        deadline_ms: 60_000,
         retries: 100,
         isolation: Default::default(),
         store_url: String::new(),

@@ -55,6 +55,9 @@ pub struct TrialPlan {
     pub lease_ms: u64,
     /// Whether a `lease` holder's writes carry its token, for the store to refuse old ones.
     pub fencing: bool,
+    /// The trial's deadline: a server's own timeouts are set from it.
+    #[serde(default)]
+    pub deadline_ms: u64,
     /// At most this many retries of one purchase (`optimistic`, `transaction`).
     pub retries: u32,
     /// The isolation level of the `transaction` strategy.

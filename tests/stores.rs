@@ -539,3 +539,51 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn a_buyer_killed_or_paused_inside_its_transaction_leaves_the_sale_safe() {
+    postgres_bin();
+    let run = run_scenario(
+        "trials = 2\nstrategy = [\"row-lock\", \"advisory-lock\", \"transaction\"]\n[stock]\nstore = \"postgres\"\n\
+         initial = 40\n[buyers]\ncount = 10\nattempts = 3\nhold_us = 1000\n[transaction]\nisolation = \"serializable\"\n\
+         [faults]\nkill_buyers = 2\nstop_buyers = 1\nstop_ms = 200\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for name in ["row-lock", "advisory-lock", "transaction"] {
+        for t in run.trials(name) {
+            assert_eq!(t["verdict"], "safe", "{name}: {t}");
+            // Killed between the read and the write: the server rolled their transactions back.
+            assert_eq!(u(&t["indeterminate"]), 2, "{name}: {t}");
+            assert_eq!(u(&t["final_stock"]), 40 - u(&t["sold"]), "{name}: {t}");
+        }
+    }
+}
+
+#[test]
+fn a_buyer_paused_while_it_holds_the_row_is_cut_off_by_the_server_and_the_others_go_on() {
+    postgres_bin();
+    // The server ends a session idle in its transaction after a quarter of the deadline (2 s
+    // here); the paused buyer is resumed after 5 s, and tries again on a new connection.
+    let run = run_scenario(
+        "trials = 1\nstrategy = \"row-lock\"\ndeadline_ms = 8000\n[stock]\nstore = \"postgres\"\ninitial = 10\n\
+         [buyers]\ncount = 5\nhold_us = 1000\n[faults]\nstop_buyers = 1\nstop_ms = 5000\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let t = &run.trials("row-lock")[0];
+    assert_eq!(t["verdict"], "safe", "{t}");
+    assert_eq!(u(&t["sold"]), 5, "{t}");
+    let paused = t["faults"][0]["process"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("buyer ")
+        .unwrap()
+        .to_string();
+    // It read the stock and locked its row, then stopped: without the server's timeout each
+    // other buyer would wait for it, and its sale would come before theirs. It comes last.
+    let sales = std::fs::read_to_string(run.out.join(t["dir"].as_str().unwrap()).join("sales.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(sales.lines().last().unwrap()).unwrap();
+    assert_eq!(last["index"].to_string(), paused, "{sales}");
+    assert_eq!(last["ticket"], 6, "{sales}");
+}

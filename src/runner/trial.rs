@@ -236,6 +236,7 @@ pub fn run_trial(
         permits: scenario.semaphore.permits,
         lease_ms: scenario.lock.lease_ms,
         fencing: scenario.lock.fencing,
+        deadline_ms: scenario.deadline_ms,
         retries: scenario.transaction.retries,
         isolation: scenario.transaction.isolation,
         store_url: mask_password(service.url()),

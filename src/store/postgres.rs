@@ -96,44 +96,20 @@ impl Store for PostgresStore {
     }
 
     fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
-        let mut client = Client::connect(&super::url(plan), NoTls).map_err(to_io)?;
-        let n = &plan.store_name;
-        let mut prepare = |sql: String| client.prepare(&sql).map_err(to_io);
-        // Each statement that lowers the stock records the sale in the same statement; the
-        // worker and its index are the parameters from `$k` on.
-        let sale = |update: String, ticket: &str, k: u32| {
-            format!(
-                "WITH u AS ({update} RETURNING n) INSERT INTO {n}_sales (worker, idx, ticket) \
-                 SELECT ${k}::text, ${}::int, ({ticket})::bigint FROM u",
-                k + 1
-            )
+        let session = Session {
+            url: super::url(plan),
+            name: plan.store_name.clone(),
+            deadline_ms: plan.deadline_ms,
         };
-        let statements = Statements {
-            read: prepare(format!("SELECT n FROM {n}_stock WHERE id = 1"))?,
-            read_locked: prepare(format!("SELECT n FROM {n}_stock WHERE id = 1 FOR UPDATE"))?,
-            write: prepare(sale(format!("UPDATE {n}_stock SET n = $1 WHERE id = 1"), "$1 + 1", 2))?,
-            compare_and_set: prepare(sale(
-                format!("UPDATE {n}_stock SET n = $1 WHERE id = 1 AND n = $2"),
-                "$2",
-                3,
-            ))?,
-            decrement: prepare(format!(
-                "WITH u AS (UPDATE {n}_stock SET n = n - 1 WHERE id = 1 AND n > 0 RETURNING n + 1 AS ticket), \
-                 s AS (INSERT INTO {n}_sales (worker, idx, ticket) SELECT $1::text, $2::int, ticket FROM u) \
-                 SELECT ticket FROM u"
-            ))?,
-            fenced_write: prepare(sale(
-                format!("UPDATE {n}_stock SET n = $1, token = $2 WHERE id = 1 AND token <= $2"),
-                "$1 + 1",
-                3,
-            ))?,
-        };
+        let (client, statements) = session.connect()?;
         Ok(Box::new(Row {
             client,
             statements,
             worker: role.name(),
             index: index as i32,
-            advisory_key: advisory_key(n),
+            advisory_key: advisory_key(&plan.store_name),
+            session,
+            cut_off: false,
         }))
     }
 
@@ -343,6 +319,62 @@ fn advisory_key(name: &str) -> i64 {
     }) as i64
 }
 
+/// What a worker needs to connect, again if the server cut it off.
+struct Session {
+    url: String,
+    name: String,
+    deadline_ms: u64,
+}
+
+impl Session {
+    /// A connection with the server's timeouts set, and the statements prepared on it.
+    fn connect(&self) -> io::Result<(Client, Statements)> {
+        let mut client = Client::connect(&self.url, NoTls).map_err(to_io)?;
+        // A buyer paused inside its transaction is cut off by the server well before the
+        // trial's deadline, and its lock given back, so that the others go on; one waiting
+        // for a lock longer than that rolls back and tries again.
+        let idle = (self.deadline_ms / 4).max(1);
+        let lock = (self.deadline_ms / 2).max(1);
+        client
+            .batch_execute(&format!(
+                "SET idle_in_transaction_session_timeout = {idle}; SET lock_timeout = {lock}"
+            ))
+            .map_err(to_io)?;
+        let n = &self.name;
+        let mut prepare = |sql: String| client.prepare(&sql).map_err(to_io);
+        // Each statement that lowers the stock records the sale in the same statement; the
+        // worker and its index are the parameters from `$k` on.
+        let sale = |update: String, ticket: &str, k: u32| {
+            format!(
+                "WITH u AS ({update} RETURNING n) INSERT INTO {n}_sales (worker, idx, ticket) \
+                 SELECT ${k}::text, ${}::int, ({ticket})::bigint FROM u",
+                k + 1
+            )
+        };
+        let statements = Statements {
+            read: prepare(format!("SELECT n FROM {n}_stock WHERE id = 1"))?,
+            read_locked: prepare(format!("SELECT n FROM {n}_stock WHERE id = 1 FOR UPDATE"))?,
+            write: prepare(sale(format!("UPDATE {n}_stock SET n = $1 WHERE id = 1"), "$1 + 1", 2))?,
+            compare_and_set: prepare(sale(
+                format!("UPDATE {n}_stock SET n = $1 WHERE id = 1 AND n = $2"),
+                "$2",
+                3,
+            ))?,
+            decrement: prepare(format!(
+                "WITH u AS (UPDATE {n}_stock SET n = n - 1 WHERE id = 1 AND n > 0 RETURNING n + 1 AS ticket), \
+                 s AS (INSERT INTO {n}_sales (worker, idx, ticket) SELECT $1::text, $2::int, ticket FROM u) \
+                 SELECT ticket FROM u"
+            ))?,
+            fenced_write: prepare(sale(
+                format!("UPDATE {n}_stock SET n = $1, token = $2 WHERE id = 1 AND token <= $2"),
+                "$1 + 1",
+                3,
+            ))?,
+        };
+        Ok((client, statements))
+    }
+}
+
 /// The statements a worker prepares once.
 struct Statements {
     read: Statement,
@@ -360,19 +392,39 @@ struct Row {
     worker: &'static str,
     index: i32,
     advisory_key: i64,
+    session: Session,
+    /// The server ended the session (its idle-in-transaction timeout): connect again before
+    /// the next try.
+    cut_off: bool,
+}
+
+impl Row {
+    /// Notes a session the server ended, for `rollback` to connect again.
+    fn noting<T>(&mut self, result: Result<T, postgres::Error>) -> io::Result<T> {
+        result.map_err(|e| {
+            // Before COMMIT, a session the server ended (idle in its transaction too long)
+            // committed nothing: a conflict, retried on a new connection.
+            if e.is_closed() || e.code() == Some(&SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT) {
+                self.cut_off = true;
+                return io::Error::other(Conflict(format!("the server ended the session: {}", describe(&e))));
+            }
+            to_io(e)
+        })
+    }
 }
 
 impl Stock for Row {
     fn read(&mut self) -> io::Result<Reading> {
-        let row = self.client.query_one(&self.statements.read, &[]).map_err(to_io)?;
+        let result = self.client.query_one(&self.statements.read, &[]);
+        let row = self.noting(result)?;
         Ok(Reading::Value(row.get(0)))
     }
 
     fn write(&mut self, value: i64) -> io::Result<()> {
-        let updated = self
+        let result = self
             .client
-            .execute(&self.statements.write, &[&value, &self.worker, &self.index])
-            .map_err(to_io)?;
+            .execute(&self.statements.write, &[&value, &self.worker, &self.index]);
+        let updated = self.noting(result)?;
         match updated {
             1 => Ok(()),
             n => Err(io::Error::other(format!("the stock row is missing: {n} rows written"))),
@@ -416,31 +468,42 @@ impl Stock for Row {
 
 impl Transactions for Row {
     fn begin(&mut self, isolation: Isolation) -> io::Result<()> {
-        self.client
-            .batch_execute(&format!("BEGIN ISOLATION LEVEL {}", isolation.sql()))
-            .map_err(to_io)
+        let result = self
+            .client
+            .batch_execute(&format!("BEGIN ISOLATION LEVEL {}", isolation.sql()));
+        self.noting(result)
     }
 
     fn lock_advisory(&mut self) -> io::Result<()> {
-        self.client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&self.advisory_key])
-            .map(drop)
-            .map_err(to_io)
+        let result = self
+            .client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&self.advisory_key]);
+        self.noting(result).map(drop)
     }
 
     fn read_locked(&mut self) -> io::Result<Reading> {
-        let row = self
-            .client
-            .query_one(&self.statements.read_locked, &[])
-            .map_err(to_io)?;
+        let result = self.client.query_one(&self.statements.read_locked, &[]);
+        let row = self.noting(result)?;
         Ok(Reading::Value(row.get(0)))
     }
 
     fn commit(&mut self) -> io::Result<()> {
-        self.client.batch_execute("COMMIT").map_err(to_io)
+        // A connection lost here leaves the outcome unknown: not a conflict to retry.
+        match self.client.batch_execute("COMMIT") {
+            Err(e) if e.is_closed() => Err(io::Error::other(format!(
+                "the connection closed during COMMIT, whose outcome is unknown: {}",
+                describe(&e)
+            ))),
+            result => self.noting(result),
+        }
     }
 
     fn rollback(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.cut_off) {
+            // The server rolled the transaction back as it ended the session: a new one.
+            (self.client, self.statements) = self.session.connect()?;
+            return Ok(());
+        }
         self.client.batch_execute("ROLLBACK").map_err(to_io)
     }
 }
@@ -461,11 +524,19 @@ fn describe(e: &postgres::Error) -> String {
     }
 }
 
-/// A serialization failure or deadlock is a [`Conflict`], to retry; the rest are errors.
+/// A serialization failure, a deadlock, a lock waited for too long and a session ended for
+/// idling in its transaction abort the transaction: a [`Conflict`], to retry. The rest are
+/// errors.
 fn to_io(e: postgres::Error) -> io::Error {
     let conflict = matches!(
         e.code(),
-        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        Some(c) if [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+        ]
+        .contains(c)
     );
     match conflict {
         true => io::Error::other(Conflict(describe(&e))),
