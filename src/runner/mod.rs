@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::scenario::{Point, Scenario, StrategyName};
+use crate::store::Service;
 use crate::{store, strategy};
 use trial::{Ran, run_trial};
 
@@ -92,6 +93,23 @@ pub fn run_one(
 ) -> Result<TrialResult> {
     prepare_out(out)?;
     let service = store::registry(scenario.stock.store).start(scenario, out)?;
+    run_one_on(exe, scenario, strategy, out, interrupts, &*service)
+}
+
+/// [`run_one`] on a store's service that the caller started (`Store::start`), so that
+/// benchmarks of a server store start its server once.
+pub fn run_one_on(
+    exe: &Path,
+    scenario: &Scenario,
+    strategy: StrategyName,
+    out: &Path,
+    interrupts: &Interrupts,
+    service: &dyn Service,
+) -> Result<TrialResult> {
+    let trials = out.join("trials");
+    if trials.exists() {
+        std::fs::remove_dir_all(&trials).with_context(|| format!("removing the earlier {}", trials.display()))?;
+    }
     let dir = format!("trials/{}/000", strategy.name());
     match run_trial(
         exe,
@@ -102,7 +120,7 @@ pub fn run_one(
         0,
         scenario.seed,
         interrupts,
-        &*service,
+        service,
     )? {
         Some(ran) => ran.check(),
         None => bail!("interrupted"),

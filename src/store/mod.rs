@@ -6,7 +6,7 @@
 mod file;
 pub mod manager;
 mod postgres;
-mod redis;
+pub mod redis;
 mod server;
 mod shm;
 

@@ -39,7 +39,7 @@ pub const BIN_VARIABLE: &str = "SIM_REDIS_SERVER";
 /// Sets the stock and records the sale: KEYS stock, sales; ARGV value, sale.
 const WRITE: &str = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('RPUSH', KEYS[2], ARGV[2]) return 1";
 /// Takes one ticket if there is one and records the sale; the count it found.
-const DECREMENT: &str = "local n = tonumber(redis.call('GET', KEYS[1])) \
+pub const DECREMENT: &str = "local n = tonumber(redis.call('GET', KEYS[1])) \
     if n > 0 then redis.call('SET', KEYS[1], n - 1) redis.call('RPUSH', KEYS[2], ARGV[1] .. ' ' .. n) end \
     return n";
 /// Writes the stock unless a newer token was accepted: KEYS stock, sales, token; ARGV value,
