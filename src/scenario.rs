@@ -1382,6 +1382,24 @@ oversell = true
     }
 
     #[test]
+    fn isolation_levels_parse_and_a_wrong_one_names_the_field() {
+        let s = parse_str("[transaction]\nisolation = \"serializable\"\n").unwrap();
+        assert_eq!(s.transaction.isolation, Isolation::Serializable);
+        assert_eq!(parse_str("").unwrap().transaction.isolation, Isolation::ReadCommitted);
+        let e = parse_str("[transaction]\nisolation = \"snapshot\"\n").unwrap_err();
+        assert!(e.to_string().contains("isolation"), "{e}");
+    }
+
+    #[test]
+    fn transactions_are_refused_on_a_store_without_them() {
+        for strategy in ["row-lock", "advisory-lock", "transaction"] {
+            let e = parse_str(&format!("strategy = \"{strategy}\"\n[stock]\nstore = \"redis\"\n")).unwrap_err();
+            assert!(e.to_string().contains("\"postgres\""), "{e}");
+        }
+        parse_str("strategy = [\"row-lock\", \"atomic\"]\n[stock]\nstore = \"postgres\"\n").unwrap();
+    }
+
+    #[test]
     fn a_password_in_a_url_is_masked() {
         for (url, shown) in [
             (
