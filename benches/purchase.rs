@@ -60,6 +60,7 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         store_url: String::new(),
         store_secret_url: None,
         store_name: String::new(),
+        store_pid: 0,
         producers: None,
         tag: format!("{}.bench.{}", std::process::id(), strategy.name()),
         pool: None,

@@ -74,6 +74,9 @@ pub struct TrialPlan {
     /// What sim keeps on a server for this run is named with it (a table, a key).
     #[serde(default)]
     pub store_name: String,
+    /// The pid of the store's server, for `[faults] kill_store`; 0 if there is none.
+    #[serde(default)]
+    pub store_pid: u32,
     /// The producers and their entry queue, if any.
     pub producers: Option<Producers>,
     /// A name part unique to this trial on the machine: what a strategy or store makes for
@@ -169,6 +172,7 @@ pub struct Hold {
     hold_us: u64,
     attempt: u32,
     fault: Option<(u32, FaultKind)>,
+    store_pid: u32,
 }
 
 impl Hold {
@@ -184,6 +188,7 @@ impl Hold {
             hold_us: plan.hold_us,
             attempt: 0,
             fault,
+            store_pid: plan.store_pid,
         }
     }
 
@@ -217,12 +222,19 @@ impl Hold {
                 at_ns: crate::clock::now_ns(),
             };
             if notice::send(notice).is_ok() {
-                let signal = match kind {
-                    FaultKind::Kill => libc::SIGKILL,
-                    FaultKind::Stop => libc::SIGSTOP,
+                match kind {
+                    // SAFETY: raising a signal on oneself; SIGSTOP returns once the runner
+                    // resumes us.
+                    FaultKind::Kill => unsafe { libc::raise(libc::SIGKILL) },
+                    // SAFETY: as above.
+                    FaultKind::Stop => unsafe { libc::raise(libc::SIGSTOP) },
+                    // SAFETY: SIGKILL to the store's server, whose pid the runner planned;
+                    // 0 (no server) is skipped, as it would signal our own group.
+                    FaultKind::KillStore if self.store_pid > 0 => unsafe {
+                        libc::kill(self.store_pid as i32, libc::SIGKILL)
+                    },
+                    FaultKind::KillStore => 0,
                 };
-                // SAFETY: raising a signal on oneself; SIGSTOP returns once the runner resumes us.
-                unsafe { libc::raise(signal) };
             }
         }
         self.attempt += 1;

@@ -543,6 +543,9 @@ pub struct Faults {
     pub stop_ms: u64,
     /// Kill the `queue` strategy's seller in the middle of a sale.
     pub kill_seller: bool,
+    /// SIGKILL the store's throwaway server in the middle of a sale.
+    #[serde(default)]
+    pub kill_store: bool,
 }
 
 /// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
@@ -751,6 +754,7 @@ struct RawFaults {
     stop_buyers: Option<Spanned<i64>>,
     stop_ms: Option<Spanned<i64>>,
     kill_seller: Option<bool>,
+    kill_store: Option<Spanned<bool>>,
 }
 
 /// Reads and validates a scenario file.
@@ -1042,6 +1046,22 @@ impl Validator<'_> {
             )? as u32,
             stop_ms: self.number(&f.stop_ms, "faults.stop_ms", 200, 0, 600_000, " (ten minutes)")?,
             kill_seller: f.kill_seller.unwrap_or(false),
+            kill_store: match &f.kill_store {
+                Some(kill) if *kill.get_ref() && (stock.store.url_scheme().is_none() || stock.url.is_some()) => {
+                    return Err(self.error(
+                        Some(kill.span()),
+                        "faults.kill_store",
+                        format!(
+                            "kill_store kills the throwaway server sim starts for store \"postgres\" or \"redis\"; \
+                             store \"{}\"{} has none: use one of those stores without [stock] url, or drop kill_store",
+                            stock.store,
+                            if stock.url.is_some() { " with a url" } else { "" }
+                        ),
+                    ));
+                }
+                Some(kill) => *kill.get_ref(),
+                None => false,
+            },
         };
         let expect = self.expect(&raw.expect)?;
         buyers.count = counts[0];

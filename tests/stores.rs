@@ -587,3 +587,67 @@ fn a_buyer_paused_while_it_holds_the_row_is_cut_off_by_the_server_and_the_others
     assert_eq!(last["index"].to_string(), paused, "{sales}");
     assert_eq!(last["ticket"], 6, "{sales}");
 }
+
+#[test]
+fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next() {
+    postgres_bin();
+    require_redis();
+    for (store, strategy) in [("postgres", "row-lock"), ("redis", "optimistic")] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kill.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "trials = 3\nstrategy = [\"atomic\", \"{strategy}\"]\n[stock]\nstore = \"{store}\"\ninitial = 100\n\
+                 [buyers]\ncount = 10\nattempts = 5\nhold_us = 2000\n[faults]\nkill_store = true\n\
+                 [expect]\ncrashed = true\n"
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join("out");
+        let child = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .arg("run")
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{store}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+        for run in results["runs"].as_array().unwrap() {
+            for t in run["trials"].as_array().unwrap() {
+                // Every trial: its server was killed, and it was started again for the next.
+                assert_eq!(t["verdict"], "crashed", "{store}: {t}");
+                assert_eq!(t["faults"][0]["kind"], "kill-store", "{store}: {t}");
+            }
+        }
+        let short = if store == "postgres" { "pg" } else { "redis" };
+        assert!(
+            processes_mentioning(&format!("sim-{short}.{pid}.")).is_empty(),
+            "{store} left running"
+        );
+        assert!(socket_dirs_of(pid).is_empty(), "{store}: {:?}", socket_dirs_of(pid));
+    }
+}
+
+#[test]
+fn kill_store_needs_a_throwaway_server() {
+    for stock in [
+        "store = \"file\"",
+        "store = \"postgres\"\nurl = \"postgres://localhost/shop\"",
+    ] {
+        let run = run_scenario(&format!("[stock]\n{stock}\n[faults]\nkill_store = true\n"), &[]);
+        assert_eq!(run.code(), 2, "{}", run.stderr());
+        assert!(run.stderr().contains("faults.kill_store"), "{}", run.stderr());
+    }
+}

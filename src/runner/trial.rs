@@ -143,7 +143,7 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
 fn roster(scenario: &Scenario, strategy: StrategyName) -> Vec<(usize, Role, u32)> {
     let mut roster = Vec::new();
     let store = store::registry(scenario.stock.store);
-    roster.extend(store.servers().iter().map(|&role| (STORE, role, 0)));
+    roster.extend(store.servers(scenario).iter().map(|&role| (STORE, role, 0)));
     roster.extend(
         strategy::registry(strategy)
             .servers()
@@ -185,6 +185,24 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
             },
         })
         .collect();
+    if f.kill_store {
+        // A buyer not hit by another fault, within the first half of the sales.
+        let hit: Vec<u32> = faults.iter().map(|f| f.index).collect();
+        let free: Vec<u32> = (0..processes).filter(|i| !hit.contains(i)).collect();
+        if !free.is_empty() {
+            let index = free[rng.random_range(0..free.len())];
+            let attempt = match fixed_attempts {
+                true => rng.random_range(0..b.attempts.div_ceil(2).max(1)),
+                false => 0,
+            };
+            faults.push(PlannedFault {
+                role: Role::Buyer,
+                index,
+                attempt,
+                kind: FaultKind::KillStore,
+            });
+        }
+    }
     if f.kill_seller && strategy::registry(strategy).servers().contains(&Role::Seller) {
         let sales = match &scenario.producers {
             Some(p) => p.count as u64 * p.entries as u64,
@@ -215,6 +233,7 @@ pub fn run_trial(
     service: &dyn Service,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
+    service.revive()?;
     let b = &scenario.buyers;
     let tsc = clock::tsc_usable();
     clock::use_tsc(tsc);
@@ -242,6 +261,7 @@ pub fn run_trial(
         store_url: mask_password(service.url()),
         store_secret_url: Some(service.url().to_string()),
         store_name: service.name().to_string(),
+        store_pid: service.pid().unwrap_or(0),
         producers: scenario.producers.clone(),
         tag: unique_tag(),
         pool: b.pool,
@@ -313,7 +333,10 @@ pub fn run_trial(
     drop(crew);
     drop(fixtures);
 
-    if ending == Ending::Done {
+    // Workers that lost a store's server killed by the scenario fail, as they should: the
+    // trial is crashed, not sim broken.
+    let store_killed = faults.iter().any(|f| f.kind == FaultKind::KillStore);
+    if ending == Ending::Done && !store_killed {
         worker_errors(&dir.join("workers.log"))?;
     }
     let facts = Facts {

@@ -63,6 +63,17 @@ pub trait Service {
     fn name(&self) -> &str {
         ""
     }
+
+    /// The pid of the throwaway server, if there is one (for `[faults] kill_store`).
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    /// Starts the throwaway server again if it died (killed by `[faults] kill_store`):
+    /// called before each trial.
+    fn revive(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The service of a store that needs none.
@@ -80,8 +91,9 @@ pub trait Store: Sync {
     /// Dropping the fixture removes what was made.
     fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>>;
 
-    /// The server processes it adds to each trial (a manager).
-    fn servers(&self) -> &'static [Role] {
+    /// The server processes it adds to each trial (a manager; for a throwaway server that
+    /// `[faults] kill_store` kills, a watcher that stands for it in the history).
+    fn servers(&self, _scenario: &Scenario) -> &'static [Role] {
         &[]
     }
 

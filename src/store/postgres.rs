@@ -26,10 +26,10 @@ use anyhow::{Context, Result, bail};
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
-use super::server::{self, Server, SocketDir};
+use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
 use super::{Conflict, FileStock, Reading, SALES_FILE, Service, Stock, Store, Transactions};
 use crate::checker::FinalStock;
-use crate::history::Role;
+use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Isolation, Scenario, mask_password};
 
@@ -68,7 +68,7 @@ impl Store for PostgresStore {
                     socket: None,
                 }
             }
-            None => throwaway(out, name, workers)?,
+            None => throwaway(out, name, workers, scenario.faults.kill_store)?,
         };
         let mut client = service.connect()?;
         client
@@ -92,7 +92,19 @@ impl Store for PostgresStore {
                 plan.initial_stock
             ))
             .map_err(to_io)?;
-        Ok(Box::new(()))
+        Ok(Box::new(WatcherStopper::new(plan)))
+    }
+
+    fn servers(&self, scenario: &Scenario) -> &'static [Role] {
+        match scenario.faults.kill_store {
+            true => &[Role::Manager],
+            false => &[],
+        }
+    }
+
+    fn serve(&self, plan: &TrialPlan, _role: Role, recorder: &mut Recorder) -> Result<()> {
+        let mut client = Client::connect(&super::url(plan), NoTls).map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        server::watch(plan, recorder, || client.simple_query("SELECT 1").is_ok())
     }
 
     fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
@@ -156,7 +168,7 @@ fn check_connections(client: &mut Client, workers: u64, server: &str) -> Result<
 }
 
 /// Starts a throwaway server for the run.
-fn throwaway(out: &Path, name: String, workers: u64) -> Result<PgService> {
+fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result<PgService> {
     let bin = binaries()?;
     let run_as = server::run_as("postgres", PACKAGE)?;
     let socket = SocketDir::make("pg", run_as)?;
@@ -180,31 +192,39 @@ fn throwaway(out: &Path, name: String, workers: u64) -> Result<PgService> {
     server::run_to_end(initdb, run_as, &home.join("initdb.log")).context("making the throwaway PostgreSQL server")?;
 
     let max_connections = (workers + 10).max(100);
-    let mut postgres = Command::new(bin.join("postgres"));
-    postgres.arg("-D").arg(&data).arg("-k").arg(&socket.0);
-    for setting in [
+    // A throwaway server: what it holds is lost with it anyway, unless it is to be killed
+    // and started again, when what it acknowledged must survive.
+    let durable = if kill_store { "on" } else { "off" };
+    let settings = vec![
         "listen_addresses=".to_string(),
         format!("max_connections={max_connections}"),
-        // A throwaway server: what it holds is lost with it anyway.
-        "fsync=off".into(),
-        "full_page_writes=off".into(),
+        format!("fsync={durable}"),
+        format!("full_page_writes={durable}"),
         // Its dynamic shared memory in the data folder, not /dev/shm: nothing outside it.
         "dynamic_shared_memory_type=mmap".into(),
         "unix_socket_permissions=0700".into(),
-    ] {
-        postgres.arg("-c").arg(setting);
-    }
+    ];
     let log = home.join("postgres.log");
-    let mut process = Server::spawn(postgres, run_as, &log, libc::SIGINT).context("starting PostgreSQL")?;
     let url = format!("host={} user={USER} dbname=postgres", socket.0.display());
-    server::await_ready(&mut process, READY_LIMIT, &log, || {
-        Client::connect(&url, NoTls).map_err(|e| anyhow::anyhow!("connecting: {}", describe(&e)))
-    })
-    .context("starting the throwaway PostgreSQL server")?;
+    let (program, data_dir, socket_dir, ready_url) =
+        (bin.join("postgres"), data.clone(), socket.0.clone(), url.clone());
+    let start = move || -> Result<Server> {
+        let mut postgres = Command::new(&program);
+        postgres.arg("-D").arg(&data_dir).arg("-k").arg(&socket_dir);
+        for setting in &settings {
+            postgres.arg("-c").arg(setting);
+        }
+        let mut process = Server::spawn(postgres, run_as, &log, libc::SIGINT).context("starting PostgreSQL")?;
+        server::await_ready(&mut process, READY_LIMIT, &log, || {
+            Client::connect(&ready_url, NoTls).map_err(|e| anyhow::anyhow!("connecting: {}", describe(&e)))
+        })
+        .context("starting the throwaway PostgreSQL server")?;
+        Ok(process)
+    };
     Ok(PgService {
         url,
         name,
-        server: Some(process),
+        server: Some(Restartable::new(Box::new(start))?),
         data: Some(data),
         socket: Some(socket),
     })
@@ -249,7 +269,7 @@ fn missing(what: &str) -> String {
 struct PgService {
     url: String,
     name: String,
-    server: Option<Server>,
+    server: Option<Restartable>,
     data: Option<PathBuf>,
     socket: Option<SocketDir>,
 }
@@ -269,11 +289,19 @@ impl Service for PgService {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Restartable::pid)
+    }
+
+    fn revive(&self) -> Result<()> {
+        self.server.as_ref().map_or(Ok(()), Restartable::revive)
+    }
 }
 
 impl Drop for PgService {
     fn drop(&mut self) {
-        match &mut self.server {
+        match &self.server {
             Some(server) => server.stop(),
             // The user's server: only what sim made goes.
             None => {

@@ -21,10 +21,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use redis::{Connection, Script, Value};
 
-use super::server::{self, Server, SocketDir};
+use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
 use super::{FileStock, Leases, Reading, SALES_FILE, Service, Stock, Store};
 use crate::checker::FinalStock;
-use crate::history::Role;
+use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Scenario, mask_password};
 
@@ -102,7 +102,19 @@ impl Store for RedisStore {
             .arg(0)
             .query::<Value>(&mut con)
             .map_err(io::Error::other)?;
-        Ok(Box::new(()))
+        Ok(Box::new(WatcherStopper::new(plan)))
+    }
+
+    fn servers(&self, scenario: &Scenario) -> &'static [Role] {
+        match scenario.faults.kill_store {
+            true => &[Role::Manager],
+            false => &[],
+        }
+    }
+
+    fn serve(&self, plan: &TrialPlan, _role: Role, recorder: &mut Recorder) -> Result<()> {
+        let mut con = connect(&super::url(plan))?;
+        server::watch(plan, recorder, || redis::cmd("PING").query::<String>(&mut con).is_ok())
     }
 
     fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
@@ -175,23 +187,27 @@ fn throwaway(out: &Path, name: String) -> Result<RedisService> {
     let home = out.join("server");
     std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
     let path = socket.0.join("redis.sock");
-    let mut command = Command::new(&program);
-    command
-        .args(["--port", "0", "--unixsocket"])
-        .arg(&path)
-        .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir"])
-        .arg(&socket.0);
     let log = home.join("redis.log");
-    let mut process = Server::spawn(command, None, &log, libc::SIGTERM).context("starting redis-server")?;
     let url = format!("redis+unix://{}", path.display());
-    server::await_ready(&mut process, READY_LIMIT, &log, || {
-        connect(&url).map_err(|e| anyhow::anyhow!("connecting: {e}"))
-    })
-    .context("starting the throwaway Redis server")?;
+    let (dir, ready_url) = (socket.0.clone(), url.clone());
+    let start = move || -> Result<Server> {
+        let mut command = Command::new(&program);
+        command
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&path)
+            .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir);
+        let mut process = Server::spawn(command, None, &log, libc::SIGTERM).context("starting redis-server")?;
+        server::await_ready(&mut process, READY_LIMIT, &log, || {
+            connect(&ready_url).map_err(|e| anyhow::anyhow!("connecting: {e}"))
+        })
+        .context("starting the throwaway Redis server")?;
+        Ok(process)
+    };
     Ok(RedisService {
         url,
         name,
-        server: Some(process),
+        server: Some(Restartable::new(Box::new(start))?),
         socket: Some(socket),
     })
 }
@@ -207,7 +223,7 @@ fn missing(what: &str) -> String {
 struct RedisService {
     url: String,
     name: String,
-    server: Option<Server>,
+    server: Option<Restartable>,
     socket: Option<SocketDir>,
 }
 
@@ -219,11 +235,19 @@ impl Service for RedisService {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Restartable::pid)
+    }
+
+    fn revive(&self) -> Result<()> {
+        self.server.as_ref().map_or(Ok(()), Restartable::revive)
+    }
 }
 
 impl Drop for RedisService {
     fn drop(&mut self) {
-        match &mut self.server {
+        match &self.server {
             Some(server) => server.stop(),
             // The user's server: only what sim made goes.
             None => {

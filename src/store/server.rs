@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::history::Recorder;
+use crate::plan::{Fixture, TrialPlan, ready_then_wait_for_gate};
+
 /// How long a server may take to stop when asked, before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -151,7 +154,12 @@ impl Server {
     /// Starts `command` as `run_as`, in a process group of its own (a Ctrl-C at the terminal
     /// reaches the runner alone, which stops it in order), its output in `log`.
     pub fn spawn(mut command: Command, run_as: Option<RunAs>, log: &Path, stop_signal: i32) -> Result<Server> {
-        let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        // Appended to: a server started again after a kill keeps what the first one said.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
         if let Some(who) = run_as {
             std::os::unix::fs::chown(log, Some(who.uid), Some(who.gid))?;
             command.uid(who.uid).gid(who.gid);
@@ -178,6 +186,11 @@ impl Server {
         let program = command.get_program().to_string_lossy().into_owned();
         let child = command.spawn().with_context(|| format!("starting {program}"))?;
         Ok(Server { child, stop_signal })
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// How it ended, if it has.
@@ -246,4 +259,105 @@ pub fn find_binaries(dirs: impl IntoIterator<Item = PathBuf>, programs: &[&str])
     dirs.into_iter()
         .chain(std::env::split_paths(&path))
         .find(|dir| programs.iter().all(|p| dir.join(p).is_file()))
+}
+
+/// A throwaway server that is started again before the next trial if `[faults] kill_store`
+/// killed it.
+pub struct Restartable {
+    server: std::cell::RefCell<Server>,
+    start: Box<dyn Fn() -> Result<Server>>,
+}
+
+impl Restartable {
+    /// Starts the server with `start`, which returns once it answers.
+    pub fn new(start: Box<dyn Fn() -> Result<Server>>) -> Result<Restartable> {
+        let server = start()?;
+        Ok(Restartable {
+            server: std::cell::RefCell::new(server),
+            start,
+        })
+    }
+
+    /// The running server's pid.
+    pub fn pid(&self) -> u32 {
+        self.server.borrow().pid()
+    }
+
+    /// Starts it again if it died.
+    pub fn revive(&self) -> Result<()> {
+        let dead = self.server.borrow_mut().exited().is_some();
+        if !dead {
+            return Ok(());
+        }
+        // The killed server's children may take a moment to notice and go, and a new
+        // PostgreSQL refuses to start while they hold its shared memory: try a few times.
+        let mut tries = 0;
+        loop {
+            match (self.start)() {
+                Ok(server) => {
+                    *self.server.borrow_mut() = server;
+                    return Ok(());
+                }
+                Err(e) if tries >= 10 => return Err(e.context("starting the store's server again after it was killed")),
+                Err(_) => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    /// Stops it.
+    pub fn stop(&self) {
+        self.server.borrow_mut().stop();
+    }
+}
+
+/// The watcher's socket, by which the runner tells it the trial is over.
+fn watcher_socket(plan: &TrialPlan) -> String {
+    plan.name("watcher")
+}
+
+/// The runner's way to stop a trial's watcher; nothing to remove (an abstract socket).
+pub struct WatcherStopper(String);
+
+impl WatcherStopper {
+    /// The stopper of the plan's watcher, if it has one.
+    pub fn new(plan: &TrialPlan) -> WatcherStopper {
+        WatcherStopper(watcher_socket(plan))
+    }
+}
+
+impl Fixture for WatcherStopper {
+    fn stop(&self) {
+        let _ = crate::ipc::send_once(&self.0, crate::ipc::STOP);
+    }
+}
+
+/// The life of a trial's watcher, a process that stands for the store's server in the
+/// history when `[faults] kill_store` may kill it: it finishes when the runner stops it, and
+/// dies, unfinished, when `alive` finds the server gone, so that the checker judges the
+/// trial `crashed` and the runner ends the clients waiting on the server.
+pub fn watch(plan: &TrialPlan, recorder: &mut Recorder, mut alive: impl FnMut() -> bool) -> Result<()> {
+    let socket = crate::ipc::bind(&watcher_socket(plan))?;
+    socket.set_nonblocking(true)?;
+    ready_then_wait_for_gate(recorder)?;
+    let mut buf = [0u8; 16];
+    loop {
+        match socket.recv(&mut buf) {
+            // Clients that lost the server end at once, and the runner then stops the
+            // watcher: it looks once more before it calls the trial whole.
+            Ok(n) if &buf[..n] == crate::ipc::STOP => match alive() {
+                true => return Ok(()),
+                false => bail!("the store's server died"),
+            },
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !alive() {
+            bail!("the store's server died");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
