@@ -629,6 +629,23 @@ fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next(
                 // Every trial: its server was killed, and it was started again for the next.
                 assert_eq!(t["verdict"], "crashed", "{store}: {t}");
                 assert_eq!(t["faults"][0]["kind"], "kill-store", "{store}: {t}");
+                // What survived, read from the server started again.
+                let sales = std::fs::read_to_string(out.join(t["dir"].as_str().unwrap()).join("sales.jsonl")).unwrap();
+                let recorded = sales.lines().count() as u64;
+                match store {
+                    // Every acknowledged sale was committed to the WAL: the record holds
+                    // them, and those whose buyer was cut off before the answer.
+                    "postgres" => {
+                        assert!(recorded >= u(&t["sold"]), "{t}\n{sales}");
+                        assert_eq!(u(&t["final_stock"]), 100 - recorded, "{t}\n{sales}");
+                    }
+                    // Without snapshots or an append-only file, a killed Redis forgets
+                    // everything: every acknowledged sale is lost.
+                    _ => {
+                        assert_eq!(recorded, 0, "{t}\n{sales}");
+                        assert!(t["final_stock"].is_null(), "{t}");
+                    }
+                }
             }
         }
         let short = if store == "postgres" { "pg" } else { "redis" };

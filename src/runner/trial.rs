@@ -339,6 +339,11 @@ pub fn run_trial(
     if ending == Ending::Done && !store_killed {
         worker_errors(&dir.join("workers.log"))?;
     }
+    if store_killed {
+        // What survived the kill is read from the server started again: the final stock
+        // and the store's record of sales, to hold against what buyers were told.
+        service.revive()?;
+    }
     let facts = Facts {
         initial_stock: scenario.stock.initial,
         final_stock: store.final_stock(&plan),

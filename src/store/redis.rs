@@ -271,7 +271,7 @@ impl Drop for RedisService {
 fn final_stock(plan: &TrialPlan) -> Result<i64> {
     let mut con = connect(&super::url(plan))?;
     let keys = Keys::of(&plan.store_name);
-    let count: i64 = redis::cmd("GET").arg(&keys.stock).query(&mut con)?;
+    let count: Option<i64> = redis::cmd("GET").arg(&keys.stock).query(&mut con)?;
     let sales: Vec<String> = redis::cmd("LRANGE").arg(&keys.sales).arg(0).arg(-1).query(&mut con)?;
     let path = plan.trial_dir.join(SALES_FILE);
     let mut file = io::BufWriter::new(std::fs::File::create(&path)?);
@@ -284,7 +284,8 @@ fn final_stock(plan: &TrialPlan) -> Result<i64> {
         writeln!(file, "{line}")?;
     }
     file.flush()?;
-    Ok(count)
+    // A server without persistence that was killed comes back empty.
+    count.ok_or_else(|| anyhow::anyhow!("the stock key is gone: the server lost it"))
 }
 
 /// A worker's connection to the stock key.
