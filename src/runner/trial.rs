@@ -233,7 +233,7 @@ pub fn run_trial(
     service: &dyn Service,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
-    service.revive()?;
+    service.revive(false)?;
     let b = &scenario.buyers;
     let tsc = clock::tsc_usable();
     clock::use_tsc(tsc);
@@ -342,7 +342,7 @@ pub fn run_trial(
     if store_killed {
         // What survived the kill is read from the server started again: the final stock
         // and the store's record of sales, to hold against what buyers were told.
-        service.revive()?;
+        service.revive(true)?;
     }
     let facts = Facts {
         initial_stock: scenario.stock.initial,

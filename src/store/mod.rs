@@ -70,8 +70,9 @@ pub trait Service {
     }
 
     /// Starts the throwaway server again if it died (killed by `[faults] kill_store`):
-    /// called before each trial.
-    fn revive(&self) -> Result<()> {
+    /// called before each trial, and after a trial in which it was `killed`, when it first
+    /// waits for the server to be gone (a SIGKILL takes a moment to end a process).
+    fn revive(&self, _killed: bool) -> Result<()> {
         Ok(())
     }
 }

@@ -294,8 +294,8 @@ impl Service for PgService {
         self.server.as_ref().map(Restartable::pid)
     }
 
-    fn revive(&self) -> Result<()> {
-        self.server.as_ref().map_or(Ok(()), Restartable::revive)
+    fn revive(&self, killed: bool) -> Result<()> {
+        self.server.as_ref().map_or(Ok(()), |server| server.revive(killed))
     }
 }
 

@@ -240,8 +240,8 @@ impl Service for RedisService {
         self.server.as_ref().map(Restartable::pid)
     }
 
-    fn revive(&self) -> Result<()> {
-        self.server.as_ref().map_or(Ok(()), Restartable::revive)
+    fn revive(&self, killed: bool) -> Result<()> {
+        self.server.as_ref().map_or(Ok(()), |server| server.revive(killed))
     }
 }
 

@@ -283,8 +283,14 @@ impl Restartable {
         self.server.borrow().pid()
     }
 
-    /// Starts it again if it died.
-    pub fn revive(&self) -> Result<()> {
+    /// Starts it again if it died; if it was `killed`, once it is gone.
+    pub fn revive(&self, killed: bool) -> Result<()> {
+        if killed {
+            let until = Instant::now() + STOP_GRACE;
+            while self.server.borrow_mut().exited().is_none() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let dead = self.server.borrow_mut().exited().is_some();
         if !dead {
             return Ok(());
