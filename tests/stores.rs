@@ -668,3 +668,27 @@ fn kill_store_needs_a_throwaway_server() {
         assert!(run.stderr().contains("faults.kill_store"), "{}", run.stderr());
     }
 }
+
+#[test]
+fn a_postgres_lease_row_expires_under_a_paused_holder_unless_its_writes_are_fenced() {
+    postgres_bin();
+    for (fencing, expected) in [(false, "anomalous"), (true, "safe")] {
+        let run = run_scenario(
+            &format!(
+                "trials = 2\nstrategy = \"lease\"\n[stock]\nstore = \"postgres\"\ninitial = 500\n[buyers]\ncount = 10\n\
+                 attempts = 20\nhold_us = 1000\n[lock]\nlease_ms = 50\nfencing = {fencing}\n[faults]\nstop_buyers = 2\n\
+                 stop_ms = 300\n"
+            ),
+            &[],
+        );
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        for t in run.trials("lease") {
+            // Paused six lease-lengths while holding it: the lease row was taken over, and
+            // the holder's late write lands on a stock that moved on, unless it is fenced.
+            match expected {
+                "safe" => assert_eq!(t["verdict"], "safe", "{t}"),
+                _ => assert_ne!(t["verdict"], "safe", "{t}"),
+            }
+        }
+    }
+}

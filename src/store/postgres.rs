@@ -27,7 +27,7 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
 use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
-use super::{Conflict, FileStock, Reading, SALES_FILE, Service, Stock, Store, Transactions};
+use super::{Conflict, FileStock, Leases, Reading, SALES_FILE, Service, Stock, Store, Transactions};
 use crate::checker::FinalStock;
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
@@ -75,7 +75,9 @@ impl Store for PostgresStore {
             .batch_execute(&format!(
                 "CREATE TABLE {n}_stock (id int PRIMARY KEY, n bigint NOT NULL, token bigint NOT NULL DEFAULT 0);
                  CREATE TABLE {n}_sales (seq bigserial PRIMARY KEY, worker text NOT NULL, idx int NOT NULL, ticket bigint NOT NULL);
-                 INSERT INTO {n}_stock (id, n) VALUES (1, 0);",
+                 CREATE TABLE {n}_lease (id int PRIMARY KEY, holder int NOT NULL DEFAULT 0, expires timestamptz, token bigint NOT NULL DEFAULT 0);
+                 INSERT INTO {n}_stock (id, n) VALUES (1, 0);
+                 INSERT INTO {n}_lease (id) VALUES (1);",
                 n = service.name
             ))
             .map_err(|e| anyhow::anyhow!("making sim's tables: {}", describe(&e)))?;
@@ -88,7 +90,8 @@ impl Store for PostgresStore {
         let n = &plan.store_name;
         client
             .batch_execute(&format!(
-                "UPDATE {n}_stock SET n = {}, token = 0 WHERE id = 1; TRUNCATE {n}_sales;",
+                "UPDATE {n}_stock SET n = {}, token = 0 WHERE id = 1; TRUNCATE {n}_sales; \
+                 UPDATE {n}_lease SET holder = 0, expires = NULL, token = 0 WHERE id = 1;",
                 plan.initial_stock
             ))
             .map_err(to_io)?;
@@ -307,7 +310,7 @@ impl Drop for PgService {
             None => {
                 if let Ok(mut client) = self.connect() {
                     let n = &self.name;
-                    let _ = client.batch_execute(&format!("DROP TABLE IF EXISTS {n}_stock, {n}_sales"));
+                    let _ = client.batch_execute(&format!("DROP TABLE IF EXISTS {n}_stock, {n}_sales, {n}_lease"));
                 }
             }
         }
@@ -398,6 +401,15 @@ impl Session {
                 "$1 + 1",
                 3,
             ))?,
+            // The lease is a row with a holder and an expiry, on the server's clock.
+            take_lease: prepare(format!(
+                "UPDATE {n}_lease SET holder = $1, expires = clock_timestamp() + make_interval(secs => $2::float8 / 1000), \
+                 token = token + 1 WHERE id = 1 AND (holder = 0 OR expires <= clock_timestamp()) RETURNING token"
+            ))?,
+            lease_left: prepare(format!(
+                "SELECT greatest(0, extract(epoch FROM expires - clock_timestamp()) * 1000)::float8 FROM {n}_lease WHERE id = 1"
+            ))?,
+            give_back: prepare(format!("UPDATE {n}_lease SET holder = 0 WHERE id = 1 AND holder = $1"))?,
         };
         Ok((client, statements))
     }
@@ -411,6 +423,9 @@ struct Statements {
     compare_and_set: Statement,
     decrement: Statement,
     fenced_write: Statement,
+    take_lease: Statement,
+    lease_left: Statement,
+    give_back: Statement,
 }
 
 /// A worker's connection to the stock row.
@@ -491,6 +506,38 @@ impl Stock for Row {
 
     fn transactions(&mut self) -> Option<&mut dyn Transactions> {
         Some(self)
+    }
+
+    fn leases(&mut self) -> Option<&mut dyn Leases> {
+        Some(self)
+    }
+}
+
+impl Leases for Row {
+    fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, Duration>> {
+        let granted = self
+            .client
+            .query_opt(
+                &self.statements.take_lease,
+                &[&(holder as i32), &(lease_ms.max(1) as f64)],
+            )
+            .map_err(to_io)?;
+        if let Some(row) = granted {
+            return Ok(Ok(row.get::<_, i64>(0) as u64));
+        }
+        let left: Option<f64> = self
+            .client
+            .query_one(&self.statements.lease_left, &[])
+            .map_err(to_io)?
+            .get(0);
+        Ok(Err(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0) / 1e3)))
+    }
+
+    fn give_back(&mut self, holder: u32) -> io::Result<()> {
+        self.client
+            .execute(&self.statements.give_back, &[&(holder as i32)])
+            .map(drop)
+            .map_err(to_io)
     }
 }
 
