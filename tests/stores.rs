@@ -487,8 +487,8 @@ fn on_the_users_own_server_sim_keeps_to_its_tables_and_refuses_more_buyers_than_
     );
     let stderr = too_many.stderr();
     assert_eq!(too_many.code(), 2, "{stderr}");
-    // 30 buyers and sim's own connections; 20 less the 3 reserved for superusers.
-    assert!(stderr.contains("32") && stderr.contains("17"), "{stderr}");
+    // 30 buyers and sim's own three connections; 20 less the 3 reserved for superusers.
+    assert!(stderr.contains("33") && stderr.contains("17"), "{stderr}");
     assert!(stderr.contains("buyers.count"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 
@@ -690,5 +690,91 @@ fn a_postgres_lease_row_expires_under_a_paused_holder_unless_its_writes_are_fenc
                 _ => assert_ne!(t["verdict"], "safe", "{t}"),
             }
         }
+    }
+}
+
+#[test]
+fn on_the_users_own_redis_sim_keeps_to_its_keys_and_refuses_more_buyers_than_maxclients() {
+    require_redis();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("redis.sock");
+    let _server = KilledOnDrop(
+        Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxclients",
+                "20",
+                "--requirepass",
+                "hunter2",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || socket.exists()),
+        "the test's own redis did not start"
+    );
+    let url = format!("redis+unix://{}?pass=hunter2", socket.display());
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .arg("-s")
+            .arg(&socket)
+            .args(["--no-auth-warning", "-a", "hunter2"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    cli(&["SET", "shop", "7"]);
+
+    let too_many = run_scenario(
+        &format!("[stock]\nstore = \"redis\"\nurl = \"{url}\"\n[buyers]\ncount = 30\n"),
+        &[],
+    );
+    let stderr = too_many.stderr();
+    assert_eq!(too_many.code(), 2, "{stderr}");
+    assert!(
+        stderr.contains("33") && stderr.contains("20") && stderr.contains("buyers.count"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let run = run_scenario(
+        &format!(
+            "trials = 2\nstrategy = [\"atomic\", \"optimistic\"]\n[stock]\nstore = \"redis\"\nurl = \"{url}\"\n\
+             initial = 5\n[buyers]\ncount = 8\nhold_us = 1000\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    for t in run.trials("atomic") {
+        assert_eq!(u(&t["sold"]), 5, "{t}");
+    }
+    // Only the shop's own key is left, untouched.
+    assert_eq!(cli(&["KEYS", "*"]), "shop");
+    assert_eq!(cli(&["GET", "shop"]), "7");
+    for entry in walk(&run.out) {
+        let text = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&text).contains("hunter2"),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+}
+
+/// A server the test started, ended however the test ends.
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -51,6 +51,19 @@ pub fn url(plan: &TrialPlan) -> String {
 /// "index": 3, "ticket": 10}`, for the checker to hold against what the buyers were told.
 pub const SALES_FILE: &str = "sales.jsonl";
 
+/// The connections a trial may hold at once on a server store: one per buyer process (at
+/// the sweep's largest count), a seller's, a watcher's, and the runner's.
+pub(crate) fn connections(scenario: &Scenario) -> u64 {
+    let b = &scenario.buyers;
+    let buyers = scenario
+        .sweep
+        .as_ref()
+        .and_then(|s| s.count.iter().max().copied())
+        .unwrap_or(b.count)
+        .max(b.count);
+    b.pool.unwrap_or(buyers) as u64 + 3
+}
+
 /// What a store keeps up for a whole run: a throwaway server, or sim's table on the user's
 /// server. Dropping it stops the server or removes the table, on every way out of the run.
 pub trait Service {

@@ -49,7 +49,7 @@ pub struct PostgresStore;
 impl Store for PostgresStore {
     fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
         let name = format!("sim_{}_{}", std::process::id(), crate::clock::now_ns() % 1_000_000_007);
-        let workers = workers(scenario);
+        let workers = super::connections(scenario);
         let service = match &scenario.stock.url {
             Some(url) => {
                 let mut client = Client::connect(url, NoTls).map_err(|e| {
@@ -137,18 +137,6 @@ impl Store for PostgresStore {
             Err(e) => FinalStock::Unreadable(format!("(cannot read the stock row: {e:#})")),
         }
     }
-}
-
-/// The processes of a trial that may hold a connection at once, and the runner's.
-fn workers(scenario: &Scenario) -> u64 {
-    let b = &scenario.buyers;
-    let buyers = scenario
-        .sweep
-        .as_ref()
-        .and_then(|s| s.count.iter().max().copied())
-        .unwrap_or(b.count)
-        .max(b.count);
-    b.pool.unwrap_or(buyers) as u64 + 2
 }
 
 /// Refuses a server that would refuse some of the trial's connections.

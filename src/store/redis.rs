@@ -63,12 +63,26 @@ impl Store for RedisStore {
         let name = format!("sim:{}:{}", std::process::id(), crate::clock::now_ns() % 1_000_000_007);
         let service = match &scenario.stock.url {
             Some(url) => {
-                connect(url).map_err(|e| {
+                let mut con = connect(url).map_err(|e| {
                     anyhow::anyhow!(
                         "stock.url: cannot connect to {}: {e}; check the url, or leave it out for a throwaway server",
                         mask_password(url)
                     )
                 })?;
+                // A server that does not say (CONFIG may be disabled) is taken at its word.
+                let said: redis::RedisResult<Vec<String>> =
+                    redis::cmd("CONFIG").arg("GET").arg("maxclients").query(&mut con);
+                let maxclients = said.ok().and_then(|v| v.get(1).and_then(|n| n.parse::<u64>().ok()));
+                let needed = super::connections(scenario);
+                if let Some(max) = maxclients
+                    && needed > max
+                {
+                    bail!(
+                        "buyers.count: a trial needs {needed} connections at once (its buyers, and sim's own), and the \
+                         server at {} takes {max} (maxclients): lower buyers.count, use buyers.pool, or raise maxclients",
+                        mask_password(url)
+                    );
+                }
                 RedisService {
                     url: url.clone(),
                     name,
