@@ -592,6 +592,7 @@ fn a_buyer_paused_while_it_holds_the_row_is_cut_off_by_the_server_and_the_others
 fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next() {
     postgres_bin();
     require_redis();
+    let segments_before = unattached_segments();
     for (store, strategy) in [("postgres", "row-lock"), ("redis", "optimistic")] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kill.toml");
@@ -655,6 +656,25 @@ fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next(
         );
         assert!(socket_dirs_of(pid).is_empty(), "{store}: {:?}", socket_dirs_of(pid));
     }
+    // A killed PostgreSQL leaves its System V interlock segment; the one started again
+    // removes it.
+    let left: Vec<String> = unattached_segments()
+        .into_iter()
+        .filter(|s| !segments_before.contains(s))
+        .collect();
+    assert!(left.is_empty(), "shared memory left behind: {left:?}");
+}
+
+/// The System V shared memory segments that no process is attached to, by id.
+fn unattached_segments() -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(6) == Some(&"0")).then(|| fields[1].to_string())
+        })
+        .collect()
 }
 
 #[test]

@@ -200,6 +200,7 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
     let (program, data_dir, socket_dir, ready_url) =
         (bin.join("postgres"), data.clone(), socket.0.clone(), url.clone());
     let start = move || -> Result<Server> {
+        await_old_backends(&data_dir);
         let mut postgres = Command::new(&program);
         postgres.arg("-D").arg(&data_dir).arg("-k").arg(&socket_dir);
         for setting in &settings {
@@ -219,6 +220,32 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
         data: Some(data),
         socket: Some(socket),
     })
+}
+
+/// Waits until no process of a killed server is attached to its System V interlock segment
+/// (named in the data folder's `postmaster.pid`): the server started again then finds it
+/// unused and removes it. Started while the old backends still hold it, it would fail, lose
+/// the file that names the segment, and leave the segment behind.
+fn await_old_backends(data: &Path) {
+    let Ok(text) = std::fs::read_to_string(data.join("postmaster.pid")) else {
+        return; // a clean start: nothing to wait for
+    };
+    // Line 7 holds the segment's key and id.
+    let Some(shmid) = text
+        .lines()
+        .nth(6)
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|id| id.parse::<i32>().ok())
+    else {
+        return;
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        if crate::shm::sysv_attached(shmid).unwrap_or(0) == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The folder of `initdb` and `postgres`: `SIM_POSTGRES_BIN`, the newest Debian install, or
