@@ -62,7 +62,12 @@ fn contended_trials(c: &mut Criterion) {
     let exe = Path::new(env!("CARGO_BIN_EXE_sim"));
     let interrupts = Interrupts::install().expect("installing the interrupt handlers");
     let out = tempfile::tempdir().expect("a temporary folder");
-    for &strategy in StrategyName::ALL {
+    // The stores that are servers have their own bench, `stores`, which starts one server
+    // for all its trials.
+    let local = StrategyName::ALL
+        .iter()
+        .filter(|&&s| store_for(s).url_scheme().is_none());
+    for &strategy in local {
         let mut group = c.benchmark_group(format!("trial/{strategy}"));
         group
             .sampling_mode(SamplingMode::Flat)

@@ -12,6 +12,8 @@ pub enum FaultKind {
     Kill,
     /// SIGSTOP, and SIGCONT from the runner `stop_ms` later.
     Stop,
+    /// SIGKILL of the store's server (`[faults] kill_store`), sent by the worker.
+    KillStore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,7 @@ pub enum Notice {
 const READY: u8 = b'R';
 const KILL: u8 = b'K';
 const STOP: u8 = b'S';
+const KILL_STORE: u8 = b'D';
 const FAULT_LEN: usize = 13;
 
 impl Notice {
@@ -41,7 +44,11 @@ impl Notice {
         match *self {
             Notice::Ready => vec![READY],
             Notice::Fault { kind, pid, at_ns } => {
-                let mut b = vec![if kind == FaultKind::Kill { KILL } else { STOP }];
+                let mut b = vec![match kind {
+                    FaultKind::Kill => KILL,
+                    FaultKind::Stop => STOP,
+                    FaultKind::KillStore => KILL_STORE,
+                }];
                 b.extend_from_slice(&pid.to_le_bytes());
                 b.extend_from_slice(&at_ns.to_le_bytes());
                 b
@@ -67,12 +74,16 @@ impl Decoder {
                     out.push(Notice::Ready);
                     at += 1;
                 }
-                tag @ (KILL | STOP) => {
+                tag @ (KILL | STOP | KILL_STORE) => {
                     if self.carry.len() - at < FAULT_LEN {
                         break; // the rest is still on its way
                     }
                     let b = &self.carry[at..at + FAULT_LEN];
-                    let kind = if tag == KILL { FaultKind::Kill } else { FaultKind::Stop };
+                    let kind = match tag {
+                        KILL => FaultKind::Kill,
+                        STOP => FaultKind::Stop,
+                        _ => FaultKind::KillStore,
+                    };
                     let pid = u32::from_le_bytes(b[1..5].try_into().expect("4 bytes"));
                     let at_ns = u64::from_le_bytes(b[5..13].try_into().expect("8 bytes"));
                     out.push(Notice::Fault { kind, pid, at_ns });

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Region, Role};
 use crate::notice::{self, FaultKind, Notice};
-use crate::scenario::{LockScope, PoolMode, Producers, StoreKind, StrategyName, WriteMode};
+use crate::scenario::{Isolation, LockScope, PoolMode, Producers, StoreKind, StrategyName, WriteMode};
 
 /// The plan's file in the trial's folder.
 pub const FILE_NAME: &str = "plan.json";
@@ -55,8 +55,28 @@ pub struct TrialPlan {
     pub lease_ms: u64,
     /// Whether a `lease` holder's writes carry its token, for the store to refuse old ones.
     pub fencing: bool,
-    /// At most this many retries of one purchase (`optimistic`).
+    /// The trial's deadline: a server's own timeouts are set from it.
+    #[serde(default)]
+    pub deadline_ms: u64,
+    /// At most this many retries of one purchase (`optimistic`, `transaction`).
     pub retries: u32,
+    /// The isolation level of the `transaction` strategy.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// How workers reach a store that is a server (see `store::Service`); empty for the
+    /// others. A password in it is never written: workers take the url from the
+    /// environment (`store::URL_VARIABLE`) when it has one.
+    #[serde(default)]
+    pub store_url: String,
+    /// The url as given, password and all, in the runner only: it is never written.
+    #[serde(skip)]
+    pub store_secret_url: Option<String>,
+    /// What sim keeps on a server for this run is named with it (a table, a key).
+    #[serde(default)]
+    pub store_name: String,
+    /// The pid of the store's server, for `[faults] kill_store`; 0 if there is none.
+    #[serde(default)]
+    pub store_pid: u32,
     /// The producers and their entry queue, if any.
     pub producers: Option<Producers>,
     /// A name part unique to this trial on the machine: what a strategy or store makes for
@@ -158,6 +178,7 @@ pub struct Hold {
     hold_us: u64,
     attempt: u32,
     fault: Option<(u32, FaultKind)>,
+    store_pid: u32,
 }
 
 impl Hold {
@@ -173,6 +194,7 @@ impl Hold {
             hold_us: plan.hold_us,
             attempt: 0,
             fault,
+            store_pid: plan.store_pid,
         }
     }
 
@@ -206,12 +228,19 @@ impl Hold {
                 at_ns: crate::clock::now_ns(),
             };
             if notice::send(notice).is_ok() {
-                let signal = match kind {
-                    FaultKind::Kill => libc::SIGKILL,
-                    FaultKind::Stop => libc::SIGSTOP,
+                match kind {
+                    // SAFETY: raising a signal on oneself; SIGSTOP returns once the runner
+                    // resumes us.
+                    FaultKind::Kill => unsafe { libc::raise(libc::SIGKILL) },
+                    // SAFETY: as above.
+                    FaultKind::Stop => unsafe { libc::raise(libc::SIGSTOP) },
+                    // SAFETY: SIGKILL to the store's server, whose pid the runner planned;
+                    // 0 (no server) is skipped, as it would signal our own group.
+                    FaultKind::KillStore if self.store_pid > 0 => unsafe {
+                        libc::kill(self.store_pid as i32, libc::SIGKILL)
+                    },
+                    FaultKind::KillStore => 0,
                 };
-                // SAFETY: raising a signal on oneself; SIGSTOP returns once the runner resumes us.
-                unsafe { libc::raise(signal) };
             }
         }
         self.attempt += 1;

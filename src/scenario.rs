@@ -128,6 +128,55 @@ pub struct Stock {
     pub store: StoreKind,
     /// How the `file` store writes.
     pub write: WriteMode,
+    /// `postgres` or `redis`: the user's own server (`postgres://…`, `redis://…`); `None`: a
+    /// throwaway server for the run. Written with its password masked.
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "masked_url")]
+    pub url: Option<String>,
+}
+
+fn masked_url<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => s.serialize_some(&mask_password(url)),
+        None => s.serialize_none(),
+    }
+}
+
+/// The url with the password, if it has one, replaced by `***`: what may be printed or
+/// written of it.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{masked}{}", &authority[at..])
+        }
+        None => authority.to_string(),
+    };
+    // A password can also be a parameter: `?password=…` (PostgreSQL), `?pass=…` (Redis).
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if matches!(key, "password" | "pass") => format!("{key}=***"),
+                    _ => param.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Where the stock lives (README.md, "Stores and strategies"). Each is a file of `src/store/`, found
@@ -144,6 +193,10 @@ pub enum StoreKind {
     Manager,
     /// A 64-bit count in a shared memory mapping, as `multiprocessing.Value`.
     Shm,
+    /// A row of a table in PostgreSQL.
+    Postgres,
+    /// A key in Redis.
+    Redis,
 }
 
 impl StoreKind {
@@ -155,12 +208,30 @@ impl StoreKind {
                 .and(Ops::COMPARE_AND_SET)
                 .and(Ops::DECREMENT_IF_POSITIVE)
                 .and(Ops::FENCED_WRITE),
+            StoreKind::Postgres => Ops::READ_WRITE
+                .and(Ops::COMPARE_AND_SET)
+                .and(Ops::DECREMENT_IF_POSITIVE)
+                .and(Ops::TRANSACTIONS)
+                .and(Ops::FENCED_WRITE),
+            StoreKind::Redis => Ops::READ_WRITE
+                .and(Ops::COMPARE_AND_SET)
+                .and(Ops::DECREMENT_IF_POSITIVE)
+                .and(Ops::FENCED_WRITE),
         }
     }
 
     /// Its name in a scenario: `file`, `manager`.
     pub fn name(self) -> &'static str {
         self.into()
+    }
+
+    /// The scheme of a `[stock] url` for this store, if it is a server that can have one.
+    pub const fn url_scheme(self) -> Option<&'static str> {
+        match self {
+            StoreKind::Postgres => Some("postgres"),
+            StoreKind::Redis => Some("redis"),
+            _ => None,
+        }
     }
 }
 
@@ -206,6 +277,13 @@ pub enum StrategyName {
     Atomic,
     /// Read, hold, then compare-and-set from the value read; retry on conflict.
     Optimistic,
+    /// `SELECT … FOR UPDATE` in a transaction.
+    RowLock,
+    /// `pg_advisory_xact_lock` in a transaction.
+    AdvisoryLock,
+    /// Read and write in one transaction at `[transaction] isolation`, retried on a
+    /// serialization failure.
+    Transaction,
 }
 
 impl StrategyName {
@@ -218,6 +296,9 @@ impl StrategyName {
             StrategyName::Atomic => Ops::DECREMENT_IF_POSITIVE,
             StrategyName::Optimistic => Ops::READ_WRITE.and(Ops::COMPARE_AND_SET),
             StrategyName::Lease if fencing => Ops::READ_WRITE.and(Ops::FENCED_WRITE),
+            StrategyName::RowLock | StrategyName::AdvisoryLock | StrategyName::Transaction => {
+                Ops::READ_WRITE.and(Ops::TRANSACTIONS)
+            }
             _ => Ops::READ_WRITE,
         }
     }
@@ -409,13 +490,45 @@ pub const DEFAULT_LEASE_MS: u64 = 50;
 /// `[transaction]`: how strategies that can conflict retry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
-    /// At most this many retries of one purchase (`optimistic`); then the buyer gives up.
+    /// At most this many retries of one purchase (`optimistic`, `transaction`); then the
+    /// buyer gives up.
     pub retries: u32,
+    /// The isolation level of the `transaction` strategy.
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 impl Default for Transaction {
     fn default() -> Self {
-        Transaction { retries: 100 }
+        Transaction {
+            retries: 100,
+            isolation: Isolation::default(),
+        }
+    }
+}
+
+/// `[transaction] isolation`: the SQL isolation level of the `transaction` strategy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::Display)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Isolation {
+    /// Each statement sees what was committed before it: a read and a later write race.
+    #[default]
+    ReadCommitted,
+    /// The transaction sees one snapshot; a concurrent update of a row it writes fails it.
+    RepeatableRead,
+    /// As if the transactions ran one at a time; the ones that cannot be so ordered fail.
+    Serializable,
+}
+
+impl Isolation {
+    /// The level as SQL names it: `READ COMMITTED`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
     }
 }
 
@@ -441,6 +554,9 @@ pub struct Faults {
     pub stop_ms: u64,
     /// Kill the `queue` strategy's seller in the middle of a sale.
     pub kill_seller: bool,
+    /// SIGKILL the store's throwaway server in the middle of a sale.
+    #[serde(default)]
+    pub kill_store: bool,
 }
 
 /// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
@@ -609,6 +725,7 @@ struct RawStock {
     file: Option<Spanned<String>>,
     store: Option<StoreKind>,
     write: Option<WriteMode>,
+    url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -651,6 +768,7 @@ struct RawLock {
 #[serde(deny_unknown_fields)]
 struct RawTransaction {
     retries: Option<Spanned<i64>>,
+    isolation: Option<Isolation>,
 }
 
 #[derive(Deserialize, Default)]
@@ -660,6 +778,7 @@ struct RawFaults {
     stop_buyers: Option<Spanned<i64>>,
     stop_ms: Option<Spanned<i64>>,
     kill_seller: Option<bool>,
+    kill_store: Option<Spanned<bool>>,
 }
 
 /// Reads and validates a scenario file.
@@ -826,6 +945,11 @@ impl Validator<'_> {
             file: self.stock_file(&raw.stock.file)?,
             store: raw.stock.store.unwrap_or(StoreKind::File),
             write: raw.stock.write.unwrap_or(WriteMode::Truncate),
+            url: None,
+        };
+        let stock = Stock {
+            url: self.url(&raw.stock.url, stock.store)?,
+            ..stock
         };
 
         for &strategy in &strategies {
@@ -960,6 +1084,7 @@ impl Validator<'_> {
         let lock = self.lock(&raw.lock, &strategies)?;
         let transaction = Transaction {
             retries: self.number(&raw.transaction.retries, "transaction.retries", 100, 0, 1_000_000, "")? as u32,
+            isolation: raw.transaction.isolation.unwrap_or_default(),
         };
         let f = &raw.faults;
         let faults = Faults {
@@ -981,6 +1106,22 @@ impl Validator<'_> {
             )? as u32,
             stop_ms: self.number(&f.stop_ms, "faults.stop_ms", 200, 0, 600_000, " (ten minutes)")?,
             kill_seller: f.kill_seller.unwrap_or(false),
+            kill_store: match &f.kill_store {
+                Some(kill) if *kill.get_ref() && (stock.store.url_scheme().is_none() || stock.url.is_some()) => {
+                    return Err(self.error(
+                        Some(kill.span()),
+                        "faults.kill_store",
+                        format!(
+                            "kill_store kills the throwaway server sim starts for store \"postgres\" or \"redis\"; \
+                             store \"{}\"{} has none: use one of those stores without [stock] url, or drop kill_store",
+                            stock.store,
+                            if stock.url.is_some() { " with a url" } else { "" }
+                        ),
+                    ));
+                }
+                Some(kill) => *kill.get_ref(),
+                None => false,
+            },
         };
         let expect = self.expect(&raw.expect)?;
         buyers.count = counts[0];
@@ -1076,6 +1217,39 @@ impl Validator<'_> {
             )?,
             fencing: raw.fencing.as_ref().is_some_and(|f| *f.get_ref()),
         })
+    }
+
+    /// `[stock] url`: a url of the store's own scheme, for a store that is a server.
+    fn url(&self, value: &Option<Spanned<String>>, store: StoreKind) -> Result<Option<String>, ScenarioError> {
+        let Some(value) = value else { return Ok(None) };
+        let url = value.get_ref();
+        if url.is_empty() {
+            return Ok(None); // empty: a throwaway server, as DESIGN.md's example writes it
+        }
+        let span = Some(value.span());
+        let shown = mask_password(url);
+        let Some(scheme) = store.url_scheme() else {
+            return Err(self.error(
+                span,
+                "stock.url",
+                format!(
+                    "store \"{store}\" keeps its stock on this machine and takes no url: a url is for \"postgres\" or \"redis\""
+                ),
+            ));
+        };
+        let given = url.split_once("://").map(|(s, _)| s);
+        let fits = match store {
+            StoreKind::Postgres => matches!(given, Some("postgres" | "postgresql")),
+            _ => matches!(given, Some(s) if s == scheme || s == "redis+unix" || s == "unix"),
+        };
+        if !fits {
+            return Err(self.error(
+                span,
+                "stock.url",
+                format!("{shown:?} is not a url of store \"{store}\": it must start with {scheme}://"),
+            ));
+        }
+        Ok(Some(url.clone()))
     }
 
     fn stock_file(&self, value: &Option<Spanned<String>>) -> Result<String, ScenarioError> {
@@ -1302,6 +1476,47 @@ oversell = true
         )
         .unwrap();
         assert_eq!(s.buyers.count, 5000);
+    }
+
+    #[test]
+    fn isolation_levels_parse_and_a_wrong_one_names_the_field() {
+        let s = parse_str("[transaction]\nisolation = \"serializable\"\n").unwrap();
+        assert_eq!(s.transaction.isolation, Isolation::Serializable);
+        assert_eq!(parse_str("").unwrap().transaction.isolation, Isolation::ReadCommitted);
+        let e = parse_str("[transaction]\nisolation = \"snapshot\"\n").unwrap_err();
+        assert!(e.to_string().contains("isolation"), "{e}");
+    }
+
+    #[test]
+    fn transactions_are_refused_on_a_store_without_them() {
+        for strategy in ["row-lock", "advisory-lock", "transaction"] {
+            let e = parse_str(&format!("strategy = \"{strategy}\"\n[stock]\nstore = \"redis\"\n")).unwrap_err();
+            assert!(e.to_string().contains("\"postgres\""), "{e}");
+        }
+        parse_str("strategy = [\"row-lock\", \"atomic\"]\n[stock]\nstore = \"postgres\"\n").unwrap();
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_masked() {
+        for (url, shown) in [
+            (
+                "postgres://buyer:hunter2@db:5432/shop",
+                "postgres://buyer:***@db:5432/shop",
+            ),
+            ("postgres://buyer@db/shop", "postgres://buyer@db/shop"),
+            ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+            (
+                "redis+unix:///run/redis.sock?db=1&pass=hunter2",
+                "redis+unix:///run/redis.sock?db=1&pass=***",
+            ),
+            (
+                "postgresql:///shop?host=/run&password=hunter2",
+                "postgresql:///shop?host=/run&password=***",
+            ),
+            ("host=/tmp/x user=sim", "host=/tmp/x user=sim"),
+        ] {
+            assert_eq!(mask_password(url), shown);
+        }
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //!   bytemuck's checked casts ([`Mapping::pod_mut`], [`read_pod`]);
 //! - words shared by several processes at once are atomics ([`Mapping::atomic_u32`] and its
 //!   siblings), checked for bounds and alignment;
-//! - a process sleeps on such a word with a futex ([`futex_wait`], [`futex_wake`]).
+//! - a process sleeps on such a word with a futex ([`futex_wait`], [`futex_wake`]);
+//! - how many processes are attached to a System V segment of another program (a killed
+//!   PostgreSQL's), [`sysv_attached`].
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -236,6 +238,16 @@ pub fn futex_wake(word: &AtomicU32) {
 pub fn yield_cpu() {
     // SAFETY: sched_yield takes no arguments and cannot fail on Linux.
     unsafe { libc::sched_yield() };
+}
+
+/// How many processes are attached to the System V shared memory segment `shmid`; `None` if
+/// there is no such segment (or it cannot be looked at).
+pub fn sysv_attached(shmid: i32) -> Option<u64> {
+    // SAFETY: shmid_ds is a plain C struct, for which all zeroes is a valid value.
+    let mut stat: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: IPC_STAT only fills `stat`, a valid shmid_ds that outlives the call.
+    let found = unsafe { libc::shmctl(shmid, libc::IPC_STAT, &mut stat) } == 0;
+    found.then_some(stat.shm_nattch as u64)
 }
 
 #[cfg(test)]

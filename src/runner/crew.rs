@@ -124,6 +124,7 @@ impl Crew {
         log_path: &Path,
         stop_for: Duration,
         groups: &[Group; spawner::GROUPS],
+        store_url: &str,
     ) -> Result<Crew> {
         let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let (requests_reader, requests) = io::pipe()?;
@@ -160,6 +161,10 @@ impl Crew {
             .stdout(Stdio::from(answers_writer))
             .stderr(Stdio::from(log))
             .process_group(0);
+        if !store_url.is_empty() {
+            // Through the environment: plan.json never holds a password.
+            command.env(crate::store::URL_VARIABLE, store_url);
+        }
         // SAFETY: between fork and exec the closure only calls dup2, which is
         // async-signal-safe, on descriptors that stay open until after spawn returns.
         unsafe {

@@ -18,8 +18,8 @@ use anyhow::{Context, Result, bail};
 pub const MARKER: &str = ".sim-run";
 
 /// What a run leaves in its output folder besides the marker, removed before the next run
-/// into it: the trials, and the results and report made from them.
-const EARLIER_RUN: [&str; 3] = ["trials", "index.html", "results.json"];
+/// into it: the trials, the results and report made from them, and a store's server folder.
+const EARLIER_RUN: [&str; 4] = ["trials", "index.html", "results.json", "server"];
 
 /// The first line of the marker, before the holder's.
 const MARKER_TEXT: &str = "written by sim: `sim run` may replace what is in this folder\n";

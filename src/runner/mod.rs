@@ -23,7 +23,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::scenario::{Point, Scenario, StrategyName};
-use crate::strategy;
+use crate::store::Service;
+use crate::{store, strategy};
 use trial::run_trial;
 
 /// The checked trials of one strategy at one point of the scenario's sweep.
@@ -141,6 +142,24 @@ pub fn run_one(
     interrupts: &Interrupts,
 ) -> Result<TrialResult> {
     let _folder = FolderLock::for_run(out)?;
+    let service = store::registry(scenario.stock.store).start(scenario, out)?;
+    run_one_on(exe, scenario, strategy, out, interrupts, &*service)
+}
+
+/// [`run_one`] on a store's service that the caller started (`Store::start`) in `out`, which
+/// the caller has claimed: so that benchmarks of a server store start its server once.
+pub fn run_one_on(
+    exe: &Path,
+    scenario: &Scenario,
+    strategy: StrategyName,
+    out: &Path,
+    interrupts: &Interrupts,
+    service: &dyn Service,
+) -> Result<TrialResult> {
+    let trials = out.join("trials");
+    if trials.exists() {
+        std::fs::remove_dir_all(&trials).with_context(|| format!("removing the earlier {}", trials.display()))?;
+    }
     let dir = format!("trials/{}/000", strategy.name());
     let (keep, bar) = (KeepHistories::All, ProgressBar::hidden());
     match run_trial(
@@ -154,6 +173,7 @@ pub fn run_one(
         interrupts,
         keep,
         &bar,
+        service,
     )? {
         Some(ran) => ran.check(KeepHistories::All),
         None => bail!("interrupted"),
@@ -180,6 +200,8 @@ fn run_with(
             eprintln!("note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
         }
     }
+    // The store's server for the whole run, stopped when this returns, however it returns.
+    let service = store::registry(scenario.stock.store).start(scenario, out)?;
     let mut runs = Vec::new();
     let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
@@ -212,7 +234,9 @@ fn run_with(
         for n in 0..scenario.trials {
             let seed = scenario.seed.wrapping_add(n as u64);
             let rel = format!("{dir}/{n:03}");
-            match run_trial(exe, &at, out, &rel, strategy, n, seed, interrupts, keep, &bar) {
+            match run_trial(
+                exe, &at, out, &rel, strategy, n, seed, interrupts, keep, &bar, &*service,
+            ) {
                 // Keeping only some histories, each is checked (and removed) before the next
                 // trial starts: one history on disk at a time, whatever the number of trials.
                 Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),

@@ -22,8 +22,9 @@ use crate::history::{self, History, Role};
 use crate::ipc;
 use crate::notice::FaultKind;
 use crate::plan::{Fixture, PlannedFault, TrialPlan};
-use crate::scenario::{Scenario, StrategyName};
+use crate::scenario::{Scenario, StrategyName, mask_password};
 use crate::speed::Speed;
+use crate::store::Service;
 use crate::worker::pool::Pool;
 use crate::{store, strategy};
 
@@ -199,7 +200,7 @@ fn prepare(scenario: &Scenario, out: &Path, rel: &str) -> Result<(PathBuf, PathB
 fn roster(scenario: &Scenario, strategy: StrategyName) -> Vec<(usize, Role, u32)> {
     let mut roster = Vec::new();
     let store = store::registry(scenario.stock.store);
-    roster.extend(store.servers().iter().map(|&role| (STORE, role, 0)));
+    roster.extend(store.servers(scenario).iter().map(|&role| (STORE, role, 0)));
     roster.extend(
         strategy::registry(strategy)
             .servers()
@@ -241,6 +242,24 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
             },
         })
         .collect();
+    if f.kill_store {
+        // A buyer not hit by another fault, within the first half of the sales.
+        let hit: Vec<u32> = faults.iter().map(|f| f.index).collect();
+        let free: Vec<u32> = (0..processes).filter(|i| !hit.contains(i)).collect();
+        if !free.is_empty() {
+            let index = free[rng.random_range(0..free.len())];
+            let attempt = match fixed_attempts {
+                true => rng.random_range(0..b.attempts.div_ceil(2).max(1)),
+                false => 0,
+            };
+            faults.push(PlannedFault {
+                role: Role::Buyer,
+                index,
+                attempt,
+                kind: FaultKind::KillStore,
+            });
+        }
+    }
     if f.kill_seller && strategy::registry(strategy).servers().contains(&Role::Seller) {
         let sales = match &scenario.producers {
             Some(p) => p.count as u64 * p.entries as u64,
@@ -257,7 +276,8 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
     faults
 }
 
-/// The plan of a trial of `strategy` in the folder `dir`, but for its history's regions.
+/// The plan of a trial of `strategy` in the folder `dir`, but for its history's regions and
+/// the store's service.
 fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: PathBuf, seed: u64) -> TrialPlan {
     let b = &scenario.buyers;
     let tsc = clock::tsc_usable();
@@ -280,7 +300,13 @@ fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: Pat
         permits: scenario.semaphore.permits,
         lease_ms: scenario.lock.lease_ms,
         fencing: scenario.lock.fencing,
+        deadline_ms: scenario.deadline_ms,
         retries: scenario.transaction.retries,
+        isolation: scenario.transaction.isolation,
+        store_url: String::new(),
+        store_secret_url: None,
+        store_name: String::new(),
+        store_pid: 0,
         producers: scenario.producers.clone(),
         tag: unique_tag(),
         pool: b.pool,
@@ -312,10 +338,16 @@ pub fn run_trial(
     interrupts: &Interrupts,
     keep: KeepHistories,
     bar: &ProgressBar,
+    service: &dyn Service,
 ) -> Result<Option<Ran>> {
     let (dir, stock_path) = prepare(scenario, out, rel)?;
+    service.revive(false)?;
     let b = &scenario.buyers;
     let mut plan = plan(scenario, strategy, &dir, stock_path, seed);
+    plan.store_url = mask_password(service.url());
+    plan.store_secret_url = Some(service.url().to_string());
+    plan.store_name = service.name().to_string();
+    plan.store_pid = service.pid().unwrap_or(0);
     let roster = roster(scenario, strategy);
     let workers: Vec<_> = roster
         .iter()
@@ -354,6 +386,7 @@ pub fn run_trial(
         &dir.join("workers.log"),
         stop_for,
         &groups,
+        service.url(),
     )?;
     let setup_deadline = started + SETUP_LIMIT;
     // Each stage ready before the next starts: the store's server, the other servers, the
@@ -399,8 +432,16 @@ pub fn run_trial(
     drop(crew);
     drop(fixtures);
 
-    if ending == Ending::Done {
+    // Workers that lost a store's server killed by the scenario fail, as they should: the
+    // trial is crashed, not sim broken.
+    let store_killed = faults.iter().any(|f| f.kind == FaultKind::KillStore);
+    if ending == Ending::Done && !store_killed {
         worker_errors(&dir.join("workers.log"))?;
+    }
+    if store_killed {
+        // What survived the kill is read from the server started again: the final stock
+        // and the store's record of sales, to hold against what buyers were told.
+        service.revive(true)?;
     }
     let facts = Facts {
         initial_stock: scenario.stock.initial,

@@ -29,7 +29,7 @@ impl Store for ManagerStore {
         Ok(Box::new(Stopper(socket(plan))))
     }
 
-    fn servers(&self) -> &'static [Role] {
+    fn servers(&self, _scenario: &crate::scenario::Scenario) -> &'static [Role] {
         &[Role::Manager]
     }
 

@@ -5,9 +5,13 @@
 
 mod file;
 pub mod manager;
+mod postgres;
+pub mod redis;
+mod server;
 mod shm;
 
 use std::io;
+use std::path::Path;
 
 use anyhow::{Result, bail};
 
@@ -16,7 +20,7 @@ pub use file::FileStock;
 use crate::checker::FinalStock;
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
-use crate::scenario::StoreKind;
+use crate::scenario::{Isolation, Scenario, StoreKind};
 
 /// The store of this kind.
 pub fn registry(kind: StoreKind) -> &'static dyn Store {
@@ -24,17 +28,86 @@ pub fn registry(kind: StoreKind) -> &'static dyn Store {
         StoreKind::File => &file::FileStore,
         StoreKind::Manager => &manager::ManagerStore,
         StoreKind::Shm => &shm::ShmStore,
+        StoreKind::Postgres => &postgres::PostgresStore,
+        StoreKind::Redis => &redis::RedisStore,
     }
 }
 
+/// The environment variable that hands workers the store's url when it holds a password,
+/// which `plan.json` never does.
+pub const URL_VARIABLE: &str = "SIM_STORE_URL";
+
+/// The url to connect to: the runner's own copy, the one handed to workers in the
+/// environment, or the plan's.
+pub fn url(plan: &TrialPlan) -> String {
+    match &plan.store_secret_url {
+        Some(url) => url.clone(),
+        None => std::env::var(URL_VARIABLE).unwrap_or_else(|_| plan.store_url.clone()),
+    }
+}
+
+/// The file of a trial's folder where a store that keeps its own record of sales (a table, a
+/// list) saves it at the end of the trial: one JSON object a line, `{"worker": "buyer",
+/// "index": 3, "ticket": 10}`, for the checker to hold against what the buyers were told.
+pub const SALES_FILE: &str = "sales.jsonl";
+
+/// The connections a trial may hold at once on a server store: one per buyer process (at
+/// the sweep's largest count), a seller's, a watcher's, and the runner's.
+pub(crate) fn connections(scenario: &Scenario) -> u64 {
+    let b = &scenario.buyers;
+    let buyers = scenario
+        .sweep
+        .as_ref()
+        .and_then(|s| s.count.iter().max().copied())
+        .unwrap_or(b.count)
+        .max(b.count);
+    b.pool.unwrap_or(buyers) as u64 + 3
+}
+
+/// What a store keeps up for a whole run: a throwaway server, or sim's table on the user's
+/// server. Dropping it stops the server or removes the table, on every way out of the run.
+pub trait Service {
+    /// How workers reach the store: a connection url; empty for a store on this machine.
+    fn url(&self) -> &str {
+        ""
+    }
+
+    /// What sim made on the server for this run is named with it (a table, a key).
+    fn name(&self) -> &str {
+        ""
+    }
+
+    /// The pid of the throwaway server, if there is one (for `[faults] kill_store`).
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    /// Starts the throwaway server again if it died (killed by `[faults] kill_store`):
+    /// called before each trial, and after a trial in which it was `killed`, when it first
+    /// waits for the server to be gone (a SIGKILL takes a moment to end a process).
+    fn revive(&self, _killed: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The service of a store that needs none.
+impl Service for () {}
+
 /// A store, as the runner and the workers know it.
 pub trait Store: Sync {
+    /// Starts what the store needs for the whole run, before its first trial (a throwaway
+    /// server in `out`, or a connection to the user's, tried before anything runs).
+    fn start(&self, _scenario: &Scenario, _out: &Path) -> Result<Box<dyn Service>> {
+        Ok(Box::new(()))
+    }
+
     /// Writes the plan's initial stock and makes what must exist before the gate opens.
     /// Dropping the fixture removes what was made.
     fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>>;
 
-    /// The server processes it adds to each trial (a manager).
-    fn servers(&self) -> &'static [Role] {
+    /// The server processes it adds to each trial (a manager; for a throwaway server that
+    /// `[faults] kill_store` kills, a watcher that stands for it in the history).
+    fn servers(&self, _scenario: &Scenario) -> &'static [Role] {
         &[]
     }
 
@@ -86,6 +159,53 @@ pub trait Stock {
     fn fenced_write(&mut self, _value: i64, _token: u64) -> io::Result<bool> {
         Err(unoffered("fenced write"))
     }
+
+    /// The store's own transactions, for the strategies that run the sale inside one (a
+    /// store that offers `Ops::TRANSACTIONS`); reads and writes in between go through this
+    /// `Stock` as usual.
+    fn transactions(&mut self) -> Option<&mut dyn Transactions> {
+        None
+    }
+
+    /// The store's own lease (Redis's `SET NX PX`), if it keeps one: the `lease` strategy
+    /// takes it there rather than in the trial's folder.
+    fn leases(&mut self) -> Option<&mut dyn Leases> {
+        None
+    }
+}
+
+/// A lease kept by the store: a lock that expires, and a token that grows with each grant.
+pub trait Leases {
+    /// Tries once to take the lease for `lease_ms` as `holder`: the token granted, or how
+    /// long the current holder's lease has left.
+    fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, std::time::Duration>>;
+    /// Gives the lease back, if `holder` still holds it.
+    fn give_back(&mut self, holder: u32) -> io::Result<()>;
+}
+
+/// A store's transactions (PostgreSQL's).
+pub trait Transactions {
+    /// Begins a transaction at `isolation`.
+    fn begin(&mut self, isolation: Isolation) -> io::Result<()>;
+    /// Takes the stock's advisory lock, held until the transaction ends.
+    fn lock_advisory(&mut self) -> io::Result<()>;
+    /// Reads the stock and locks its row until the transaction ends (`FOR UPDATE`).
+    fn read_locked(&mut self) -> io::Result<Reading>;
+    /// Commits; a serialization failure or deadlock is a [`Conflict`].
+    fn commit(&mut self) -> io::Result<()>;
+    /// Rolls back, after a conflict.
+    fn rollback(&mut self) -> io::Result<()>;
+}
+
+/// A transaction the store aborted to keep its isolation (a serialization failure, a
+/// deadlock): the purchase may be tried again.
+#[derive(Debug, thiserror::Error)]
+#[error("the store aborted the transaction: {0}")]
+pub struct Conflict(pub String);
+
+/// Whether `error` is a [`Conflict`].
+pub fn is_conflict(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|e| e.is::<Conflict>())
 }
 
 /// The error of an operation the store does not offer: validation should have refused the

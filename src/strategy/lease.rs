@@ -8,8 +8,9 @@
 //! the holder's write carries its token, and the store refuses one older than a token it has
 //! accepted: the late write fails, and is counted as `fenced`.
 //!
-//! The lease's state lives in a shared mapping of the trial's folder; a guard word makes
-//! each look at it (take, break, release) one step.
+//! The lease's state lives in a shared mapping of the trial's folder, where a guard word makes
+//! each look at it (take, break, release) one step; or in the store, when it keeps leases of
+//! its own (Redis: `SET NX PX`, which expires by itself).
 
 use std::io;
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use crate::clock::now_ns;
 use crate::history::{NO_VALUE, Outcome, Record};
 use crate::plan::{Fixture, Hold, TrialPlan};
 use crate::shm::{Mapping, yield_cpu};
-use crate::store::{Reading, Stock};
+use crate::store::{Leases, Reading, Stock};
 
 /// The lease's file in the trial's folder.
 const FILE: &str = "lease";
@@ -127,9 +128,24 @@ impl Leaseholder {
     }
 }
 
+/// Waits until `holder` holds the store's lease: its token.
+fn take_from(leases: &mut dyn Leases, holder: u32, lease_ms: u64) -> io::Result<u64> {
+    loop {
+        match leases.try_take(holder, lease_ms)? {
+            Ok(token) => return Ok(token),
+            // Each try is a round trip to the server: wait a little, or until the lease runs
+            // out if that comes sooner.
+            Err(left) => std::thread::sleep(left.min(Duration::from_micros(200))),
+        }
+    }
+}
+
 impl Purchase for Leaseholder {
     fn purchase(&mut self, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()> {
-        let token = self.take();
+        let token = match stock.leases() {
+            Some(leases) => take_from(leases, self.pid, self.lease_ns / 1_000_000)?,
+            None => self.take(),
+        };
         let reading = stock.read()?;
         op.stamp_read();
         match reading {
@@ -155,7 +171,10 @@ impl Purchase for Leaseholder {
                 }
             }
         }
-        self.give_back(token);
+        match stock.leases() {
+            Some(leases) => leases.give_back(self.pid)?,
+            None => self.give_back(token),
+        }
         op.stamp_end();
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! adding that file, its name in [`StrategyName`] (with the store operations it needs), and
 //! its line in [`registry`].
 
+mod advisory_lock;
 mod atomic;
 mod file_lock;
 mod lease;
@@ -13,8 +14,10 @@ mod ofd_lock;
 mod optimistic;
 pub mod queue;
 mod robust_mutex;
+mod row_lock;
 pub mod semaphore;
 mod sysv_semaphore;
+mod transaction;
 
 use std::io;
 
@@ -40,6 +43,9 @@ pub fn registry(name: StrategyName) -> &'static dyn Strategy {
         StrategyName::Lease => &lease::Lease,
         StrategyName::Atomic => &atomic::Atomic,
         StrategyName::Optimistic => &optimistic::Optimistic,
+        StrategyName::RowLock => &row_lock::RowLock,
+        StrategyName::AdvisoryLock => &advisory_lock::AdvisoryLock,
+        StrategyName::Transaction => &transaction::Transaction,
     }
 }
 

@@ -1,0 +1,635 @@
+//! The `postgres` store: the stock is a row of a table in PostgreSQL, as a shop's inventory
+//! is. Reads and writes are statements, each its own transaction unless a strategy opens one;
+//! the store also offers a one-step decrement-if-positive (`UPDATE … WHERE n > 0
+//! RETURNING`), a compare-and-set (`UPDATE … WHERE n = $read`), a fenced write (`UPDATE …
+//! WHERE token <= $token`), transactions at each isolation level, row locks and advisory
+//! locks.
+//!
+//! Every statement that lowers the stock also inserts the sale into a sales table, in the
+//! same statement: the store's own record of what it sold, saved after each trial as
+//! `sales.jsonl` for the checker to hold against what the buyers were told.
+//!
+//! With no `[stock] url`, the run has a throwaway server: `initdb` into `server/postgres` of
+//! the output folder (or, when the `postgres` user that runs it cannot reach that folder,
+//! into the run's short folder under /tmp), then `postgres` on a Unix socket only, with fsync
+//! off, stopped (fast shutdown, SIGINT) and removed after the last trial. With a url, sim
+//! uses the user's server and makes only its two tables, named after the run, dropped at the
+//! end.
+
+use std::io;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Statement};
+
+use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
+use super::{Conflict, FileStock, Leases, Reading, SALES_FILE, Service, Stock, Store, Transactions};
+use crate::checker::FinalStock;
+use crate::history::{Recorder, Role};
+use crate::plan::{Fixture, TrialPlan};
+use crate::scenario::{Isolation, Scenario, mask_password};
+
+/// The package that holds the server's binaries.
+const PACKAGE: &str = "postgresql";
+/// The superuser the throwaway server is made with.
+const USER: &str = "sim";
+/// How long a throwaway server may take to accept connections.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+/// The environment variable that names the folder of `initdb` and `postgres`, instead of
+/// looking for them.
+pub const BIN_VARIABLE: &str = "SIM_POSTGRES_BIN";
+
+/// The `postgres` store.
+pub struct PostgresStore;
+
+impl Store for PostgresStore {
+    fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
+        let name = format!("sim_{}_{}", std::process::id(), crate::clock::now_ns() % 1_000_000_007);
+        let workers = super::connections(scenario);
+        let service = match &scenario.stock.url {
+            Some(url) => {
+                let mut client = Client::connect(url, NoTls).map_err(|e| {
+                    anyhow::anyhow!(
+                        "stock.url: cannot connect to {}: {}; check the url, or leave it out for a throwaway server",
+                        mask_password(url),
+                        describe(&e)
+                    )
+                })?;
+                check_connections(&mut client, workers, &format!("the server at {}", mask_password(url)))?;
+                PgService {
+                    url: url.clone(),
+                    name,
+                    server: None,
+                    data: None,
+                    socket: None,
+                }
+            }
+            None => throwaway(out, name, workers, scenario.faults.kill_store)?,
+        };
+        let mut client = service.connect()?;
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {n}_stock (id int PRIMARY KEY, n bigint NOT NULL, token bigint NOT NULL DEFAULT 0);
+                 CREATE TABLE {n}_sales (seq bigserial PRIMARY KEY, worker text NOT NULL, idx int NOT NULL, ticket bigint NOT NULL);
+                 CREATE TABLE {n}_lease (id int PRIMARY KEY, holder int NOT NULL DEFAULT 0, expires timestamptz, token bigint NOT NULL DEFAULT 0);
+                 INSERT INTO {n}_stock (id, n) VALUES (1, 0);
+                 INSERT INTO {n}_lease (id) VALUES (1);",
+                n = service.name
+            ))
+            .map_err(|e| anyhow::anyhow!("making sim's tables: {}", describe(&e)))?;
+        Ok(Box::new(service))
+    }
+
+    fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
+        FileStock::create(&plan.stock_path, plan.initial_stock)?;
+        let mut client = Client::connect(&super::url(plan), NoTls).map_err(to_io)?;
+        let n = &plan.store_name;
+        client
+            .batch_execute(&format!(
+                "UPDATE {n}_stock SET n = {}, token = 0 WHERE id = 1; TRUNCATE {n}_sales; \
+                 UPDATE {n}_lease SET holder = 0, expires = NULL, token = 0 WHERE id = 1;",
+                plan.initial_stock
+            ))
+            .map_err(to_io)?;
+        Ok(Box::new(WatcherStopper::new(plan)))
+    }
+
+    fn servers(&self, scenario: &Scenario) -> &'static [Role] {
+        match scenario.faults.kill_store {
+            true => &[Role::Manager],
+            false => &[],
+        }
+    }
+
+    fn serve(&self, plan: &TrialPlan, _role: Role, recorder: &mut Recorder) -> Result<()> {
+        let mut client = Client::connect(&super::url(plan), NoTls).map_err(|e| anyhow::anyhow!(describe(&e)))?;
+        server::watch(plan, recorder, || client.simple_query("SELECT 1").is_ok())
+    }
+
+    fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
+        let session = Session {
+            url: super::url(plan),
+            name: plan.store_name.clone(),
+            deadline_ms: plan.deadline_ms,
+        };
+        let (client, statements) = session.connect()?;
+        Ok(Box::new(Row {
+            client,
+            statements,
+            worker: role.name(),
+            index: index as i32,
+            advisory_key: advisory_key(&plan.store_name),
+            session,
+            cut_off: false,
+        }))
+    }
+
+    fn final_stock(&self, plan: &TrialPlan) -> FinalStock {
+        match final_stock(plan) {
+            Ok(count) => {
+                let _ = FileStock::create(&plan.stock_path, count);
+                FinalStock::Value(count)
+            }
+            Err(e) => FinalStock::Unreadable(format!("(cannot read the stock row: {e:#})")),
+        }
+    }
+}
+
+/// Refuses a server that would refuse some of the trial's connections.
+fn check_connections(client: &mut Client, workers: u64, server: &str) -> Result<()> {
+    let row = client
+        .query_one(
+            "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int",
+            &[],
+        )
+        .map_err(|e| anyhow::anyhow!("asking {server} for max_connections: {}", describe(&e)))?;
+    let available: i32 = row.get(0);
+    if workers > available.max(0) as u64 {
+        bail!(
+            "buyers.count: a trial needs {workers} connections at once (its buyers, and sim's own), and {server} \
+             takes {available} (max_connections less the ones reserved for superusers): lower buyers.count, use \
+             buyers.pool, or raise max_connections"
+        );
+    }
+    Ok(())
+}
+
+/// Starts a throwaway server for the run.
+fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result<PgService> {
+    let bin = binaries()?;
+    let run_as = server::run_as("postgres", PACKAGE)?;
+    let socket = SocketDir::make("pg", run_as)?;
+    let home = out.join("server");
+    std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
+    // The data folder belongs in the output; a `postgres` user that cannot reach it (an
+    // output folder under /root, a private temporary folder) gets it beside the socket.
+    let data = match server::reachable(&home, run_as) {
+        true => home.join("postgres"),
+        false => socket.0.join("data"),
+    };
+    if data.exists() {
+        std::fs::remove_dir_all(&data).with_context(|| format!("removing the earlier run's {}", data.display()))?;
+    }
+    server::make_private_dir(&data, run_as).with_context(|| format!("making {}", data.display()))?;
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "-N", "--no-locale", "-E", "UTF8", "-U", USER]);
+    server::run_to_end(initdb, run_as, &home.join("initdb.log")).context("making the throwaway PostgreSQL server")?;
+
+    let max_connections = (workers + 10).max(100);
+    // A throwaway server: what it holds is lost with it anyway, unless it is to be killed
+    // and started again, when what it acknowledged must survive.
+    let durable = if kill_store { "on" } else { "off" };
+    let settings = vec![
+        "listen_addresses=".to_string(),
+        format!("max_connections={max_connections}"),
+        format!("fsync={durable}"),
+        format!("full_page_writes={durable}"),
+        // Its dynamic shared memory in the data folder, not /dev/shm: nothing outside it.
+        "dynamic_shared_memory_type=mmap".into(),
+        "unix_socket_permissions=0700".into(),
+    ];
+    let log = home.join("postgres.log");
+    let url = format!("host={} user={USER} dbname=postgres", socket.0.display());
+    let (program, data_dir, socket_dir, ready_url) =
+        (bin.join("postgres"), data.clone(), socket.0.clone(), url.clone());
+    let start = move || -> Result<Server> {
+        await_old_backends(&data_dir);
+        let mut postgres = Command::new(&program);
+        postgres.arg("-D").arg(&data_dir).arg("-k").arg(&socket_dir);
+        for setting in &settings {
+            postgres.arg("-c").arg(setting);
+        }
+        let mut process = Server::spawn(postgres, run_as, &log, libc::SIGINT).context("starting PostgreSQL")?;
+        server::await_ready(&mut process, READY_LIMIT, &log, || {
+            Client::connect(&ready_url, NoTls).map_err(|e| anyhow::anyhow!("connecting: {}", describe(&e)))
+        })
+        .context("starting the throwaway PostgreSQL server")?;
+        Ok(process)
+    };
+    Ok(PgService {
+        url,
+        name,
+        server: Some(Restartable::new(Box::new(start))?),
+        data: Some(data),
+        socket: Some(socket),
+    })
+}
+
+/// Waits until no process of a killed server is attached to its System V interlock segment
+/// (named in the data folder's `postmaster.pid`): the server started again then finds it
+/// unused and removes it. Started while the old backends still hold it, it would fail, lose
+/// the file that names the segment, and leave the segment behind.
+fn await_old_backends(data: &Path) {
+    let Ok(text) = std::fs::read_to_string(data.join("postmaster.pid")) else {
+        return; // a clean start: nothing to wait for
+    };
+    // Line 7 holds the segment's key and id.
+    let Some(shmid) = text
+        .lines()
+        .nth(6)
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|id| id.parse::<i32>().ok())
+    else {
+        return;
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        if crate::shm::sysv_attached(shmid).unwrap_or(0) == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The folder of `initdb` and `postgres`: `SIM_POSTGRES_BIN`, the newest Debian install, or
+/// `PATH`.
+fn binaries() -> Result<PathBuf> {
+    let programs = ["initdb", "postgres"];
+    if let Some(dir) = std::env::var_os(BIN_VARIABLE) {
+        let dir = PathBuf::from(dir);
+        return match programs.iter().all(|p| dir.join(p).is_file()) {
+            true => Ok(dir),
+            false => bail!(missing(&format!(
+                "{BIN_VARIABLE}={} holds no initdb and postgres",
+                dir.display()
+            ))),
+        };
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort_by_key(|p| {
+        let version = p
+            .parent()
+            .and_then(|v| v.file_name())
+            .map(|v| v.to_string_lossy().into_owned());
+        std::cmp::Reverse(version.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0))
+    });
+    server::find_binaries(versions, &programs)
+        .ok_or_else(|| anyhow::anyhow!(missing("initdb and postgres are not installed")))
+}
+
+fn missing(what: &str) -> String {
+    format!(
+        "stock.store = \"postgres\" starts a throwaway PostgreSQL server, and {what}: install the Debian package \
+         {PACKAGE} (apt-get install {PACKAGE}), or set [stock] url = \"postgres://…\" to a server of your own"
+    )
+}
+
+/// What the run keeps on PostgreSQL.
+struct PgService {
+    url: String,
+    name: String,
+    server: Option<Restartable>,
+    data: Option<PathBuf>,
+    socket: Option<SocketDir>,
+}
+
+impl PgService {
+    fn connect(&self) -> Result<Client> {
+        Client::connect(&self.url, NoTls)
+            .map_err(|e| anyhow::anyhow!("connecting to {}: {}", mask_password(&self.url), describe(&e)))
+    }
+}
+
+impl Service for PgService {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Restartable::pid)
+    }
+
+    fn revive(&self, killed: bool) -> Result<()> {
+        self.server.as_ref().map_or(Ok(()), |server| server.revive(killed))
+    }
+}
+
+impl Drop for PgService {
+    fn drop(&mut self) {
+        match &self.server {
+            Some(server) => server.stop(),
+            // The user's server: only what sim made goes.
+            None => {
+                if let Ok(mut client) = self.connect() {
+                    let n = &self.name;
+                    let _ = client.batch_execute(&format!("DROP TABLE IF EXISTS {n}_stock, {n}_sales, {n}_lease"));
+                }
+            }
+        }
+        if let Some(data) = &self.data {
+            let _ = std::fs::remove_dir_all(data);
+        }
+        drop(self.socket.take());
+    }
+}
+
+/// The final count, and the sales record saved into the trial's folder.
+fn final_stock(plan: &TrialPlan) -> Result<i64> {
+    let mut client = Client::connect(&super::url(plan), NoTls).map_err(|e| anyhow::anyhow!(describe(&e)))?;
+    let n = &plan.store_name;
+    let count: i64 = client
+        .query_one(&format!("SELECT n FROM {n}_stock WHERE id = 1"), &[])
+        .map_err(|e| anyhow::anyhow!(describe(&e)))?
+        .get(0);
+    let rows = client
+        .query(&format!("SELECT worker, idx, ticket FROM {n}_sales ORDER BY seq"), &[])
+        .map_err(|e| anyhow::anyhow!(describe(&e)))?;
+    let path = plan.trial_dir.join(SALES_FILE);
+    let mut file = io::BufWriter::new(std::fs::File::create(&path)?);
+    for row in rows {
+        let (worker, index, ticket): (String, i32, i64) = (row.get(0), row.get(1), row.get(2));
+        let line = serde_json::json!({ "worker": worker, "index": index, "ticket": ticket });
+        writeln!(file, "{line}")?;
+    }
+    file.flush()?;
+    Ok(count)
+}
+
+/// The advisory lock's key, from the table's name.
+fn advisory_key(name: &str) -> i64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) as i64
+}
+
+/// What a worker needs to connect, again if the server cut it off.
+struct Session {
+    url: String,
+    name: String,
+    deadline_ms: u64,
+}
+
+impl Session {
+    /// A connection with the server's timeouts set, and the statements prepared on it.
+    fn connect(&self) -> io::Result<(Client, Statements)> {
+        let mut client = Client::connect(&self.url, NoTls).map_err(to_io)?;
+        // A buyer paused inside its transaction is cut off by the server well before the
+        // trial's deadline, and its lock given back, so that the others go on; one waiting
+        // for a lock longer than that rolls back and tries again.
+        let idle = (self.deadline_ms / 4).max(1);
+        let lock = (self.deadline_ms / 2).max(1);
+        client
+            .batch_execute(&format!(
+                "SET idle_in_transaction_session_timeout = {idle}; SET lock_timeout = {lock}"
+            ))
+            .map_err(to_io)?;
+        let n = &self.name;
+        let mut prepare = |sql: String| client.prepare(&sql).map_err(to_io);
+        // Each statement that lowers the stock records the sale in the same statement; the
+        // worker and its index are the parameters from `$k` on.
+        let sale = |update: String, ticket: &str, k: u32| {
+            format!(
+                "WITH u AS ({update} RETURNING n) INSERT INTO {n}_sales (worker, idx, ticket) \
+                 SELECT ${k}::text, ${}::int, ({ticket})::bigint FROM u",
+                k + 1
+            )
+        };
+        let statements = Statements {
+            read: prepare(format!("SELECT n FROM {n}_stock WHERE id = 1"))?,
+            read_locked: prepare(format!("SELECT n FROM {n}_stock WHERE id = 1 FOR UPDATE"))?,
+            write: prepare(sale(format!("UPDATE {n}_stock SET n = $1 WHERE id = 1"), "$1 + 1", 2))?,
+            compare_and_set: prepare(sale(
+                format!("UPDATE {n}_stock SET n = $1 WHERE id = 1 AND n = $2"),
+                "$2",
+                3,
+            ))?,
+            decrement: prepare(format!(
+                "WITH u AS (UPDATE {n}_stock SET n = n - 1 WHERE id = 1 AND n > 0 RETURNING n + 1 AS ticket), \
+                 s AS (INSERT INTO {n}_sales (worker, idx, ticket) SELECT $1::text, $2::int, ticket FROM u) \
+                 SELECT ticket FROM u"
+            ))?,
+            fenced_write: prepare(sale(
+                format!("UPDATE {n}_stock SET n = $1, token = $2 WHERE id = 1 AND token <= $2"),
+                "$1 + 1",
+                3,
+            ))?,
+            // The lease is a row with a holder and an expiry, on the server's clock.
+            take_lease: prepare(format!(
+                "UPDATE {n}_lease SET holder = $1, expires = clock_timestamp() + make_interval(secs => $2::float8 / 1000), \
+                 token = token + 1 WHERE id = 1 AND (holder = 0 OR expires <= clock_timestamp()) RETURNING token"
+            ))?,
+            lease_left: prepare(format!(
+                "SELECT greatest(0, extract(epoch FROM expires - clock_timestamp()) * 1000)::float8 FROM {n}_lease WHERE id = 1"
+            ))?,
+            give_back: prepare(format!("UPDATE {n}_lease SET holder = 0 WHERE id = 1 AND holder = $1"))?,
+        };
+        Ok((client, statements))
+    }
+}
+
+/// The statements a worker prepares once.
+struct Statements {
+    read: Statement,
+    read_locked: Statement,
+    write: Statement,
+    compare_and_set: Statement,
+    decrement: Statement,
+    fenced_write: Statement,
+    take_lease: Statement,
+    lease_left: Statement,
+    give_back: Statement,
+}
+
+/// A worker's connection to the stock row.
+struct Row {
+    client: Client,
+    statements: Statements,
+    worker: &'static str,
+    index: i32,
+    advisory_key: i64,
+    session: Session,
+    /// The server ended the session (its idle-in-transaction timeout): connect again before
+    /// the next try.
+    cut_off: bool,
+}
+
+impl Row {
+    /// Notes a session the server ended, for `rollback` to connect again.
+    fn noting<T>(&mut self, result: Result<T, postgres::Error>) -> io::Result<T> {
+        result.map_err(|e| {
+            // Before COMMIT, a session the server ended (idle in its transaction too long)
+            // committed nothing: a conflict, retried on a new connection.
+            if e.is_closed() || e.code() == Some(&SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT) {
+                self.cut_off = true;
+                return io::Error::other(Conflict(format!("the server ended the session: {}", describe(&e))));
+            }
+            to_io(e)
+        })
+    }
+}
+
+impl Stock for Row {
+    fn read(&mut self) -> io::Result<Reading> {
+        let result = self.client.query_one(&self.statements.read, &[]);
+        let row = self.noting(result)?;
+        Ok(Reading::Value(row.get(0)))
+    }
+
+    fn write(&mut self, value: i64) -> io::Result<()> {
+        let result = self
+            .client
+            .execute(&self.statements.write, &[&value, &self.worker, &self.index]);
+        let updated = self.noting(result)?;
+        match updated {
+            1 => Ok(()),
+            n => Err(io::Error::other(format!("the stock row is missing: {n} rows written"))),
+        }
+    }
+
+    fn compare_and_set(&mut self, expected: i64, new: i64) -> io::Result<bool> {
+        let updated = self
+            .client
+            .execute(
+                &self.statements.compare_and_set,
+                &[&new, &expected, &self.worker, &self.index],
+            )
+            .map_err(to_io)?;
+        Ok(updated == 1)
+    }
+
+    fn decrement_if_positive(&mut self) -> io::Result<i64> {
+        let row = self
+            .client
+            .query_opt(&self.statements.decrement, &[&self.worker, &self.index])
+            .map_err(to_io)?;
+        Ok(row.map_or(0, |r| r.get(0)))
+    }
+
+    fn fenced_write(&mut self, value: i64, token: u64) -> io::Result<bool> {
+        let updated = self
+            .client
+            .execute(
+                &self.statements.fenced_write,
+                &[&value, &(token as i64), &self.worker, &self.index],
+            )
+            .map_err(to_io)?;
+        Ok(updated == 1)
+    }
+
+    fn transactions(&mut self) -> Option<&mut dyn Transactions> {
+        Some(self)
+    }
+
+    fn leases(&mut self) -> Option<&mut dyn Leases> {
+        Some(self)
+    }
+}
+
+impl Leases for Row {
+    fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, Duration>> {
+        let granted = self
+            .client
+            .query_opt(
+                &self.statements.take_lease,
+                &[&(holder as i32), &(lease_ms.max(1) as f64)],
+            )
+            .map_err(to_io)?;
+        if let Some(row) = granted {
+            return Ok(Ok(row.get::<_, i64>(0) as u64));
+        }
+        let left: Option<f64> = self
+            .client
+            .query_one(&self.statements.lease_left, &[])
+            .map_err(to_io)?
+            .get(0);
+        Ok(Err(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0) / 1e3)))
+    }
+
+    fn give_back(&mut self, holder: u32) -> io::Result<()> {
+        self.client
+            .execute(&self.statements.give_back, &[&(holder as i32)])
+            .map(drop)
+            .map_err(to_io)
+    }
+}
+
+impl Transactions for Row {
+    fn begin(&mut self, isolation: Isolation) -> io::Result<()> {
+        let result = self
+            .client
+            .batch_execute(&format!("BEGIN ISOLATION LEVEL {}", isolation.sql()));
+        self.noting(result)
+    }
+
+    fn lock_advisory(&mut self) -> io::Result<()> {
+        let result = self
+            .client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&self.advisory_key]);
+        self.noting(result).map(drop)
+    }
+
+    fn read_locked(&mut self) -> io::Result<Reading> {
+        let result = self.client.query_one(&self.statements.read_locked, &[]);
+        let row = self.noting(result)?;
+        Ok(Reading::Value(row.get(0)))
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        // A connection lost here leaves the outcome unknown: not a conflict to retry.
+        match self.client.batch_execute("COMMIT") {
+            Err(e) if e.is_closed() => Err(io::Error::other(format!(
+                "the connection closed during COMMIT, whose outcome is unknown: {}",
+                describe(&e)
+            ))),
+            result => self.noting(result),
+        }
+    }
+
+    fn rollback(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.cut_off) {
+            // The server rolled the transaction back as it ended the session: a new one.
+            (self.client, self.statements) = self.session.connect()?;
+            return Ok(());
+        }
+        self.client.batch_execute("ROLLBACK").map_err(to_io)
+    }
+}
+
+/// The server's error in one line: its message and SQLSTATE, or what failed on the way.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// A serialization failure, a deadlock, a lock waited for too long and a session ended for
+/// idling in its transaction abort the transaction: a [`Conflict`], to retry. The rest are
+/// errors.
+fn to_io(e: postgres::Error) -> io::Error {
+    let conflict = matches!(
+        e.code(),
+        Some(c) if [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+        ]
+        .contains(c)
+    );
+    match conflict {
+        true => io::Error::other(Conflict(describe(&e))),
+        false => io::Error::other(describe(&e)),
+    }
+}

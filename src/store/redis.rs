@@ -1,0 +1,430 @@
+//! The `redis` store: the stock is a key in Redis, as a flash sale's counter is. A read is a
+//! `GET` and a write a `SET`; the store also offers a one-step decrement-if-positive and a
+//! fenced write (Lua scripts, which Redis runs atomically, called by `EVALSHA`), and a
+//! compare-and-set (`WATCH`, `GET`, then `MULTI`/`SET`/`EXEC`, which Redis aborts when the
+//! watched key changed in between).
+//!
+//! Every step that lowers the stock also appends the sale to a list, in the same script or
+//! `MULTI`: the store's own record of what it sold, saved after each trial as `sales.jsonl`.
+//!
+//! With no `[stock] url`, the run has a throwaway server: `redis-server` on a Unix socket in
+//! the run's short folder under /tmp, with no port, no snapshots and no append-only file,
+//! stopped (SIGTERM) after the last trial. With a url, sim uses the user's server and makes
+//! only keys named after the run, deleted at the end.
+
+use std::io;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use redis::{Connection, Script, Value};
+
+use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
+use super::{FileStock, Leases, Reading, SALES_FILE, Service, Stock, Store};
+use crate::checker::FinalStock;
+use crate::history::{Recorder, Role};
+use crate::plan::{Fixture, TrialPlan};
+use crate::scenario::{Scenario, mask_password};
+
+/// The package that holds the server.
+const PACKAGE: &str = "redis-server";
+/// How long a throwaway server may take to answer.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+/// The environment variable that names the `redis-server` to start, instead of looking for
+/// it.
+pub const BIN_VARIABLE: &str = "SIM_REDIS_SERVER";
+
+/// Sets the stock and records the sale: KEYS stock, sales; ARGV value, sale.
+const WRITE: &str = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('RPUSH', KEYS[2], ARGV[2]) return 1";
+/// Takes one ticket if there is one and records the sale; the count it found.
+pub const DECREMENT: &str = "local n = tonumber(redis.call('GET', KEYS[1])) \
+    if n > 0 then redis.call('SET', KEYS[1], n - 1) redis.call('RPUSH', KEYS[2], ARGV[1] .. ' ' .. n) end \
+    return n";
+/// Writes the stock unless a newer token was accepted: KEYS stock, sales, token; ARGV value,
+/// token, sale.
+const FENCED_WRITE: &str = "if tonumber(ARGV[2]) >= tonumber(redis.call('GET', KEYS[3])) then \
+    redis.call('SET', KEYS[3], ARGV[2]) redis.call('SET', KEYS[1], ARGV[1]) redis.call('RPUSH', KEYS[2], ARGV[3]) \
+    return 1 end return 0";
+
+/// Takes the lease if nobody holds it (`SET NX PX`) and grants the next token; else how many
+/// milliseconds it has left, negated: KEYS lease, lease token; ARGV holder, lease_ms.
+const TAKE_LEASE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then \
+    return redis.call('INCR', KEYS[2]) end return -math.max(redis.call('PTTL', KEYS[1]), 0)";
+/// Deletes the lease if the holder still holds it: KEYS lease; ARGV holder.
+const GIVE_BACK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// The `redis` store.
+pub struct RedisStore;
+
+impl Store for RedisStore {
+    fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
+        let name = format!("sim:{}:{}", std::process::id(), crate::clock::now_ns() % 1_000_000_007);
+        let service = match &scenario.stock.url {
+            Some(url) => {
+                let mut con = connect(url).map_err(|e| {
+                    anyhow::anyhow!(
+                        "stock.url: cannot connect to {}: {e}; check the url, or leave it out for a throwaway server",
+                        mask_password(url)
+                    )
+                })?;
+                // A server that does not say (CONFIG may be disabled) is taken at its word.
+                let said: redis::RedisResult<Vec<String>> =
+                    redis::cmd("CONFIG").arg("GET").arg("maxclients").query(&mut con);
+                let maxclients = said.ok().and_then(|v| v.get(1).and_then(|n| n.parse::<u64>().ok()));
+                let needed = super::connections(scenario);
+                if let Some(max) = maxclients
+                    && needed > max
+                {
+                    bail!(
+                        "buyers.count: a trial needs {needed} connections at once (its buyers, and sim's own), and the \
+                         server at {} takes {max} (maxclients): lower buyers.count, use buyers.pool, or raise maxclients",
+                        mask_password(url)
+                    );
+                }
+                RedisService {
+                    url: url.clone(),
+                    name,
+                    server: None,
+                    socket: None,
+                }
+            }
+            None => throwaway(out, name)?,
+        };
+        Ok(Box::new(service))
+    }
+
+    fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
+        FileStock::create(&plan.stock_path, plan.initial_stock)?;
+        let mut con = connect(&super::url(plan)).map_err(io::Error::other)?;
+        let keys = Keys::of(&plan.store_name);
+        redis::pipe()
+            .atomic()
+            .cmd("DEL")
+            .arg(&keys.sales)
+            .cmd("SET")
+            .arg(&keys.stock)
+            .arg(plan.initial_stock)
+            .cmd("SET")
+            .arg(&keys.token)
+            .arg(0)
+            .cmd("DEL")
+            .arg(&keys.lease)
+            .cmd("SET")
+            .arg(&keys.lease_token)
+            .arg(0)
+            .query::<Value>(&mut con)
+            .map_err(io::Error::other)?;
+        Ok(Box::new(WatcherStopper::new(plan)))
+    }
+
+    fn servers(&self, scenario: &Scenario) -> &'static [Role] {
+        match scenario.faults.kill_store {
+            true => &[Role::Manager],
+            false => &[],
+        }
+    }
+
+    fn serve(&self, plan: &TrialPlan, _role: Role, recorder: &mut Recorder) -> Result<()> {
+        let mut con = connect(&super::url(plan))?;
+        server::watch(plan, recorder, || redis::cmd("PING").query::<String>(&mut con).is_ok())
+    }
+
+    fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
+        let con = connect(&super::url(plan)).map_err(io::Error::other)?;
+        Ok(Box::new(Key {
+            con,
+            keys: Keys::of(&plan.store_name),
+            seller: format!("{} {index}", role.name()),
+            write: Script::new(WRITE),
+            decrement: Script::new(DECREMENT),
+            fenced_write: Script::new(FENCED_WRITE),
+            take_lease: Script::new(TAKE_LEASE),
+            give_back: Script::new(GIVE_BACK),
+        }))
+    }
+
+    fn final_stock(&self, plan: &TrialPlan) -> FinalStock {
+        match final_stock(plan) {
+            Ok(count) => {
+                let _ = FileStock::create(&plan.stock_path, count);
+                FinalStock::Value(count)
+            }
+            Err(e) => FinalStock::Unreadable(format!("(cannot read the stock key: {e:#})")),
+        }
+    }
+}
+
+/// A connection to the server at `url`.
+fn connect(url: &str) -> redis::RedisResult<Connection> {
+    let mut con = redis::Client::open(url)?.get_connection()?;
+    redis::cmd("PING").query::<String>(&mut con)?;
+    Ok(con)
+}
+
+/// The keys of a run.
+struct Keys {
+    stock: String,
+    sales: String,
+    /// The newest fencing token a fenced write was accepted with.
+    token: String,
+    lease: String,
+    /// The last token the lease was granted with.
+    lease_token: String,
+}
+
+impl Keys {
+    fn of(name: &str) -> Keys {
+        Keys {
+            stock: format!("{name}:stock"),
+            sales: format!("{name}:sales"),
+            token: format!("{name}:token"),
+            lease: format!("{name}:lease"),
+            lease_token: format!("{name}:lease-token"),
+        }
+    }
+}
+
+/// Starts a throwaway server for the run.
+fn throwaway(out: &Path, name: String) -> Result<RedisService> {
+    let program = match std::env::var_os(BIN_VARIABLE) {
+        Some(path) => PathBuf::from(path),
+        None => server::find_binaries([PathBuf::from("/usr/bin")], &["redis-server"])
+            .map(|dir| dir.join("redis-server"))
+            .ok_or_else(|| anyhow::anyhow!(missing("redis-server is not installed")))?,
+    };
+    if !program.is_file() {
+        bail!(missing(&format!("{} is not there", program.display())));
+    }
+    let socket = SocketDir::make("redis", None)?;
+    let home = out.join("server");
+    std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
+    let path = socket.0.join("redis.sock");
+    let log = home.join("redis.log");
+    let url = format!("redis+unix://{}", path.display());
+    let (dir, ready_url) = (socket.0.clone(), url.clone());
+    let start = move || -> Result<Server> {
+        let mut command = Command::new(&program);
+        command
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&path)
+            .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir);
+        let mut process = Server::spawn(command, None, &log, libc::SIGTERM).context("starting redis-server")?;
+        server::await_ready(&mut process, READY_LIMIT, &log, || {
+            connect(&ready_url).map_err(|e| anyhow::anyhow!("connecting: {e}"))
+        })
+        .context("starting the throwaway Redis server")?;
+        Ok(process)
+    };
+    Ok(RedisService {
+        url,
+        name,
+        server: Some(Restartable::new(Box::new(start))?),
+        socket: Some(socket),
+    })
+}
+
+fn missing(what: &str) -> String {
+    format!(
+        "stock.store = \"redis\" starts a throwaway Redis server, and {what}: install the Debian package {PACKAGE} \
+         (apt-get install {PACKAGE}), or set [stock] url = \"redis://…\" to a server of your own"
+    )
+}
+
+/// What the run keeps on Redis.
+struct RedisService {
+    url: String,
+    name: String,
+    server: Option<Restartable>,
+    socket: Option<SocketDir>,
+}
+
+impl Service for RedisService {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Restartable::pid)
+    }
+
+    fn revive(&self, killed: bool) -> Result<()> {
+        self.server.as_ref().map_or(Ok(()), |server| server.revive(killed))
+    }
+}
+
+impl Drop for RedisService {
+    fn drop(&mut self) {
+        match &self.server {
+            Some(server) => server.stop(),
+            // The user's server: only what sim made goes.
+            None => {
+                if let Ok(mut con) = connect(&self.url) {
+                    let keys = Keys::of(&self.name);
+                    let _ = redis::cmd("DEL")
+                        .arg(&keys.stock)
+                        .arg(&keys.sales)
+                        .arg(&keys.token)
+                        .arg(&keys.lease)
+                        .arg(&keys.lease_token)
+                        .query::<Value>(&mut con);
+                }
+            }
+        }
+        drop(self.socket.take());
+    }
+}
+
+/// The final count, and the sales record saved into the trial's folder.
+fn final_stock(plan: &TrialPlan) -> Result<i64> {
+    let mut con = connect(&super::url(plan))?;
+    let keys = Keys::of(&plan.store_name);
+    let count: Option<i64> = redis::cmd("GET").arg(&keys.stock).query(&mut con)?;
+    let sales: Vec<String> = redis::cmd("LRANGE").arg(&keys.sales).arg(0).arg(-1).query(&mut con)?;
+    let path = plan.trial_dir.join(SALES_FILE);
+    let mut file = io::BufWriter::new(std::fs::File::create(&path)?);
+    for sale in sales {
+        let mut parts = sale.split(' ');
+        let (worker, index, ticket) = (parts.next(), parts.next(), parts.next());
+        let index: i64 = index.and_then(|i| i.parse().ok()).unwrap_or(-1);
+        let ticket: i64 = ticket.and_then(|t| t.parse().ok()).unwrap_or(-1);
+        let line = serde_json::json!({ "worker": worker.unwrap_or(""), "index": index, "ticket": ticket });
+        writeln!(file, "{line}")?;
+    }
+    file.flush()?;
+    // A server without persistence that was killed comes back empty.
+    count.ok_or_else(|| anyhow::anyhow!("the stock key is gone: the server lost it"))
+}
+
+/// A worker's connection to the stock key.
+struct Key {
+    con: Connection,
+    keys: Keys,
+    /// `buyer 3`: who a sale in the record is by.
+    seller: String,
+    write: Script,
+    decrement: Script,
+    fenced_write: Script,
+    take_lease: Script,
+    give_back: Script,
+}
+
+impl Key {
+    fn sale(&self, ticket: i64) -> String {
+        format!("{} {ticket}", self.seller)
+    }
+}
+
+impl Stock for Key {
+    fn read(&mut self) -> io::Result<Reading> {
+        let value: Option<String> = redis::cmd("GET")
+            .arg(&self.keys.stock)
+            .query(&mut self.con)
+            .map_err(io::Error::other)?;
+        Ok(match value.and_then(|v| v.parse().ok()) {
+            Some(n) => Reading::Value(n),
+            None => Reading::Unreadable,
+        })
+    }
+
+    fn write(&mut self, value: i64) -> io::Result<()> {
+        let sale = self.sale(value + 1);
+        self.write
+            .key(&self.keys.stock)
+            .key(&self.keys.sales)
+            .arg(value)
+            .arg(sale)
+            .invoke::<i64>(&mut self.con)
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+
+    fn compare_and_set(&mut self, expected: i64, new: i64) -> io::Result<bool> {
+        let con = &mut self.con;
+        redis::cmd("WATCH")
+            .arg(&self.keys.stock)
+            .query::<()>(con)
+            .map_err(io::Error::other)?;
+        let now: Option<i64> = redis::cmd("GET")
+            .arg(&self.keys.stock)
+            .query(con)
+            .map_err(io::Error::other)?;
+        if now != Some(expected) {
+            redis::cmd("UNWATCH").query::<()>(con).map_err(io::Error::other)?;
+            return Ok(false);
+        }
+        let sale = format!("{} {expected}", self.seller);
+        // EXEC answers nil when the watched key changed since WATCH: nothing was done.
+        let done: Value = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&self.keys.stock)
+            .arg(new)
+            .cmd("RPUSH")
+            .arg(&self.keys.sales)
+            .arg(sale)
+            .query(con)
+            .map_err(io::Error::other)?;
+        Ok(!matches!(done, Value::Nil))
+    }
+
+    fn decrement_if_positive(&mut self) -> io::Result<i64> {
+        self.decrement
+            .key(&self.keys.stock)
+            .key(&self.keys.sales)
+            .arg(&self.seller)
+            .invoke(&mut self.con)
+            .map_err(io::Error::other)
+    }
+
+    fn fenced_write(&mut self, value: i64, token: u64) -> io::Result<bool> {
+        let sale = self.sale(value + 1);
+        let done: i64 = self
+            .fenced_write
+            .key(&self.keys.stock)
+            .key(&self.keys.sales)
+            .key(&self.keys.token)
+            .arg(value)
+            .arg(token)
+            .arg(sale)
+            .invoke(&mut self.con)
+            .map_err(io::Error::other)?;
+        Ok(done == 1)
+    }
+
+    fn leases(&mut self) -> Option<&mut dyn Leases> {
+        Some(self)
+    }
+}
+
+impl Leases for Key {
+    fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, Duration>> {
+        let answer: i64 = self
+            .take_lease
+            .key(&self.keys.lease)
+            .key(&self.keys.lease_token)
+            .arg(holder)
+            .arg(lease_ms.max(1))
+            .invoke(&mut self.con)
+            .map_err(io::Error::other)?;
+        Ok(match answer {
+            token if token > 0 => Ok(token as u64),
+            left => Err(Duration::from_millis(left.unsigned_abs())),
+        })
+    }
+
+    fn give_back(&mut self, holder: u32) -> io::Result<()> {
+        self.give_back
+            .key(&self.keys.lease)
+            .arg(holder)
+            .invoke::<i64>(&mut self.con)
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+}
