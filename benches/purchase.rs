@@ -241,6 +241,7 @@ fn checker(c: &mut Criterion) {
         initial_stock: OPS as i64,
         final_stock: FinalStock::Value(0),
         deadline_hit: false,
+        sales_record: None,
     };
     let verdict = checker::check(&history, &facts);
     assert_eq!(
@@ -286,6 +287,7 @@ fn operations(c: &mut Criterion) {
         initial_stock: OPS as i64,
         final_stock: FinalStock::Value(0),
         deadline_hit: false,
+        sales_record: None,
     };
     let dir = tempfile::tempdir().expect("a temporary folder");
     let gate_ns = 1_000_000_000;

@@ -45,6 +45,7 @@ pub fn check(file: &Path, initial: i64, final_stock: i64) -> Result<Judged> {
         initial_stock: initial,
         final_stock: FinalStock::Value(final_stock),
         deadline_hit: false,
+        sales_record: None,
     };
     Ok(Judged {
         check: checker::check(&history, &facts),

@@ -87,6 +87,7 @@ impl TrialResult {
                 (None, text) => FinalStock::Unreadable(text.clone().unwrap_or_default()),
             },
             deadline_hit: self.ended_ns.is_some() || self.check.verdict == Verdict::Deadlock,
+            sales_record: None,
         }
     }
 
@@ -120,9 +121,13 @@ impl TrialResult {
         })
     }
 
-    /// Judges the trial's history again, with the same facts, and measures its speed again.
-    pub fn judge_again(&mut self, history: &History) {
-        let facts = self.facts();
+    /// Judges the trial's history again, with the same facts and the store's record of sales
+    /// (if it keeps one), and measures its speed again.
+    pub fn judge_again(&mut self, history: &History, sales_record: Option<Vec<checker::RecordedSale>>) {
+        let facts = Facts {
+            sales_record,
+            ..self.facts()
+        };
         let ended_ns = match self.ended_ns {
             Some(ns) => Some(ns),
             None if facts.deadline_hit => Some((self.speed.wall_ms * 1e6) as u64),

@@ -35,7 +35,8 @@ pub fn check_folder(dir: &Path) -> Result<Results> {
         .collect();
     trials.par_iter_mut().try_for_each(|(strategy, trial)| -> Result<()> {
         let history = trial.read_history(dir, *strategy)?;
-        trial.judge_again(&history);
+        let sales = crate::store::read_sales(&crate::results::trial_dir(dir, &trial.dir)?)?;
+        trial.judge_again(&history, sales);
         Ok(())
     })?;
     for run in &mut results.runs {

@@ -239,6 +239,7 @@ impl Stream {
             dropped: 0,
             unconsumed: 0,
             abandoned: 0,
+            lost_acknowledged: 0,
             verdict,
             anomalies: self.anomalies,
         };
@@ -279,6 +280,7 @@ mod tests {
             initial_stock: initial,
             final_stock: FinalStock::Value(end),
             deadline_hit: false,
+            sales_record: None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::results::{Results, StrategyRun, TrialResult};
 use crate::table::verdict_name;
 
 /// The CSV's columns, in order, before any the checker gained since (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 38] = [
+pub const CSV_COLUMNS: [&str; 39] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -45,6 +45,7 @@ pub const CSV_COLUMNS: [&str; 38] = [
     "dropped",
     "unconsumed",
     "abandoned",
+    "lost_acknowledged",
     "wall_ms",
     "purchases_per_s",
     "p50_us",

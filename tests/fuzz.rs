@@ -203,9 +203,10 @@ proptest! {
             initial_stock: initial,
             final_stock: final_stock.map_or(FinalStock::Unreadable("x".into()), FinalStock::Value),
             deadline_hit: deadline,
+            sales_record: None,
         };
         let c = checker::check(&history, &facts);
-        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.unreadable + c.indeterminate);
+        prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.unreadable + c.fenced + c.gave_up + c.indeterminate);
         prop_assert!(c.torn_reads >= c.unreadable && c.torn_reads <= c.attempts);
         // What the report draws is what the checker counted.
         let judged = checker::judge(&history, initial);
@@ -269,7 +270,7 @@ proptest! {
             op
         }).collect();
         prop_assert_eq!(&back.ops, &renumbered);
-        let facts = Facts { initial_stock: 10, final_stock: FinalStock::Value(3), deadline_hit: false };
+        let facts = Facts { initial_stock: 10, final_stock: FinalStock::Value(3), deadline_hit: false, sales_record: None };
         prop_assert_eq!(checker::check(&back, &facts), checker::check(&History { workers: back.workers.clone(), ops: renumbered }, &facts));
     }
 

@@ -639,12 +639,14 @@ fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next(
                     "postgres" => {
                         assert!(recorded >= u(&t["sold"]), "{t}\n{sales}");
                         assert_eq!(u(&t["final_stock"]), 100 - recorded, "{t}\n{sales}");
+                        assert_eq!(u(&t["lost_acknowledged"]), 0, "{t}");
                     }
                     // Without snapshots or an append-only file, a killed Redis forgets
                     // everything: every acknowledged sale is lost.
                     _ => {
                         assert_eq!(recorded, 0, "{t}\n{sales}");
                         assert!(t["final_stock"].is_null(), "{t}");
+                        assert_eq!(u(&t["lost_acknowledged"]), u(&t["sold"]), "{t}");
                     }
                 }
             }

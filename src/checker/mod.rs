@@ -27,6 +27,20 @@ pub struct Facts {
     pub final_stock: FinalStock,
     /// The trial was still running at its deadline and was ended.
     pub deadline_hit: bool,
+    /// The store's own record of its sales (PostgreSQL and Redis keep one, written in the
+    /// same step as the decrement), if it has one.
+    pub sales_record: Option<Vec<RecordedSale>>,
+}
+
+/// One sale as the store recorded it: which worker bought which ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordedSale {
+    /// The worker's role, as `buyer`.
+    pub worker: String,
+    /// Which of them.
+    pub index: i64,
+    /// The ticket: the stock value it decremented.
+    pub ticket: i64,
 }
 
 /// What the stock held at the end of a trial.
@@ -153,6 +167,10 @@ pub struct Check {
     /// abandoned + dropped.
     #[serde(default)]
     pub abandoned: u64,
+    /// Sales a buyer was told succeeded that the store's own record of sales does not hold
+    /// (PostgreSQL and Redis): acknowledged, then lost.
+    #[serde(default)]
+    pub lost_acknowledged: u64,
     /// The verdict, from the counts above and the processes' fate.
     pub verdict: Verdict,
     /// The first anomalies found, at most `MAX_ANOMALIES`, earliest first.
@@ -204,6 +222,10 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
     let lost_updates = cases.lost_updates.as_ref().map_or(0, |l| l.lost);
     let phantom_stock = cases.phantom_stock.as_ref().map_or(0, |p| p.phantom);
     let order_violations = judged.order.len() as u64;
+    let lost_acknowledged = facts
+        .sales_record
+        .as_ref()
+        .map_or(0, |record| lost_acknowledged(history, judged, record));
     let verdict = if cases.deadlock.is_some() {
         Verdict::Deadlock
     } else if !cases.crashed.is_empty() {
@@ -215,6 +237,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         || torn_reads > 0
         || phantom_stock > 0
         || order_violations > 0
+        || lost_acknowledged > 0
         || cases.final_stock_unreadable.is_some()
     {
         Verdict::Inconsistent
@@ -243,9 +266,33 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         dropped: entries.dropped,
         unconsumed: entries.unconsumed,
         abandoned: entries.abandoned,
+        lost_acknowledged,
         verdict,
         anomalies: render::anomalies(history, cases),
     }
+}
+
+/// The purchases told sold that the store's record does not hold, each record entry
+/// answering one purchase of the same worker and ticket.
+fn lost_acknowledged(history: &History, judged: &Judged, record: &[RecordedSale]) -> u64 {
+    let mut held: std::collections::HashMap<(&str, i64, i64), u64> = std::collections::HashMap::new();
+    for sale in record {
+        *held.entry((sale.worker.as_str(), sale.index, sale.ticket)).or_default() += 1;
+    }
+    let mut lost = 0;
+    for (j, op) in judged.ops.iter().zip(&history.ops) {
+        if j.told() != Some(Told::Sold) {
+            continue;
+        }
+        let (Some(worker), Some(ticket)) = (history.workers.get(op.worker as usize), op.value()) else {
+            continue;
+        };
+        match held.get_mut(&(worker.role.name(), worker.index as i64, ticket)) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => lost += 1,
+        }
+    }
+    lost
 }
 
 /// The entries of the producers' queue.
@@ -345,6 +392,7 @@ mod tests {
             initial_stock: initial,
             final_stock: FinalStock::Value(end),
             deadline_hit: false,
+            sales_record: None,
         }
     }
 
@@ -833,5 +881,30 @@ mod tests {
         let c = check(&history, &facts(2, 1));
         assert_eq!((c.attempts, c.sold, c.indeterminate, c.abandoned), (1, 1, 0, 1));
         assert_eq!(c.verdict, Verdict::Safe);
+    }
+
+    #[test]
+    fn a_sale_the_stores_record_lacks_was_acknowledged_and_lost() {
+        let h = History {
+            workers: buyers(2),
+            ops: vec![purchase(0, 0, 5 * US, 2), purchase(1, 10 * US, 15 * US, 1)],
+        };
+        let sale = |index, ticket| RecordedSale {
+            worker: "buyer".into(),
+            index,
+            ticket,
+        };
+        let with = |record: Vec<RecordedSale>| Facts {
+            sales_record: Some(record),
+            ..facts(2, 0)
+        };
+        let c = check(&h, &with(vec![sale(0, 2), sale(1, 1)]));
+        assert_eq!((c.lost_acknowledged, c.verdict), (0, Verdict::Safe));
+        // Buyer 1 was told it sold ticket 1; the store never recorded it.
+        let c = check(&h, &with(vec![sale(0, 2)]));
+        assert_eq!((c.lost_acknowledged, c.verdict), (1, Verdict::Inconsistent));
+        // A recorded sale whose buyer never heard of it is no loss.
+        let c = check(&h, &with(vec![sale(0, 2), sale(1, 1), sale(1, 0)]));
+        assert_eq!(c.lost_acknowledged, 0);
     }
 }

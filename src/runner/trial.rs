@@ -443,10 +443,12 @@ pub fn run_trial(
         // and the store's record of sales, to hold against what buyers were told.
         service.revive(true)?;
     }
+    let final_stock = store.final_stock(&plan); // also saves the store's record of sales
     let facts = Facts {
         initial_stock: scenario.stock.initial,
-        final_stock: store.final_stock(&plan),
+        final_stock,
         deadline_hit: ending == Ending::Deadline,
+        sales_record: store::read_sales(&dir)?,
     };
     Ok(Some(Ran {
         ended_ns,

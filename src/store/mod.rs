@@ -17,7 +17,7 @@ use anyhow::{Result, bail};
 
 pub use file::FileStock;
 
-use crate::checker::FinalStock;
+use crate::checker::{FinalStock, RecordedSale};
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Isolation, Scenario, StoreKind};
@@ -50,6 +50,32 @@ pub fn url(plan: &TrialPlan) -> String {
 /// list) saves it at the end of the trial: one JSON object a line, `{"worker": "buyer",
 /// "index": 3, "ticket": 10}`, for the checker to hold against what the buyers were told.
 pub const SALES_FILE: &str = "sales.jsonl";
+
+/// The store's record of sales saved in the trial folder `dir` (PostgreSQL and Redis), or
+/// `None` when the store keeps none.
+pub fn read_sales(dir: &Path) -> anyhow::Result<Option<Vec<RecordedSale>>> {
+    let path = dir.join(SALES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+    };
+    let sales = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}, line {}: {e}: a store's record of sales holds one {{\"worker\", \"index\", \"ticket\"}} a line; run the scenario again to rebuild it",
+                    path.display(),
+                    n + 1
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<RecordedSale>>>()?;
+    Ok(Some(sales))
+}
 
 /// The connections a trial may hold at once on a server store: one per buyer process (at
 /// the sweep's largest count), a seller's, a watcher's, and the runner's.
