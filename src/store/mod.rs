@@ -51,6 +51,17 @@ pub fn url(plan: &TrialPlan) -> String {
 /// "index": 3, "ticket": 10}`, for the checker to hold against what the buyers were told.
 pub const SALES_FILE: &str = "sales.jsonl";
 
+/// Saves a store's record of sales into the trial folder `dir`, one JSON object a line.
+pub fn write_sales(dir: &Path, sales: impl IntoIterator<Item = RecordedSale>) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = io::BufWriter::new(std::fs::File::create(dir.join(SALES_FILE))?);
+    for sale in sales {
+        serde_json::to_writer(&mut file, &sale)?;
+        file.write_all(b"\n")?;
+    }
+    file.flush()
+}
+
 /// The store's record of sales saved in the trial folder `dir` (PostgreSQL and Redis), or
 /// `None` when the store keeps none.
 pub fn read_sales(dir: &Path) -> anyhow::Result<Option<Vec<RecordedSale>>> {

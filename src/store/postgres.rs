@@ -17,7 +17,6 @@
 //! end.
 
 use std::io;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -27,8 +26,9 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
 use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
-use super::{Conflict, FileStock, Leases, Reading, SALES_FILE, Service, Stock, Store, Transactions};
+use super::{Conflict, FileStock, Leases, Reading, Service, Stock, Store, Transactions};
 use crate::checker::FinalStock;
+use crate::checker::RecordedSale;
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Isolation, Scenario, mask_password};
@@ -347,14 +347,15 @@ fn final_stock(plan: &TrialPlan) -> Result<i64> {
     let rows = client
         .query(&format!("SELECT worker, idx, ticket FROM {n}_sales ORDER BY seq"), &[])
         .map_err(|e| anyhow::anyhow!(describe(&e)))?;
-    let path = plan.trial_dir.join(SALES_FILE);
-    let mut file = io::BufWriter::new(std::fs::File::create(&path)?);
-    for row in rows {
+    let sales = rows.into_iter().map(|row| {
         let (worker, index, ticket): (String, i32, i64) = (row.get(0), row.get(1), row.get(2));
-        let line = serde_json::json!({ "worker": worker, "index": index, "ticket": ticket });
-        writeln!(file, "{line}")?;
-    }
-    file.flush()?;
+        RecordedSale {
+            worker,
+            index: index as i64,
+            ticket,
+        }
+    });
+    super::write_sales(&plan.trial_dir, sales)?;
     Ok(count)
 }
 

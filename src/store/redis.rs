@@ -13,7 +13,6 @@
 //! only keys named after the run, deleted at the end.
 
 use std::io;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -22,8 +21,9 @@ use anyhow::{Context, Result, bail};
 use redis::{Connection, Script, Value};
 
 use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
-use super::{FileStock, Leases, Reading, SALES_FILE, Service, Stock, Store};
+use super::{FileStock, Leases, Reading, Service, Stock, Store};
 use crate::checker::FinalStock;
+use crate::checker::RecordedSale;
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Scenario, mask_password};
@@ -287,17 +287,16 @@ fn final_stock(plan: &TrialPlan) -> Result<i64> {
     let keys = Keys::of(&plan.store_name);
     let count: Option<i64> = redis::cmd("GET").arg(&keys.stock).query(&mut con)?;
     let sales: Vec<String> = redis::cmd("LRANGE").arg(&keys.sales).arg(0).arg(-1).query(&mut con)?;
-    let path = plan.trial_dir.join(SALES_FILE);
-    let mut file = io::BufWriter::new(std::fs::File::create(&path)?);
-    for sale in sales {
+    let sales = sales.into_iter().map(|sale| {
         let mut parts = sale.split(' ');
         let (worker, index, ticket) = (parts.next(), parts.next(), parts.next());
-        let index: i64 = index.and_then(|i| i.parse().ok()).unwrap_or(-1);
-        let ticket: i64 = ticket.and_then(|t| t.parse().ok()).unwrap_or(-1);
-        let line = serde_json::json!({ "worker": worker.unwrap_or(""), "index": index, "ticket": ticket });
-        writeln!(file, "{line}")?;
-    }
-    file.flush()?;
+        RecordedSale {
+            worker: worker.unwrap_or("").to_string(),
+            index: index.and_then(|i| i.parse().ok()).unwrap_or(-1),
+            ticket: ticket.and_then(|t| t.parse().ok()).unwrap_or(-1),
+        }
+    });
+    super::write_sales(&plan.trial_dir, sales)?;
     // A server without persistence that was killed comes back empty.
     count.ok_or_else(|| anyhow::anyhow!("the stock key is gone: the server lost it"))
 }
