@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{run_scenario, sim, u};
+use common::{processes_mentioning, run_scenario, sim, u};
 
 /// The folder of PostgreSQL's server binaries, or a failure that says what to install.
 fn postgres_bin() -> PathBuf {
@@ -26,20 +26,19 @@ fn postgres_bin() -> PathBuf {
     })
 }
 
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if text.contains(needle) {
-            found.push(text);
-        }
-    }
-    found
+/// Runs `sim run FILE --out OUT` to its end; the runner's pid (which names its servers'
+/// socket folders) and what it printed.
+fn run_noting_pid(file: &Path, out: &Path) -> (u32, std::process::Output) {
+    let child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child.id(), child.wait_with_output().unwrap())
 }
 
 /// The socket folders under /tmp of the runner with this pid.
@@ -246,17 +245,7 @@ fn a_throwaway_redis_serves_the_run_and_is_gone_after_it() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let child = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let output = child.wait_with_output().unwrap();
+    let (pid, output) = run_noting_pid(&file, &out);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -606,17 +595,7 @@ fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next(
         )
         .unwrap();
         let out = dir.path().join("out");
-        let child = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .arg("run")
-            .arg(&file)
-            .arg("--out")
-            .arg(&out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let output = child.wait_with_output().unwrap();
+        let (pid, output) = run_noting_pid(&file, &out);
         assert_eq!(
             output.status.code(),
             Some(0),

@@ -79,3 +79,20 @@ fn run_file(dir: tempfile::TempDir, file: &Path, args: &[&str]) -> Run {
 pub fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
+
+/// The processes whose command line mentions `needle` (workers name their plan's path, a
+/// store's server its socket folder), each as `pid: command line`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) {
+            found.push(format!("{pid}: {text}"));
+        }
+    }
+    found
+}
