@@ -140,16 +140,12 @@ pub fn counts(runs: &[Evidence]) -> Result<Option<String>> {
             .x_label_area_size(28)
             .y_label_area_size(56)
             .build_cartesian_2d(plot::slots(runs.len()), 0f64..plot::headroom(top as f64))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_label_formatter(&|x| plot::slot_name(&names, *x))
-            .y_label_formatter(&|y| format::axis(*y))
-            .y_desc("per trial: mean (bar), max (tick)")
-            .label_style(plot::font(13))
-            .axis_desc_style(plot::font(13))
-            .light_line_style(WHITE)
-            .draw()?;
+        plot::slot_axes(
+            &mut chart,
+            &names,
+            &|y| format::axis(*y),
+            "per trial: mean (bar), max (tick)",
+        )?;
         for (j, count) in shown.iter().enumerate() {
             let left = |i: usize| i as f64 + 0.1 + j as f64 * width;
             let colour = count.colour;
@@ -209,16 +205,7 @@ pub fn oversold_spread(runs: &[Evidence]) -> Result<Option<String>> {
             .x_label_area_size(28)
             .y_label_area_size(56)
             .build_cartesian_2d(plot::slots(runs.len()), -0.5f64..plot::headroom(top as f64))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_label_formatter(&|x| plot::slot_name(&names, *x))
-            .y_label_formatter(&|y| format::axis(*y))
-            .y_desc("tickets oversold in a trial")
-            .label_style(plot::font(13))
-            .axis_desc_style(plot::font(13))
-            .light_line_style(WHITE)
-            .draw()?;
+        plot::slot_axes(&mut chart, &names, &|y| format::axis(*y), "tickets oversold in a trial")?;
         for (i, run) in runs.iter().enumerate() {
             let colour = palette::strategy(run.strategy);
             let mut values: Vec<u64> = run.trials.iter().map(|t| t.check.oversold).collect();

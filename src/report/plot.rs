@@ -71,6 +71,28 @@ impl ValueFormatter<f64> for Slots {
     }
 }
 
+/// Draws the axes of a chart with a slot per strategy along x: the slots' `names` below,
+/// the values along y labelled by `y_label` and described by `y_desc`, as every such chart
+/// of the report has them.
+pub fn slot_axes(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<Slots, RangedCoordf64>>,
+    names: &[String],
+    y_label: &dyn Fn(&f64) -> String,
+    y_desc: &str,
+) -> Result<()> {
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_formatter(&|x| slot_name(names, *x))
+        .y_label_formatter(y_label)
+        .y_desc(y_desc)
+        .label_style(font(13))
+        .axis_desc_style(font(13))
+        .light_line_style(WHITE)
+        .draw()?;
+    Ok(())
+}
+
 /// The label of the slot at `x` among `names`.
 pub fn slot_name(names: &[String], x: f64) -> String {
     if x < 0.0 {

@@ -110,16 +110,7 @@ pub fn throughput(pairs: &[Pair]) -> Result<String> {
             .x_label_area_size(28)
             .y_label_area_size(70)
             .build_cartesian_2d(plot::slots(pairs.len()), 0f64..plot::headroom(top))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_label_formatter(&|x| plot::slot_name(&names, *x))
-            .y_label_formatter(&|y| format::axis(*y))
-            .y_desc("purchases per second")
-            .label_style(plot::font(13))
-            .axis_desc_style(plot::font(13))
-            .light_line_style(WHITE)
-            .draw()?;
+        plot::slot_axes(&mut chart, &names, &|y| format::axis(*y), "purchases per second")?;
         for (i, pair) in pairs.iter().enumerate() {
             let strategy = palette::strategy(pair.strategy);
             for (side, values, colour, name) in [(0.0, &pair.a, FAINT, "A"), (0.5, &pair.b, strategy, "B")] {
@@ -161,16 +152,7 @@ pub fn anomalous_share(pairs: &[Shares]) -> Result<String> {
             .x_label_area_size(28)
             .y_label_area_size(70)
             .build_cartesian_2d(plot::slots(pairs.len()), 0f64..118.0)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_label_formatter(&|x| plot::slot_name(&names, *x))
-            .y_label_formatter(&|y| format!("{y:.0} %"))
-            .y_desc("trials with an anomaly")
-            .label_style(plot::font(13))
-            .axis_desc_style(plot::font(13))
-            .light_line_style(WHITE)
-            .draw()?;
+        plot::slot_axes(&mut chart, &names, &|y| format!("{y:.0} %"), "trials with an anomaly")?;
         for (i, Shares { strategy, a, b, .. }) in pairs.iter().enumerate() {
             let colour = palette::strategy(*strategy);
             for (side, (k, n), fill, name) in [(0.0, a, FAINT, "A"), (0.5, b, colour, "B")] {

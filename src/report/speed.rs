@@ -23,16 +23,7 @@ pub fn throughput(evidence: &[Evidence]) -> Result<String> {
             .x_label_area_size(28)
             .y_label_area_size(70)
             .build_cartesian_2d(plot::slots(evidence.len()), 0f64..plot::headroom(top))?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_label_formatter(&|x| plot::slot_name(&names, *x))
-            .y_label_formatter(&|y| format::axis(*y))
-            .y_desc("purchases per second")
-            .label_style(plot::font(13))
-            .axis_desc_style(plot::font(13))
-            .light_line_style(WHITE)
-            .draw()?;
+        plot::slot_axes(&mut chart, &names, &|y| format::axis(*y), "purchases per second")?;
         for (i, e) in evidence.iter().enumerate() {
             let trials = &e.trials;
             if trials.is_empty() {
