@@ -91,7 +91,9 @@ impl Leaseholder {
             self.map.atomic_u64(EXPIRY),
             self.map.atomic_u64(TOKEN),
         );
-        let mut spins = 0u32;
+        // Polls of the one grant: a waiter that sees the lease change hands keeps polling,
+        // however long the queue before it.
+        let (mut spins, mut seen) = (0u32, 0u64);
         loop {
             let granted = self.guarded(|| {
                 let now = now_ns();
@@ -101,23 +103,27 @@ impl Leaseholder {
                     expiry.store(now + self.lease_ns, Relaxed);
                     Ok(token.fetch_add(1, Relaxed) + 1)
                 } else {
-                    Err(left)
+                    Err((token.load(Relaxed), left))
                 }
             });
             match granted {
                 Ok(token) => return token,
-                // A holder hands over within microseconds: poll. One that takes longer may
-                // be paused, and its lease runs out in `left`: sleep towards it.
+                Err((grant, _)) if grant != seen => {
+                    (spins, seen) = (0, grant);
+                    yield_cpu();
+                }
+                // A holder hands over within microseconds: poll. One that holds the same
+                // grant longer may be paused, and its lease runs out in `left`: sleep
+                // towards it.
                 Err(_) if spins < 64 => {
                     spins += 1;
                     yield_cpu();
                 }
-                Err(left) => std::thread::sleep(Duration::from_nanos(left.min(50_000))),
+                Err((_, left)) => std::thread::sleep(Duration::from_nanos(left.min(50_000))),
             }
         }
     }
 
-    /// Gives the lease back, if it is still this buyer's grant.
     fn give_back(&self, mine: u64) {
         self.guarded(|| {
             let holder = self.map.atomic_u32(HOLDER);
