@@ -176,6 +176,92 @@ deadlock = false
     assert!(bars <= 2000, "{bars} bars");
 }
 
+/// `count` buyers, one attempt each, in one trial of `file-lock`: enough tickets for all.
+fn buyers(count: u32) -> String {
+    format!(
+        "name = \"lanes\"\ntrials = 1\nstrategy = \"file-lock\"\n[stock]\ninitial = 200\n\
+         [buyers]\ncount = {count}\nattempts = 1\nhold_us = 0\n[expect]\ndeadlock = false\n"
+    )
+}
+
+fn texts(doc: &Html, css: &str) -> Vec<String> {
+    select(doc, css).iter().map(|e| e.text().collect()).collect()
+}
+
+#[test]
+fn past_128_processes_lanes_are_aggregated_and_the_page_says_so() {
+    // 128 buyers: a lane each, a bar per purchase, no word of aggregation.
+    let doc = Html::parse_document(&page(&run_scenario(&buyers(128), &[])));
+    assert_eq!(select(&doc, "svg.timeline g.sold").len(), 128);
+    assert!(select(&doc, "svg.timeline g.cell").is_empty());
+    assert!(select(&doc, "section#timeline p.aggregated").is_empty());
+    let labels = texts(&doc, "svg.timeline text.lane-label");
+    assert_eq!(
+        labels.last().map(String::as_str),
+        Some("buyer 126"),
+        "every other lane labelled"
+    );
+
+    // 129: lanes of three buyers each, their purchases counted per bucket of time, and a
+    // note beside the timeline that says so and where single processes are.
+    let doc = Html::parse_document(&page(&run_scenario(&buyers(129), &[])));
+    let note = texts(&doc, "section#timeline p.note.aggregated").concat();
+    assert!(note.contains("Lanes aggregated: 129 processes"), "{note}");
+    assert!(note.contains("each lane stands for 3 consecutive processes"), "{note}");
+    assert!(note.contains("sim export DIR"), "{note}");
+    let labels = texts(&doc, "svg.timeline text.lane-label");
+    assert_eq!(labels.len(), 43, "{labels:?}");
+    assert_eq!(
+        (labels[0].as_str(), labels[42].as_str()),
+        ("buyers 0–2", "buyers 126–128")
+    );
+    assert!(select(&doc, "svg.timeline g.sold").is_empty());
+    let cells = texts(&doc, "svg.timeline g.cell title");
+    assert!(!cells.is_empty());
+    let sold: u32 = cells
+        .iter()
+        .filter_map(|t| {
+            t.split(" under way (")
+                .nth(1)?
+                .split(" sold")
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .sum();
+    assert!(sold >= 129, "every sale in at least one cell: {cells:?}");
+}
+
+#[test]
+fn a_killed_store_is_drawn_across_the_timeline_and_in_the_stock_chart() {
+    assert!(
+        Path::new("/usr/bin/redis-server").is_file(),
+        "redis-server is not installed: install the Debian package redis-server, or run scripts/test, which does"
+    );
+    let scenario = "name = \"kill-store\"\ntrials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\n\
+                    initial = 100\n[buyers]\ncount = 4\nattempts = 5\nhold_us = 2000\n[faults]\nkill_store = true\n";
+    let doc = Html::parse_document(&page(&run_scenario(scenario, &[])));
+    let line = texts(&doc, "section#timeline svg.timeline g.store-killed title").concat();
+    assert!(
+        line.starts_with("store killed: buyer ") && line.contains("sent SIGKILL to the store's server at"),
+        "{line}"
+    );
+    assert_eq!(texts(&doc, "svg.timeline g.store-killed text"), ["store killed"]);
+    assert!(
+        texts(&doc, "section#timeline ul.legend li")
+            .iter()
+            .any(|l| l.starts_with("store killed")),
+        "a legend entry"
+    );
+    let stock = texts(&doc, "section#stock svg title").concat();
+    assert_eq!(stock, line, "the stock chart's line has the same hover text");
+    assert!(
+        texts(&doc, "section#stock svg text")
+            .iter()
+            .any(|t| t.trim() == "store killed")
+    );
+}
+
 /// A finished small run to break in different ways.
 fn small_run() -> Run {
     let scenario = r#"

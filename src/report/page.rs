@@ -8,6 +8,7 @@ use super::evidence::Evidence;
 use super::sweep::{self, Axis, Measure};
 use super::{format, outcomes, palette, speed, stock, timeline};
 use crate::checker::Verdict;
+use crate::notice::FaultKind;
 use crate::results::Results;
 use crate::scenario::Scenario;
 use crate::scenario::StrategyName;
@@ -41,6 +42,11 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
             sweep_charts.push(svg);
         }
     }
+    let fault_kinds: Vec<FaultKind> = evidence
+        .iter()
+        .filter_map(|e| e.featured.as_ref())
+        .flat_map(|f| f.trial.faults.iter().map(|f| f.kind))
+        .collect();
     let s = &results.scenario;
 
     let page = html! {
@@ -77,9 +83,11 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          a torn read (a stock unreadable or holding a number never written), phantom stock (a number \
                          above the initial stock), an order violation (a ticket no lower than one sold before it began), \
                          a duplicate ticket (every receipt of a ticket sold more than once). These are the checker's \
-                         own judgements, the same that results.json counts."
+                         own judgements, the same that results.json counts. Past "
+                        (timeline::MAX_LANES) " processes a lane stands for a band of them, and shows how many of their \
+                         purchases were under way in each moment, in the same colours: the note above such a timeline says so."
                     }
-                    (timeline::legend(evidence.iter().any(|e| e.featured.as_ref().is_some_and(|f| !f.trial.faults.is_empty()))))
+                    (timeline::legend(&fault_kinds))
                     @for e in evidence {
                         h3 { (strategy_tag(e.strategy)) " " (trial_heading(e)) }
                         @if let Some(f) = &e.featured {
@@ -474,6 +482,8 @@ svg.timeline g.first rect{stroke:#000;stroke-width:1.2}
 svg.timeline g:hover rect{stroke:#000;stroke-width:1.5}
 svg.timeline rect.stopped{fill:#7d3c98;fill-opacity:.18}svg.timeline path.killed{stroke:#000;stroke-width:2}
 .swatch.stopped{background:#7d3c98;opacity:.35}.killed{font-weight:700;margin-right:.4em}
+svg.timeline g.store-killed line{stroke:#8c1c13;stroke-width:2}svg.timeline g.store-killed text{fill:#8c1c13;font-weight:600}
+.swatch.store-killed{background:#8c1c13;width:3px;height:1.1em}
 svg.timeline line.anomaly{stroke:#000;stroke-dasharray:4 3}svg.timeline text.anomaly{fill:#000;font-weight:600}
 footer{margin-top:3em;color:#777;font-size:.88em;border-top:1px solid #eee;padding-top:.6em}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f3f3f3;padding:0 .25em}

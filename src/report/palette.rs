@@ -53,6 +53,10 @@ pub const TORN: RGBColor = RGBColor(0xf2, 0x8e, 0x2b);
 pub const ORDER: RGBColor = RGBColor(0xed, 0xc9, 0x48);
 pub const PHANTOM: RGBColor = RGBColor(0x76, 0xb7, 0xb2);
 
+/// A killed store's server, as the stock chart draws it; the page's CSS has it for the
+/// timeline (`g.store-killed`).
+pub const STORE_KILLED: RGBColor = RGBColor(0x8c, 0x1c, 0x13);
+
 pub const INK: RGBColor = RGBColor(0x33, 0x33, 0x33);
 pub const FAINT: RGBColor = RGBColor(0x99, 0x99, 0x99);
 

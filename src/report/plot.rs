@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use anyhow::Result;
+use maud::Markup;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
@@ -23,6 +24,13 @@ pub fn svg(size: (u32, u32), draw: impl FnOnce(&Area) -> Result<()>) -> Result<S
         root.present()?;
     }
     Ok(text)
+}
+
+/// Lays `markup` over a chart plotters drew: what plotters cannot draw, such as hover text.
+pub fn overlay(mut svg: String, markup: Markup) -> String {
+    let end = svg.rfind("</svg>").unwrap_or(svg.len());
+    svg.insert_str(end, &markup.into_string());
+    svg
 }
 
 pub fn font(size: u32) -> TextStyle<'static> {

@@ -3,10 +3,11 @@
 //! did not exist were sold.
 
 use anyhow::Result;
+use maud::{Markup, html};
 use plotters::prelude::*;
 
 use super::palette::{self, FAINT};
-use super::{format, plot};
+use super::{format, plot, timeline};
 use crate::checker::{self, Judged, Told};
 use crate::history::History;
 use crate::notice::FaultKind;
@@ -125,7 +126,8 @@ pub fn chart(
     let highest = values.fold(initial as f64, f64::max);
     let pad = ((highest - lowest) * 0.08).max(1.0);
     let colour = palette::strategy(strategy);
-    plot::svg((540, 300), |root| {
+    let mut hovers = Vec::new();
+    let svg = plot::svg((540, 300), |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(10)
             .caption(strategy.name(), plot::font(15))
@@ -156,7 +158,7 @@ pub fn chart(
             )))?;
         }
         // Faults, as Jepsen shades them: a band while a process was stopped, a line where one
-        // was killed.
+        // was killed, a red one where the store's server was.
         let (y0, y1) = (lowest - pad, highest + pad);
         let ms = |ns: u64| (ns as f64 / 1e6).min(l.end_ms);
         chart.draw_series(faults.iter().filter(|f| f.kind == FaultKind::Stop).map(|f| {
@@ -171,6 +173,33 @@ pub fn chart(
                 BLACK.mix(0.6).stroke_width(1),
             )
         }))?;
+        let store_killed = || faults.iter().filter(|f| f.kind == FaultKind::KillStore);
+        let line = |x: f64| PathElement::new(vec![(x, y0), (x, y1)], palette::STORE_KILLED.stroke_width(2));
+        let drawn = chart.draw_series(store_killed().map(|f| line(ms(f.at_ns))))?;
+        if store_killed().next().is_some() {
+            drawn.label("store killed").legend(|(x, y)| {
+                PathElement::new(
+                    vec![(x + 8, y - 6), (x + 8, y + 6)],
+                    palette::STORE_KILLED.stroke_width(2),
+                )
+            });
+        }
+        // Where each fault is on the page, for its hover text.
+        hovers = faults
+            .iter()
+            .map(|f| {
+                let until = if f.kind == FaultKind::Stop {
+                    f.until_ns.unwrap_or(u64::MAX)
+                } else {
+                    f.at_ns
+                };
+                Placed {
+                    fault: f,
+                    top_left: chart.backend_coord(&(ms(f.at_ns), y1)),
+                    bottom_right: chart.backend_coord(&(ms(until), y0)),
+                }
+            })
+            .collect();
         chart
             .draw_series(LineSeries::new(l.honest.iter().copied(), FAINT.stroke_width(4)))?
             .label("honest: initial − sold")
@@ -180,7 +209,29 @@ pub fn chart(
             .label("in the stock")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
         plot::legend(&mut chart, SeriesLabelPosition::LowerLeft)
-    })
+    })?;
+    Ok(plot::overlay(svg, fault_hovers(&hovers)))
+}
+
+/// A fault where the chart drew it, in the SVG's pixels.
+struct Placed<'a> {
+    fault: &'a FaultEvent,
+    top_left: (i32, i32),
+    bottom_right: (i32, i32),
+}
+
+/// Hover targets over the faults plotters drew, which it cannot title: a band the width of a
+/// stop, a strip 8 px wide along a kill's line; drawn transparent.
+fn fault_hovers(placed: &[Placed]) -> Markup {
+    html! {
+        @for p in placed {
+            @let ((left, top), (right, bottom)) = (p.top_left, p.bottom_right);
+            @let (x, width) = if right - left >= 8 { (left, right - left) } else { (left - 4, 8) };
+            rect x=(x) y=(top) width=(width) height=(bottom - top) fill="transparent" {
+                title { (timeline::fault_title(p.fault)) }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,8 +279,30 @@ mod tests {
             at_ns: MS,
             until_ns: None,
         };
-        let svg = chart(StrategyName::None, &h, &checker::judge(&h, 3), 3, &[stop]).unwrap();
+        let svg = chart(
+            StrategyName::None,
+            &h,
+            &checker::judge(&h, 3),
+            3,
+            std::slice::from_ref(&stop),
+        )
+        .unwrap();
         assert!(svg.contains("honest"), "{svg}");
+        assert!(svg.contains("<title>buyer 1 stopped (SIGSTOP) at 1.000 ms, never resumed</title>"));
+        assert!(!svg.contains("store killed"), "{svg}");
+        let store_killed = FaultEvent {
+            kind: FaultKind::KillStore,
+            process: "buyer 0".into(),
+            at_ns: 2 * MS,
+            ..stop
+        };
+        let svg = chart(StrategyName::None, &h, &checker::judge(&h, 3), 3, &[store_killed]).unwrap();
+        assert!(svg.contains("\nstore killed\n</text>"), "a legend entry: {svg}");
+        assert!(
+            svg.contains("<title>store killed: buyer 0 sent SIGKILL to the store's server at 2.000 ms"),
+            "{svg}"
+        );
+        assert!(svg.trim_end().ends_with("</svg>"));
         let empty = History::default();
         assert!(chart(StrategyName::None, &empty, &checker::judge(&empty, 0), 0, &[]).is_ok());
     }

@@ -35,11 +35,15 @@ pub const MARKS: [(&str, &str, &str); 4] = [
     ("dup", "duplicate ticket", "#e15759"),
 ];
 
+/// What the checker found in a purchase, in the order of [`MARKS`].
+fn found(j: Judgement) -> [bool; MARKS.len()] {
+    [j.torn(), j.phantom(), j.order_violation(), j.duplicate()]
+}
+
 /// The CSS classes of a purchase the checker judged: what it was told, then what it found.
 pub fn css(j: Judgement) -> String {
     let mut classes = String::from(TOLD.iter().find(|t| Some(t.0) == j.told()).map_or("other", |t| t.1));
-    let found = [j.torn(), j.phantom(), j.order_violation(), j.duplicate()];
-    for (mark, on) in MARKS.iter().zip(found) {
+    for (mark, on) in MARKS.iter().zip(found(j)) {
         if on {
             classes.push(' ');
             classes.push_str(mark.0);
@@ -164,56 +168,182 @@ pub fn concurrency(intervals: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64
     out
 }
 
+/// Up to this many processes, a lane each. The lanes share [`LANES_MAX_H`]: at 128 a lane is
+/// 5.9 px high, bars 4 px thick and every other lane labelled, still told apart; the
+/// lesson's hundred processes (its `Manager` example, the shipped scenarios) keep a lane
+/// each. Past it lanes fall to a 3 px floor, labels skip two lanes in three, and at 1,000
+/// buyers the four timelines were 3,000 px high each and weighed 1.4 MB.
+pub const MAX_LANES: usize = 128;
+
+/// Past [`MAX_LANES`] processes, lanes stand for bands of processes, at most this many: at 64
+/// a lane is 11.9 px high, the least that labels every lane (11 px text) and leaves a cell
+/// room to stack its outcomes.
+pub const MAX_BANDS: usize = 64;
+
+/// The width of a bucket of time in an aggregated lane, px: wide enough to hover, and few
+/// enough (99 across) that a trial has at most about 64 × 99 cells, however many purchases.
+const CELL_W: f64 = 10.0;
+
+/// The least height of an outcome in an aggregated cell, px: a lone duplicate ticket among
+/// many sales stays visible.
+const MIN_STACK: f64 = 1.5;
+
 const WIDTH: f64 = 1100.0;
-const LEFT: f64 = 92.0;
+const LEFT: f64 = 112.0;
 const RIGHT: f64 = 14.0;
 const STRIP_TOP: f64 = 18.0;
 const STRIP_H: f64 = 30.0;
 const LANES_TOP: f64 = 62.0;
 const LANES_MAX_H: f64 = 760.0;
 
-/// The timeline of one trial, with a note when it shows only a window of it.
+/// The lanes of a timeline: one per process that made a purchase, in role and index order;
+/// past [`MAX_LANES`] processes, one per band of consecutive processes of a role, at most
+/// [`MAX_BANDS`] bands (and one more per other role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lanes {
+    /// The processes (indices into `History::workers`) each lane stands for.
+    pub members: Vec<Vec<usize>>,
+    /// Processes per lane: 1, or the band of aggregated lanes (a role's last may hold fewer).
+    pub band: usize,
+    /// The processes with a purchase.
+    pub processes: usize,
+    /// The lane of each process, by its index in `History::workers`.
+    lane_of: Vec<Option<usize>>,
+}
+
+impl Lanes {
+    /// The lanes of the processes that made the purchases `bars`.
+    pub fn new(history: &History, bars: &[Bar]) -> Lanes {
+        let workers = &history.workers;
+        let mut drawn: Vec<usize> = bars
+            .iter()
+            .map(|b| history.ops[b.op].worker as usize)
+            .filter(|&w| w < workers.len())
+            .collect();
+        drawn.sort_unstable_by_key(|&w| (workers[w].role, workers[w].index, w));
+        drawn.dedup();
+        let band = match drawn.len() {
+            n if n > MAX_LANES => n.div_ceil(MAX_BANDS),
+            _ => 1,
+        };
+        let members: Vec<Vec<usize>> = drawn
+            .chunk_by(|a, b| workers[*a].role == workers[*b].role)
+            .flat_map(|role| role.chunks(band))
+            .map(<[usize]>::to_vec)
+            .collect();
+        let mut lane_of = vec![None; workers.len()];
+        for (lane, members) in members.iter().enumerate() {
+            for &w in members {
+                lane_of[w] = Some(lane);
+            }
+        }
+        Lanes {
+            members,
+            band,
+            processes: drawn.len(),
+            lane_of,
+        }
+    }
+
+    /// A lane stands for several processes.
+    pub fn aggregated(&self) -> bool {
+        self.band > 1
+    }
+
+    /// The lane of a process, by its index in `History::workers`.
+    pub fn of_worker(&self, worker: u32) -> Option<usize> {
+        self.lane_of.get(worker as usize).copied().flatten()
+    }
+
+    /// The lane of the process a fault names ("buyer 3"), if it has one.
+    fn of_process(&self, history: &History, process: &str) -> Option<usize> {
+        let worker = history.workers.iter().position(|w| w.label() == process)?;
+        self.of_worker(worker as u32)
+    }
+
+    /// A lane's label: its process ("buyer 3"), or its band ("buyers 16–31").
+    pub fn label(&self, history: &History, lane: usize) -> String {
+        let workers = &history.workers;
+        match self.members[lane].as_slice() {
+            [one] => workers[*one].label(),
+            [first, .., last] => format!(
+                "{}s {}–{}",
+                workers[*first].role.name(),
+                workers[*first].index,
+                workers[*last].index
+            ),
+            [] => String::new(),
+        }
+    }
+}
+
+/// Where the drawing puts a moment and a lane.
+struct Frame {
+    from: u64,
+    to: u64,
+    lanes: usize,
+    lane_h: f64,
+}
+
+impl Frame {
+    fn new(from: u64, to: u64, lanes: usize) -> Frame {
+        let lanes = lanes.max(1);
+        Frame {
+            from,
+            to: to.max(from + 1),
+            lanes,
+            lane_h: (LANES_MAX_H / lanes as f64).clamp(3.0, 16.0),
+        }
+    }
+
+    fn x(&self, t: u64) -> f64 {
+        LEFT + (t.clamp(self.from, self.to) - self.from) as f64 / (self.to - self.from) as f64 * (WIDTH - LEFT - RIGHT)
+    }
+
+    fn lane_y(&self, lane: usize) -> f64 {
+        LANES_TOP + lane as f64 * self.lane_h
+    }
+
+    /// The top of the time axis, below the last lane.
+    fn axis_y(&self) -> f64 {
+        self.lane_y(self.lanes) + 6.0
+    }
+
+    /// The top and height of a lane, or of them all.
+    fn span(&self, lane: Option<usize>) -> (f64, f64) {
+        match lane {
+            Some(l) => (self.lane_y(l), self.lane_h),
+            None => (LANES_TOP, self.lanes as f64 * self.lane_h),
+        }
+    }
+}
+
+/// The timeline of one trial, with a note when it shows only a window of it, and one when
+/// its lanes stand for bands of processes.
 pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults: &[FaultEvent]) -> Markup {
     let first = anomalies.first();
-    let window = window(bars(history, judged), first.map_or(0, |a| a.at_ns), MAX_BARS);
+    let all = bars(history, judged);
+    // Lanes for every process of the trial, so that a band is the same whatever the window.
+    let lanes = Lanes::new(history, &all);
+    let window = window(all, first.map_or(0, |a| a.at_ns), MAX_BARS);
     if window.bars.is_empty() {
         return html! { p.note { "This trial recorded no purchase." } };
     }
-    let (from, to) = (window.from, window.to.max(window.from + 1));
-    let x = |t: u64| LEFT + (t.clamp(from, to) - from) as f64 / (to - from) as f64 * (WIDTH - LEFT - RIGHT);
-
-    // One lane per process that made a purchase in the window, in role and index order.
-    let mut lane_of: Vec<Option<usize>> = vec![None; history.workers.len()];
-    let mut workers: Vec<usize> = window
-        .bars
-        .iter()
-        .map(|b| history.ops[b.op].worker as usize)
-        .filter(|&w| w < history.workers.len())
-        .collect();
-    workers.sort_unstable_by_key(|&w| (history.workers[w].role, history.workers[w].index, w));
-    workers.dedup();
-    for (lane, &w) in workers.iter().enumerate() {
-        lane_of[w] = Some(lane);
-    }
-    let lanes = workers.len().max(1);
-    let lane_h = (LANES_MAX_H / lanes as f64).clamp(3.0, 16.0);
-    let label_every = (9.0 / lane_h).ceil().max(1.0) as usize;
-    let axis_y = LANES_TOP + lanes as f64 * lane_h + 6.0;
+    let frame = Frame::new(window.from, window.to, lanes.members.len());
+    let (from, to) = (frame.from, frame.to);
+    let x = |t: u64| frame.x(t);
+    let label_every = (9.0 / frame.lane_h).ceil().max(1.0) as usize;
+    let axis_y = frame.axis_y();
     let height = axis_y + 30.0;
 
     let mut first_ops: Vec<usize> = first.map_or_else(Vec::new, |a| a.ops.clone());
     first_ops.sort_unstable();
     // The faults inside the window, each on its process's lane (all lanes if it has none).
-    let fault_lane = |f: &FaultEvent| workers.iter().position(|&w| history.workers[w].label() == f.process);
     let faults: Vec<(&FaultEvent, Option<usize>)> = faults
         .iter()
         .filter(|f| f.at_ns <= to && f.until_ns.unwrap_or(to) >= from)
-        .map(|f| (f, fault_lane(f)))
+        .map(|f| (f, lanes.of_process(history, &f.process)))
         .collect();
-    let span_of = |lane: Option<usize>| match lane {
-        Some(l) => (LANES_TOP + l as f64 * lane_h, lane_h),
-        None => (LANES_TOP, lanes as f64 * lane_h),
-    };
     let open = concurrency(window.bars.iter().filter(|b| b.wrote).map(|b| b.held));
     let most = open.iter().map(|o| o.2).max().unwrap_or(0);
     let (lo_ms, hi_ms) = (from as f64 / 1e6, to as f64 / 1e6);
@@ -224,6 +354,7 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
         hi_ms - lo_ms
     };
     let x_ms = |ms: f64| LEFT + (ms - lo_ms) / (hi_ms - lo_ms).max(1e-9) * (WIDTH - LEFT - RIGHT);
+    let buckets = ((WIDTH - LEFT - RIGHT) / CELL_W).round() as usize;
 
     html! {
         @if window.is_partial() {
@@ -234,8 +365,15 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
                 "."
             }
         }
+        @if lanes.aggregated() {
+            (aggregated_note(&lanes, (to - from) / buckets as u64))
+        }
         svg.timeline viewBox=(format!("0 0 {} {}", px(WIDTH), px(height))) role="img"
-            aria-label="timeline: one lane per process, one bar per purchase" {
+            aria-label=(if lanes.aggregated() {
+                format!("timeline: one lane per {} processes, their purchases counted per bucket of time", lanes.band)
+            } else {
+                "timeline: one lane per process, one bar per purchase".to_string()
+            }) {
             // The strip on top: read-modify-writes open at once.
             text.axis x=(px(LEFT - 6.0)) y=(px(STRIP_TOP + STRIP_H / 2.0 + 4.0)) text-anchor="end" { "at once" }
             line.grid x1=(px(LEFT)) x2=(px(WIDTH - RIGHT)) y1=(px(STRIP_TOP + STRIP_H)) y2=(px(STRIP_TOP + STRIP_H)) {}
@@ -249,23 +387,20 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
                 }
             }
             // The lanes.
-            @for (lane, &w) in workers.iter().enumerate() {
-                @let y = LANES_TOP + lane as f64 * lane_h;
+            @for lane in 0..lanes.members.len() {
+                @let y = frame.lane_y(lane);
                 @if lane % 2 == 1 {
-                    rect.lane x=(px(LEFT)) y=(px(y)) width=(px(WIDTH - LEFT - RIGHT)) height=(px(lane_h)) {}
+                    rect.lane x=(px(LEFT)) y=(px(y)) width=(px(WIDTH - LEFT - RIGHT)) height=(px(frame.lane_h)) {}
                 }
                 @if lane % label_every == 0 {
-                    text.lane-label x=(px(LEFT - 6.0)) y=(px(y + lane_h / 2.0 + 3.5)) text-anchor="end" { (history.workers[w].label()) }
+                    text.lane-label x=(px(LEFT - 6.0)) y=(px(y + frame.lane_h / 2.0 + 3.5)) text-anchor="end" { (lanes.label(history, lane)) }
                 }
             }
             @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Stop) {
-                @let (y, h) = span_of(*lane);
+                @let (y, h) = frame.span(*lane);
                 @let (x0, x1) = (x(f.at_ns), x(f.until_ns.unwrap_or(to)));
                 rect.stopped x=(px(x0)) y=(px(y)) width=(px((x1 - x0).max(1.5))) height=(px(h)) {
-                    title {
-                        (f.process) " stopped (SIGSTOP) at " (format::ms(f.at_ns))
-                        @if let Some(u) = f.until_ns { ", resumed at " (format::ms(u)) } @else { ", never resumed" }
-                    }
+                    title { (fault_title(f)) }
                 }
             }
             @for tick in &ticks {
@@ -273,24 +408,36 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
                 text.axis x=(px(x_ms(*tick))) y=(px(axis_y + 14.0)) text-anchor="middle" { (format::tick_label(*tick, step)) }
             }
             text.axis x=(px(WIDTH - RIGHT)) y=(px(axis_y + 27.0)) text-anchor="end" { "ms after the sale opened" }
-            @for bar in &window.bars {
-                @let op = &history.ops[bar.op];
-                @if let Some(lane) = history.workers.get(op.worker as usize).and(lane_of.get(op.worker as usize).copied().flatten()) {
-                    @let y = LANES_TOP + lane as f64 * lane_h;
-                    @let mid = y + lane_h / 2.0;
-                    @let (x0, x1) = (x(bar.held.0), x(bar.held.1));
-                    g class=(if first_ops.binary_search(&bar.op).is_ok() { format!("{} first", css(bar.class)) } else { css(bar.class) }) {
-                        title { (hover(history, op, bar.class)) }
-                        line x1=(px(x(bar.call.0))) x2=(px(x(bar.call.1))) y1=(px(mid)) y2=(px(mid)) {}
-                        rect x=(px(x0)) y=(px(y + lane_h * 0.15)) width=(px((x1 - x0).max(1.5))) height=(px(lane_h * 0.7)) {}
+            @if lanes.aggregated() {
+                (cells_drawn(history, &lanes, &frame, &cells(history, &window.bars, &lanes, (from, to), buckets, &first_ops), buckets))
+            } @else {
+                @for bar in &window.bars {
+                    @let op = &history.ops[bar.op];
+                    @if let Some(lane) = lanes.of_worker(op.worker) {
+                        @let y = frame.lane_y(lane);
+                        @let mid = y + frame.lane_h / 2.0;
+                        @let (x0, x1) = (x(bar.held.0), x(bar.held.1));
+                        g class=(if first_ops.binary_search(&bar.op).is_ok() { format!("{} first", css(bar.class)) } else { css(bar.class) }) {
+                            title { (hover(history, op, bar.class)) }
+                            line x1=(px(x(bar.call.0))) x2=(px(x(bar.call.1))) y1=(px(mid)) y2=(px(mid)) {}
+                            rect x=(px(x0)) y=(px(y + frame.lane_h * 0.15)) width=(px((x1 - x0).max(1.5))) height=(px(frame.lane_h * 0.7)) {}
+                        }
                     }
                 }
             }
             @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Kill) {
-                @let (y, h) = span_of(*lane);
+                @let (y, h) = frame.span(*lane);
                 @let (cx, cy, r) = (x(f.at_ns), y + h / 2.0, (h / 2.0).clamp(2.5, 6.0));
                 path.killed d=(format!("M{} {}L{} {}M{} {}L{} {}", px(cx - r), px(cy - r), px(cx + r), px(cy + r), px(cx - r), px(cy + r), px(cx + r), px(cy - r))) {
-                    title { (f.process) " killed (SIGKILL) at " (format::ms(f.at_ns)) }
+                    title { (fault_title(f)) }
+                }
+            }
+            // The store's server is no lane: its death is a line across them all.
+            @for (f, _) in faults.iter().filter(|(f, _)| f.kind == FaultKind::KillStore) {
+                g.store-killed {
+                    title { (fault_title(f)) }
+                    line x1=(px(x(f.at_ns))) x2=(px(x(f.at_ns))) y1=(px(STRIP_TOP)) y2=(px(axis_y)) {}
+                    text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" { "store killed" }
                 }
             }
             @if let Some(a) = first.filter(|a| (from..=to).contains(&a.at_ns)) {
@@ -299,6 +446,185 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
             }
         }
     }
+}
+
+/// A fault in words, as its hover text says it.
+pub fn fault_title(f: &FaultEvent) -> String {
+    match f.kind {
+        FaultKind::Stop => format!(
+            "{} stopped (SIGSTOP) at {}, {}",
+            f.process,
+            format::ms(f.at_ns),
+            f.until_ns
+                .map_or("never resumed".to_string(), |u| format!("resumed at {}", format::ms(u)))
+        ),
+        FaultKind::Kill => format!("{} killed (SIGKILL) at {}", f.process, format::ms(f.at_ns)),
+        FaultKind::KillStore => format!(
+            "store killed: {} sent SIGKILL to the store's server at {} ([faults] kill_store)",
+            f.process,
+            format::ms(f.at_ns)
+        ),
+    }
+}
+
+/// Why a timeline's lanes stand for bands of processes, and where single processes are.
+fn aggregated_note(lanes: &Lanes, bucket_ns: u64) -> Markup {
+    html! {
+        p.note.aggregated {
+            "Lanes aggregated: " (format::count(lanes.processes as u64)) " processes made purchases in this trial, more than the "
+            (MAX_LANES) " lanes that can be read one by one, so each lane stands for "
+            (lanes.band) " consecutive processes of one role (its label names them; a role's last lane may hold fewer). "
+            "Each cell is " (format::ms(bucket_ns)) " of a lane: its height is how many of the lane's purchases were under way \
+             (from read to write) then, against the busiest cell; its colours are their outcomes, as in the legend. \
+             Hover a cell for its counts. Faults are drawn on the lane of their process. To see single processes, run at most "
+            (MAX_LANES) " buyers, or write every operation of every process with " code { "sim export DIR" } "."
+        }
+    }
+}
+
+/// What the processes of one aggregated lane did in one bucket of time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// Purchases under way (from read to write), by what they were told, as [`TOLD`].
+    pub told: [u32; TOLD.len()],
+    /// Of those, how many carry each mark of [`MARKS`].
+    pub marks: [u32; MARKS.len()],
+    /// Of those, how many are drawn in each colour: [`TOLD`]'s, then [`MARKS`]'s.
+    pub fills: [u32; TOLD.len() + MARKS.len()],
+    /// It holds a purchase of the first anomaly.
+    pub first: bool,
+}
+
+impl Cell {
+    /// The purchases under way in it.
+    pub fn purchases(&self) -> u32 {
+        self.told.iter().sum()
+    }
+}
+
+/// The colour a purchase is drawn in, as an index into [`Cell::fills`]: its last mark, as
+/// [`css`] makes it win, or else what it was told.
+fn fill(j: Judgement) -> Option<usize> {
+    let mark = found(j).iter().rposition(|&on| on);
+    let told = TOLD.iter().position(|t| Some(t.0) == j.told());
+    mark.map(|m| TOLD.len() + m).or(told)
+}
+
+/// The cells of aggregated lanes, `buckets` to a lane and lane after lane: each purchase
+/// counted in every bucket of `span` its read-modify-write touches.
+pub fn cells(
+    history: &History,
+    bars: &[Bar],
+    lanes: &Lanes,
+    (from, to): (u64, u64),
+    buckets: usize,
+    first_ops: &[usize],
+) -> Vec<Cell> {
+    let mut cells = vec![Cell::default(); lanes.members.len() * buckets];
+    let bucket = |t: u64| {
+        let at = (t.clamp(from, to) - from) as f64 / (to - from).max(1) as f64;
+        ((at * buckets as f64) as usize).min(buckets - 1)
+    };
+    for bar in bars {
+        let (Some(lane), Some(told), Some(fill)) = (
+            lanes.of_worker(history.ops[bar.op].worker),
+            TOLD.iter().position(|t| Some(t.0) == bar.class.told()),
+            fill(bar.class),
+        ) else {
+            continue;
+        };
+        let first = first_ops.binary_search(&bar.op).is_ok();
+        for cell in &mut cells[lane * buckets..][bucket(bar.held.0)..=bucket(bar.held.1)] {
+            cell.told[told] += 1;
+            cell.fills[fill] += 1;
+            for (n, on) in cell.marks.iter_mut().zip(found(bar.class)) {
+                *n += u32::from(on);
+            }
+            cell.first |= first;
+        }
+    }
+    cells
+}
+
+/// The heights of a cell's colours, stacked: together as high against `room` as its
+/// purchases are against the busiest cell's, each colour present at least [`MIN_STACK`].
+pub fn stack(fills: &[u32], busiest: u32, room: f64) -> Vec<f64> {
+    let sum: u32 = fills.iter().sum();
+    let present = fills.iter().filter(|&&n| n > 0).count() as f64;
+    if sum == 0 {
+        return vec![0.0; fills.len()];
+    }
+    let total = (room * f64::from(sum) / f64::from(busiest.max(sum)))
+        .max(MIN_STACK * present)
+        .min(room);
+    let least = MIN_STACK.min(total / present);
+    let spare = total - least * present;
+    fills
+        .iter()
+        .map(|&n| match n {
+            0 => 0.0,
+            n => least + spare * f64::from(n) / f64::from(sum),
+        })
+        .collect()
+}
+
+/// The aggregated lanes' cells: a stack of outcome colours in each busy one, with its
+/// counts on hover.
+fn cells_drawn(history: &History, lanes: &Lanes, frame: &Frame, cells: &[Cell], buckets: usize) -> Markup {
+    let busiest = cells.iter().map(Cell::purchases).max().unwrap_or(0);
+    let width = (WIDTH - LEFT - RIGHT) / buckets as f64;
+    let bucket_ns = (frame.to - frame.from) as f64 / buckets as f64;
+    let at = |k: usize| frame.from + (bucket_ns * k as f64) as u64;
+    html! {
+        @for (i, cell) in cells.iter().enumerate().filter(|(_, c)| c.purchases() > 0) {
+            @let (lane, b) = (i / buckets, i % buckets);
+            @let bottom = frame.lane_y(lane) + frame.lane_h * 0.925;
+            @let heights = stack(&cell.fills, busiest, frame.lane_h * 0.85);
+            g class=(if cell.first { "cell first" } else { "cell" }) {
+                title { (cell_hover(&lanes.label(history, lane), (at(b), at(b + 1)), cell)) }
+                @for (k, h) in heights.iter().enumerate().filter(|(_, h)| **h > 0.0) {
+                    @let below: f64 = heights[..k].iter().sum();
+                    rect class=(fill_class(k)) x=(px(LEFT + b as f64 * width)) y=(px(bottom - below - h))
+                        width=(px(width - 1.0)) height=(px(*h)) {}
+                }
+            }
+        }
+    }
+}
+
+/// The CSS class of a colour of [`Cell::fills`].
+fn fill_class(k: usize) -> &'static str {
+    match TOLD.get(k) {
+        Some(t) => t.1,
+        None => MARKS[k - TOLD.len()].0,
+    }
+}
+
+/// The hover text of an aggregated cell: its lane and time, and the purchases under way.
+fn cell_hover(lane: &str, (from, to): (u64, u64), cell: &Cell) -> String {
+    let told: Vec<String> = TOLD
+        .iter()
+        .zip(cell.told)
+        .filter(|(_, n)| *n > 0)
+        .map(|(t, n)| format!("{n} {}", t.2))
+        .collect();
+    // To a tenth of the bucket: enough to place it, and short, for there may be thousands.
+    let (a, b) = (from as f64 / 1e6, to as f64 / 1e6);
+    let digits = (b - a) / 10.0;
+    let mut text = format!(
+        "{lane}, {}–{} ms: {} under way ({})",
+        format::tick_label(a, digits),
+        format::tick_label(b, digits),
+        format::plural(u64::from(cell.purchases()), "purchase", "purchases"),
+        told.join(", ")
+    );
+    for ((_, label, _), n) in MARKS.iter().zip(cell.marks).filter(|(_, n)| *n > 0) {
+        text += &format!("; {label}: {n}");
+    }
+    if cell.first {
+        text += "; among them the first anomaly's purchases";
+    }
+    text
 }
 
 /// The strip's shapes as SVG paths: one for the stretches with a single read-modify-write
@@ -384,8 +710,8 @@ fn hover(history: &History, op: &Op, class: Judgement) -> String {
     format!("{who}: {what} ({})", times.join(", "))
 }
 
-/// The colour key, as HTML.
-pub fn legend(faults: bool) -> Markup {
+/// The colour key, as HTML, with the faults that `faults` holds.
+pub fn legend(faults: &[FaultKind]) -> Markup {
     html! {
         ul.legend {
             @for (_, _, label, colour) in TOLD {
@@ -395,22 +721,28 @@ pub fn legend(faults: bool) -> Markup {
                 li { span.swatch style=(format!("background:{colour}")) {} (label) }
             }
             li { span.swatch.outline {} "the first anomaly's purchases" }
-            @if faults {
+            @if faults.iter().any(|k| matches!(k, FaultKind::Stop | FaultKind::Kill)) {
                 li { span.swatch.stopped {} "process stopped (SIGSTOP)" }
                 li { span.killed { "✕" } "process killed (SIGKILL)" }
+            }
+            @if faults.contains(&FaultKind::KillStore) {
+                li { span.swatch.store-killed {} "store killed: its server SIGKILLed (a line across every lane)" }
             }
         }
     }
 }
 
 /// The timeline's CSS: a fill and stroke for each class of [`TOLD`] and [`MARKS`], marks
-/// last so that they win.
+/// last so that they win; the same fills for the colours of an aggregated cell.
 pub fn css_rules() -> String {
     let told = TOLD.iter().map(|t| (t.1, t.3));
     let marks = MARKS.iter().map(|m| (m.0, m.2));
     told.chain(marks)
         .map(|(class, colour)| {
-            format!("svg.timeline g.{class} rect{{fill:{colour}}}svg.timeline g.{class} line{{stroke:{colour}}}\n")
+            format!(
+                "svg.timeline g.{class} rect,svg.timeline g.cell rect.{class}{{fill:{colour}}}\
+                 svg.timeline g.{class} line{{stroke:{colour}}}\n"
+            )
         })
         .collect()
 }
@@ -615,6 +947,7 @@ mod tests {
                 at_ns: 900 * US, // after the window: not drawn
                 until_ns: None,
             },
+            store_killed_by("buyer 0", 15 * US),
         ];
         let svg = render(&h, &crate::checker::judge(&h, 5), &[], &faults).into_string();
         assert!(
@@ -623,5 +956,190 @@ mod tests {
         );
         assert!(svg.contains("seller 0 killed (SIGKILL) at 0.020 ms"));
         assert!(!svg.contains("buyer 2 killed"));
+        assert_store_killed_across(&svg, "buyer 0", 3);
+    }
+
+    fn store_killed_by(process: &str, at_ns: u64) -> FaultEvent {
+        FaultEvent {
+            kind: FaultKind::KillStore,
+            process: process.into(),
+            at_ns,
+            until_ns: None,
+        }
+    }
+
+    /// The store's death is one titled line from the strip's top to below the last of
+    /// `lanes` lanes, not a mark on the lane of the buyer that sent the signal.
+    fn assert_store_killed_across(svg: &str, by: &str, lanes: usize) {
+        let g = svg
+            .split("<g class=\"store-killed\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no store-killed line: {svg}"));
+        let g = &g[..g.find("</g>").unwrap()];
+        assert!(
+            g.starts_with(&format!("<title>store killed: {by} sent SIGKILL to the store's server")),
+            "{g}"
+        );
+        let bottom = Frame::new(0, 1, lanes).axis_y();
+        assert!(
+            g.contains(&format!("y1=\"{}\" y2=\"{}\"", px(STRIP_TOP), px(bottom))),
+            "{g}"
+        );
+        assert!(g.contains(">store killed</text>"), "{g}");
+    }
+
+    /// Past [`MAX_LANES`]: bands of 3 buyers, 50 lanes.
+    const CROWD: u32 = 150;
+
+    /// [`CROWD`] buyers for as many tickets: 0 and 1 both sell the first ticket, the others
+    /// one ticket each after them, 10 µs apart.
+    fn crowd() -> History {
+        let n = i64::from(CROWD);
+        let mut ops = vec![
+            purchase(0, 10 * US, 20 * US, n, Outcome::Sold),
+            purchase(1, 12 * US, 22 * US, n, Outcome::Sold),
+        ];
+        ops.extend((2..CROWD).map(|i| {
+            let read = (100 + 10 * u64::from(i)) * US;
+            purchase(i, read, read + 5 * US, n + 1 - i64::from(i), Outcome::Sold)
+        }));
+        History {
+            workers: buyers(CROWD),
+            ops,
+        }
+    }
+
+    #[test]
+    fn past_max_lanes_a_lane_stands_for_a_band_of_each_role() {
+        let lanes_of = |h: &History| Lanes::new(h, &bars(h, &crate::checker::judge(h, CROWD.into())));
+        let mut few = crowd();
+        few.ops.retain(|op| (op.worker as usize) < MAX_LANES);
+        let lanes = lanes_of(&few);
+        assert!(!lanes.aggregated());
+        assert_eq!((lanes.members.len(), lanes.band), (MAX_LANES, 1));
+        assert_eq!(lanes.label(&few, 127), "buyer 127");
+
+        let mut many = crowd();
+        // A process of another role keeps a lane of its own, after the buyers.
+        many.workers.push(Worker {
+            role: Role::Seller,
+            ..many.workers[0]
+        });
+        many.ops.push(purchase(CROWD, 5 * US, 6 * US, 1, Outcome::SoldOut));
+        let lanes = lanes_of(&many);
+        assert!(lanes.aggregated());
+        assert_eq!((lanes.band, lanes.members.len(), lanes.processes), (3, 51, 151));
+        assert_eq!(lanes.label(&many, 0), "buyers 0–2");
+        assert_eq!(lanes.label(&many, 49), "buyers 147–149");
+        assert_eq!(lanes.label(&many, 50), "seller 0");
+        assert_eq!(lanes.of_worker(37), Some(12));
+        assert_eq!(lanes.of_process(&many, "buyer 37"), Some(12));
+        assert_eq!(lanes.of_process(&many, "pid 7"), None);
+
+        let thousand = History {
+            workers: buyers(1000),
+            ops: (0..1000)
+                .map(|i| purchase(i, (10 + i as u64) * US, (11 + i as u64) * US, 1, Outcome::SoldOut))
+                .collect(),
+        };
+        let lanes = lanes_of(&thousand);
+        assert_eq!((lanes.band, lanes.members.len()), (16, 63));
+        assert_eq!(lanes.label(&thousand, 62), "buyers 992–999");
+    }
+
+    #[test]
+    fn aggregated_cells_count_what_each_band_had_under_way() {
+        let h = crowd();
+        let judged = crate::checker::judge(&h, CROWD.into());
+        let all = bars(&h, &judged);
+        let lanes = Lanes::new(&h, &all);
+        // Ten buckets of 10 µs: buyers 0 and 1 (lane 0, with 2) read at 10 and 12 µs and wrote
+        // at 20 and 22 µs, so both are under way in buckets 1 and 2.
+        let cells = cells(&h, &all, &lanes, (0, 100 * US), 10, &[1]);
+        assert_eq!(cells.len(), 50 * 10);
+        let dup = TOLD.len() + 3;
+        for cell in &cells[1..=2] {
+            assert_eq!(
+                (cell.purchases(), cell.told[0], cell.marks[3], cell.fills[dup]),
+                (2, 2, 2, 2)
+            );
+            assert!(cell.first);
+        }
+        assert_eq!(cells[0], Cell::default());
+        assert_eq!(cells[3].purchases(), 0);
+        // Buyers 2 to 5 came after the last bucket: they are counted in it, in their lanes.
+        assert_eq!(cells[9].purchases(), 1);
+        assert_eq!(cells[10 + 9].purchases(), 3);
+        assert_eq!(cells[10 + 9].fills[0], 3, "sold, nothing found");
+        assert!(!cells[10 + 9].first);
+        let hover = cell_hover("buyers 0–2", (10 * US, 20 * US), &cells[1]);
+        assert_eq!(
+            hover,
+            "buyers 0–2, 0.010–0.020 ms: 2 purchases under way (2 sold); duplicate ticket: 2; \
+             among them the first anomaly's purchases"
+        );
+    }
+
+    #[test]
+    fn a_cells_colours_stack_to_its_share_of_the_busiest_and_none_vanishes() {
+        let sum = |h: &[f64]| h.iter().sum::<f64>();
+        let h = stack(&[15, 0, 1], 16, 10.0);
+        assert!((sum(&h) - 10.0).abs() < 1e-9, "{h:?}");
+        assert_eq!(h[1], 0.0);
+        assert!(h[2] >= MIN_STACK && h[0] > h[2], "{h:?}");
+        // One purchase where the busiest cell had 16: a sliver, but a visible one.
+        assert_eq!(stack(&[1, 0], 16, 10.0), [MIN_STACK, 0.0]);
+        assert_eq!(stack(&[8, 0], 16, 10.0), [5.0, 0.0]);
+        // More colours than room for each at its least: they share the room.
+        let h = stack(&[1; 9], 9, 9.0);
+        assert!(h.iter().all(|&x| (x - 1.0).abs() < 1e-9), "{h:?}");
+        assert_eq!(stack(&[0, 0], 3, 10.0), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn aggregated_lanes_say_so_and_keep_faults_in_their_band() {
+        let h = crowd();
+        let faults = [
+            FaultEvent {
+                kind: FaultKind::Kill,
+                process: "buyer 51".into(),
+                at_ns: 600 * US,
+                until_ns: None,
+            },
+            store_killed_by("buyer 7", 300 * US),
+        ];
+        let svg = render(&h, &crate::checker::judge(&h, CROWD.into()), &[], &faults).into_string();
+        assert!(
+            svg.contains("Lanes aggregated: 150 processes made purchases in this trial, more than the 128 lanes"),
+            "{svg}"
+        );
+        assert!(svg.contains("each lane stands for 3 consecutive processes"));
+        assert!(svg.contains("<code>sim export DIR</code>"));
+        assert!(svg.contains(">buyers 0–2</text>") && svg.contains(">buyers 147–149</text>"));
+        // Cells, not bars: no purchase of its own, and the duplicate tickets in band 0.
+        assert!(!svg.contains("<g class=\"sold"), "{svg}");
+        assert!(svg.contains("<g class=\"cell\"><title>buyers 0–2, "));
+        assert!(svg.contains("duplicate ticket: 2"));
+        assert!(svg.contains("<rect class=\"dup\""));
+        // The killed buyer's cross sits in its band's lane, the 18th of 50.
+        let frame = Frame::new(0, 1, 50);
+        let kill = svg.split("<path class=\"killed\" d=\"M").nth(1).expect("a kill drawn");
+        let y: f64 = kill.split(['L', ' ']).nth(1).unwrap().parse().unwrap();
+        assert!(
+            (frame.lane_y(17)..frame.lane_y(18)).contains(&y),
+            "{y} not in lane 17 of {frame_h}",
+            frame_h = frame.lane_h
+        );
+        assert!(kill.contains("<title>buyer 51 killed (SIGKILL) at 0.600 ms</title>"));
+        assert_store_killed_across(&svg, "buyer 7", 50);
+    }
+
+    #[test]
+    fn the_legend_names_a_killed_store_only_when_one_was() {
+        let with = legend(&[FaultKind::KillStore]).into_string();
+        assert!(with.contains("store killed"), "{with}");
+        assert!(!with.contains("SIGSTOP"), "{with}");
+        let without = legend(&[FaultKind::Kill]).into_string();
+        assert!(without.contains("SIGSTOP") && !without.contains("store killed"));
     }
 }
