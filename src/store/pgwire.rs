@@ -63,15 +63,20 @@ impl Error {
     }
 }
 
+/// A failed read or write is a lost connection; a message that cannot be written or read
+/// (a NUL inside a string, a garbled length) is this client's error.
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
-        Error::Closed(e)
+        match e.kind() {
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => Error::Client(e.to_string()),
+            _ => Error::Closed(e),
+        }
     }
 }
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The type of a parameter or column, as `pg_type` numbers it.
+// The types of parameters and columns, as `pg_type` numbers them.
 const INT4: Oid = 23;
 const INT8: Oid = 20;
 const FLOAT8: Oid = 701;
@@ -190,7 +195,10 @@ impl Write for Socket {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Socket::Unix(s) => s.flush(),
+            Socket::Tcp(s) => s.flush(),
+        }
     }
 }
 
@@ -250,8 +258,10 @@ fn addresses(config: &postgres::Config) -> Result<Vec<Address>> {
 
 /// A connection to PostgreSQL.
 pub struct Client {
+    /// Read through a buffer: one `read` takes in a whole answer.
     socket: BufReader<Socket>,
-    /// The messages of one exchange, sent in one write.
+    /// The messages of one exchange, sent in one write. It is the write buffer: the
+    /// protocol's encoders write into a `BytesMut`, so a `BufWriter` would only copy it.
     out: BytesMut,
     /// The message being read.
     inbox: BytesMut,
@@ -325,7 +335,8 @@ impl Client {
                 Message::AuthenticationSasl(body) => {
                     if !body.mechanisms().any(|m| Ok(m == sasl::SCRAM_SHA_256))? {
                         return Err(Error::Client(
-                            "the server offers no SASL mechanism but SCRAM-SHA-256-PLUS, which needs TLS".into(),
+                            "the server offers no SASL mechanism sim's workers speak (SCRAM-SHA-256 without TLS)"
+                                .into(),
                         ));
                     }
                     let exchange =
@@ -396,15 +407,10 @@ impl Client {
     pub fn query_opt<T: Column>(&mut self, statement: &Statement, params: &[&dyn Param]) -> Result<Option<T>> {
         let (row, _) = self.run(statement, params)?;
         let Some(row) = row else { return Ok(None) };
-        let oid = *statement
-            .columns
-            .first()
+        let (oid, range) = (statement.columns.first())
+            .zip(row.ranges().next()?)
             .ok_or_else(|| Error::Client("a row without columns".into()))?;
-        let range = row
-            .ranges()
-            .next()?
-            .ok_or_else(|| Error::Client("a row without columns".into()))?;
-        T::decode(oid, range.map(|r| &row.buffer()[r])).map(Some)
+        T::decode(*oid, range.map(|r| &row.buffer()[r])).map(Some)
     }
 
     /// Runs `statement`: the first column of its row, which it must return.
@@ -512,6 +518,15 @@ impl Client {
                 None => return Err(unexpected()),
             }
         }
+    }
+}
+
+/// Ends the session politely, so that the server does not log a client that vanished.
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.out.clear();
+        frontend::terminate(&mut self.out);
+        let _ = self.socket.get_mut().write_all(&self.out);
     }
 }
 
