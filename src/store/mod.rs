@@ -5,6 +5,7 @@
 
 mod file;
 pub mod manager;
+mod pgwire;
 mod postgres;
 pub mod redis;
 mod server;

@@ -15,6 +15,9 @@
 //! off, stopped (fast shutdown, SIGINT) and removed after the last trial. With a url, sim
 //! uses the user's server and makes only its two tables, named after the run, dropped at the
 //! end.
+//!
+//! The runner's setup and checks go through the `postgres` crate; each worker's statements
+//! through [`pgwire`](super::pgwire), a lighter client of its own.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,8 +26,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use postgres::error::SqlState;
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, NoTls};
 
+use super::pgwire::{self, Statement};
 use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
 use super::{Conflict, FileStock, Leases, Reading, Service, Stock, Store, Transactions};
 use crate::checker::FinalStock;
@@ -86,7 +90,8 @@ impl Store for PostgresStore {
 
     fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
         FileStock::create(&plan.stock_path, plan.initial_stock)?;
-        let mut client = Client::connect(&super::url(plan), NoTls).map_err(to_io)?;
+        let fail = |e: postgres::Error| io::Error::other(describe(&e));
+        let mut client = Client::connect(&super::url(plan), NoTls).map_err(fail)?;
         let n = &plan.store_name;
         client
             .batch_execute(&format!(
@@ -94,7 +99,7 @@ impl Store for PostgresStore {
                  UPDATE {n}_lease SET holder = 0, expires = NULL, token = 0 WHERE id = 1;",
                 plan.initial_stock
             ))
-            .map_err(to_io)?;
+            .map_err(fail)?;
         Ok(Box::new(WatcherStopper::new(plan)))
     }
 
@@ -375,8 +380,8 @@ struct Session {
 
 impl Session {
     /// A connection with the server's timeouts set, and the statements prepared on it.
-    fn connect(&self) -> io::Result<(Client, Statements)> {
-        let mut client = Client::connect(&self.url, NoTls).map_err(to_io)?;
+    fn connect(&self) -> io::Result<(pgwire::Client, Statements)> {
+        let mut client = pgwire::Client::connect(&self.url).map_err(to_io)?;
         // A buyer paused inside its transaction is cut off by the server well before the
         // trial's deadline, and its lock given back, so that the others go on; one waiting
         // for a lock longer than that rolls back and tries again.
@@ -426,6 +431,7 @@ impl Session {
                 "SELECT greatest(0, extract(epoch FROM expires - clock_timestamp()) * 1000)::float8 FROM {n}_lease WHERE id = 1"
             ))?,
             give_back: prepare(format!("UPDATE {n}_lease SET holder = 0 WHERE id = 1 AND holder = $1"))?,
+            lock_advisory: prepare("SELECT pg_advisory_xact_lock($1::bigint)".into())?,
         };
         Ok((client, statements))
     }
@@ -442,11 +448,12 @@ struct Statements {
     take_lease: Statement,
     lease_left: Statement,
     give_back: Statement,
+    lock_advisory: Statement,
 }
 
 /// A worker's connection to the stock row.
 struct Row {
-    client: Client,
+    client: pgwire::Client,
     statements: Statements,
     worker: &'static str,
     index: i32,
@@ -459,13 +466,13 @@ struct Row {
 
 impl Row {
     /// Notes a session the server ended, for `rollback` to connect again.
-    fn noting<T>(&mut self, result: Result<T, postgres::Error>) -> io::Result<T> {
+    fn noting<T>(&mut self, result: Result<T, pgwire::Error>) -> io::Result<T> {
         result.map_err(|e| {
             // Before COMMIT, a session the server ended (idle in its transaction too long)
             // committed nothing: a conflict, retried on a new connection.
-            if e.is_closed() || e.code() == Some(&SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT) {
+            if e.is_closed() || e.code() == Some(SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT.code()) {
                 self.cut_off = true;
-                return io::Error::other(Conflict(format!("the server ended the session: {}", describe(&e))));
+                return io::Error::other(Conflict(format!("the server ended the session: {e}")));
             }
             to_io(e)
         })
@@ -475,8 +482,7 @@ impl Row {
 impl Stock for Row {
     fn read(&mut self) -> io::Result<Reading> {
         let result = self.client.query_one(&self.statements.read, &[]);
-        let row = self.noting(result)?;
-        Ok(Reading::Value(row.get(0)))
+        self.noting(result).map(Reading::Value)
     }
 
     fn write(&mut self, value: i64) -> io::Result<()> {
@@ -502,11 +508,11 @@ impl Stock for Row {
     }
 
     fn decrement_if_positive(&mut self) -> io::Result<i64> {
-        let row = self
+        let ticket = self
             .client
             .query_opt(&self.statements.decrement, &[&self.worker, &self.index])
             .map_err(to_io)?;
-        Ok(row.map_or(0, |r| r.get(0)))
+        Ok(ticket.unwrap_or(0))
     }
 
     fn fenced_write(&mut self, value: i64, token: u64) -> io::Result<bool> {
@@ -531,21 +537,17 @@ impl Stock for Row {
 
 impl Leases for Row {
     fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, Duration>> {
-        let granted = self
+        let granted: Option<i64> = self
             .client
             .query_opt(
                 &self.statements.take_lease,
                 &[&(holder as i32), &(lease_ms.max(1) as f64)],
             )
             .map_err(to_io)?;
-        if let Some(row) = granted {
-            return Ok(Ok(row.get::<_, i64>(0) as u64));
+        if let Some(token) = granted {
+            return Ok(Ok(token as u64));
         }
-        let left: Option<f64> = self
-            .client
-            .query_one(&self.statements.lease_left, &[])
-            .map_err(to_io)?
-            .get(0);
+        let left: Option<f64> = self.client.query_one(&self.statements.lease_left, &[]).map_err(to_io)?;
         Ok(Err(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0) / 1e3)))
     }
 
@@ -568,22 +570,20 @@ impl Transactions for Row {
     fn lock_advisory(&mut self) -> io::Result<()> {
         let result = self
             .client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&self.advisory_key]);
+            .execute(&self.statements.lock_advisory, &[&self.advisory_key]);
         self.noting(result).map(drop)
     }
 
     fn read_locked(&mut self) -> io::Result<Reading> {
         let result = self.client.query_one(&self.statements.read_locked, &[]);
-        let row = self.noting(result)?;
-        Ok(Reading::Value(row.get(0)))
+        self.noting(result).map(Reading::Value)
     }
 
     fn commit(&mut self) -> io::Result<()> {
         // A connection lost here leaves the outcome unknown: not a conflict to retry.
         match self.client.batch_execute("COMMIT") {
             Err(e) if e.is_closed() => Err(io::Error::other(format!(
-                "the connection closed during COMMIT, whose outcome is unknown: {}",
-                describe(&e)
+                "the connection closed during COMMIT, whose outcome is unknown: {e}"
             ))),
             result => self.noting(result),
         }
@@ -618,19 +618,17 @@ fn describe(e: &postgres::Error) -> String {
 /// A serialization failure, a deadlock, a lock waited for too long and a session ended for
 /// idling in its transaction abort the transaction: a [`Conflict`], to retry. The rest are
 /// errors.
-fn to_io(e: postgres::Error) -> io::Error {
-    let conflict = matches!(
-        e.code(),
-        Some(c) if [
-            SqlState::T_R_SERIALIZATION_FAILURE,
-            SqlState::T_R_DEADLOCK_DETECTED,
-            SqlState::LOCK_NOT_AVAILABLE,
-            SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
-        ]
-        .contains(c)
-    );
+fn to_io(e: pgwire::Error) -> io::Error {
+    let conflict = [
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::LOCK_NOT_AVAILABLE,
+        SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+    ]
+    .iter()
+    .any(|c| e.code() == Some(c.code()));
     match conflict {
-        true => io::Error::other(Conflict(describe(&e))),
-        false => io::Error::other(describe(&e)),
+        true => io::Error::other(Conflict(e.to_string())),
+        false => io::Error::other(e.to_string()),
     }
 }
