@@ -156,10 +156,16 @@ impl Timebase {
     pub fn ns(&self, ticks: u64) -> u64 {
         let (t0, n0) = (self.start.ticks as i128, self.start.ns as i128);
         let (dt, dn) = (self.end.ticks as i128 - t0, self.end.ns as i128 - n0);
+        let since = ticks as i128 - t0;
         let ns = if dt > 0 {
-            n0 + (ticks as i128 - t0) * dn / dt
+            match since.checked_mul(dn) {
+                Some(product) => n0.saturating_add(product / dt),
+                // Only a garbled file's pairs lie that far apart; its stamps are nonsense
+                // either way, and the checker then says what is wrong with them.
+                None => n0.saturating_add((since as f64 * dn as f64 / dt as f64) as i128),
+            }
         } else {
-            n0 + (ticks as i128 - t0) // a line of one point: stamps taken in nanoseconds
+            n0 + since // a line of one point: stamps taken in nanoseconds
         };
         ns.clamp(0, u64::MAX as i128) as u64
     }
@@ -182,6 +188,24 @@ mod tests {
         assert_eq!(tb.ns(3_000), 1_500);
         assert_eq!(tb.ns(2_000), 1_000);
         assert_eq!(Timebase::IDENTITY.ns(123_456_789), 123_456_789);
+    }
+
+    #[test]
+    fn a_timebase_from_a_garbled_file_gives_a_number_not_a_panic() {
+        let far = Timebase {
+            start: Pair { ticks: 0, ns: 0 },
+            end: Pair { ticks: 1, ns: u64::MAX },
+        };
+        assert_eq!(far.ns(u64::MAX), u64::MAX);
+        assert_eq!(far.ns(0), 0);
+        let backwards = Timebase {
+            start: Pair {
+                ticks: u64::MAX,
+                ns: u64::MAX,
+            },
+            end: Pair { ticks: u64::MAX, ns: 0 },
+        };
+        assert_eq!(backwards.ns(0), 0);
     }
 
     #[test]

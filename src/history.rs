@@ -882,7 +882,7 @@ impl History {
                 role,
                 index,
                 pid,
-                ready_ns: ready as i64 - gate_ns as i64,
+                ready_ns: (ready as i64).saturating_sub(gate_ns as i64),
                 finish_ns: (finish != 0).then(|| rel(finish)),
             });
             let mut chunk = [0u8; RECORD_LEN];
