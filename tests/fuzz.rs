@@ -128,7 +128,8 @@ fn parse(text: &str) -> Result<scenario::Scenario, scenario::ScenarioError> {
 }
 
 proptest! {
-    // PROPTEST_CASES=100000 cargo test --release --test fuzz runs a longer campaign.
+    // PROPTEST_CASES=100000 cargo test --test fuzz runs a longer campaign; in the debug
+    // build, where an arithmetic overflow panics rather than wraps.
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
