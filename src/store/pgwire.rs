@@ -16,9 +16,10 @@
 //! that it means the same to the workers as to the runner. Errors never hold the password.
 
 use std::io::{self, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use postgres::config::{Host, SslMode};
@@ -221,11 +222,29 @@ impl std::fmt::Display for Address {
 }
 
 impl Address {
-    fn open(&self) -> io::Result<Socket> {
+    /// Connects, within `timeout` (the url's `connect_timeout`) for each of a host name's
+    /// addresses, as the `postgres` crate does.
+    fn open(&self, timeout: Option<Duration>) -> io::Result<Socket> {
         match self {
             Address::Unix(path) => UnixStream::connect(path).map(Socket::Unix),
             Address::Tcp(host, port) => {
-                let stream = TcpStream::connect((host.as_str(), *port))?;
+                let stream = match timeout {
+                    None => TcpStream::connect((host.as_str(), *port))?,
+                    Some(timeout) => {
+                        let mut last = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+                        let mut connected = None;
+                        for address in (host.as_str(), *port).to_socket_addrs()? {
+                            match TcpStream::connect_timeout(&address, timeout) {
+                                Ok(stream) => {
+                                    connected = Some(stream);
+                                    break;
+                                }
+                                Err(e) => last = e,
+                            }
+                        }
+                        connected.ok_or(last)?
+                    }
+                };
                 // A statement is one small write awaiting its answer: never hold it back.
                 stream.set_nodelay(true)?;
                 Ok(Socket::Tcp(stream))
@@ -277,7 +296,7 @@ impl Client {
             .map_err(|e| Error::Client(format!("an unreadable url: {e}")))?;
         let mut failure = None;
         for address in addresses(&config)? {
-            let attempt = match address.open() {
+            let attempt = match address.open(config.get_connect_timeout().copied()) {
                 Ok(socket) => Client::start(socket, &config),
                 Err(e) => Err(Error::Client(e.to_string())),
             };
@@ -614,6 +633,35 @@ mod tests {
                 assert!(text.contains(&address) && !text.contains("hunter2"), "{text}");
             }
         }
+    }
+
+    #[test]
+    fn a_server_that_never_answers_the_connection_is_given_up_after_connect_timeout() {
+        // A listener whose queue of accepted connections is full: the kernel drops the next
+        // SYN, so a connection to it hangs until the client gives up.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        // SAFETY: listening again on a socket this test owns only changes its backlog.
+        let relisten = unsafe { libc::listen(fd, 0) };
+        assert_eq!(relisten, 0);
+        let port = listener.local_addr().unwrap().port();
+        let filled: Vec<TcpStream> = (0..4)
+            .map_while(|_| TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).ok())
+            .collect();
+        assert!(
+            !filled.is_empty() && filled.len() < 4,
+            "the queue filled after {}",
+            filled.len()
+        );
+        let started = std::time::Instant::now();
+        let url = format!("host=127.0.0.1 port={port} user=buyer connect_timeout=1");
+        let e = Client::connect(&url).err().expect("the connection is never accepted");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+            "{waited:?}"
+        );
+        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     }
 
     /// A backend message: its tag, length and body.
