@@ -97,6 +97,23 @@ struct Fields {
     error: Option<&'static str>,
 }
 
+impl Fields {
+    /// Each number recorded, stock values then moments, by name and as digits.
+    fn numbers(&self, mut each: impl FnMut(&str, &str)) {
+        let mut digits = itoa::Buffer::new();
+        for (name, v) in self.values {
+            if let Some(v) = v {
+                each(name, digits.format(v));
+            }
+        }
+        for (name, v) in self.moments {
+            if let Some(v) = v {
+                each(name, digits.format(v));
+            }
+        }
+    }
+}
+
 fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields {
     let f = match op.kind {
         Kind::Purchase => "purchase",
@@ -159,23 +176,12 @@ fn jsonl(f: &Fields, out: &mut Vec<u8>) {
     if f.null_value {
         out.extend_from_slice(b", \"value\": null");
     }
-    let mut field = |name: &str, digits: &str| {
+    f.numbers(|name, digits| {
         out.extend_from_slice(b", \"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\": ");
         out.extend_from_slice(digits.as_bytes());
-    };
-    let mut m = itoa::Buffer::new();
-    for (name, v) in f.values {
-        if let Some(v) = v {
-            field(name, m.format(v));
-        }
-    }
-    for (name, v) in f.moments {
-        if let Some(v) = v {
-            field(name, m.format(v));
-        }
-    }
+    });
     if let Some(e) = f.error {
         out.extend_from_slice(b", \"error\": \"");
         out.extend_from_slice(e.as_bytes());
@@ -197,24 +203,13 @@ fn edn(f: &Fields, out: &mut Vec<u8>) {
     if f.null_value {
         out.extend_from_slice(b", :value nil");
     }
-    let mut field = |name: &str, digits: &str| {
+    f.numbers(|name, digits| {
         out.extend_from_slice(b", :");
         // EDN keywords take dashes where JSON keys take underscores.
         out.extend(name.bytes().map(|b| if b == b'_' { b'-' } else { b }));
         out.push(b' ');
         out.extend_from_slice(digits.as_bytes());
-    };
-    let mut m = itoa::Buffer::new();
-    for (name, v) in f.values {
-        if let Some(v) = v {
-            field(name, m.format(v));
-        }
-    }
-    for (name, v) in f.moments {
-        if let Some(v) = v {
-            field(name, m.format(v));
-        }
-    }
+    });
     if let Some(e) = f.error {
         out.extend_from_slice(b", :error :");
         out.extend_from_slice(e.as_bytes());
