@@ -124,24 +124,16 @@ fn long_run(dir: &Path, strategy: &str) -> std::process::Child {
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    common::run_in_background(&scenario, dir)
 }
 
 /// Waits until `path` exists, for at most `limit`.
 fn wait_for(path: &Path, limit: Duration) {
-    let until = Instant::now() + limit;
-    while !path.exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(path.exists(), "{} never appeared", path.display());
+    assert!(
+        common::wait_until(limit, || path.exists()),
+        "{} never appeared",
+        path.display()
+    );
 }
 
 #[test]

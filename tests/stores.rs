@@ -7,9 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{processes_mentioning, run_scenario, sim, u};
+use common::{processes_mentioning, run_scenario, sim, u, wait_until};
 
 /// The folder of PostgreSQL's server binaries, or a failure that says what to install.
 fn postgres_bin() -> PathBuf {
@@ -57,18 +57,6 @@ fn require_redis() {
         Path::new("/usr/bin/redis-server").is_file(),
         "redis-server is not installed: install the Debian package redis-server, or run scripts/test, which does"
     );
-}
-
-/// Waits until `done` holds, for at most `limit` (generous: this machine is shared).
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
 }
 
 /// A folder the `postgres` user can reach when the tests run as root (tempfile's are private).
@@ -154,8 +142,8 @@ fn a_throwaway_postgres_serves_the_run_and_is_gone_after_it() {
 }
 
 /// A run of many long trials on a throwaway PostgreSQL, its output folder reachable by the
-/// `postgres` user.
-fn long_postgres_run(dir: &Path) -> Child {
+/// `postgres` user, once it has begun its second trial; and that output folder.
+fn long_postgres_run_in_its_second_trial(dir: &Path) -> (Child, PathBuf) {
     let scenario = dir.join("long.toml");
     std::fs::write(
         &scenario,
@@ -163,29 +151,22 @@ fn long_postgres_run(dir: &Path) -> Child {
          hold_us = 20000\n",
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-#[test]
-fn ctrl_c_stops_the_throwaway_postgres_and_removes_its_folders() {
-    postgres_bin();
-    let dir = open_tempdir();
-    let mut sim = long_postgres_run(dir.path());
-    let out = dir.path().join("out");
+    let sim = common::run_in_background(&scenario, dir);
+    let out = dir.join("out");
     assert!(
         wait_until(Duration::from_secs(60), || out
             .join("trials/row-lock/001/plan.json")
             .exists()),
         "the second trial never began"
     );
+    (sim, out)
+}
+
+#[test]
+fn ctrl_c_stops_the_throwaway_postgres_and_removes_its_folders() {
+    postgres_bin();
+    let dir = open_tempdir();
+    let (mut sim, out) = long_postgres_run_in_its_second_trial(dir.path());
     // SAFETY: signalling our own child.
     unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
     assert_eq!(sim.wait().unwrap().code(), Some(130));
@@ -204,14 +185,7 @@ fn ctrl_c_stops_the_throwaway_postgres_and_removes_its_folders() {
 fn a_runner_killed_outright_takes_its_postgres_along_and_the_next_run_sweeps_its_socket_folder() {
     postgres_bin();
     let dir = open_tempdir();
-    let mut sim = long_postgres_run(dir.path());
-    let out = dir.path().join("out");
-    assert!(
-        wait_until(Duration::from_secs(60), || out
-            .join("trials/row-lock/001/plan.json")
-            .exists()),
-        "the second trial never began"
-    );
+    let (mut sim, out) = long_postgres_run_in_its_second_trial(dir.path());
     sim.kill().unwrap(); // SIGKILL: no clean-up of sim's runs
     sim.wait().unwrap();
     // The kernel sends the server its stop signal, and it shuts down by itself.
