@@ -29,7 +29,7 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::pgwire::{self, Statement};
-use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
+use super::server::{self, Restartable, Served, Server, SocketDir, WatcherStopper};
 use super::{Conflict, FileStock, Leases, Reading, Service, Stock, Store, Transactions};
 use crate::checker::FinalStock;
 use crate::checker::RecordedSale;
@@ -64,17 +64,11 @@ impl Store for PostgresStore {
                     )
                 })?;
                 check_connections(&mut client, workers, &format!("the server at {}", mask_password(url)))?;
-                PgService {
-                    url: url.clone(),
-                    name,
-                    server: None,
-                    data: None,
-                    socket: None,
-                }
+                Served::users(url.clone(), name, forget)
             }
             None => throwaway(out, name, workers, scenario.faults.kill_store)?,
         };
-        let mut client = service.connect()?;
+        let mut client = connect(service.url())?;
         client
             .batch_execute(&format!(
                 "CREATE TABLE {n}_stock (id int PRIMARY KEY, n bigint NOT NULL, token bigint NOT NULL DEFAULT 0);
@@ -82,7 +76,7 @@ impl Store for PostgresStore {
                  CREATE TABLE {n}_lease (id int PRIMARY KEY, holder int NOT NULL DEFAULT 0, expires timestamptz, token bigint NOT NULL DEFAULT 0);
                  INSERT INTO {n}_stock (id, n) VALUES (1, 0);
                  INSERT INTO {n}_lease (id) VALUES (1);",
-                n = service.name
+                n = service.name()
             ))
             .map_err(|e| anyhow::anyhow!("making sim's tables: {}", describe(&e)))?;
         Ok(Box::new(service))
@@ -164,7 +158,7 @@ fn check_connections(client: &mut Client, workers: u64, server: &str) -> Result<
 }
 
 /// Starts a throwaway server for the run.
-fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result<PgService> {
+fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result<Served> {
     let bin = binaries()?;
     let run_as = server::run_as("postgres", PACKAGE)?;
     let socket = SocketDir::make("pg", run_as)?;
@@ -218,13 +212,13 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
         .context("starting the throwaway PostgreSQL server")?;
         Ok(process)
     };
-    Ok(PgService {
+    Ok(Served::throwaway(
         url,
         name,
-        server: Some(Restartable::new(Box::new(start))?),
-        data: Some(data),
-        socket: Some(socket),
-    })
+        Restartable::new(Box::new(start))?,
+        socket,
+        Some(data),
+    ))
 }
 
 /// Waits until no process of a killed server is attached to its System V interlock segment
@@ -288,56 +282,17 @@ fn missing(what: &str) -> String {
     )
 }
 
-/// What the run keeps on PostgreSQL.
-struct PgService {
-    url: String,
-    name: String,
-    server: Option<Restartable>,
-    data: Option<PathBuf>,
-    socket: Option<SocketDir>,
+/// A connection to the run's server, for its set-up; errors name the url, masked.
+fn connect(url: &str) -> Result<Client> {
+    Client::connect(url, NoTls).map_err(|e| anyhow::anyhow!("connecting to {}: {}", mask_password(url), describe(&e)))
 }
 
-impl PgService {
-    fn connect(&self) -> Result<Client> {
-        Client::connect(&self.url, NoTls)
-            .map_err(|e| anyhow::anyhow!("connecting to {}: {}", mask_password(&self.url), describe(&e)))
-    }
-}
-
-impl Service for PgService {
-    fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.server.as_ref().map(Restartable::pid)
-    }
-
-    fn revive(&self, killed: bool) -> Result<()> {
-        self.server.as_ref().map_or(Ok(()), |server| server.revive(killed))
-    }
-}
-
-impl Drop for PgService {
-    fn drop(&mut self) {
-        match &self.server {
-            Some(server) => server.stop(),
-            // The user's server: only what sim made goes.
-            None => {
-                if let Ok(mut client) = self.connect() {
-                    let n = &self.name;
-                    let _ = client.batch_execute(&format!("DROP TABLE IF EXISTS {n}_stock, {n}_sales, {n}_lease"));
-                }
-            }
-        }
-        if let Some(data) = &self.data {
-            let _ = std::fs::remove_dir_all(data);
-        }
-        drop(self.socket.take());
+/// Removes sim's tables from the user's server at the end of the run.
+fn forget(url: &str, name: &str) {
+    if let Ok(mut client) = connect(url) {
+        let _ = client.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {name}_stock, {name}_sales, {name}_lease"
+        ));
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use redis::{Connection, Script, Value};
 
-use super::server::{self, Restartable, Server, SocketDir, WatcherStopper};
+use super::server::{self, Restartable, Served, Server, SocketDir, WatcherStopper};
 use super::{FileStock, Leases, Reading, Service, Stock, Store};
 use crate::checker::FinalStock;
 use crate::checker::RecordedSale;
@@ -83,12 +83,7 @@ impl Store for RedisStore {
                         mask_password(url)
                     );
                 }
-                RedisService {
-                    url: url.clone(),
-                    name,
-                    server: None,
-                    socket: None,
-                }
+                Served::users(url.clone(), name, forget)
             }
             None => throwaway(out, name)?,
         };
@@ -187,7 +182,7 @@ impl Keys {
 }
 
 /// Starts a throwaway server for the run.
-fn throwaway(out: &Path, name: String) -> Result<RedisService> {
+fn throwaway(out: &Path, name: String) -> Result<Served> {
     let program = match std::env::var_os(BIN_VARIABLE) {
         Some(path) => PathBuf::from(path),
         None => server::find_binaries([PathBuf::from("/usr/bin")], &["redis-server"])
@@ -218,12 +213,13 @@ fn throwaway(out: &Path, name: String) -> Result<RedisService> {
         .context("starting the throwaway Redis server")?;
         Ok(process)
     };
-    Ok(RedisService {
+    Ok(Served::throwaway(
         url,
         name,
-        server: Some(Restartable::new(Box::new(start))?),
-        socket: Some(socket),
-    })
+        Restartable::new(Box::new(start))?,
+        socket,
+        None,
+    ))
 }
 
 fn missing(what: &str) -> String {
@@ -233,51 +229,17 @@ fn missing(what: &str) -> String {
     )
 }
 
-/// What the run keeps on Redis.
-struct RedisService {
-    url: String,
-    name: String,
-    server: Option<Restartable>,
-    socket: Option<SocketDir>,
-}
-
-impl Service for RedisService {
-    fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.server.as_ref().map(Restartable::pid)
-    }
-
-    fn revive(&self, killed: bool) -> Result<()> {
-        self.server.as_ref().map_or(Ok(()), |server| server.revive(killed))
-    }
-}
-
-impl Drop for RedisService {
-    fn drop(&mut self) {
-        match &self.server {
-            Some(server) => server.stop(),
-            // The user's server: only what sim made goes.
-            None => {
-                if let Ok(mut con) = connect(&self.url) {
-                    let keys = Keys::of(&self.name);
-                    let _ = redis::cmd("DEL")
-                        .arg(&keys.stock)
-                        .arg(&keys.sales)
-                        .arg(&keys.token)
-                        .arg(&keys.lease)
-                        .arg(&keys.lease_token)
-                        .query::<Value>(&mut con);
-                }
-            }
-        }
-        drop(self.socket.take());
+/// Removes sim's keys from the user's server at the end of the run.
+fn forget(url: &str, name: &str) {
+    if let Ok(mut con) = connect(url) {
+        let keys = Keys::of(name);
+        let _ = redis::cmd("DEL")
+            .arg(&keys.stock)
+            .arg(&keys.sales)
+            .arg(&keys.token)
+            .arg(&keys.lease)
+            .arg(&keys.lease_token)
+            .query::<Value>(&mut con);
     }
 }
 

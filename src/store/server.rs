@@ -319,6 +319,96 @@ impl Restartable {
     }
 }
 
+/// The server a run keeps its stock on, as the runner holds it until the run ends.
+pub struct Served {
+    url: String,
+    name: String,
+    kind: ServedKind,
+}
+
+enum ServedKind {
+    /// Started by sim for the run: stopped at the end, its folders removed.
+    Throwaway {
+        server: Restartable,
+        /// Removed when dropped, after the server has stopped.
+        _socket: SocketDir,
+        /// Its data folder, if it keeps one.
+        data: Option<PathBuf>,
+    },
+    /// The user's own: only what sim made is removed, by `forget(url, name)`.
+    Users { forget: fn(&str, &str) },
+}
+
+impl Served {
+    /// A throwaway server at `url`, started and answering, whose socket is in `socket`.
+    pub fn throwaway(
+        url: String,
+        name: String,
+        server: Restartable,
+        socket: SocketDir,
+        data: Option<PathBuf>,
+    ) -> Served {
+        Served {
+            url,
+            name,
+            kind: ServedKind::Throwaway {
+                server,
+                _socket: socket,
+                data,
+            },
+        }
+    }
+
+    /// The user's server at `url`, from which `forget` removes what sim named `name`.
+    pub fn users(url: String, name: String, forget: fn(&str, &str)) -> Served {
+        Served {
+            url,
+            name,
+            kind: ServedKind::Users { forget },
+        }
+    }
+}
+
+impl super::Service for Served {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn pid(&self) -> Option<u32> {
+        match &self.kind {
+            ServedKind::Throwaway { server, .. } => Some(server.pid()),
+            ServedKind::Users { .. } => None,
+        }
+    }
+
+    fn revive(&self, killed: bool) -> Result<()> {
+        match &self.kind {
+            ServedKind::Throwaway { server, .. } => server.revive(killed),
+            ServedKind::Users { .. } => Ok(()),
+        }
+    }
+}
+
+impl Drop for Served {
+    /// Stops a throwaway server and removes its data folder (its socket folder goes with
+    /// it); on the user's server, removes what sim made.
+    fn drop(&mut self) {
+        match &self.kind {
+            ServedKind::Throwaway { server, data, .. } => {
+                server.stop();
+                if let Some(data) = data {
+                    let _ = std::fs::remove_dir_all(data);
+                }
+            }
+            ServedKind::Users { forget } => forget(&self.url, &self.name),
+        }
+    }
+}
+
 /// The watcher's socket, by which the runner tells it the trial is over.
 fn watcher_socket(plan: &TrialPlan) -> String {
     plan.name("watcher")
