@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sim::checker::{self, Facts, FinalStock, Verdict};
+use sim::checker::{self, Facts, Verdict};
 use sim::clock::{self, now_ns, ticks};
 use sim::export::{self, Format};
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
@@ -237,12 +237,7 @@ fn write_history_file(path: &Path, history: &History, gate_ns: u64) {
 
 fn checker(c: &mut Criterion) {
     let history = serial_history();
-    let facts = Facts {
-        initial_stock: OPS as i64,
-        final_stock: FinalStock::Value(0),
-        deadline_hit: false,
-        sales_record: None,
-    };
+    let facts = Facts::ended(OPS as i64, 0);
     let verdict = checker::check(&history, &facts);
     assert_eq!(
         (verdict.verdict, verdict.sold),
@@ -283,12 +278,7 @@ fn checker(c: &mut Criterion) {
 /// --history` do per trial.
 fn operations(c: &mut Criterion) {
     let history = serial_history();
-    let facts = Facts {
-        initial_stock: OPS as i64,
-        final_stock: FinalStock::Value(0),
-        deadline_hit: false,
-        sales_record: None,
-    };
+    let facts = Facts::ended(OPS as i64, 0);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let gate_ns = 1_000_000_000;
     let path = dir.path().join(history::FILE_NAME);

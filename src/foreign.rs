@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::checker::{self, Check, Facts, FinalStock, Verdict};
+use crate::checker::{self, Check, Facts, Verdict};
 use crate::history::{History, Kind, Role};
 use crate::results::{self, Machine, Results, StrategyRun, Summary, TrialResult};
 use crate::scenario::StrategyName;
@@ -41,12 +41,7 @@ pub fn check(file: &Path, initial: i64, final_stock: i64) -> Result<Judged> {
         .into());
     }
     let history = crate::import::read(file)?;
-    let facts = Facts {
-        initial_stock: initial,
-        final_stock: FinalStock::Value(final_stock),
-        deadline_hit: false,
-        sales_record: None,
-    };
+    let facts = Facts::ended(initial, final_stock);
     Ok(Judged {
         check: checker::check(&history, &facts),
         speed: Speed::of(&history, None),

@@ -276,12 +276,7 @@ mod tests {
     }
 
     fn facts(initial: i64, end: i64) -> Facts {
-        Facts {
-            initial_stock: initial,
-            final_stock: FinalStock::Value(end),
-            deadline_hit: false,
-            sales_record: None,
-        }
+        Facts::ended(initial, end)
     }
 
     #[test]

@@ -271,7 +271,7 @@ proptest! {
             op
         }).collect();
         prop_assert_eq!(&back.ops, &renumbered);
-        let facts = Facts { initial_stock: 10, final_stock: FinalStock::Value(3), deadline_hit: false, sales_record: None };
+        let facts = Facts::ended(10, 3);
         prop_assert_eq!(checker::check(&back, &facts), checker::check(&History { workers: back.workers.clone(), ops: renumbered }, &facts));
     }
 

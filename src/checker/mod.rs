@@ -32,6 +32,19 @@ pub struct Facts {
     pub sales_record: Option<Vec<RecordedSale>>,
 }
 
+impl Facts {
+    /// A trial that ended on its own (no deadline), from `initial` tickets to a readable
+    /// `final_stock`, on a store that keeps no record of its sales.
+    pub fn ended(initial: i64, final_stock: i64) -> Facts {
+        Facts {
+            initial_stock: initial,
+            final_stock: FinalStock::Value(final_stock),
+            deadline_hit: false,
+            sales_record: None,
+        }
+    }
+}
+
 /// One sale as the store recorded it: which worker bought which ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RecordedSale {
@@ -388,12 +401,7 @@ mod tests {
     }
 
     fn facts(initial: i64, end: i64) -> Facts {
-        Facts {
-            initial_stock: initial,
-            final_stock: FinalStock::Value(end),
-            deadline_hit: false,
-            sales_record: None,
-        }
+        Facts::ended(initial, end)
     }
 
     fn kinds(c: &Check) -> Vec<AnomalyKind> {
