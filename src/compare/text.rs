@@ -174,34 +174,15 @@ pub fn render(c: &Comparison, colour: bool) -> String {
     );
     for row in &c.rows {
         let label = row.key.label();
+        // A speed measure's line: its two values shown by `show`, and the change judged.
+        let speed = |measure, c: &Change, show: fn(f64) -> String| {
+            let word = speed_word(c.shift).to_string();
+            (measure, show(c.a), show(c.b), change(c), interval(c), word, c.shift)
+        };
         let lines: [(&str, String, String, String, String, String, Shift); 4] = [
-            (
-                "purchases/s",
-                amount(row.purchases.a),
-                amount(row.purchases.b),
-                change(&row.purchases),
-                interval(&row.purchases),
-                speed_word(row.purchases.shift).to_string(),
-                row.purchases.shift,
-            ),
-            (
-                "p50 latency",
-                micros(row.p50.a),
-                micros(row.p50.b),
-                change(&row.p50),
-                interval(&row.p50),
-                speed_word(row.p50.shift).to_string(),
-                row.p50.shift,
-            ),
-            (
-                "p99 latency",
-                micros(row.p99.a),
-                micros(row.p99.b),
-                change(&row.p99),
-                interval(&row.p99),
-                speed_word(row.p99.shift).to_string(),
-                row.p99.shift,
-            ),
+            speed("purchases/s", &row.purchases, amount),
+            speed("p50 latency", &row.p50, micros),
+            speed("p99 latency", &row.p99, micros),
             (
                 "anomalous",
                 share(row.anomalous.a, row.anomalous.trials_a),
