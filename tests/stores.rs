@@ -51,6 +51,18 @@ fn socket_dirs_of(pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// Fails unless the throwaway server of the runner with this pid (`short`: "pg" or
+/// "redis") is gone, and its socket folder with it.
+fn assert_server_gone(short: &str, pid: u32) {
+    let running = processes_mentioning(&format!("sim-{short}.{pid}."));
+    assert!(running.is_empty(), "the server outlived the run: {running:?}");
+    assert!(
+        socket_dirs_of(pid).is_empty(),
+        "socket folder left: {:?}",
+        socket_dirs_of(pid)
+    );
+}
+
 /// Fails, naming the package, where `redis-server` is not installed.
 fn require_redis() {
     assert!(
@@ -129,15 +141,7 @@ fn a_throwaway_postgres_serves_the_run_and_is_gone_after_it() {
         processes_mentioning(&out.to_string_lossy()).is_empty(),
         "the server outlived the run"
     );
-    assert!(
-        processes_mentioning(&format!("sim-pg.{pid}.")).is_empty(),
-        "the server outlived the run"
-    );
-    assert!(
-        socket_dirs_of(pid).is_empty(),
-        "socket folder left: {:?}",
-        socket_dirs_of(pid)
-    );
+    assert_server_gone("pg", pid);
     assert!(!out.join("server/postgres").exists(), "the data folder was not removed");
 }
 
@@ -171,11 +175,7 @@ fn ctrl_c_stops_the_throwaway_postgres_and_removes_its_folders() {
     unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
     assert_eq!(sim.wait().unwrap().code(), Some(130));
     assert!(processes_mentioning(&out.to_string_lossy()).is_empty(), "left running");
-    assert!(
-        processes_mentioning(&format!("sim-pg.{}.", sim.id())).is_empty(),
-        "server left running"
-    );
-    assert!(socket_dirs_of(sim.id()).is_empty(), "{:?}", socket_dirs_of(sim.id()));
+    assert_server_gone("pg", sim.id());
     assert!(!out.join("server/postgres").exists(), "the data folder was not removed");
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["interrupted"], true);
@@ -242,15 +242,7 @@ fn a_throwaway_redis_serves_the_run_and_is_gone_after_it() {
             }
         }
     }
-    assert!(
-        processes_mentioning(&format!("sim-redis.{pid}.")).is_empty(),
-        "the server outlived the run"
-    );
-    assert!(
-        socket_dirs_of(pid).is_empty(),
-        "socket folder left: {:?}",
-        socket_dirs_of(pid)
-    );
+    assert_server_gone("redis", pid);
 }
 
 #[test]
@@ -604,12 +596,7 @@ fn a_store_killed_mid_trial_crashes_the_trial_and_is_started_again_for_the_next(
                 }
             }
         }
-        let short = if store == "postgres" { "pg" } else { "redis" };
-        assert!(
-            processes_mentioning(&format!("sim-{short}.{pid}.")).is_empty(),
-            "{store} left running"
-        );
-        assert!(socket_dirs_of(pid).is_empty(), "{store}: {:?}", socket_dirs_of(pid));
+        assert_server_gone(if store == "postgres" { "pg" } else { "redis" }, pid);
     }
     // A killed PostgreSQL leaves its System V interlock segment; the one started again
     // removes it.

@@ -98,10 +98,7 @@ impl Store for PostgresStore {
     }
 
     fn servers(&self, scenario: &Scenario) -> &'static [Role] {
-        match scenario.faults.kill_store {
-            true => &[Role::Manager],
-            false => &[],
-        }
+        server::watchers(scenario)
     }
 
     fn serve(&self, plan: &TrialPlan, _role: Role, recorder: &mut Recorder) -> Result<()> {

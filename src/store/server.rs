@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::history::Recorder;
+use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan, ready_then_wait_for_gate};
 
 /// How long a server may take to stop when asked, before it is killed.
@@ -406,6 +406,15 @@ impl Drop for Served {
             }
             ServedKind::Users { forget } => forget(&self.url, &self.name),
         }
+    }
+}
+
+/// The server processes of a store with a throwaway server: a watcher, which stands for the
+/// server in the history, when `[faults] kill_store` may kill it.
+pub fn watchers(scenario: &crate::scenario::Scenario) -> &'static [Role] {
+    match scenario.faults.kill_store {
+        true => &[Role::Manager],
+        false => &[],
     }
 }
 
