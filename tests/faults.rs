@@ -115,7 +115,9 @@ fn a_stopped_and_resumed_buyer_delays_but_does_not_break_a_safe_strategy() {
     }
 }
 
-fn long_run(dir: &Path, strategy: &str) -> std::process::Child {
+/// A run of many long trials of `strategy`, once its second trial has begun (so the first
+/// has finished); and its output folder.
+fn long_run(dir: &Path, strategy: &str) -> (std::process::Child, std::path::PathBuf) {
     let scenario = dir.join("long.toml");
     std::fs::write(
         &scenario,
@@ -124,25 +126,21 @@ fn long_run(dir: &Path, strategy: &str) -> std::process::Child {
         ),
     )
     .unwrap();
-    common::run_in_background(&scenario, dir)
-}
-
-/// Waits until `path` exists, for at most `limit`.
-fn wait_for(path: &Path, limit: Duration) {
+    let sim = common::run_in_background(&scenario, dir);
+    let out = dir.join("out");
+    let second = out.join(format!("trials/{strategy}/001/plan.json"));
     assert!(
-        common::wait_until(limit, || path.exists()),
+        common::wait_until(Duration::from_secs(30), || second.exists()),
         "{} never appeared",
-        path.display()
+        second.display()
     );
+    (sim, out)
 }
 
 #[test]
 fn ctrl_c_ends_every_worker_removes_the_semaphore_and_keeps_finished_trials() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = long_run(dir.path(), "semaphore");
-    let out = dir.path().join("out");
-    // Once the second trial has begun, the first has finished.
-    wait_for(&out.join("trials/semaphore/001/plan.json"), Duration::from_secs(30));
+    let (mut sim, out) = long_run(dir.path(), "semaphore");
     std::thread::sleep(Duration::from_millis(100));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
@@ -175,9 +173,7 @@ fn ctrl_c_ends_every_worker_removes_the_semaphore_and_keeps_finished_trials() {
 #[test]
 fn a_runner_killed_outright_takes_its_workers_along_and_the_next_run_sweeps_its_semaphore() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = long_run(dir.path(), "semaphore");
-    let out = dir.path().join("out");
-    wait_for(&out.join("trials/semaphore/001/plan.json"), Duration::from_secs(30));
+    let (mut sim, out) = long_run(dir.path(), "semaphore");
     std::thread::sleep(Duration::from_millis(50));
     sim.kill().unwrap(); // SIGKILL: no clean-up runs
     sim.wait().unwrap();
@@ -272,12 +268,7 @@ fn sysv_sets_of(pid: u32) -> Vec<String> {
 #[test]
 fn ctrl_c_removes_the_system_v_semaphore() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = long_run(dir.path(), "sysv-semaphore");
-    let out = dir.path().join("out");
-    wait_for(
-        &out.join("trials/sysv-semaphore/001/plan.json"),
-        Duration::from_secs(30),
-    );
+    let (mut sim, out) = long_run(dir.path(), "sysv-semaphore");
     assert!(
         !sysv_sets_of(sim.id()).is_empty(),
         "the trial's set should exist while it runs"
@@ -295,12 +286,7 @@ fn ctrl_c_removes_the_system_v_semaphore() {
 #[test]
 fn a_system_v_semaphore_of_a_runner_killed_outright_is_swept_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sim = long_run(dir.path(), "sysv-semaphore");
-    let out = dir.path().join("out");
-    wait_for(
-        &out.join("trials/sysv-semaphore/001/plan.json"),
-        Duration::from_secs(30),
-    );
+    let (mut sim, _) = long_run(dir.path(), "sysv-semaphore");
     std::thread::sleep(Duration::from_millis(50));
     sim.kill().unwrap(); // SIGKILL: no clean-up runs, and the set stays
     sim.wait().unwrap();
