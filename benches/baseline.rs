@@ -616,6 +616,7 @@ fn bare_loops(c: &mut Criterion) {
         (Guard::Sysv, Recording::Off),
         (Guard::RobustMutex, Recording::Off),
         (Guard::Lease, Recording::Off),
+        (Guard::Lease, Recording::AsSim),
         (Guard::Atomic, Recording::Off),
         (Guard::Optimistic, Recording::Off),
     ];
