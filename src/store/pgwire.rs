@@ -8,7 +8,8 @@
 //! µs on the same one, on the same server. Here a statement is one `write` and the reads of
 //! its answer, on the worker's own thread.
 //!
-//! It speaks what sim's workers need and nothing more: a Unix socket or TCP (`TCP_NODELAY`),
+//! It speaks what sim's workers need and nothing more: a Unix socket or TCP (`TCP_NODELAY`,
+//! and the url's keepalives, on by default as in libpq),
 //! no TLS (a url with `sslmode=require` is refused: the runner, which connects first with
 //! the same url and no TLS, refuses it before any worker runs), trust, cleartext, MD5 and
 //! SCRAM-SHA-256 authentication, `i32`, `i64`, `f64` and text parameters, and a statement's
@@ -28,6 +29,7 @@ use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::{DataRowBody, ErrorFields, Message};
 use postgres_protocol::message::frontend;
 use postgres_protocol::{IsNull, Oid, types};
+use socket2::{SockRef, TcpKeepalive};
 
 /// What went wrong, with the server's SQLSTATE when it was the server that refused.
 #[derive(Debug, thiserror::Error)]
@@ -223,8 +225,9 @@ impl std::fmt::Display for Address {
 
 impl Address {
     /// Connects, within `timeout` (the url's `connect_timeout`) for each of a host name's
-    /// addresses, as the `postgres` crate does.
-    fn open(&self, timeout: Option<Duration>) -> io::Result<Socket> {
+    /// addresses, as the `postgres` crate does, and keeps a TCP connection alive as
+    /// `keepalive` says.
+    fn open(&self, timeout: Option<Duration>, keepalive: Option<&TcpKeepalive>) -> io::Result<Socket> {
         match self {
             Address::Unix(path) => UnixStream::connect(path).map(Socket::Unix),
             Address::Tcp(host, port) => {
@@ -247,10 +250,29 @@ impl Address {
                 };
                 // A statement is one small write awaiting its answer: never hold it back.
                 stream.set_nodelay(true)?;
+                if let Some(keepalive) = keepalive {
+                    SockRef::from(&stream).set_tcp_keepalive(keepalive)?;
+                }
                 Ok(Socket::Tcp(stream))
             }
         }
     }
+}
+
+/// The url's keepalives (`keepalives`, `keepalives_idle`, `keepalives_interval`,
+/// `keepalives_retries`), as the `postgres` crate sets them: on unless `keepalives=0`, so
+/// that a worker waiting on a server that vanished from the network learns of it.
+fn keepalive(config: &postgres::Config) -> Option<TcpKeepalive> {
+    config.get_keepalives().then(|| {
+        let mut keepalive = TcpKeepalive::new().with_time(config.get_keepalives_idle());
+        if let Some(interval) = config.get_keepalives_interval() {
+            keepalive = keepalive.with_interval(interval);
+        }
+        if let Some(retries) = config.get_keepalives_retries() {
+            keepalive = keepalive.with_retries(retries);
+        }
+        keepalive
+    })
 }
 
 /// The addresses the url names, to be tried in turn, as the `postgres` crate tries them.
@@ -294,9 +316,9 @@ impl Client {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Client(format!("an unreadable url: {e}")))?;
-        let mut failure = None;
+        let (mut failure, keepalive) = (None, keepalive(&config));
         for address in addresses(&config)? {
-            let attempt = match address.open(config.get_connect_timeout().copied()) {
+            let attempt = match address.open(config.get_connect_timeout().copied(), keepalive.as_ref()) {
                 Ok(socket) => Client::start(socket, &config),
                 Err(e) => Err(Error::Client(e.to_string())),
             };
@@ -662,6 +684,37 @@ mod tests {
             "{waited:?}"
         );
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+    }
+
+    #[test]
+    fn a_tcp_connection_is_kept_alive_as_the_url_says() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = |url: &str| {
+            let config: postgres::Config = url.parse().unwrap();
+            let address = Address::Tcp("127.0.0.1".into(), port);
+            match address.open(None, keepalive(&config).as_ref()).unwrap() {
+                Socket::Tcp(stream) => stream,
+                Socket::Unix(_) => unreachable!("a TCP address"),
+            }
+        };
+        let url = format!("host=127.0.0.1 port={port} user=u");
+        let stream = open(&format!(
+            "{url} keepalives_idle=7 keepalives_interval=3 keepalives_retries=4"
+        ));
+        let socket = SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(7));
+        assert_eq!(socket.tcp_keepalive_interval().unwrap(), Duration::from_secs(3));
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), 4);
+        assert!(socket.tcp_nodelay().unwrap());
+        // libpq's default: on, after two hours idle.
+        let stream = open(&url);
+        let socket = SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(2 * 60 * 60));
+        let stream = open(&format!("{url} keepalives=0"));
+        assert!(!SockRef::from(&stream).keepalive().unwrap());
     }
 
     /// A backend message: its tag, length and body.
