@@ -262,6 +262,13 @@ pub fn parse(bytes: &[u8]) -> Reading {
 }
 
 /// The final stock as the plan's stock file holds it, where every store leaves it.
+/// The final stock `count`, read from where a store other than the file keeps it, written to
+/// the trial's stock file too: the file shows the end, as it does for the file store.
+fn kept_in_file(plan: &TrialPlan, count: i64) -> FinalStock {
+    let _ = FileStock::create(&plan.stock_path, count);
+    FinalStock::Value(count)
+}
+
 fn read_final(plan: &TrialPlan) -> FinalStock {
     match std::fs::read(&plan.stock_path) {
         Ok(bytes) => match parse(&bytes) {

@@ -126,10 +126,7 @@ impl Store for PostgresStore {
 
     fn final_stock(&self, plan: &TrialPlan) -> FinalStock {
         match final_stock(plan) {
-            Ok(count) => {
-                let _ = FileStock::create(&plan.stock_path, count);
-                FinalStock::Value(count)
-            }
+            Ok(count) => super::kept_in_file(plan, count),
             Err(e) => FinalStock::Unreadable(format!("(cannot read the stock row: {e:#})")),
         }
     }

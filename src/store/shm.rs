@@ -52,12 +52,7 @@ impl Store for ShmStore {
 
     fn final_stock(&self, plan: &TrialPlan) -> FinalStock {
         match Mapping::open(&file(plan)) {
-            Ok(map) if map.len() == LEN => {
-                let count = map.atomic_i64(COUNT).load(SeqCst);
-                // The stock file shows the end, as it does for the other stores.
-                let _ = FileStock::create(&plan.stock_path, count);
-                FinalStock::Value(count)
-            }
+            Ok(map) if map.len() == LEN => super::kept_in_file(plan, map.atomic_i64(COUNT).load(SeqCst)),
             Ok(map) => FinalStock::Unreadable(format!("({} is {} bytes, not {LEN})", FILE, map.len())),
             Err(e) => FinalStock::Unreadable(format!("(cannot map {FILE}: {e})")),
         }
