@@ -322,10 +322,16 @@ impl Client {
                 Ok(socket) => Client::start(socket, &config),
                 Err(e) => Err(Error::Client(e.to_string())),
             };
-            match attempt {
+            failure = Some(match attempt {
                 Ok(client) => return Ok(client),
-                Err(e) => failure = Some(Error::Client(format!("connecting to {address}: {e}"))),
-            }
+                // The server refused the session (a password, a full server): its SQLSTATE
+                // stays, for the caller to tell the cases apart.
+                Err(Error::Server { code, message }) => Error::Server {
+                    code,
+                    message: format!("connecting to {address}: {message}"),
+                },
+                Err(e) => Error::Client(format!("connecting to {address}: {e}")),
+            });
         }
         Err(failure.unwrap_or_else(|| Error::Client("the url names no host".into())))
     }
@@ -715,6 +721,29 @@ mod tests {
         assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(2 * 60 * 60));
         let stream = open(&format!("{url} keepalives=0"));
         assert!(!SockRef::from(&stream).keepalive().unwrap());
+    }
+
+    #[test]
+    fn a_session_the_server_refuses_keeps_its_sqlstate_and_names_the_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(".s.PGSQL.5432");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut theirs, _) = listener.accept().unwrap();
+            read_message(&mut theirs, false);
+            let full = error("FATAL", "53300", "sorry, too many clients already");
+            theirs.write_all(&full).unwrap();
+        });
+        let url = format!("host={} user=sim password=hunter2", dir.path().display());
+        let e = Client::connect(&url).err().expect("the server refuses");
+        server.join().unwrap();
+        assert_eq!(e.code(), Some("53300"));
+        let text = e.to_string();
+        assert!(
+            text.contains(&socket.display().to_string()) && text.contains("too many clients"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     /// A backend message: its tag, length and body.
