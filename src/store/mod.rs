@@ -261,7 +261,6 @@ pub fn parse(bytes: &[u8]) -> Reading {
     Reading::Value(text.iter().fold(0i64, |n, d| n * 10 + (d - b'0') as i64))
 }
 
-/// The final stock as the plan's stock file holds it, where every store leaves it.
 /// The final stock `count`, read from where a store other than the file keeps it, written to
 /// the trial's stock file too: the file shows the end, as it does for the file store.
 fn kept_in_file(plan: &TrialPlan, count: i64) -> FinalStock {
@@ -269,6 +268,7 @@ fn kept_in_file(plan: &TrialPlan, count: i64) -> FinalStock {
     FinalStock::Value(count)
 }
 
+/// The final stock as the plan's stock file holds it, where every store leaves it.
 fn read_final(plan: &TrialPlan) -> FinalStock {
     match std::fs::read(&plan.stock_path) {
         Ok(bytes) => match parse(&bytes) {
