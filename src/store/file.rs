@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -44,6 +45,23 @@ impl FileStock {
         })
     }
 
+    /// Writes `text` at the start of the file: one `pwrite`, as a C loop makes it, with std's
+    /// loop only for what is rare (a short write, a signal).
+    fn write_at_start(&self, text: &[u8]) -> io::Result<()> {
+        // SAFETY: writing from a buffer of the length given, to the descriptor this owns.
+        let n = unsafe { libc::pwrite(self.file.as_raw_fd(), text.as_ptr().cast(), text.len(), 0) };
+        if n == text.len() as isize {
+            return Ok(());
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        self.file.write_all_at(text, 0)
+    }
+
     /// Writes the initial stock, replacing whatever the file held.
     pub fn create(path: &Path, value: i64) -> io::Result<()> {
         std::fs::write(path, value.to_string())
@@ -53,7 +71,9 @@ impl FileStock {
 impl Stock for FileStock {
     fn read(&mut self) -> io::Result<Reading> {
         let mut buf = [0u8; 24];
-        let n = self.file.read_at(&mut buf, 0)?;
+        // SAFETY: reading into a buffer of the length given, from the descriptor this owns.
+        let n = unsafe { libc::pread(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
         self.last_len = n;
         Ok(if n == buf.len() {
             Reading::Unreadable
@@ -69,11 +89,11 @@ impl Stock for FileStock {
             // As open(path, "w") then write: between the two, a reader finds the file empty.
             WriteMode::Truncate => {
                 self.file.set_len(0)?;
-                self.file.write_all_at(text, 0)?;
+                self.write_at_start(text)?;
             }
             // Between the two, a reader can find the new digits over the tail of the old.
             WriteMode::InPlace => {
-                self.file.write_all_at(text, 0)?;
+                self.write_at_start(text)?;
                 if text.len() < self.last_len {
                     self.file.set_len(text.len() as u64)?;
                 }
