@@ -212,6 +212,7 @@ impl Record {
     }
 
     /// Notes how it ended, as the worker was told.
+    #[inline]
     pub fn set_outcome(&mut self, outcome: Outcome) {
         self.outcome = outcome as u8;
     }
@@ -222,6 +223,7 @@ impl Record {
     }
 
     /// Counts one more conflict retried.
+    #[inline]
     pub fn count_retry(&mut self) {
         self.retries = self.retries.saturating_add(1);
     }
@@ -232,6 +234,7 @@ impl Record {
     }
 
     /// Notes the stock value read.
+    #[inline]
     pub fn set_value(&mut self, value: i64) {
         self.value = value;
     }
@@ -242,6 +245,7 @@ impl Record {
     }
 
     /// Notes the stock value written, or about to be.
+    #[inline]
     pub fn set_written(&mut self, written: i64) {
         self.written = written;
     }
@@ -272,23 +276,27 @@ impl Record {
     }
 
     /// Stamps now as the moment the stock was read.
+    #[inline]
     pub fn stamp_read(&mut self) {
         self.read_tick = ticks();
     }
 
     /// Stamps now as the moment the stock was written.
+    #[inline]
     pub fn stamp_write(&mut self) {
         self.write_tick = ticks();
     }
 
     /// Stamps the invocation again, now, so that no later instruction overtakes the stamp:
     /// for an operation whose work is a step in shared memory rather than a system call.
+    #[inline]
     pub fn restamp_start_ordered(&mut self) {
         self.start_tick = clock::ticks_ordered();
     }
 
     /// Stamps now as the read, the write and the completion at once, after every earlier
     /// instruction: for a one-step operation in shared memory.
+    #[inline]
     pub fn stamp_step_fenced(&mut self, wrote: bool) {
         let t = clock::ticks_fenced();
         self.read_tick = t;
@@ -299,6 +307,7 @@ impl Record {
     }
 
     /// Stamps now as the completion.
+    #[inline]
     pub fn stamp_end(&mut self) {
         self.end_tick = ticks();
     }
@@ -517,6 +526,7 @@ impl Recorder {
 
     /// Starts an operation and returns it, to be filled in as it goes. `None` when the region
     /// is full, which the worker's capacity makes impossible for a correct worker.
+    #[inline]
     pub fn begin(&mut self, kind: Kind) -> Option<&mut Record> {
         if self.len == self.capacity {
             return None;
