@@ -124,6 +124,7 @@ impl Leaseholder {
         }
     }
 
+    /// Gives the lease back, if it is still this buyer's grant.
     fn give_back(&self, mine: u64) {
         self.guarded(|| {
             let holder = self.map.atomic_u32(HOLDER);
