@@ -250,7 +250,7 @@ struct HistoryFile {
 enum Recording {
     Off,
     /// As sim's workers: every page of the file written before the gate, and stamps from
-    /// `sim::clock::ticks` (the time-stamp counter where the kernel keeps time with it).
+    /// `sim::sys::clock::ticks` (the time-stamp counter where the kernel keeps time with it).
     AsSim,
 }
 
@@ -295,7 +295,7 @@ impl HistoryFile {
                 records: map.cast::<u8>().add(64).cast(),
                 len: 0,
                 capacity,
-                clock: sim::clock::ticks,
+                clock: sim::sys::clock::ticks,
             }
         }
     }
@@ -603,7 +603,7 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
 /// The bare loops, and the same loops recording a history as sim's workers do (`+history`):
 /// what recording itself costs, apart from everything else of sim.
 fn bare_loops(c: &mut Criterion) {
-    sim::clock::use_tsc(sim::clock::tsc_usable()); // as the runner tells its workers
+    sim::sys::clock::use_tsc(sim::sys::clock::tsc_usable()); // as the runner tells its workers
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sem = Semaphore::new();
     let runs = [

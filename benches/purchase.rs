@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sim::checker::{self, Facts, Verdict};
-use sim::clock::{self, now_ns, ticks};
-use sim::export::{self, Format};
+use sim::history::export::{self, Format};
 use sim::history::{self, History, Kind, Op, Outcome, Record, Recorder, Role, Worker};
 use sim::plan::{Hold, TrialPlan};
 use sim::scenario::{LockScope, PoolMode, StoreKind, StrategyName, WriteMode};
@@ -23,6 +22,7 @@ use sim::store;
 use sim::strategy::queue::Reply;
 use sim::strategy::queue::board::Board;
 use sim::strategy::{self, NoLock};
+use sim::sys::clock::{self, now_ns, ticks};
 use strum::IntoEnumIterator;
 
 /// Enough stock that no bench runs it out: a sold-out attempt skips the write.
@@ -286,7 +286,7 @@ fn operations(c: &mut Criterion) {
     history::seal_file(&path).expect("sealing the history file");
     let mut jsonl = Vec::new();
     export::write(&history, Format::Jsonl, &mut jsonl).expect("exporting");
-    let imported = sim::import::parse(Path::new("bench.jsonl"), &jsonl).expect("reading the export back");
+    let imported = sim::history::import::parse(Path::new("bench.jsonl"), &jsonl).expect("reading the export back");
     assert_eq!(
         checker::check(&imported, &facts).verdict,
         Verdict::Safe,
@@ -325,7 +325,7 @@ fn operations(c: &mut Criterion) {
         export::write(&h, Format::Jsonl, &mut io::sink()).expect("exporting");
     });
     fastest("read + check JSON lines", &|| {
-        let h = sim::import::parse(Path::new("bench.jsonl"), &jsonl).expect("reading");
+        let h = sim::history::import::parse(Path::new("bench.jsonl"), &jsonl).expect("reading");
         black_box(checker::check(&h, &facts));
     });
 
@@ -349,7 +349,7 @@ fn operations(c: &mut Criterion) {
     });
     group.bench_function("check-jsonl-1M-ops", |b| {
         b.iter(|| {
-            let h = sim::import::parse(Path::new("bench.jsonl"), black_box(&jsonl)).expect("reading");
+            let h = sim::history::import::parse(Path::new("bench.jsonl"), black_box(&jsonl)).expect("reading");
             checker::check(&h, &facts)
         })
     });

@@ -1,39 +1,18 @@
 //! sim: runs a ticket sale with real processes, records every operation, and checks the
 //! record for overselling, duplicate tickets, lost updates and torn reads.
 //!
-//! The layers, each using only those before it (README.md, "Layout", has the map):
-//! - [`clock`] → [`history`] → [`checker`] → [`stream`]: the record and its judge (and the
-//!   judge of a soak, which takes its history a segment at a time);
-//! - [`scenario`] → [`plan`] → [`store`] and [`strategy`] → [`worker`] → [`runner`] →
-//!   [`results`] → [`report`]: from the file to the page;
-//! - beside them, the small pieces every layer may use: [`shm`] (all the `unsafe` of shared
-//!   memory), [`ipc`], [`notice`]; [`speed`] (throughput and latency, measured outside the
-//!   checker); and [`expect`], [`table`], [`saved`], [`export`], [`import`] and [`foreign`],
-//!   which read [`results`] or histories;
-//! - on top: [`tabulate`] (the Markdown and CSV exports) and [`compare`] (two runs side by
-//!   side), which read [`results`] and draw with [`report`].
+//! One folder per layer, each using only those before it (`tests/layers.rs` checks the
+//! order; CONTRIBUTING.md walks it):
 
-pub mod checker;
-pub mod clock;
+pub mod checker; // the judge of a history, and its streaming twin for soaks
 pub mod compare;
-pub mod expect;
-pub mod export;
-pub mod foreign;
-pub mod history;
-pub mod import;
-pub mod ipc;
-pub mod notice;
-pub mod plan;
-pub mod report;
-pub mod results;
-pub mod runner;
-pub mod saved;
-pub mod scenario;
-pub mod shm;
-pub mod speed;
-pub mod store;
-pub mod strategy;
-pub mod stream;
-pub mod table;
-pub mod tabulate;
-pub mod worker;
+pub mod history; // the record of a trial: binary format, recorder, reader, speed, JSON lines in and out
+pub mod plan; // what each worker of a trial is told, and what it tells the runner back
+pub mod report; // the self-contained HTML report
+pub mod results; // results.json, expectations, saved runs, the printed and exported tables
+pub mod runner; // runs the trials: folders, gate, deadline, faults, clean-up
+pub mod scenario; // the scenario file: its types, the names of stores and strategies, validation
+pub mod store; // where the stock lives: file, manager, shm, PostgreSQL, Redis
+pub mod strategy; // how a purchase's read-modify-write is guarded
+pub mod sys; // safe wrappers over every system call sim makes: the only `unsafe` of the crate
+pub mod worker; // the buyer, producer and server processes, and the spawner that forks them // two runs side by side

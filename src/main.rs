@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use sim::export::Format;
+use sim::history::export::Format;
+use sim::results::saved::Destination;
+use sim::results::{Results, expect, foreign, saved, spreadsheet as tabulate, summary as table};
 use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
-use sim::saved::Destination;
 use sim::scenario::{self, Limits, StrategyName};
-use sim::{compare, expect, foreign, report, results::Results, runner, saved, table, tabulate, worker};
+use sim::{compare, report, runner, worker};
 
 /// Exit statuses, as the README promises them.
 const EXPECTATION_VIOLATED: u8 = 1;

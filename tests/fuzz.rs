@@ -228,7 +228,7 @@ proptest! {
     #[test]
     fn any_json_lines_are_read_or_refused_never_a_panic(lines in prop::collection::vec(json_line(), 0..12)) {
         let text = lines.join("\n");
-        if let Err(e) = sim::import::parse(Path::new("f.jsonl"), text.as_bytes()) {
+        if let Err(e) = sim::history::import::parse(Path::new("f.jsonl"), text.as_bytes()) {
             let e = e.to_string();
             prop_assert!(e.starts_with("f.jsonl, line "), "{}", e);
         }
@@ -260,8 +260,8 @@ proptest! {
         let present: Vec<u32> = (0..4).filter(|&w| !per_worker[w as usize].is_empty()).collect();
         let history = History { workers, ops: per_worker.concat() };
         let mut text = Vec::new();
-        sim::export::write(&history, sim::export::Format::Jsonl, &mut text).unwrap();
-        let back = sim::import::parse(Path::new("h.jsonl"), &text).unwrap();
+        sim::history::export::write(&history, sim::history::export::Format::Jsonl, &mut text).unwrap();
+        let back = sim::history::import::parse(Path::new("h.jsonl"), &text).unwrap();
         // The workers that made an operation, numbered as they were.
         let labels: Vec<u32> = back.workers.iter().map(|w| w.index).collect();
         prop_assert_eq!(&labels, &present);
@@ -280,8 +280,8 @@ proptest! {
         let workers = (0..4).map(|i| Worker { role: Role::Buyer, index: i, pid: 1, ready_ns: 0, finish_ns: None }).collect();
         let history = History { workers, ops };
         let mut text = Vec::new();
-        sim::export::write(&history, sim::export::Format::Jsonl, &mut text).unwrap();
-        let back = sim::import::parse(Path::new("h.jsonl"), &text);
+        sim::history::export::write(&history, sim::history::export::Format::Jsonl, &mut text).unwrap();
+        let back = sim::history::import::parse(Path::new("h.jsonl"), &text);
         prop_assert!(back.is_ok(), "{:?}\n{}", back.err().map(|e| e.to_string()), String::from_utf8_lossy(&text));
         prop_assert_eq!(back.unwrap().ops.len(), history.ops.len());
     }

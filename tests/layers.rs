@@ -1,4 +1,4 @@
-//! The layers of src/ run one way (README.md, "Layout"): no module imports one that imports
+//! The layers of src/ run one way (CONTRIBUTING.md, "The layers"): no module imports one that imports
 //! it back, however long the way round, and the runner knows strategies and stores only
 //! through their traits.
 
@@ -112,25 +112,41 @@ fn no_module_imports_its_way_back_to_itself() {
     }
 }
 
+/// The layers of src/, lowest first: each may use those before it, never one after it.
+const LAYERS: [&str; 12] = [
+    "sys", "scenario", "history", "checker", "plan", "store", "strategy", "worker", "runner", "results", "report",
+    "compare",
+];
+
 #[test]
-fn the_layers_are_in_the_order_the_readme_gives() {
+fn every_folder_of_src_is_a_layer_in_order() {
     let graph = graph();
-    // Each module may use those before it in its line, never one after it.
-    let lines: [&[&str]; 2] = [
-        &["clock", "history", "checker", "stream"],
-        &[
-            "scenario", "plan", "store", "strategy", "worker", "runner", "results", "report",
-        ],
-    ];
-    for line in lines {
-        for (i, module) in line.iter().enumerate() {
-            for later in &line[i + 1..] {
-                assert!(
-                    !graph[*module].contains(*later),
-                    "{module} imports {later}, which comes after it in {line:?}"
-                );
-            }
+    let found: BTreeSet<&str> = graph.keys().map(String::as_str).collect();
+    assert_eq!(
+        found,
+        LAYERS.into_iter().collect(),
+        "src/'s folders and LAYERS differ: add the new folder to LAYERS, in its place"
+    );
+    for (i, module) in LAYERS.iter().enumerate() {
+        for later in &LAYERS[i + 1..] {
+            assert!(
+                !graph[*module].contains(*later),
+                "{module} imports {later}, which comes after it in {LAYERS:?}"
+            );
         }
+    }
+}
+
+#[test]
+fn src_holds_main_lib_and_folders_alone() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in std::fs::read_dir(&src).expect("reading src/") {
+        let path = entry.expect("a folder entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            path.is_dir() || name == "main.rs" || name == "lib.rs",
+            "src/{name} is a loose file: put it in the folder of its layer"
+        );
     }
 }
 

@@ -7,11 +7,12 @@
 //! anomalies, never its own reading of a history. Operations whose process died inside them
 //! are indeterminate: the checker counts both possible outcomes for them and never calls
 //! them lost updates or oversells. Throughput and latency are measured elsewhere
-//! ([`crate::speed`]): they are no verdict.
+//! ([`crate::history::speed`]): they are no verdict.
 
 pub mod cases;
 pub mod judge;
 pub mod render;
+pub mod stream;
 
 use serde::{Deserialize, Serialize};
 

@@ -692,8 +692,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let page = c.write_page(&dir.path().join("c.html")).unwrap();
             proptest::prop_assert!(std::fs::read_to_string(page).unwrap().contains("</html>"));
-            let _ = crate::tabulate::csv(&c.b.results);
-            let _ = crate::tabulate::markdown(&c.b.results);
+            let _ = crate::results::spreadsheet::csv(&c.b.results);
+            let _ = crate::results::spreadsheet::markdown(&c.b.results);
         }
     }
 

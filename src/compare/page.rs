@@ -304,8 +304,8 @@ fn table(c: &Comparison) -> Markup {
                     }
                     tr {
                         td { "verdicts" }
-                        td { @for (v, a, _) in r.verdicts() { @if a > 0 { (side_by_side::verdict_badge(v, &format!("{} {a}", crate::table::verdict_name(v)))) " " } } }
-                        td { @for (v, _, b) in r.verdicts() { @if b > 0 { (side_by_side::verdict_badge(v, &format!("{} {b}", crate::table::verdict_name(v)))) " " } } }
+                        td { @for (v, a, _) in r.verdicts() { @if a > 0 { (side_by_side::verdict_badge(v, &format!("{} {a}", crate::results::summary::verdict_name(v)))) " " } } }
+                        td { @for (v, _, b) in r.verdicts() { @if b > 0 { (side_by_side::verdict_badge(v, &format!("{} {b}", crate::results::summary::verdict_name(v)))) " " } } }
                         td {} td {} td {}
                     }
                 }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::{Change, Comparison, Row, Shift};
 use crate::report::format::{amount, axis, micros};
-use crate::table::{Colour, paint, verdict_colour, verdict_name};
+use crate::results::summary::{Colour, paint, verdict_colour, verdict_name};
 
 /// A fraction as a signed percentage: `+12.3 %`, `-99.6 %`, `+386,000 %`.
 pub fn percent(x: f64) -> String {

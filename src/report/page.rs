@@ -8,7 +8,7 @@ use super::evidence::Evidence;
 use super::sweep::{self, Axis, Measure};
 use super::{format, outcomes, palette, speed, stock, timeline};
 use crate::checker::Verdict;
-use crate::notice::FaultKind;
+use crate::plan::notice::FaultKind;
 use crate::results::Results;
 use crate::scenario::Scenario;
 use crate::scenario::StrategyName;

@@ -10,7 +10,7 @@ use super::palette::{self, FAINT};
 use super::{format, plot, timeline};
 use crate::checker::{self, Judged, Told};
 use crate::history::History;
-use crate::notice::FaultKind;
+use crate::plan::notice::FaultKind;
 use crate::results::FaultEvent;
 use crate::scenario::StrategyName;
 

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use super::format::{self, px};
 use crate::checker::{Anomaly, Judged, Judgement, Told};
 use crate::history::{History, Op, Outcome};
-use crate::notice::FaultKind;
+use crate::plan::notice::FaultKind;
 use crate::results::FaultEvent;
 
 /// Above this many purchases, the timeline shows a window of this many around the first

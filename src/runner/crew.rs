@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Interrupts;
 use crate::history::Role;
-use crate::notice::{Decoder, FaultKind, Notice};
+use crate::plan::notice::{Decoder, FaultKind, Notice};
 use crate::worker::spawner;
 
 /// A fault as it happened, for the report: nemesis events beside the history.
@@ -333,7 +333,7 @@ impl Crew {
                 // SAFETY: sending SIGCONT to a worker, which the spawner has not reaped yet
                 // (see `kill`).
                 unsafe { libc::kill(pid as i32, libc::SIGCONT) };
-                self.faults[fault].until_ns = Some(crate::clock::now_ns().saturating_sub(gate_ns));
+                self.faults[fault].until_ns = Some(crate::sys::clock::now_ns().saturating_sub(gate_ns));
             } else if is_alive(pid) {
                 later.push((now + Duration::from_millis(1), pid, fault));
             }

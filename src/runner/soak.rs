@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 
 use super::KeepHistories;
+use crate::checker::stream::Stream;
 use crate::history::{self, History};
-use crate::stream::Stream;
 
 /// How often the runner looks for closed segments and updates the progress line.
 pub const LOOK_EVERY: Duration = Duration::from_millis(250);

@@ -17,14 +17,14 @@ use super::soak::{LOOK_EVERY, Soak};
 use super::{Interrupts, KeepHistories};
 use crate::checker::FinalStock;
 use crate::checker::{self, Check, Facts};
-use crate::clock::{self, now_ns};
+use crate::history::speed::Speed;
 use crate::history::{self, History, Role};
-use crate::ipc;
-use crate::notice::FaultKind;
+use crate::plan::notice::FaultKind;
 use crate::plan::{Fixture, PlannedFault, TrialPlan};
 use crate::scenario::{Scenario, StrategyName, mask_password};
-use crate::speed::Speed;
 use crate::store::Service;
+use crate::sys::clock::{self, now_ns};
+use crate::sys::ipc;
 use crate::worker::pool::Pool;
 use crate::{store, strategy};
 

@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 
 use super::{FileStock, Reading, Stock, Store};
 use crate::history::{Recorder, Role};
-use crate::ipc::{self, Server};
 use crate::plan::{Fixture, TrialPlan, ready_then_wait_for_gate};
+use crate::sys::ipc::{self, Server};
 
 const GET: u8 = b'g';
 const SET: u8 = b's';

@@ -52,7 +52,11 @@ pub struct PostgresStore;
 
 impl Store for PostgresStore {
     fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
-        let name = format!("sim_{}_{}", std::process::id(), crate::clock::now_ns() % 1_000_000_007);
+        let name = format!(
+            "sim_{}_{}",
+            std::process::id(),
+            crate::sys::clock::now_ns() % 1_000_000_007
+        );
         let workers = super::connections(scenario);
         let service = match &scenario.stock.url {
             Some(url) => {
@@ -234,7 +238,7 @@ fn await_old_backends(data: &Path) {
     };
     let until = std::time::Instant::now() + Duration::from_secs(5);
     while std::time::Instant::now() < until {
-        if crate::shm::sysv_attached(shmid).unwrap_or(0) == 0 {
+        if crate::sys::shm::sysv_attached(shmid).unwrap_or(0) == 0 {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));

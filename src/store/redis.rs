@@ -60,7 +60,11 @@ pub struct RedisStore;
 
 impl Store for RedisStore {
     fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
-        let name = format!("sim:{}:{}", std::process::id(), crate::clock::now_ns() % 1_000_000_007);
+        let name = format!(
+            "sim:{}:{}",
+            std::process::id(),
+            crate::sys::clock::now_ns() % 1_000_000_007
+        );
         let service = match &scenario.stock.url {
             Some(url) => {
                 let mut con = connect(url).map_err(|e| {

@@ -87,7 +87,7 @@ impl SocketDir {
         let dir = PathBuf::from(format!(
             "/tmp/sim-{what}.{}.{}",
             std::process::id(),
-            crate::clock::now_ns() % 1_000_000_007
+            crate::sys::clock::now_ns() % 1_000_000_007
         ));
         make_private_dir(&dir, run_as).with_context(|| format!("making the socket folder {}", dir.display()))?;
         Ok(SocketDir(dir))
@@ -435,7 +435,7 @@ impl WatcherStopper {
 
 impl Fixture for WatcherStopper {
     fn stop(&self) {
-        let _ = crate::ipc::send_once(&self.0, crate::ipc::STOP);
+        let _ = crate::sys::ipc::send_once(&self.0, crate::sys::ipc::STOP);
     }
 }
 
@@ -444,7 +444,7 @@ impl Fixture for WatcherStopper {
 /// dies, unfinished, when `alive` finds the server gone, so that the checker judges the
 /// trial `crashed` and the runner ends the clients waiting on the server.
 pub fn watch(plan: &TrialPlan, recorder: &mut Recorder, mut alive: impl FnMut() -> bool) -> Result<()> {
-    let socket = crate::ipc::bind(&watcher_socket(plan))?;
+    let socket = crate::sys::ipc::bind(&watcher_socket(plan))?;
     socket.set_nonblocking(true)?;
     ready_then_wait_for_gate(recorder)?;
     let mut buf = [0u8; 16];
@@ -452,7 +452,7 @@ pub fn watch(plan: &TrialPlan, recorder: &mut Recorder, mut alive: impl FnMut() 
         match socket.recv(&mut buf) {
             // Clients that lost the server end at once, and the runner then stops the
             // watcher: it looks once more before it calls the trial whole.
-            Ok(n) if &buf[..n] == crate::ipc::STOP => match alive() {
+            Ok(n) if &buf[..n] == crate::sys::ipc::STOP => match alive() {
                 true => return Ok(()),
                 false => bail!("the store's server died"),
             },

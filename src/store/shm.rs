@@ -16,7 +16,7 @@ use super::{FileStock, Reading, Stock, Store};
 use crate::checker::FinalStock;
 use crate::history::Role;
 use crate::plan::{Fixture, TrialPlan};
-use crate::shm::{Mapping, yield_cpu};
+use crate::sys::shm::{Mapping, yield_cpu};
 
 /// The mapping's file in the trial's folder.
 const FILE: &str = "stock.shm";

@@ -18,11 +18,11 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
 
 use super::{Purchase, Strategy};
-use crate::clock::now_ns;
 use crate::history::{NO_VALUE, Outcome, Record};
 use crate::plan::{Fixture, Hold, TrialPlan};
-use crate::shm::{Mapping, yield_cpu};
 use crate::store::{Leases, Reading, Stock};
+use crate::sys::clock::now_ns;
+use crate::sys::shm::{Mapping, yield_cpu};
 
 /// The lease's file in the trial's folder.
 const FILE: &str = "lease";

@@ -6,10 +6,10 @@
 use std::io;
 
 use super::{Purchase, Strategy};
-use crate::clock::ticks_fenced;
 use crate::history::{Outcome, Record};
 use crate::plan::{Hold, TrialPlan};
 use crate::store::{Reading, Stock};
+use crate::sys::clock::ticks_fenced;
 
 /// The `optimistic` strategy.
 pub struct Optimistic;

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{Purchase, Strategy};
-use crate::clock::ticks_fenced;
 use crate::history::{Outcome, Record, Recorder, Role};
 use crate::plan::{Fixture, Hold, TrialPlan};
 use crate::store::Stock;
+use crate::sys::clock::ticks_fenced;
 
 pub mod board;
 mod seller;

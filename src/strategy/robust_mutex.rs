@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::{Lock, Locked, Purchase, Strategy};
 use crate::plan::{Fixture, TrialPlan};
-use crate::shm::{Mapping, Taken};
+use crate::sys::shm::{Mapping, Taken};
 
 /// The mutex's file in the trial's folder.
 const FILE: &str = "robust.mutex";

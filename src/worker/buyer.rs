@@ -11,7 +11,8 @@ use crate::history::{self, Kind, Recorder, Role};
 use crate::plan::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::store::Stock;
 use crate::strategy::Purchase;
-use crate::{ipc, store, strategy};
+use crate::sys::ipc;
+use crate::{store, strategy};
 
 /// Buyer `index`'s life: its attempts, its pool's tasks, or the entries it takes.
 pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> {

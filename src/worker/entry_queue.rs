@@ -15,8 +15,8 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use anyhow::{Result, bail};
 
 use crate::history::{Kind, Outcome, Recorder};
-use crate::ipc::{self, Server};
 use crate::plan::{TrialPlan, ready_then_wait_for_gate};
+use crate::sys::ipc::{self, Server};
 
 /// The entry queue's abstract socket.
 pub fn socket(plan: &TrialPlan) -> String {

@@ -23,7 +23,7 @@ pub use entry_queue::socket as entry_queue_socket;
 
 /// One worker's life, in the process the spawner forked for it.
 pub fn run(plan: &TrialPlan, role: Role, index: u32) -> Result<()> {
-    crate::clock::use_tsc(plan.tsc);
+    crate::sys::clock::use_tsc(plan.tsc);
     let Some(region) = plan.regions.iter().find(|r| r.role == role && r.index == index) else {
         bail!("the plan has no history region for {} {index}", role.name())
     };

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use crate::scenario::PoolMode;
-use crate::shm::Mapping;
+use crate::sys::shm::Mapping;
 
 /// A pool process's side of the pool.
 pub struct Pool {

@@ -5,8 +5,8 @@ use anyhow::{Result, bail};
 
 use super::entry_queue::{self, done, entry_id, join, put};
 use crate::history::{Kind, Outcome, Recorder};
-use crate::ipc;
 use crate::plan::{TrialPlan, ready_then_wait_for_gate};
+use crate::sys::ipc;
 
 /// Producer `index`'s life: its entries, then done.
 pub fn run(plan: &TrialPlan, index: u32, recorder: &mut Recorder) -> Result<()> {

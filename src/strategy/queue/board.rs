@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use super::Reply;
-use crate::clock::now_ns;
 use crate::history::Outcome;
-use crate::shm::{Mapping, futex_wait, futex_wake, yield_cpu};
+use crate::sys::clock::now_ns;
+use crate::sys::shm::{Mapping, futex_wait, futex_wake, yield_cpu};
 
 /// The board's file in the trial's folder.
 pub const FILE: &str = "seller.board";

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
-use crate::export::{self, Format};
+use crate::history::export::{self, Format};
 use crate::history::{self, History};
 use crate::results::{self, Results, Summary, TrialResult};
 use crate::scenario::StrategyName;
@@ -42,7 +42,7 @@ pub fn check_folder(dir: &Path) -> Result<Results> {
     for run in &mut results.runs {
         run.summary = Summary::of(&run.trials);
     }
-    results.violations = crate::expect::violations(&results);
+    results.violations = crate::results::expect::violations(&results);
     results.write(dir)?;
     Ok(results)
 }

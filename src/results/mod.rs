@@ -1,6 +1,12 @@
 //! `results.json`: what a run found, written first; the report is drawn from it and the
 //! histories beside it.
 
+pub mod expect;
+pub mod foreign;
+pub mod saved;
+pub mod spreadsheet;
+pub mod summary;
+
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -9,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checker::{self, Facts, FinalStock, Verdict};
 use crate::history::History;
+use crate::history::speed::Speed;
 use crate::runner::Trials;
 use crate::scenario::{Point, Scenario, StrategyName};
-use crate::speed::Speed;
 
 pub use crate::runner::{FaultEvent, TrialResult};
 
@@ -98,7 +104,7 @@ impl TrialResult {
         let path = dir.join(crate::history::FILE_NAME);
         let operations = dir.join(JSONL_NAME);
         if !path.is_file() && operations.is_file() {
-            return crate::import::read(&operations).map_err(anyhow::Error::new);
+            return crate::history::import::read(&operations).map_err(anyhow::Error::new);
         }
         if !path.is_file() && dir.join("history").is_dir() {
             bail!(

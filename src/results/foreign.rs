@@ -8,11 +8,11 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::checker::{self, Check, Facts, Verdict};
+use crate::history::speed::Speed;
 use crate::history::{History, Kind, Role};
 use crate::results::{self, Machine, Results, StrategyRun, Summary, TrialResult};
 use crate::scenario::StrategyName;
 use crate::scenario::{self, Limits};
-use crate::speed::Speed;
 
 /// The folder of the one trial in the output folder.
 const TRIAL_DIR: &str = "trials/history/000";
@@ -40,7 +40,7 @@ pub fn check(file: &Path, initial: i64, final_stock: i64) -> Result<Judged> {
         ))
         .into());
     }
-    let history = crate::import::read(file)?;
+    let history = crate::history::import::read(file)?;
     let facts = Facts::ended(initial, final_stock);
     Ok(Judged {
         check: checker::check(&history, &facts),

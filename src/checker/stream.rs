@@ -11,8 +11,8 @@
 //! checker's, worst first.
 
 use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict};
+use crate::history::speed::{Latency, Speed};
 use crate::history::{History, Kind, Outcome};
-use crate::speed::{Latency, Speed};
 
 /// Latency buckets: 100 a decade from 1 ns to 1000 s, each 2.3 % wide.
 const PER_DECADE: usize = 100;

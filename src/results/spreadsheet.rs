@@ -12,8 +12,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use crate::results::summary::verdict_name;
 use crate::results::{Results, StrategyRun, TrialResult};
-use crate::table::verdict_name;
 
 /// The CSV's columns, in order, before any the checker gained since (see [`csv`]).
 pub const CSV_COLUMNS: [&str; 39] = [

@@ -2,6 +2,8 @@
 //! start gate it waits at. It sits below the stores, strategies and workers, which all read
 //! it, and above the scenario it is made from.
 
+pub mod notice;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +14,8 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Region, Role};
-use crate::notice::{self, FaultKind, Notice};
 use crate::scenario::{Isolation, LockScope, PoolMode, Producers, StoreKind, StrategyName, WriteMode};
+use notice::{FaultKind, Notice};
 
 /// The plan's file in the trial's folder.
 pub const FILE_NAME: &str = "plan.json";
@@ -225,7 +227,7 @@ impl Hold {
             let notice = Notice::Fault {
                 kind,
                 pid: std::process::id(),
-                at_ns: crate::clock::now_ns(),
+                at_ns: crate::sys::clock::now_ns(),
             };
             if notice::send(notice).is_ok() {
                 match kind {

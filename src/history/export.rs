@@ -263,7 +263,7 @@ mod tests {
 "#
         );
         // And back: the same history.
-        let back = crate::import::parse(std::path::Path::new("x"), text.as_bytes()).unwrap();
+        let back = crate::history::import::parse(std::path::Path::new("x"), text.as_bytes()).unwrap();
         assert_eq!(back.ops, history().ops);
     }
 
@@ -280,7 +280,7 @@ mod tests {
         );
         let mut out = Vec::new();
         write(&h, Format::Jsonl, &mut out).unwrap();
-        let back = crate::import::parse(std::path::Path::new("x"), &out).unwrap();
+        let back = crate::history::import::parse(std::path::Path::new("x"), &out).unwrap();
         assert_eq!(back.ops, h.ops);
     }
 

@@ -10,6 +10,10 @@
 //! completion never came is indeterminate, as Jepsen's `info`. Operations are stamped in
 //! [`clock::ticks`]; the header's two clock pairs turn them into nanoseconds when read.
 
+pub mod export;
+pub mod import;
+pub mod speed;
+
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Cursor, Seek};
@@ -19,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{self, Pair, Timebase, ticks};
-use crate::shm::{Mapping, PAGE, Pod, Zeroable, bytes_of, read_pod};
+use crate::sys::clock::{self, Pair, Timebase, ticks};
+use crate::sys::shm::{Mapping, PAGE, Pod, Zeroable, bytes_of, read_pod};
 
 const MAGIC: [u8; 8] = *b"SIMHIST2";
 const REGION_MAGIC: [u8; 8] = *b"SIMWORKR";
@@ -420,7 +424,7 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
     // Every block now, not sparse: on a full disk this fails here, with an error, rather than
     // killing a worker with SIGBUS at its first write to a page that has no block.
-    if let Err(e) = crate::shm::allocate(&file, offset) {
+    if let Err(e) = crate::sys::shm::allocate(&file, offset) {
         drop(file);
         let _ = std::fs::remove_file(path);
         return Err(io::Error::new(
