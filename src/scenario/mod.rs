@@ -1,6 +1,12 @@
 //! Scenario files: the TOML schema, its defaults and bounds, and validation errors that name
 //! the file, the line and the field.
 
+mod fields;
+mod raw;
+
+pub use fields::accepted_fields;
+use raw::*;
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -689,96 +695,6 @@ impl Default for Limits {
             max_processes: DEFAULT_MAX_PROCESSES,
         }
     }
-}
-
-// The file as written: every field optional, with spans for the ones validated by hand.
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawScenario {
-    name: Option<Spanned<String>>,
-    description: Option<String>,
-    trials: Option<Spanned<i64>>,
-    seed: Option<Spanned<i64>>,
-    strategy: Option<Spanned<toml::Value>>,
-    deadline_ms: Option<Spanned<i64>>,
-    #[serde(default)]
-    stock: RawStock,
-    #[serde(default)]
-    buyers: RawBuyers,
-    producers: Option<RawProducers>,
-    #[serde(default)]
-    semaphore: RawSemaphore,
-    #[serde(default)]
-    lock: RawLock,
-    #[serde(default)]
-    transaction: RawTransaction,
-    #[serde(default)]
-    faults: RawFaults,
-    expect: Option<Spanned<toml::Table>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawStock {
-    initial: Option<Spanned<i64>>,
-    file: Option<Spanned<String>>,
-    store: Option<StoreKind>,
-    write: Option<WriteMode>,
-    url: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawBuyers {
-    count: Option<Spanned<toml::Value>>,
-    attempts: Option<Spanned<i64>>,
-    hold_us: Option<Spanned<toml::Value>>,
-    pool: Option<Spanned<i64>>,
-    pool_mode: Option<PoolMode>,
-    daemon: Option<bool>,
-    duration_ms: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawProducers {
-    count: Option<Spanned<i64>>,
-    entries: Option<Spanned<i64>>,
-    queue_capacity: Option<Spanned<i64>>,
-    blocking: Option<bool>,
-    joinable: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSemaphore {
-    permits: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawLock {
-    scope: Option<LockScope>,
-    lease_ms: Option<Spanned<i64>>,
-    fencing: Option<Spanned<bool>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawTransaction {
-    retries: Option<Spanned<i64>>,
-    isolation: Option<Isolation>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawFaults {
-    kill_buyers: Option<Spanned<i64>>,
-    stop_buyers: Option<Spanned<i64>>,
-    stop_ms: Option<Spanned<i64>>,
-    kill_seller: Option<bool>,
-    kill_store: Option<Spanned<bool>>,
 }
 
 /// Reads and validates a scenario file.
