@@ -185,7 +185,7 @@ pub fn mask_password(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
-/// Where the stock lives (README.md, "Stores and strategies"). Each is a file of `src/store/`, found
+/// Where the stock lives (docs/guide.md, "Stores and strategies"). Each is a file of `src/store/`, found
 /// through `store::registry`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter, strum::Display,
@@ -241,7 +241,7 @@ impl StoreKind {
     }
 }
 
-/// The strategies a scenario can name (README.md, "Stores and strategies"), in the order the report
+/// The strategies a scenario can name (docs/guide.md, "Stores and strategies"), in the order the report
 /// lists them, each with the store operations it needs. Each is a file of `src/strategy/`,
 /// found through `strategy::registry`.
 #[derive(
@@ -331,7 +331,7 @@ fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// A set of operations on the stock: what a store offers, what a strategy needs
-/// (README.md, "Stores and strategies").
+/// (docs/guide.md, "Stores and strategies").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ops(u8);
 
