@@ -1,6 +1,6 @@
 //! The `sim` command line: parse, load the scenario, run it, write the results and the
 //! report, print the table, and exit with what the run showed. Each step is one call into
-//! the library; README.md's "Layout" section is the map of its modules.
+//! the library; CONTRIBUTING.md's "The layers" is the map of its modules.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
 use sim::scenario::{self, Limits, StrategyName};
 use sim::{compare, report, runner, worker};
 
-/// Exit statuses, as the README promises them.
+/// Exit statuses, as docs/reference/command-line.md promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
 /// `sim check --history`: the history shows an anomaly.
 const ANOMALOUS: u8 = 1;
@@ -68,7 +68,7 @@ enum Command {
         after_help = "sim check DIR judges every saved history of the run in DIR again with this sim's checker and \
                       rewrites results.json and the report.\n\
                       sim check --history FILE.jsonl --initial N --final M [--out DIR] judges operations in JSON lines \
-                      (see the README, \"History as operations\").\n\
+                      (see docs/reference/history.md, \"History as operations\").\n\
                       Exit status: 0 safe (DIR: the expectations held); 1 anomalous (DIR: an expectation was \
                       contradicted); 2 bad input."
     )]
@@ -115,7 +115,7 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The scenario file (TOML); see scenarios/ and the README for its fields
+    /// The scenario file (TOML); see scenarios/, and docs/reference/scenario.md for its fields
     scenario: PathBuf,
     /// Where to write results.json, the histories and index.html [default: reports/<name>/]
     #[arg(long, value_name = "DIR")]

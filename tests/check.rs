@@ -189,7 +189,7 @@ fn every_shipped_scenario_is_drawn_as_counted_and_survives_the_trip_through_json
                 .unwrap();
             // A deadlock is a fact of the run (the deadline came), not of the operations: the
             // format has no deadline, so the same operations judged alone lose that verdict
-            // (the README says so), and keep every count.
+            // (docs/reference/history.md says so), and keep every count.
             let deadlock = t["verdict"] == "deadlock";
             let safe = t["verdict"] == "safe" || (deadlock && t["anomalies"].as_array().is_some_and(|a| a.len() <= 1));
             assert_eq!(

@@ -29,7 +29,7 @@ pub enum ImportError {
     /// A line breaks the format.
     #[error(
         "{path}, line {line}: {why}. Each line must be one JSON object such as \
-         {{\"process\": 3, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 120503}}: see the README, \"History as operations\""
+         {{\"process\": 3, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 120503}}: see docs/reference/history.md, \"History as operations\""
     )]
     Line {
         /// The file.

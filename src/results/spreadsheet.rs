@@ -2,7 +2,7 @@
 //! of `sim run` and `sim report`: the summary as a Markdown table (for a README or a pull
 //! request), and one CSV row per trial with every count (for pandas or a spreadsheet).
 //!
-//! Both are drawn from `results.json` alone. The CSV's columns are listed in the README;
+//! Both are drawn from `results.json` alone. The CSV's columns are listed in docs/reference/results.md;
 //! a count the checker gains later still gets a column (after the known ones, by name), so
 //! that no count is ever silently left out.
 
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn every_field_of_a_trial_is_a_column_or_deliberately_not() {
         // A count added to the checker would still get a column, after these; this test asks
-        // that it be named here and in the README instead.
+        // that it be named here and in docs/reference/results.md instead.
         let t = trial();
         for key in fields(&t).keys() {
             assert!(

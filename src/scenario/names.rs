@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use strum::{IntoEnumIterator, VariantArray};
 
-/// Where the stock lives (README.md, "Stores and strategies"). Each is a file of `src/store/`, found
+/// Where the stock lives (docs/guide.md, "Stores and strategies"). Each is a file of `src/store/`, found
 /// through `store::registry`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter, strum::Display,
@@ -60,7 +60,7 @@ impl StoreKind {
     }
 }
 
-/// The strategies a scenario can name (README.md, "Stores and strategies"), in the order the report
+/// The strategies a scenario can name (docs/guide.md, "Stores and strategies"), in the order the report
 /// lists them, each with the store operations it needs. Each is a file of `src/strategy/`,
 /// found through `strategy::registry`.
 #[derive(
@@ -150,7 +150,7 @@ pub(super) fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// A set of operations on the stock: what a store offers, what a strategy needs
-/// (README.md, "Stores and strategies").
+/// (docs/guide.md, "Stores and strategies").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ops(u8);
 
