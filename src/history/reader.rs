@@ -58,124 +58,212 @@ impl History {
     /// Reads the file region by region, each up to its first unused record: what a worker
     /// never used is skipped, not read.
     fn parse<R: BufRead + Seek>(&mut self, path: &Path, r: &mut R, len: u64, gate_ns: u64) -> Result<(), HistoryError> {
-        let corrupt = |why: String| HistoryError::Corrupt {
-            path: path.to_path_buf(),
-            why,
-        };
-        let failed = |source: io::Error| match source.kind() {
-            io::ErrorKind::UnexpectedEof => corrupt("it ends in the middle of a record".into()),
-            _ => HistoryError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        };
-        if len < PAGE {
-            return Err(corrupt(format!("{len} bytes, shorter than its {PAGE}-byte header")));
-        }
-        let mut bytes = [0u8; HEADER_LEN];
-        r.read_exact(&mut bytes).map_err(failed)?;
-        let header: FileHeader = read_pod(&bytes);
-        if header.magic != MAGIC {
-            return Err(corrupt("it does not start with SIMHIST2".into()));
-        }
-        let version = header.version;
-        if version != VERSION {
-            return Err(corrupt(format!("format version {version}, this sim reads {VERSION}")));
-        }
-        let regions = header.regions;
-        let pair = |p: [u64; 2]| Pair { ticks: p[0], ns: p[1] };
-        let (start, end) = (pair(header.start), pair(header.end));
-        if end.ns == 0 {
-            return Err(corrupt(
-                "the run that wrote it never finished the trial (it is not sealed)".into(),
-            ));
-        }
-        let timebase = Timebase { start, end };
-        let rel = |t: u64| t.saturating_sub(gate_ns);
-        let time = |t: u64| (t != 0).then(|| rel(timebase.ns(t)));
-        let value = |v: i64| (v != NO_VALUE).then_some(v);
-        // Where the reader is, so that it skips forward within what it has buffered rather
-        // than seek (which drops a BufReader's buffer): a region is often a page or two.
-        let mut pos = HEADER_LEN as u64;
+        let mut file = FileReader { path, r, len, pos: 0 };
+        let (regions, timebase) = file.header()?;
+        let times = Times { timebase, gate_ns };
         let mut at = PAGE;
         for n in 0..regions {
-            r.seek_relative((at - pos) as i64).map_err(failed)?;
-            pos = at + HEADER_LEN as u64;
-            let mut bytes = [0u8; HEADER_LEN];
-            r.read_exact(&mut bytes)
-                .map_err(|_| corrupt(format!("it ends before the region of worker {} of {regions}", n + 1)))?;
-            let head: RegionHeader = read_pod(&bytes);
-            if head.magic != REGION_MAGIC {
-                return Err(corrupt(format!(
-                    "worker {} of {regions} has no region header at byte {at}",
-                    n + 1
-                )));
-            }
-            let role = Role::from_repr(head.role).ok_or_else(|| corrupt(format!("unknown role {}", head.role)))?;
-            let (index, pid, capacity) = (head.index, head.pid, head.capacity);
-            let (ready, finish) = (head.ready_ns, head.finish_ns);
-            let region_len = capacity
-                .checked_mul(RECORD_LEN as u64)
-                .and_then(|b| b.checked_add(HEADER_LEN as u64 + PAGE - 1))
-                .map(|b| b / PAGE * PAGE)
-                .filter(|&l| at.checked_add(l).is_some_and(|end| end <= len))
-                .ok_or_else(|| {
-                    corrupt(format!(
-                        "{} {index} has room for {capacity} records, but the file ends before them",
-                        role.name()
-                    ))
-                })?;
-            at += region_len;
-            if pid == 0 {
+            let region = file.region(at, n, regions)?;
+            at += region.len;
+            if region.pid == 0 {
                 continue; // a worker that never started
             }
             let worker = self.workers.len() as u32;
             self.workers.push(Worker {
-                role,
-                index,
-                pid,
-                ready_ns: (ready as i64).saturating_sub(gate_ns as i64),
-                finish_ns: (finish != 0).then(|| rel(finish)),
+                role: region.role,
+                index: region.index,
+                pid: region.pid,
+                ready_ns: (region.ready_ns as i64).saturating_sub(gate_ns as i64),
+                finish_ns: (region.finish_ns != 0).then(|| times.after_gate(region.finish_ns)),
             });
-            let mut chunk = [0u8; RECORD_LEN];
-            for k in 0..capacity {
-                r.read_exact(&mut chunk).map_err(failed)?;
-                pos += RECORD_LEN as u64;
-                let record: Record = read_pod(&chunk);
-                if record.kind == 0 {
-                    break; // the first slot never begun: the rest is unused
-                }
-                let kind = Kind::from_repr(record.kind).ok_or_else(|| {
-                    corrupt(format!(
-                        "record {k} of {} {index} has unknown kind {}",
-                        role.name(),
-                        record.kind
-                    ))
-                })?;
-                let outcome = Outcome::from_repr(record.outcome).ok_or_else(|| {
-                    corrupt(format!(
-                        "record {k} of {} {index} has unknown outcome {}",
-                        role.name(),
-                        record.outcome
-                    ))
-                })?;
-                self.ops.push(
-                    Op::new(worker, kind, outcome, rel(timebase.ns(record.start_tick)))
-                        .with_read(time(record.read_tick))
-                        .with_write(time(record.write_tick))
-                        .with_end(time(record.end_tick))
-                        .with_value(value(record.value))
-                        .with_written(value(record.written))
-                        .with_entry((record.entry != NO_ENTRY).then_some(record.entry))
-                        .with_retries(record.retries)
-                        .with_recovered(record.flags & Record::RECOVERED != 0),
-                );
-            }
+            file.records(&region, worker, &times, &mut self.ops)?;
         }
         if at != len {
-            return Err(corrupt(format!(
+            return Err(file.corrupt(format!(
                 "its {regions} regions end at byte {at} but the file holds {len} bytes"
             )));
+        }
+        Ok(())
+    }
+}
+
+/// A history file being read, and where the reader is in it.
+struct FileReader<'a, R> {
+    path: &'a Path,
+    r: &'a mut R,
+    /// The file's length in bytes.
+    len: u64,
+    /// Where the reader is, so that it skips forward within what it has buffered rather
+    /// than seek (which drops a BufReader's buffer): a region is often a page or two.
+    pos: u64,
+}
+
+/// A worker's region, as its header describes it.
+struct RegionRead {
+    role: Role,
+    index: u32,
+    /// 0 if the worker never started.
+    pid: u32,
+    capacity: u64,
+    ready_ns: u64,
+    finish_ns: u64,
+    /// Its length in the file: header and records, in whole pages.
+    len: u64,
+}
+
+/// How the records' ticks become nanoseconds after the start gate.
+struct Times {
+    timebase: Timebase,
+    gate_ns: u64,
+}
+
+impl Times {
+    fn after_gate(&self, ns: u64) -> u64 {
+        ns.saturating_sub(self.gate_ns)
+    }
+
+    /// A moment stamped in ticks; `None` for 0, a moment that never came.
+    fn of(&self, ticks: u64) -> Option<u64> {
+        (ticks != 0).then(|| self.after_gate(self.timebase.ns(ticks)))
+    }
+}
+
+impl<R: BufRead + Seek> FileReader<'_, R> {
+    fn corrupt(&self, why: String) -> HistoryError {
+        HistoryError::Corrupt {
+            path: self.path.to_path_buf(),
+            why,
+        }
+    }
+
+    /// A read that failed: a file that ends too soon is corrupt, anything else is the
+    /// system's error.
+    fn failed(&self, source: io::Error) -> HistoryError {
+        match source.kind() {
+            io::ErrorKind::UnexpectedEof => self.corrupt("it ends in the middle of a record".into()),
+            _ => HistoryError::Io {
+                path: self.path.to_path_buf(),
+                source,
+            },
+        }
+    }
+
+    /// The file's header: how many regions follow, and the timebase of a sealed file.
+    fn header(&mut self) -> Result<(u32, Timebase), HistoryError> {
+        let len = self.len;
+        if len < PAGE {
+            return Err(self.corrupt(format!("{len} bytes, shorter than its {PAGE}-byte header")));
+        }
+        let mut bytes = [0u8; HEADER_LEN];
+        self.r.read_exact(&mut bytes).map_err(|e| self.failed(e))?;
+        self.pos = HEADER_LEN as u64;
+        let header: FileHeader = read_pod(&bytes);
+        if header.magic != MAGIC {
+            return Err(self.corrupt("it does not start with SIMHIST2".into()));
+        }
+        let version = header.version;
+        if version != VERSION {
+            return Err(self.corrupt(format!("format version {version}, this sim reads {VERSION}")));
+        }
+        let pair = |p: [u64; 2]| Pair { ticks: p[0], ns: p[1] };
+        let (start, end) = (pair(header.start), pair(header.end));
+        if end.ns == 0 {
+            return Err(self.corrupt("the run that wrote it never finished the trial (it is not sealed)".into()));
+        }
+        Ok((header.regions, Timebase { start, end }))
+    }
+
+    /// The header of the `n`th of `regions` regions, which starts at byte `at`; leaves the
+    /// reader at its first record.
+    fn region(&mut self, at: u64, n: u32, regions: u32) -> Result<RegionRead, HistoryError> {
+        self.r
+            .seek_relative((at - self.pos) as i64)
+            .map_err(|e| self.failed(e))?;
+        self.pos = at + HEADER_LEN as u64;
+        let mut bytes = [0u8; HEADER_LEN];
+        self.r
+            .read_exact(&mut bytes)
+            .map_err(|_| self.corrupt(format!("it ends before the region of worker {} of {regions}", n + 1)))?;
+        let head: RegionHeader = read_pod(&bytes);
+        if head.magic != REGION_MAGIC {
+            return Err(self.corrupt(format!(
+                "worker {} of {regions} has no region header at byte {at}",
+                n + 1
+            )));
+        }
+        let role = Role::from_repr(head.role).ok_or_else(|| self.corrupt(format!("unknown role {}", head.role)))?;
+        let (index, capacity) = (head.index, head.capacity);
+        let len = capacity
+            .checked_mul(RECORD_LEN as u64)
+            .and_then(|b| b.checked_add(HEADER_LEN as u64 + PAGE - 1))
+            .map(|b| b / PAGE * PAGE)
+            .filter(|&l| at.checked_add(l).is_some_and(|end| end <= self.len))
+            .ok_or_else(|| {
+                self.corrupt(format!(
+                    "{} {index} has room for {capacity} records, but the file ends before them",
+                    role.name()
+                ))
+            })?;
+        Ok(RegionRead {
+            role,
+            index,
+            pid: head.pid,
+            capacity,
+            ready_ns: head.ready_ns,
+            finish_ns: head.finish_ns,
+            len,
+        })
+    }
+
+    /// The operations of a region's records, up to the first never begun, as those of
+    /// `worker`.
+    fn records(
+        &mut self,
+        region: &RegionRead,
+        worker: u32,
+        times: &Times,
+        ops: &mut Vec<Op>,
+    ) -> Result<(), HistoryError> {
+        let value = |v: i64| (v != NO_VALUE).then_some(v);
+        let (role, index) = (region.role, region.index);
+        let mut chunk = [0u8; RECORD_LEN];
+        for k in 0..region.capacity {
+            self.r.read_exact(&mut chunk).map_err(|e| self.failed(e))?;
+            self.pos += RECORD_LEN as u64;
+            let record: Record = read_pod(&chunk);
+            if record.kind == 0 {
+                break; // the first slot never begun: the rest is unused
+            }
+            let kind = Kind::from_repr(record.kind).ok_or_else(|| {
+                self.corrupt(format!(
+                    "record {k} of {} {index} has unknown kind {}",
+                    role.name(),
+                    record.kind
+                ))
+            })?;
+            let outcome = Outcome::from_repr(record.outcome).ok_or_else(|| {
+                self.corrupt(format!(
+                    "record {k} of {} {index} has unknown outcome {}",
+                    role.name(),
+                    record.outcome
+                ))
+            })?;
+            ops.push(
+                Op::new(
+                    worker,
+                    kind,
+                    outcome,
+                    times.after_gate(times.timebase.ns(record.start_tick)),
+                )
+                .with_read(times.of(record.read_tick))
+                .with_write(times.of(record.write_tick))
+                .with_end(times.of(record.end_tick))
+                .with_value(value(record.value))
+                .with_written(value(record.written))
+                .with_entry((record.entry != NO_ENTRY).then_some(record.entry))
+                .with_retries(record.retries)
+                .with_recovered(record.flags & Record::RECOVERED != 0),
+            );
         }
         Ok(())
     }
