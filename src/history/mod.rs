@@ -16,6 +16,7 @@ pub mod import;
 mod reader;
 mod recorder;
 pub mod speed;
+pub mod stats;
 
 pub use format::{
     FILE_NAME, NO_ENTRY, NO_VALUE, Record, Region, SEGMENT_OPS, SEGMENT_SECONDS, SEGMENTS_DIR, file_len, segment_path,
