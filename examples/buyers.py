@@ -6,9 +6,9 @@ purchase as operations in JSON lines, so that sim's checker can judge the race:
 
 Each buyer reads the stock from data.txt, holds a moment, and writes one less if there
 was a ticket: without --lock two buyers can read the same number, and the checker will
-say which tickets were sold twice. Each line is what DESIGN.md and the README call
-"History as operations": an invocation, then its completion by the same process, times
-in nanoseconds from the start of the sale.
+say which tickets were sold twice. Each line is an operation as docs/reference/history.md
+describes them: an invocation, then its completion by the same process, times in
+nanoseconds from the start of the sale.
 """
 
 import argparse

@@ -1,5 +1,6 @@
-//! Reads a history recorded by any program, as operations in JSON lines (DESIGN.md, "History
-//! as operations"): an invocation, then its completion by the same process, after Jepsen.
+//! Reads a history recorded by any program, as operations in JSON lines
+//! (docs/reference/history.md): an invocation, then its completion by the same process,
+//! after Jepsen.
 //!
 //! Every line is checked: a line that is not an object of the known fields, a completion
 //! without its invocation, a second invocation before the first completed, a `type` or `f`

@@ -171,8 +171,8 @@ pub fn concurrency(intervals: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64
 /// Up to this many processes, a lane each. The lanes share [`LANES_MAX_H`]: at 128 a lane is
 /// 5.9 px high, bars 4 px thick and every other lane labelled, still told apart; the
 /// lesson's hundred processes (its `Manager` example, the shipped scenarios) keep a lane
-/// each. Past it lanes fall to a 3 px floor, labels skip two lanes in three, and at 1,000
-/// buyers the four timelines were 3,000 px high each and weighed 1.4 MB.
+/// each. Past it, a lane each would fall to a 3 px floor, labels would skip two lanes in
+/// three, and at 1,000 buyers the four timelines would be 3,000 px high each and weigh 1.4 MB.
 pub const MAX_LANES: usize = 128;
 
 /// Past [`MAX_LANES`] processes, lanes stand for bands of processes, at most this many: at 64

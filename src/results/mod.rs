@@ -85,7 +85,8 @@ pub struct StrategyRun {
 
 impl TrialResult {
     /// What the checker was told besides the history, as results.json keeps it. (A results
-    /// file from before `ended_ns` was kept says "deadlock" in its verdict instead.)
+    /// file without `ended_ns` says whether the deadline was hit by its verdict alone:
+    /// "deadlock".)
     pub fn facts(&self) -> Facts {
         Facts {
             initial_stock: self.initial_stock,
