@@ -5,8 +5,8 @@
 //! order; CONTRIBUTING.md walks it):
 
 pub mod checker; // the judge of a history, and its streaming twin for soaks
-pub mod compare;
-pub mod history; // the record of a trial: binary format, recorder, reader, speed, JSON lines in and out
+pub mod compare; // two runs side by side
+pub mod history; // the record of a trial: binary format, recorder, reader, speed, stats, JSON lines in and out
 pub mod plan; // what each worker of a trial is told, and what it tells the runner back
 pub mod report; // the self-contained HTML report
 pub mod results; // results.json, expectations, saved runs, the printed and exported tables
@@ -15,4 +15,4 @@ pub mod scenario; // the scenario file: its types, the names of stores and strat
 pub mod store; // where the stock lives: file, manager, shm, PostgreSQL, Redis
 pub mod strategy; // how a purchase's read-modify-write is guarded
 pub mod sys; // safe wrappers over every system call sim makes: the only `unsafe` of the crate
-pub mod worker; // the buyer, producer and server processes, and the spawner that forks them // two runs side by side
+pub mod worker; // the buyer, producer and server processes, and the spawner that forks them

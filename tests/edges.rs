@@ -1,4 +1,4 @@
-//! Reliability at the edges (issue 14): the documented maximum of buyers, an output folder
+//! Reliability at the edges: the documented maximum of buyers, an output folder
 //! that two runs want at once, a disk that is full or fills, and runs that keep only some
 //! histories.
 

@@ -597,7 +597,7 @@ mod tests {
              (buyer 3 read it at 1.001 ms)"
         );
 
-        // Left at the end, read by nobody: the sentence of the issue that found it.
+        // Left at the end and read by nobody, a stock that rose is still told, and by how much.
         let c = check(&serial_sale(100_000, 3), &facts(100_000, 999_788));
         assert_eq!((c.phantom_stock, c.lost_updates, c.torn_reads), (899_788, 0, 0));
         assert_eq!(kinds(&c), [AnomalyKind::PhantomStock]);

@@ -11,12 +11,8 @@
 //! checker's, worst first.
 
 use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict};
-use crate::history::speed::{Latency, Speed};
+use crate::history::speed::{Latency, LatencyHistogram, Speed};
 use crate::history::{History, Kind, Outcome};
-
-/// Latency buckets: 100 a decade from 1 ns to 1000 s, each 2.3 % wide.
-const PER_DECADE: usize = 100;
-const DECADES: usize = 12;
 
 /// What the streaming checker knows of a soak trial so far.
 #[derive(Debug, Clone)]
@@ -39,7 +35,7 @@ pub struct Stream {
     tickets: Vec<u64>,
     /// The latest completion, ns after the gate.
     last_ns: u64,
-    latency: Vec<u64>,
+    latency: LatencyHistogram,
     anomalies: Vec<Anomaly>,
     segments: u64,
 }
@@ -63,7 +59,7 @@ impl Stream {
             highest: initial,
             tickets: Vec::new(),
             last_ns: 0,
-            latency: vec![0; PER_DECADE * DECADES],
+            latency: LatencyHistogram::default(),
             anomalies: Vec::new(),
             segments: 0,
         }
@@ -88,9 +84,9 @@ impl Stream {
             self.attempts += 1;
             if let Some(end) = op.end() {
                 self.last_ns = self.last_ns.max(end);
-                if op.outcome != Outcome::Pending {
-                    self.record_latency(end.saturating_sub(op.start));
-                }
+            }
+            if let Some(ns) = op.latency() {
+                self.latency.record(ns);
             }
             self.retries += op.retries() as u64;
             self.recovered += op.recovered() as u64;
@@ -152,30 +148,6 @@ impl Stream {
         fresh
     }
 
-    fn record_latency(&mut self, ns: u64) {
-        let bucket = ((ns.max(1) as f64).log10() * PER_DECADE as f64) as usize;
-        let last = self.latency.len() - 1;
-        self.latency[bucket.min(last)] += 1;
-    }
-
-    /// The latency below which a share `q` of the completed purchases fall, in µs.
-    fn quantile_us(&self, q: f64) -> f64 {
-        let total: u64 = self.latency.iter().sum();
-        if total == 0 {
-            return 0.0;
-        }
-        let rank = ((q * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (i, &n) in self.latency.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                // The bucket's upper edge, in µs.
-                return 10f64.powf((i + 1) as f64 / PER_DECADE as f64) / 1e3;
-            }
-        }
-        0.0
-    }
-
     /// The trial's check, once every segment was taken.
     pub fn finish(self, facts: &Facts) -> (Check, Speed) {
         let final_stock = match &facts.final_stock {
@@ -204,14 +176,16 @@ impl Stream {
         };
         let wall_ms = self.last_ns as f64 / 1e6;
         let completed = self.attempts - self.indeterminate;
+        // The latency below which a share `q` of the completed purchases fall, in µs.
+        let quantile_us = |q: f64| self.latency.quantile_us(q).unwrap_or(0.0);
         let speed = Speed {
             wall_ms,
             purchases_per_s: completed as f64 / (wall_ms / 1e3).max(1e-9),
             latency: Latency {
-                p50_us: self.quantile_us(0.5),
-                p90_us: self.quantile_us(0.9),
-                p99_us: self.quantile_us(0.99),
-                max_us: self.quantile_us(1.0),
+                p50_us: quantile_us(0.5),
+                p90_us: quantile_us(0.9),
+                p99_us: quantile_us(0.99),
+                max_us: quantile_us(1.0),
             },
         };
         let check = Check {

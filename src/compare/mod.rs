@@ -22,6 +22,7 @@ use anyhow::{Result, bail};
 use serde_json::Value;
 
 use crate::checker::Verdict;
+use crate::history::stats::{mean, median};
 use crate::results::{Results, StrategyRun, Summary};
 use crate::scenario::{Point, Scenario, StrategyName};
 use stats::Interval;
@@ -353,9 +354,9 @@ fn row(key: Key, a: &StrategyRun, b: &StrategyRun, noise: f64) -> Row {
     let (sa, sb) = (Summary::of(&a.trials), Summary::of(&b.trials));
     Row {
         key,
-        purchases: Change::of(&values(a, rate), &values(b, rate), stats::mean, noise, true),
-        p50: Change::of(&values(a, p50), &values(b, p50), stats::median, noise, false),
-        p99: Change::of(&values(a, p99), &values(b, p99), stats::median, noise, false),
+        purchases: Change::of(&values(a, rate), &values(b, rate), mean, noise, true),
+        p50: Change::of(&values(a, p50), &values(b, p50), median, noise, false),
+        p99: Change::of(&values(a, p99), &values(b, p99), median, noise, false),
         anomalous: AnomalyChange::of(&sa, &sb),
         a: sa,
         b: sb,
@@ -508,21 +509,18 @@ mod tests {
     fn a_change_is_judged_against_the_noise_band() {
         let a = [100.0, 101.0, 99.0, 100.5, 99.5];
         let slower = [50.0, 51.0, 49.0, 50.5, 49.5];
-        let c = Change::of(&a, &slower, stats::mean, 0.02, true);
+        let c = Change::of(&a, &slower, mean, 0.02, true);
         assert_eq!(c.shift, Shift::Worse);
         assert_eq!(c.a, 100.0);
         assert_eq!(c.b, 50.0);
         // Latency: higher is worse, so the same numbers read the other way.
-        assert_eq!(Change::of(&a, &slower, stats::median, 0.02, false).shift, Shift::Better);
+        assert_eq!(Change::of(&a, &slower, median, 0.02, false).shift, Shift::Better);
         // 1 % lower, however sure, is inside a 2 % band.
         let close = [99.0, 100.0, 98.0, 99.0, 99.5];
-        assert_eq!(
-            Change::of(&a, &close, stats::mean, 0.02, true).shift,
-            Shift::WithinNoise
-        );
-        assert_eq!(Change::of(&a, &a, stats::mean, 0.0, true).shift, Shift::WithinNoise);
-        assert_eq!(Change::of(&a[..1], &a, stats::mean, 0.02, true).shift, Shift::Unknown);
-        assert!(Change::of(&[], &[], stats::mean, 0.02, true).a.is_nan());
+        assert_eq!(Change::of(&a, &close, mean, 0.02, true).shift, Shift::WithinNoise);
+        assert_eq!(Change::of(&a, &a, mean, 0.0, true).shift, Shift::WithinNoise);
+        assert_eq!(Change::of(&a[..1], &a, mean, 0.02, true).shift, Shift::Unknown);
+        assert!(Change::of(&[], &[], mean, 0.02, true).a.is_nan());
     }
 
     fn trial(n: u32, verdict: &str, rate: f64) -> crate::results::TrialResult {

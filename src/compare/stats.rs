@@ -14,6 +14,8 @@
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
+use crate::history::stats::mean;
+
 /// Resamples of the bootstrap: enough that the 2.5th and 97.5th percentiles move by well
 /// under a tenth of a percent from one seed to another, and few enough that a comparison of
 /// a sweep with dozens of points takes milliseconds.
@@ -32,19 +34,6 @@ pub struct Interval {
     pub low: f64,
     /// The 97.5th percentile of the resampled changes.
     pub high: f64,
-}
-
-/// The mean, as `Summary` takes it of purchases/s.
-pub fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
-}
-
-/// The median, as `Summary` takes it of each trial's latency percentiles: the upper middle
-/// of an even count.
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
 }
 
 /// The relative change of `statistic` from `a` to `b`, with a percentile-bootstrap 95 %
@@ -169,6 +158,7 @@ fn log_factorials(n: u64) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::stats::median;
 
     fn close(x: f64, y: f64) -> bool {
         (x - y).abs() < 1e-6 * y.abs().max(1e-12)

@@ -118,6 +118,37 @@ fn verdicts(row: &Row, side_b: bool, colour: bool) -> String {
 /// The whole table, then what only one side ran, then a sentence when all is within noise.
 pub fn render(c: &Comparison, colour: bool) -> String {
     let mut s = String::new();
+    sides(&mut s, c, colour);
+    let _ = writeln!(s);
+
+    let label_width = c
+        .rows
+        .iter()
+        .map(|r| r.key.label().chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let _ = writeln!(
+        s,
+        "{:<label_width$}  {:<11} {:>12} {:>12} {:>11}  {:<38} judgement",
+        "strategy", "measure", "A", "B", "change", "95 % interval, p (t-test; Fisher)"
+    );
+    for row in &c.rows {
+        row_lines(&mut s, row, label_width, colour);
+    }
+    for (keys, side) in [(&c.only_in_a, "A"), (&c.only_in_b, "B")] {
+        for k in keys.iter() {
+            let _ = writeln!(s, "only in {side}: {} (not compared)", k.label());
+        }
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "{}", conclusion(c));
+    s
+}
+
+/// The two runs, each on a line, and what makes them hard to compare: a different scenario,
+/// another machine, a run that stopped early.
+fn sides(s: &mut String, c: &Comparison, colour: bool) {
     let describe = |side: &super::Side| {
         let r = &side.results;
         format!(
@@ -158,66 +189,46 @@ pub fn render(c: &Comparison, colour: bool) -> String {
             );
         }
     }
-    let _ = writeln!(s);
+}
 
-    let label_width = c
-        .rows
-        .iter()
-        .map(|r| r.key.label().chars().count())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let _ = writeln!(
-        s,
-        "{:<label_width$}  {:<11} {:>12} {:>12} {:>11}  {:<38} judgement",
-        "strategy", "measure", "A", "B", "change", "95 % interval, p (t-test; Fisher)"
-    );
-    for row in &c.rows {
-        let label = row.key.label();
-        // A speed measure's line: its two values shown by `show`, and the change judged.
-        let speed = |measure, c: &Change, show: fn(f64) -> String| {
-            let word = speed_word(c.shift).to_string();
-            (measure, show(c.a), show(c.b), change(c), interval(c), word, c.shift)
-        };
-        let lines: [(&str, String, String, String, String, String, Shift); 4] = [
-            speed("purchases/s", &row.purchases, amount),
-            speed("p50 latency", &row.p50, micros),
-            speed("p99 latency", &row.p99, micros),
-            (
-                "anomalous",
-                share(row.anomalous.a, row.anomalous.trials_a),
-                share(row.anomalous.b, row.anomalous.trials_b),
-                points(row),
-                format!("p = {} (Fisher)", p_value(row.anomalous.p)),
-                anomaly_word(row.anomalous.shift).to_string(),
-                row.anomalous.shift,
-            ),
-        ];
-        for (i, (measure, a, b, ch, detail, word, shift)) in lines.iter().enumerate() {
-            let name = if i == 0 { label.as_str() } else { "" };
-            let _ = writeln!(
-                s,
-                "{name:<label_width$}  {measure:<11} {a:>12} {b:>12} {ch:>11}  {detail:<38} {}",
-                paint(word, shift_colour(*shift), colour)
-            );
-        }
+/// One strategy's (and point's) lines: a line per measure, then the verdicts of each side.
+fn row_lines(s: &mut String, row: &Row, label_width: usize, colour: bool) {
+    let label = row.key.label();
+    // A speed measure's line: its two values shown by `show`, and the change judged.
+    let speed = |measure, c: &Change, show: fn(f64) -> String| {
+        let word = speed_word(c.shift).to_string();
+        (measure, show(c.a), show(c.b), change(c), interval(c), word, c.shift)
+    };
+    let lines: [(&str, String, String, String, String, String, Shift); 4] = [
+        speed("purchases/s", &row.purchases, amount),
+        speed("p50 latency", &row.p50, micros),
+        speed("p99 latency", &row.p99, micros),
+        (
+            "anomalous",
+            share(row.anomalous.a, row.anomalous.trials_a),
+            share(row.anomalous.b, row.anomalous.trials_b),
+            points(row),
+            format!("p = {} (Fisher)", p_value(row.anomalous.p)),
+            anomaly_word(row.anomalous.shift).to_string(),
+            row.anomalous.shift,
+        ),
+    ];
+    for (i, (measure, a, b, ch, detail, word, shift)) in lines.iter().enumerate() {
+        let name = if i == 0 { label.as_str() } else { "" };
         let _ = writeln!(
             s,
-            "{:<label_width$}  {:<11} {} → {}",
-            "",
-            "verdicts",
-            verdicts(row, false, colour),
-            verdicts(row, true, colour)
+            "{name:<label_width$}  {measure:<11} {a:>12} {b:>12} {ch:>11}  {detail:<38} {}",
+            paint(word, shift_colour(*shift), colour)
         );
     }
-    for (keys, side) in [(&c.only_in_a, "A"), (&c.only_in_b, "B")] {
-        for k in keys.iter() {
-            let _ = writeln!(s, "only in {side}: {} (not compared)", k.label());
-        }
-    }
-    let _ = writeln!(s);
-    let _ = writeln!(s, "{}", conclusion(c));
-    s
+    let _ = writeln!(
+        s,
+        "{:<label_width$}  {:<11} {} → {}",
+        "",
+        "verdicts",
+        verdicts(row, false, colour),
+        verdicts(row, true, colour)
+    );
 }
 
 fn change(c: &Change) -> String {

@@ -1,5 +1,5 @@
-//! Writes a history as operations, for other tools: JSON lines as DESIGN.md describes them
-//! ("History as operations"), or the same as Jepsen EDN maps.
+//! Writes a history as operations, for other tools: JSON lines as docs/reference/history.md
+//! describes them, or the same as Jepsen EDN maps.
 //!
 //! Each operation becomes an invocation at its start and a completion at its end (`ok`,
 //! `fail`, or `info` when its process died inside it), all in time order. `process` is the

@@ -1,5 +1,6 @@
-//! Reads a history recorded by any program, as operations in JSON lines (DESIGN.md, "History
-//! as operations"): an invocation, then its completion by the same process, after Jepsen.
+//! Reads a history recorded by any program, as operations in JSON lines
+//! (docs/reference/history.md): an invocation, then its completion by the same process,
+//! after Jepsen.
 //!
 //! Every line is checked: a line that is not an object of the known fields, a completion
 //! without its invocation, a second invocation before the first completed, a `type` or `f`
@@ -122,22 +123,13 @@ struct Reader {
 }
 
 impl Reader {
+    /// Takes one line: an invocation opens an operation of its process, a completion ends it.
     fn line(&mut self, text: &[u8]) -> Result<(), String> {
         let line = match fast::line(text) {
             Some(line) => line,
             None => serde_json::from_slice(text).map_err(|e| explain(text, &e))?,
         };
-        let (kind, role) = match line.f {
-            "purchase" => (Kind::Purchase, Role::Buyer),
-            "sale" => (Kind::Sale, Role::Seller),
-            "put" => (Kind::Put, Role::Producer),
-            "take" => (Kind::Take, Role::EntryQueue),
-            other => {
-                return Err(format!(
-                    "field \"f\" is {other:?}, which this checker does not know: use \"purchase\", \"sale\", \"put\" or \"take\""
-                ));
-            }
-        };
+        let (kind, role) = operation(line.f)?;
         let process = u32::try_from(line.process).map_err(|_| {
             format!(
                 "field \"process\" is {}: give a process number from 0 to {}",
@@ -145,16 +137,21 @@ impl Reader {
                 u32::MAX
             )
         })?;
-        let time = |field: &str, t: Option<i64>| -> Result<Option<u64>, String> {
-            t.map(|t| {
-                u64::try_from(t).map_err(|_| {
-                    format!("field \"{field}\" is {t}, a negative count of nanoseconds: times count from an origin before the first operation")
-                })
-            })
-            .transpose()
-        };
-        let at = time("time", Some(line.time))?.unwrap_or_default();
-        let (read, write) = (time("read_time", line.read_time)?, time("write_time", line.write_time)?);
+        let at = nanoseconds("time", Some(line.time))?.unwrap_or_default();
+        let read = nanoseconds("read_time", line.read_time)?;
+        let write = nanoseconds("write_time", line.write_time)?;
+        let w = self.worker(role, process);
+        match line.kind {
+            "invoke" => self.invoke(w, &line, kind, at),
+            "ok" | "fail" | "info" => self.complete(w, &line, kind, at, (read, write)),
+            other => Err(format!(
+                "field \"type\" is {other:?}, which this checker does not know: use \"invoke\", \"ok\", \"fail\" or \"info\""
+            )),
+        }
+    }
+
+    /// The worker of `process` in `role`, added on its first line.
+    fn worker(&mut self, role: Role, process: u32) -> usize {
         let next = self.workers.len();
         let w = self.worker_of(role, process).unwrap_or(next);
         if w == next {
@@ -168,31 +165,39 @@ impl Reader {
             };
             self.workers.push((worker, None));
         }
+        w
+    }
+
+    /// Opens an operation of worker `w`, which must have none open.
+    fn invoke(&mut self, w: usize, line: &Line, kind: Kind, at: u64) -> Result<(), String> {
         let (worker, open) = &mut self.workers[w];
-        match line.kind {
-            "invoke" => {
-                if let Some(i) = *open {
-                    return Err(format!(
-                        "field \"type\" is \"invoke\", but process {} ({}) invoked {} at {} and it has not completed: \
-                         a process makes one operation at a time",
-                        line.process,
-                        line.f,
-                        kind_name(self.ops[i].kind),
-                        self.ops[i].start
-                    ));
-                }
-                *open = Some(self.ops.len());
-                worker.finish_ns = None;
-                self.ops.push(Op::new(w as u32, kind, Outcome::Pending, at));
-                return Ok(());
-            }
-            "ok" | "fail" | "info" => {}
-            other => {
-                return Err(format!(
-                    "field \"type\" is {other:?}, which this checker does not know: use \"invoke\", \"ok\", \"fail\" or \"info\""
-                ));
-            }
+        if let Some(i) = *open {
+            return Err(format!(
+                "field \"type\" is \"invoke\", but process {} ({}) invoked {} at {} and it has not completed: \
+                 a process makes one operation at a time",
+                line.process,
+                line.f,
+                kind_name(self.ops[i].kind),
+                self.ops[i].start
+            ));
         }
+        *open = Some(self.ops.len());
+        worker.finish_ns = None;
+        self.ops.push(Op::new(w as u32, kind, Outcome::Pending, at));
+        Ok(())
+    }
+
+    /// Ends the open operation of worker `w` as the completion `line` says: at `at`, having
+    /// read and written the stock at `(read, write)`.
+    fn complete(
+        &mut self,
+        w: usize,
+        line: &Line,
+        kind: Kind,
+        at: u64,
+        (read, write): (Option<u64>, Option<u64>),
+    ) -> Result<(), String> {
+        let (worker, open) = &mut self.workers[w];
         let Some(i) = open.take() else {
             return Err(format!(
                 "field \"type\" is {:?}, but process {} has no invocation open: write its \"invoke\" line first",
@@ -207,17 +212,7 @@ impl Reader {
                 kind_name(self.ops[i].kind)
             ));
         }
-        let outcome = match (line.kind, kind) {
-            ("info", _) => Outcome::Pending,
-            ("ok", Kind::Purchase | Kind::Sale) => Outcome::Sold,
-            ("fail", Kind::Purchase | Kind::Sale) if line.error == Some("unreadable") => Outcome::Unreadable,
-            ("fail", Kind::Purchase) if line.error == Some("fenced") => Outcome::Fenced,
-            ("fail", Kind::Purchase) if line.error == Some("gave-up") => Outcome::GaveUp,
-            ("fail", Kind::Purchase | Kind::Sale) => Outcome::SoldOut,
-            ("ok", _) => Outcome::Ok,
-            ("fail", Kind::Put) => Outcome::Dropped,
-            _ => Outcome::Closed,
-        };
+        let outcome = outcome(line.kind, kind, line.error);
         let op = &mut self.ops[i];
         op.outcome = outcome;
         *op = op
@@ -483,6 +478,45 @@ fn slot(role: Role) -> usize {
         Role::Seller => 1,
         Role::Producer => 2,
         _ => 3,
+    }
+}
+
+/// The kind of operation an `f` names, and the role of the process that makes it.
+fn operation(f: &str) -> Result<(Kind, Role), String> {
+    match f {
+        "purchase" => Ok((Kind::Purchase, Role::Buyer)),
+        "sale" => Ok((Kind::Sale, Role::Seller)),
+        "put" => Ok((Kind::Put, Role::Producer)),
+        "take" => Ok((Kind::Take, Role::EntryQueue)),
+        other => Err(format!(
+            "field \"f\" is {other:?}, which this checker does not know: use \"purchase\", \"sale\", \"put\" or \"take\""
+        )),
+    }
+}
+
+/// A time `field` as nanoseconds, which cannot be negative.
+fn nanoseconds(field: &str, t: Option<i64>) -> Result<Option<u64>, String> {
+    t.map(|t| {
+        u64::try_from(t).map_err(|_| {
+            format!("field \"{field}\" is {t}, a negative count of nanoseconds: times count from an origin before the first operation")
+        })
+    })
+    .transpose()
+}
+
+/// How an operation of `kind` ended, from its completion's `type` (`ok`, `fail`, `info`)
+/// and `error`.
+fn outcome(completion: &str, kind: Kind, error: Option<&str>) -> Outcome {
+    match (completion, kind) {
+        ("info", _) => Outcome::Pending,
+        ("ok", Kind::Purchase | Kind::Sale) => Outcome::Sold,
+        ("fail", Kind::Purchase | Kind::Sale) if error == Some("unreadable") => Outcome::Unreadable,
+        ("fail", Kind::Purchase) if error == Some("fenced") => Outcome::Fenced,
+        ("fail", Kind::Purchase) if error == Some("gave-up") => Outcome::GaveUp,
+        ("fail", Kind::Purchase | Kind::Sale) => Outcome::SoldOut,
+        ("ok", _) => Outcome::Ok,
+        ("fail", Kind::Put) => Outcome::Dropped,
+        _ => Outcome::Closed,
     }
 }
 

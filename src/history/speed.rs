@@ -1,6 +1,8 @@
 //! How fast a trial sold: its wall time, purchases per second and purchase latencies,
 //! measured from its history, outside the checker (they are no verdict). A trial that was
 //! ended at its deadline recorded nothing at its end: the runner's own end time is used.
+//! Latencies too many to keep (a soak's, or every trial's of a run, for the report) go into
+//! a [`LatencyHistogram`], of a fixed size.
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +85,113 @@ fn latency(ns: &mut [u64]) -> Latency {
     }
 }
 
+/// Purchase latencies (invocation to completion) in buckets 2.3 % wide on a log scale, from
+/// 1 ns to 1000 s: mergeable across trials, fixed in size, and accurate enough for a chart.
+/// The report draws the latencies of many trials with it; a soak's streaming checker takes
+/// its percentiles from it, in memory that does not grow with the soak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+/// Buckets a decade: each 2.3 % wide.
+const PER_DECADE: usize = 100;
+/// Decades, from 1 ns to 1000 s.
+const DECADES: usize = 12;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: vec![0; PER_DECADE * DECADES],
+            total: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// The latencies of a history's completed purchases, as the checker measures them.
+    pub fn of(history: &History) -> LatencyHistogram {
+        let mut h = LatencyHistogram::default();
+        for ns in history.ops.iter().filter_map(|op| op.latency()) {
+            h.record(ns);
+        }
+        h
+    }
+
+    /// Counts one latency, in ns.
+    pub fn record(&mut self, ns: u64) {
+        let at = Self::bucket(ns);
+        self.counts[at] += 1;
+        self.total += 1;
+    }
+
+    /// The bucket of a latency in ns; those beyond either end go into the end's bucket.
+    fn bucket(ns: u64) -> usize {
+        if ns <= 1 {
+            return 0;
+        }
+        let at = ((ns as f64).log10() * PER_DECADE as f64).floor() as usize;
+        at.min(PER_DECADE * DECADES - 1)
+    }
+
+    /// The upper edge of a bucket, in µs.
+    fn upper_us(bucket: usize) -> f64 {
+        10f64.powf((bucket + 1) as f64 / PER_DECADE as f64) / 1e3
+    }
+
+    /// Adds another histogram's counts: the latencies of more trials.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+    }
+
+    /// The latencies counted.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The latency below which a fraction `q` of the purchases completed, in µs (to the
+    /// bucket's upper edge); `None` when there are none.
+    pub fn quantile_us(&self, q: f64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Self::upper_us(i));
+            }
+        }
+        None
+    }
+
+    /// The cumulative distribution as (latency in µs, fraction completed by then), one point
+    /// per occupied bucket, plus a starting point at zero.
+    pub fn cdf(&self) -> Vec<(f64, f64)> {
+        let mut points = Vec::new();
+        if self.total == 0 {
+            return points;
+        }
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            if points.is_empty() {
+                points.push((Self::upper_us(i.saturating_sub(1)), 0.0));
+            }
+            seen += c;
+            points.push((Self::upper_us(i), seen as f64 / self.total as f64));
+        }
+        points
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +254,34 @@ mod tests {
         // Ended at its deadline by the runner: the runner's end is the end.
         assert_eq!(Speed::of(&h, Some(20_000_000)).wall_ms, 20.0);
         assert_eq!(Speed::of(&History::default(), None), Speed::default());
+    }
+
+    #[test]
+    fn latency_quantiles_are_within_a_bucket() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.quantile_us(0.5), None);
+        assert!(h.cdf().is_empty());
+        for us in 1..=100u64 {
+            h.record(us * 1000);
+        }
+        assert_eq!(h.total(), 100);
+        let close = |got: f64, want: f64| (got - want).abs() / want < 0.03;
+        assert!(close(h.quantile_us(0.5).unwrap(), 50.0), "{:?}", h.quantile_us(0.5));
+        assert!(close(h.quantile_us(0.99).unwrap(), 99.0));
+        assert!(close(h.quantile_us(1.0).unwrap(), 100.0));
+        let cdf = h.cdf();
+        assert_eq!(cdf[0].1, 0.0);
+        assert_eq!(cdf.last().unwrap().1, 1.0);
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
+
+        let mut twice = h.clone();
+        twice.merge(&h);
+        assert_eq!(twice.total(), 200);
+        assert_eq!(twice.quantile_us(0.5), h.quantile_us(0.5));
+
+        // Zero and absurd latencies land in the end buckets rather than out of range.
+        h.record(0);
+        h.record(u64::MAX);
+        assert_eq!(h.total(), 102);
     }
 }

@@ -9,6 +9,7 @@ use super::evidence::Evidence;
 use super::palette::{self, INK};
 use super::{format, plot};
 use crate::checker::Check;
+use crate::history::stats::{mean, median};
 
 /// A count of the checker's that the outcomes chart can show.
 pub struct Count {
@@ -61,13 +62,12 @@ pub fn shown_counts(runs: &[Evidence]) -> Vec<&'static Count> {
 
 /// Mean and max of a count over a strategy's trials.
 pub fn mean_max(run: &Evidence, count: &Count) -> (f64, u64) {
-    let n = run.trials.len();
-    if n == 0 {
+    if run.trials.is_empty() {
         return (0.0, 0);
     }
-    let values = run.trials.iter().map(|t| (count.of)(&t.check));
-    let sum: f64 = values.clone().map(|v| v as f64).sum();
-    (sum / n as f64, values.max().unwrap_or(0))
+    let values: Vec<u64> = run.trials.iter().map(|t| (count.of)(&t.check)).collect();
+    let as_f64: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+    (mean(&as_f64), values.into_iter().max().unwrap_or(0))
 }
 
 fn names(runs: &[Evidence]) -> Vec<String> {
@@ -208,7 +208,7 @@ pub fn oversold_spread(runs: &[Evidence]) -> Result<Option<String>> {
         plot::slot_axes(&mut chart, &names, &|y| format::axis(*y), "tickets oversold in a trial")?;
         for (i, run) in runs.iter().enumerate() {
             let colour = palette::strategy(run.strategy);
-            let mut values: Vec<u64> = run.trials.iter().map(|t| t.check.oversold).collect();
+            let values: Vec<u64> = run.trials.iter().map(|t| t.check.oversold).collect();
             if values.is_empty() {
                 continue;
             }
@@ -230,8 +230,7 @@ pub fn oversold_spread(runs: &[Evidence]) -> Result<Option<String>> {
                     )
                 }))?;
             }
-            values.sort_unstable();
-            let median = values[values.len() / 2] as f64;
+            let median = median(&values.iter().map(|&v| v as f64).collect::<Vec<f64>>());
             chart.draw_series(std::iter::once(PathElement::new(
                 vec![(centre - 0.3, median), (centre + 0.3, median)],
                 INK.stroke_width(2),
@@ -261,7 +260,7 @@ pub fn histogram(values: &[u64], top: u64, bins: usize) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::checker::Verdict;
-    use crate::report::evidence::LatencyHistogram;
+    use crate::history::speed::LatencyHistogram;
     use crate::report::testing::trial;
     use crate::results::TrialResult;
     use crate::scenario::StrategyName;

@@ -12,6 +12,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::palette::{self, FAINT, INK};
 use super::{format, plot};
 use crate::checker::Verdict;
+use crate::history::stats::mean;
 use crate::scenario::StrategyName;
 
 /// One strategy (at one point) in both runs.
@@ -92,10 +93,6 @@ fn finite(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn mean(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 /// Purchases per second of every trial (dots) and their mean (bar): per strategy, A on the
 /// left in grey, B on the right in the strategy's colour.
 pub fn throughput(pairs: &[Pair]) -> Result<String> {
@@ -116,7 +113,7 @@ pub fn throughput(pairs: &[Pair]) -> Result<String> {
             for (side, values, colour, name) in [(0.0, &pair.a, FAINT, "A"), (0.5, &pair.b, strategy, "B")] {
                 let values = finite(values);
                 let x = i as f64 + side;
-                if let Some(m) = mean(&values) {
+                if let Some(m) = (!values.is_empty()).then(|| mean(&values)) {
                     chart.draw_series(std::iter::once(Rectangle::new(
                         [(x + 0.08, 0.0), (x + 0.42, m)],
                         colour.mix(0.35).filled(),

@@ -4,9 +4,11 @@ use anyhow::Result;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::evidence::{Evidence, LatencyHistogram};
+use super::evidence::Evidence;
 use super::palette::{self, FAINT};
 use super::{format, plot};
+use crate::history::speed::LatencyHistogram;
+use crate::history::stats::mean;
 
 /// Purchases per second of each trial (dots) and their mean (bar), per strategy.
 pub fn throughput(evidence: &[Evidence]) -> Result<String> {
@@ -30,7 +32,8 @@ pub fn throughput(evidence: &[Evidence]) -> Result<String> {
                 continue;
             }
             let colour = palette::strategy(e.strategy);
-            let mean = trials.iter().map(|t| rate(t.speed.purchases_per_s)).sum::<f64>() / trials.len() as f64;
+            let rates: Vec<f64> = trials.iter().map(|t| rate(t.speed.purchases_per_s)).collect();
+            let mean = mean(&rates);
             let x = i as f64;
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(x + 0.2, 0.0), (x + 0.8, mean)],

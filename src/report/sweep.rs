@@ -9,6 +9,7 @@ use super::evidence::Evidence;
 use super::palette;
 use super::{format, plot};
 use crate::checker::Verdict;
+use crate::history::stats::mean;
 use crate::results::TrialResult;
 use crate::scenario::Point;
 
@@ -56,14 +57,14 @@ impl Measure {
         }
         let n = trials.len() as f64;
         match self {
-            Measure::PurchasesPerSecond => {
-                trials
+            // A trial without a rate (none finite, or none at all) counts as 0.
+            Measure::PurchasesPerSecond => mean(
+                &trials
                     .iter()
                     .map(|t| t.speed.purchases_per_s)
-                    .filter(|r| r.is_finite() && *r > 0.0)
-                    .sum::<f64>()
-                    / n
-            }
+                    .map(|r| if r.is_finite() && r > 0.0 { r } else { 0.0 })
+                    .collect::<Vec<f64>>(),
+            ),
             Measure::AnomalousShare => {
                 trials.iter().filter(|t| t.check.verdict != Verdict::Safe).count() as f64 / n * 100.0
             }
@@ -163,7 +164,7 @@ pub fn chart(evidence: &[Evidence], axis: Axis, measure: Measure) -> Result<Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::evidence::LatencyHistogram;
+    use crate::history::speed::LatencyHistogram;
     use crate::report::testing::trial;
     use crate::results::{StrategyRun, Summary};
     use crate::scenario::StrategyName;

@@ -171,8 +171,8 @@ pub fn concurrency(intervals: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64
 /// Up to this many processes, a lane each. The lanes share [`LANES_MAX_H`]: at 128 a lane is
 /// 5.9 px high, bars 4 px thick and every other lane labelled, still told apart; the
 /// lesson's hundred processes (its `Manager` example, the shipped scenarios) keep a lane
-/// each. Past it lanes fall to a 3 px floor, labels skip two lanes in three, and at 1,000
-/// buyers the four timelines were 3,000 px high each and weighed 1.4 MB.
+/// each. Past it, a lane each would fall to a 3 px floor, labels would skip two lanes in
+/// three, and at 1,000 buyers the four timelines would be 3,000 px high each and weigh 1.4 MB.
 pub const MAX_LANES: usize = 128;
 
 /// Past [`MAX_LANES`] processes, lanes stand for bands of processes, at most this many: at 64
@@ -345,7 +345,6 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
         .map(|f| (f, lanes.of_process(history, &f.process)))
         .collect();
     let open = concurrency(window.bars.iter().filter(|b| b.wrote).map(|b| b.held));
-    let most = open.iter().map(|o| o.2).max().unwrap_or(0);
     let (lo_ms, hi_ms) = (from as f64 / 1e6, to as f64 / 1e6);
     let ticks = format::ticks(lo_ms, hi_ms, 8);
     let step = if ticks.len() > 1 {
@@ -358,12 +357,7 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
 
     html! {
         @if window.is_partial() {
-            p.note {
-                "This trial made " (format::count(window.purchases as u64)) " purchases, too many to draw one by one: the timeline shows the "
-                (format::count(window.bars.len() as u64)) " that read the stock from " (format::ms(from)) " to " (format::ms(window.bars.last().map_or(to, |b| b.held.0)))
-                @if let Some(a) = first { ", around the first anomaly at " (format::ms(a.at_ns)) } @else { ", from the start of the sale" }
-                "."
-            }
+            (window_note(&window, first, (from, to)))
         }
         @if lanes.aggregated() {
             (aggregated_note(&lanes, (to - from) / buckets as u64))
@@ -374,18 +368,7 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
             } else {
                 "timeline: one lane per process, one bar per purchase".to_string()
             }) {
-            // The strip on top: read-modify-writes open at once.
-            text.axis x=(px(LEFT - 6.0)) y=(px(STRIP_TOP + STRIP_H / 2.0 + 4.0)) text-anchor="end" { "at once" }
-            line.grid x1=(px(LEFT)) x2=(px(WIDTH - RIGHT)) y1=(px(STRIP_TOP + STRIP_H)) y2=(px(STRIP_TOP + STRIP_H)) {}
-            text.axis x=(px(LEFT)) y=(px(STRIP_TOP - 5.0)) {
-                "read-modify-writes open at once: at most " (most)
-                @if most > 1 { " (red: they overlap, so they raced)" } @else if most == 1 { " (never overlapping)" }
-            }
-            @for (class, d) in strip(&open, most, x) {
-                path class=(class) d=(d) {
-                    title { "read-modify-writes open at once (" (if class == "many" { "more than one" } else { "one" }) "); at most " (most) }
-                }
-            }
+            (strip_drawn(&open, &frame))
             // The lanes.
             @for lane in 0..lanes.members.len() {
                 @let y = frame.lane_y(lane);
@@ -411,38 +394,88 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
             @if lanes.aggregated() {
                 (cells_drawn(history, &lanes, &frame, &cells(history, &window.bars, &lanes, (from, to), buckets, &first_ops), buckets))
             } @else {
-                @for bar in &window.bars {
-                    @let op = &history.ops[bar.op];
-                    @if let Some(lane) = lanes.of_worker(op.worker) {
-                        @let y = frame.lane_y(lane);
-                        @let mid = y + frame.lane_h / 2.0;
-                        @let (x0, x1) = (x(bar.held.0), x(bar.held.1));
-                        g class=(if first_ops.binary_search(&bar.op).is_ok() { format!("{} first", css(bar.class)) } else { css(bar.class) }) {
-                            title { (hover(history, op, bar.class)) }
-                            line x1=(px(x(bar.call.0))) x2=(px(x(bar.call.1))) y1=(px(mid)) y2=(px(mid)) {}
-                            rect x=(px(x0)) y=(px(y + frame.lane_h * 0.15)) width=(px((x1 - x0).max(1.5))) height=(px(frame.lane_h * 0.7)) {}
-                        }
-                    }
-                }
+                (bars_drawn(history, &window.bars, &lanes, &frame, &first_ops))
             }
-            @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Kill) {
-                @let (y, h) = frame.span(*lane);
-                @let (cx, cy, r) = (x(f.at_ns), y + h / 2.0, (h / 2.0).clamp(2.5, 6.0));
-                path.killed d=(format!("M{} {}L{} {}M{} {}L{} {}", px(cx - r), px(cy - r), px(cx + r), px(cy + r), px(cx - r), px(cy + r), px(cx + r), px(cy - r))) {
-                    title { (fault_title(f)) }
-                }
-            }
-            // The store's server is no lane: its death is a line across them all.
-            @for (f, _) in faults.iter().filter(|(f, _)| f.kind == FaultKind::KillStore) {
-                g.store-killed {
-                    title { (fault_title(f)) }
-                    line x1=(px(x(f.at_ns))) x2=(px(x(f.at_ns))) y1=(px(STRIP_TOP)) y2=(px(axis_y)) {}
-                    text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" { "store killed" }
-                }
-            }
+            (kills_drawn(&faults, &frame))
             @if let Some(a) = first.filter(|a| (from..=to).contains(&a.at_ns)) {
                 line.anomaly x1=(px(x(a.at_ns))) x2=(px(x(a.at_ns))) y1=(px(STRIP_TOP)) y2=(px(axis_y)) {}
                 text.anomaly x=(px(x(a.at_ns) + 3.0)) y=(px(LANES_TOP - 4.0)) { "first anomaly" }
+            }
+        }
+    }
+}
+
+/// Which part of the trial a timeline that shows only a window of it draws: `from` to `to`.
+fn window_note(window: &Window, first: Option<&Anomaly>, (from, to): (u64, u64)) -> Markup {
+    html! {
+        p.note {
+            "This trial made " (format::count(window.purchases as u64)) " purchases, too many to draw one by one: the timeline shows the "
+            (format::count(window.bars.len() as u64)) " that read the stock from " (format::ms(from)) " to " (format::ms(window.bars.last().map_or(to, |b| b.held.0)))
+            @if let Some(a) = first { ", around the first anomaly at " (format::ms(a.at_ns)) } @else { ", from the start of the sale" }
+            "."
+        }
+    }
+}
+
+/// The strip on top: how many read-modify-writes were open at once (`open`, as
+/// [`concurrency`] gives them), red where more than one.
+fn strip_drawn(open: &[(u64, u64, u32)], frame: &Frame) -> Markup {
+    let most = open.iter().map(|o| o.2).max().unwrap_or(0);
+    html! {
+        text.axis x=(px(LEFT - 6.0)) y=(px(STRIP_TOP + STRIP_H / 2.0 + 4.0)) text-anchor="end" { "at once" }
+        line.grid x1=(px(LEFT)) x2=(px(WIDTH - RIGHT)) y1=(px(STRIP_TOP + STRIP_H)) y2=(px(STRIP_TOP + STRIP_H)) {}
+        text.axis x=(px(LEFT)) y=(px(STRIP_TOP - 5.0)) {
+            "read-modify-writes open at once: at most " (most)
+            @if most > 1 { " (red: they overlap, so they raced)" } @else if most == 1 { " (never overlapping)" }
+        }
+        @for (class, d) in strip(open, most, |t| frame.x(t)) {
+            path class=(class) d=(d) {
+                title { "read-modify-writes open at once (" (if class == "many" { "more than one" } else { "one" }) "); at most " (most) }
+            }
+        }
+    }
+}
+
+/// A bar per purchase on its process's lane: the call as a line, the read-modify-write as a
+/// box; those of the first anomaly (`first_ops`, sorted) marked.
+fn bars_drawn(history: &History, bars: &[Bar], lanes: &Lanes, frame: &Frame, first_ops: &[usize]) -> Markup {
+    let x = |t: u64| frame.x(t);
+    html! {
+        @for bar in bars {
+            @let op = &history.ops[bar.op];
+            @if let Some(lane) = lanes.of_worker(op.worker) {
+                @let y = frame.lane_y(lane);
+                @let mid = y + frame.lane_h / 2.0;
+                @let (x0, x1) = (x(bar.held.0), x(bar.held.1));
+                g class=(if first_ops.binary_search(&bar.op).is_ok() { format!("{} first", css(bar.class)) } else { css(bar.class) }) {
+                    title { (hover(history, op, bar.class)) }
+                    line x1=(px(x(bar.call.0))) x2=(px(x(bar.call.1))) y1=(px(mid)) y2=(px(mid)) {}
+                    rect x=(px(x0)) y=(px(y + frame.lane_h * 0.15)) width=(px((x1 - x0).max(1.5))) height=(px(frame.lane_h * 0.7)) {}
+                }
+            }
+        }
+    }
+}
+
+/// The kills among `faults` (each with its lane, or none for all): a cross on a killed
+/// process's lane, a line across every lane where the store's server was killed.
+fn kills_drawn(faults: &[(&FaultEvent, Option<usize>)], frame: &Frame) -> Markup {
+    let x = |t: u64| frame.x(t);
+    let axis_y = frame.axis_y();
+    html! {
+        @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Kill) {
+            @let (y, h) = frame.span(*lane);
+            @let (cx, cy, r) = (x(f.at_ns), y + h / 2.0, (h / 2.0).clamp(2.5, 6.0));
+            path.killed d=(format!("M{} {}L{} {}M{} {}L{} {}", px(cx - r), px(cy - r), px(cx + r), px(cy + r), px(cx - r), px(cy + r), px(cx + r), px(cy - r))) {
+                title { (fault_title(f)) }
+            }
+        }
+        // The store's server is no lane: its death is a line across them all.
+        @for (f, _) in faults.iter().filter(|(f, _)| f.kind == FaultKind::KillStore) {
+            g.store-killed {
+                title { (fault_title(f)) }
+                line x1=(px(x(f.at_ns))) x2=(px(x(f.at_ns))) y1=(px(STRIP_TOP)) y2=(px(axis_y)) {}
+                text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" { "store killed" }
             }
         }
     }

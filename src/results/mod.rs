@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::checker::{self, Facts, FinalStock, Verdict};
 use crate::history::History;
 use crate::history::speed::Speed;
+use crate::history::stats::{mean, median};
 use crate::runner::Trials;
 use crate::scenario::{Point, Scenario, StrategyName};
 
@@ -84,7 +85,8 @@ pub struct StrategyRun {
 
 impl TrialResult {
     /// What the checker was told besides the history, as results.json keeps it. (A results
-    /// file from before `ended_ns` was kept says "deadlock" in its verdict instead.)
+    /// file without `ended_ns` says whether the deadline was hit by its verdict alone:
+    /// "deadlock".)
     pub fn facts(&self) -> Facts {
         Facts {
             initial_stock: self.initial_stock,
@@ -177,20 +179,16 @@ impl Summary {
         for t in trials {
             *verdicts.entry(t.check.verdict).or_insert(0) += 1;
         }
-        let median = |f: &dyn Fn(&TrialResult) -> f64| {
-            let mut v: Vec<f64> = trials.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v[n / 2]
-        };
+        let of = |f: fn(&TrialResult) -> f64| -> Vec<f64> { trials.iter().map(f).collect() };
         Summary {
             trials: n as u32,
             anomalous: trials.iter().filter(|t| t.check.verdict != Verdict::Safe).count() as u32,
             verdicts,
             max_oversold: trials.iter().map(|t| t.check.oversold).max().unwrap_or(0),
-            mean_purchases_per_s: trials.iter().map(|t| t.speed.purchases_per_s).sum::<f64>() / n as f64,
-            p50_us: median(&|t| t.speed.latency.p50_us),
-            p99_us: median(&|t| t.speed.latency.p99_us),
-            mean_spawn_ms: trials.iter().map(|t| t.spawn_ms).sum::<f64>() / n as f64,
+            mean_purchases_per_s: mean(&of(|t| t.speed.purchases_per_s)),
+            p50_us: median(&of(|t| t.speed.latency.p50_us)),
+            p99_us: median(&of(|t| t.speed.latency.p99_us)),
+            mean_spawn_ms: mean(&of(|t| t.spawn_ms)),
         }
     }
 }

@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::results::summary::verdict_name;
 use crate::results::{Results, StrategyRun, TrialResult};
 
-/// The CSV's columns, in order, before any the checker gained since (see [`csv`]).
+/// The CSV's first columns, in order; any other plain field of a trial's results follows
+/// them, in the order of their names (see [`csv`]).
 pub const CSV_COLUMNS: [&str; 39] = [
     "strategy",
     "buyers",

@@ -4,8 +4,8 @@
 //! The claim is an exclusive `flock` on the folder's marker file, which sim writes into every
 //! folder it makes; the holder writes its pid into the marker, so that a second run into the
 //! folder names the first. The kernel drops the lock when its holder exits however it
-//! exits, so a killed run never leaves the folder locked. Runs into one folder used to
-//! delete each other's trials mid-trial.
+//! exits, so a killed run never leaves the folder locked. Unclaimed, two runs into one
+//! folder would delete each other's trials mid-trial.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use crate::scenario::{Point, Scenario, StrategyName};
 use crate::store::Service;
 use crate::{store, strategy};
-use trial::run_trial;
+use trial::{TrialSetup, run_trial};
 
 /// The checked trials of one strategy at one point of the scenario's sweep.
 pub struct Trials {
@@ -161,20 +161,20 @@ pub fn run_one_on(
         std::fs::remove_dir_all(&trials).with_context(|| format!("removing the earlier {}", trials.display()))?;
     }
     let dir = format!("trials/{}/000", strategy.name());
-    let (keep, bar) = (KeepHistories::All, ProgressBar::hidden());
-    match run_trial(
+    let setup = TrialSetup {
         exe,
         scenario,
         out,
-        &dir,
+        rel: &dir,
         strategy,
-        0,
-        scenario.seed,
+        n: 0,
+        seed: scenario.seed,
         interrupts,
-        keep,
-        &bar,
+        keep: KeepHistories::All,
+        bar: &ProgressBar::hidden(),
         service,
-    )? {
+    };
+    match run_trial(&setup)? {
         Some(ran) => ran.check(KeepHistories::All),
         None => bail!("interrupted"),
     }
@@ -228,61 +228,87 @@ fn run_with(
             true => format!("{strategy} {} buyers {} µs", point.buyers, point.hold_us),
             false => strategy.to_string(),
         });
-        let keep = options.keep_histories;
-        let mut ran = Vec::new();
-        let mut checked = Vec::new();
-        for n in 0..scenario.trials {
-            let seed = scenario.seed.wrapping_add(n as u64);
-            let rel = format!("{dir}/{n:03}");
-            match run_trial(
-                exe, &at, out, &rel, strategy, n, seed, interrupts, keep, &bar, &*service,
-            ) {
-                // Keeping only some histories, each is checked (and removed) before the next
-                // trial starts: one history on disk at a time, whatever the number of trials.
-                Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
-                Ok(Some(trial)) => ran.push(trial),
-                // Nothing half-made stays: the unfinished trial's folder goes (its workers are
-                // gone by now), the finished stay.
-                Ok(None) => {
-                    let _ = std::fs::remove_dir_all(out.join(&rel));
-                    end = RunEnd::Interrupted;
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(out.join(&rel));
-                    end = RunEnd::Failed(format!("trial {n} of {strategy} failed: {e:#}"));
-                }
-            }
-            if end != RunEnd::Completed {
-                break;
-            }
-            bar.inc(1);
-        }
-        // Keeping every history, they are checked once the strategy's trials are over, so that
-        // checking runs in parallel without taking a CPU from a trial being measured.
-        checked.extend(
-            ran.into_par_iter()
-                .map(|r| r.check(keep))
-                .collect::<Vec<Result<TrialResult>>>(),
-        );
-        let mut trials = Vec::with_capacity(checked.len());
-        for result in checked {
-            match result {
-                Ok(trial) => trials.push(trial),
-                Err(e) if end == RunEnd::Completed => {
-                    end = RunEnd::Failed(format!("checking a trial of {strategy} failed: {e:#}"))
-                }
-                Err(_) => {}
-            }
-        }
+        let first = TrialSetup {
+            exe,
+            scenario: &at,
+            out,
+            rel: &dir,
+            strategy,
+            n: 0,
+            seed: scenario.seed,
+            interrupts,
+            keep: options.keep_histories,
+            bar: &bar,
+            service: &*service,
+        };
+        let (trials, ended) = run_trials(&first);
         runs.push(Trials {
             strategy,
             point: sweeping.then_some(point),
             trials,
         });
+        end = ended;
         if end != RunEnd::Completed {
             break;
         }
     }
     bar.finish_and_clear();
     Ok((runs, end))
+}
+
+/// Runs and checks the trials of one strategy at one point of the sweep, each in a folder of
+/// its own under `first.rel`, with the seeds that follow `first.seed`. The trials checked,
+/// and whether the run goes on: it stops at the first trial that is interrupted or fails.
+fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
+    let (keep, strategy, out) = (first.keep, first.strategy, first.out);
+    let mut end = RunEnd::Completed;
+    let mut ran = Vec::new();
+    let mut checked = Vec::new();
+    for n in 0..first.scenario.trials {
+        let seed = first.seed.wrapping_add(n as u64);
+        let rel = format!("{}/{n:03}", first.rel);
+        match run_trial(&TrialSetup {
+            rel: &rel,
+            n,
+            seed,
+            ..*first
+        }) {
+            // Keeping only some histories, each is checked (and removed) before the next
+            // trial starts: one history on disk at a time, whatever the number of trials.
+            Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
+            Ok(Some(trial)) => ran.push(trial),
+            // Nothing half-made stays: the unfinished trial's folder goes (its workers are
+            // gone by now), the finished stay.
+            Ok(None) => {
+                let _ = std::fs::remove_dir_all(out.join(&rel));
+                end = RunEnd::Interrupted;
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(out.join(&rel));
+                end = RunEnd::Failed(format!("trial {n} of {strategy} failed: {e:#}"));
+            }
+        }
+        if end != RunEnd::Completed {
+            break;
+        }
+        first.bar.inc(1);
+    }
+    // Keeping every history, they are checked once the strategy's trials are over, so that
+    // checking runs in parallel without taking a CPU from a trial being measured.
+    checked.extend(
+        ran.into_par_iter()
+            .map(|r| r.check(keep))
+            .collect::<Vec<Result<TrialResult>>>(),
+    );
+    let mut trials = Vec::with_capacity(checked.len());
+    for result in checked {
+        match result {
+            Ok(trial) => trials.push(trial),
+            Err(e) if end == RunEnd::Completed => {
+                end = RunEnd::Failed(format!("checking a trial of {strategy} failed: {e:#}"))
+            }
+            Err(_) => {}
+        }
+    }
+    (trials, end)
 }

@@ -325,42 +325,38 @@ pub fn footprint(scenario: &Scenario, strategy: StrategyName) -> (u64, usize) {
     (history, roster.len())
 }
 
-/// Runs one trial in the folder `rel` of `out`; `None` if it was interrupted.
-#[allow(clippy::too_many_arguments)]
-pub fn run_trial(
-    exe: &Path,
-    scenario: &Scenario,
-    out: &Path,
-    rel: &str,
-    strategy: StrategyName,
-    n: u32,
-    seed: u64,
-    interrupts: &Interrupts,
-    keep: KeepHistories,
-    bar: &ProgressBar,
-    service: &dyn Service,
-) -> Result<Option<Ran>> {
-    let (dir, stock_path) = prepare(scenario, out, rel)?;
-    service.revive(false)?;
-    let b = &scenario.buyers;
-    let mut plan = plan(scenario, strategy, &dir, stock_path, seed);
-    plan.store_url = mask_password(service.url());
-    plan.store_secret_url = Some(service.url().to_string());
-    plan.store_name = service.name().to_string();
-    plan.store_pid = service.pid().unwrap_or(0);
-    let roster = roster(scenario, strategy);
-    let workers: Vec<_> = roster
-        .iter()
-        .map(|&(_, role, i)| (role, i, plan.capacity(role)))
-        .collect();
-    plan.regions = history::create_file(&plan.history, &workers)
-        .with_context(|| format!("creating {}", plan.history.display()))?;
-    if plan.duration_ms.is_some() {
-        Soak::make_folder(&dir)?;
-    }
-    if b.pool.is_some() {
-        Pool::create(&dir).context("creating the pool's files")?;
-    }
+/// One trial to run: which, in which folder, and what the run lends it.
+pub struct TrialSetup<'a> {
+    /// The `sim` binary, which the trial's spawner runs again.
+    pub exe: &'a Path,
+    /// The scenario, at the trial's point of a sweep.
+    pub scenario: &'a Scenario,
+    /// The run's output folder.
+    pub out: &'a Path,
+    /// The trial's folder, relative to `out`.
+    pub rel: &'a str,
+    /// The strategy it runs.
+    pub strategy: StrategyName,
+    /// Its number among the strategy's trials, from 0.
+    pub n: u32,
+    /// Its seed.
+    pub seed: u64,
+    /// Ctrl-C and SIGTERM, which end it.
+    pub interrupts: &'a Interrupts,
+    /// Which histories stay on disk once checked: a soak applies it segment by segment.
+    pub keep: KeepHistories,
+    /// The run's progress line, which a soak keeps up to date.
+    pub bar: &'a ProgressBar,
+    /// The store's server (or none) for the whole run.
+    pub service: &'a dyn Service,
+}
+
+/// Runs one trial; `None` if it was interrupted.
+pub fn run_trial(t: &TrialSetup) -> Result<Option<Ran>> {
+    let (dir, stock_path) = prepare(t.scenario, t.out, t.rel)?;
+    t.service.revive(false)?;
+    let roster = roster(t.scenario, t.strategy);
+    let plan = plan_with_files(t, &dir, stock_path, &roster)?;
     // What the store and the strategy make is removed when these are dropped, on every way
     // out of this function, and only after the crew below: no worker uses it any more.
     let store = store::registry(plan.store);
@@ -368,25 +364,102 @@ pub fn run_trial(
         store
             .prepare(&plan)
             .with_context(|| format!("setting up the {} store", plan.store))?,
-        strategy::registry(strategy)
+        strategy::registry(t.strategy)
             .prepare(&plan)
-            .with_context(|| format!("setting up the {strategy} strategy"))?,
+            .with_context(|| format!("setting up the {} strategy", t.strategy))?,
     ];
     let plan_path = plan.write()?;
 
-    let (gate_reader, gate_writer) = io::pipe()?;
-    let stop_for = Duration::from_millis(scenario.faults.stop_ms);
     let mut groups = [Group::new(0)?, Group::new(1)?, Group::new(2)?, Group::new(3)?];
+    let Some((mut crew, gate_writer, spawn_ms)) = spawn_to_gate(t, &plan_path, &dir, &roster, &mut groups)? else {
+        return Ok(None);
+    };
+    let gate_ns = now_ns();
+    drop(gate_writer); // every worker's read of the gate returns: they all start now
+    let mut soak = plan.duration_ms.map(|ms| {
+        let label = format!("{} trial {}", t.strategy, t.n);
+        Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), t.keep, label)
+    });
+    let watching = watch(t, &mut crew, &mut groups, &plan, &fixtures, gate_ns, soak.as_mut());
+    let Some(ending) = watching else {
+        return Ok(None);
+    };
+    let ended_ns = now_ns();
+    crew.reap();
+    history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
+    if let Some(soak) = &mut soak {
+        soak.look(gate_ns, true, t.bar);
+    }
+    let faults = std::mem::take(&mut crew.faults);
+    drop(crew);
+    drop(fixtures);
+
+    let facts = facts(t, &dir, &plan, &faults, ending)?;
+    Ok(Some(Ran {
+        ended_ns,
+        trial: t.n,
+        seed: t.seed,
+        dir: t.rel.to_string(),
+        history: plan.history,
+        gate_ns,
+        spawn_ms,
+        faults,
+        facts,
+        soak,
+    }))
+}
+
+/// The trial's plan, with the store's service in it, and the files it names made: the
+/// history file with a region for each of `roster`, a soak's segment folder, a pool's files.
+fn plan_with_files(
+    t: &TrialSetup,
+    dir: &Path,
+    stock_path: PathBuf,
+    roster: &[(usize, Role, u32)],
+) -> Result<TrialPlan> {
+    let mut plan = plan(t.scenario, t.strategy, dir, stock_path, t.seed);
+    let service = t.service;
+    plan.store_url = mask_password(service.url());
+    plan.store_secret_url = Some(service.url().to_string());
+    plan.store_name = service.name().to_string();
+    plan.store_pid = service.pid().unwrap_or(0);
+    let workers: Vec<_> = roster
+        .iter()
+        .map(|&(_, role, i)| (role, i, plan.capacity(role)))
+        .collect();
+    plan.regions = history::create_file(&plan.history, &workers)
+        .with_context(|| format!("creating {}", plan.history.display()))?;
+    if plan.duration_ms.is_some() {
+        Soak::make_folder(dir)?;
+    }
+    if t.scenario.buyers.pool.is_some() {
+        Pool::create(dir).context("creating the pool's files")?;
+    }
+    Ok(plan)
+}
+
+/// Starts the trial's spawner and every worker of `roster`, and waits until all wait at the
+/// start gate. The crew, the gate's writer (the gate opens when it is dropped) and how long
+/// spawning took in ms; `None` if interrupted.
+fn spawn_to_gate(
+    t: &TrialSetup,
+    plan_path: &Path,
+    dir: &Path,
+    roster: &[(usize, Role, u32)],
+    groups: &mut [Group; 4],
+) -> Result<Option<(Crew, io::PipeWriter, f64)>> {
+    let (gate_reader, gate_writer) = io::pipe()?;
+    let stop_for = Duration::from_millis(t.scenario.faults.stop_ms);
     // Spawning starts with the spawner's own start.
     let started = Instant::now();
     let mut crew = Crew::new(
-        exe,
-        &plan_path,
+        t.exe,
+        plan_path,
         gate_reader,
         &dir.join("workers.log"),
         stop_for,
-        &groups,
-        service.url(),
+        groups,
+        t.service.url(),
     )?;
     let setup_deadline = started + SETUP_LIMIT;
     // Each stage ready before the next starts: the store's server, the other servers, the
@@ -396,42 +469,19 @@ pub fn run_trial(
             crew.spawn(&mut groups[g], role, i)?;
         }
         for &g in stage {
-            if !crew.await_ready(&mut groups[g], setup_deadline, interrupts)? {
+            if !crew.await_ready(&mut groups[g], setup_deadline, t.interrupts)? {
                 return Ok(None);
             }
         }
     }
     let spawn_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(Some((crew, gate_writer, spawn_ms)))
+}
 
-    let gate_ns = now_ns();
-    drop(gate_writer); // every worker's read of the gate returns: they all start now
-    let mut soak = plan.duration_ms.map(|ms| {
-        let label = format!("{strategy} trial {n}");
-        Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), keep, label)
-    });
-    let watching = watch(
-        &mut crew,
-        &mut groups,
-        &plan,
-        &fixtures,
-        scenario,
-        interrupts,
-        gate_ns,
-        soak.as_mut().map(|s| (s, bar)),
-    );
-    let Some(ending) = watching else {
-        return Ok(None);
-    };
-    let ended_ns = now_ns();
-    crew.reap();
-    history::seal_file(&plan.history).with_context(|| format!("sealing {}", plan.history.display()))?;
-    if let Some(soak) = &mut soak {
-        soak.look(gate_ns, true, bar);
-    }
-    let faults = std::mem::take(&mut crew.faults);
-    drop(crew);
-    drop(fixtures);
-
+/// What the checker is told besides the history of a trial whose workers are gone: the final
+/// stock and the store's record of sales. Fails if a worker reported an error that no fault
+/// explains.
+fn facts(t: &TrialSetup, dir: &Path, plan: &TrialPlan, faults: &[FaultEvent], ending: Ending) -> Result<Facts> {
     // Workers that lost a store's server killed by the scenario fail, as they should: the
     // trial is crashed, not sim broken.
     let store_killed = faults.iter().any(|f| f.kind == FaultKind::KillStore);
@@ -441,27 +491,15 @@ pub fn run_trial(
     if store_killed {
         // What survived the kill is read from the server started again: the final stock
         // and the store's record of sales, to hold against what buyers were told.
-        service.revive(true)?;
+        t.service.revive(true)?;
     }
-    let final_stock = store.final_stock(&plan); // also saves the store's record of sales
-    let facts = Facts {
-        initial_stock: scenario.stock.initial,
+    let final_stock = store::registry(plan.store).final_stock(plan); // also saves the store's record of sales
+    Ok(Facts {
+        initial_stock: t.scenario.stock.initial,
         final_stock,
         deadline_hit: ending == Ending::Deadline,
-        sales_record: store::read_sales(&dir)?,
-    };
-    Ok(Some(Ran {
-        ended_ns,
-        trial: n,
-        seed,
-        dir: rel.to_string(),
-        history: plan.history,
-        gate_ns,
-        spawn_ms,
-        faults,
-        facts,
-        soak,
-    }))
+        sales_record: store::read_sales(dir)?,
+    })
 }
 
 /// How the workers of a trial came to their end.
@@ -495,17 +533,16 @@ fn worker_errors(log: &Path) -> Result<()> {
 /// buyers with the producers, stops the servers once the clients are done, and ends
 /// everyone at the deadline or when a server dies. How it ended, or `None` if
 /// interrupted.
-#[allow(clippy::too_many_arguments)]
 fn watch(
+    t: &TrialSetup,
     crew: &mut Crew,
     groups: &mut [Group; 4],
     plan: &TrialPlan,
     fixtures: &[Box<dyn Fixture>],
-    scenario: &Scenario,
-    interrupts: &Interrupts,
     gate_ns: u64,
-    mut soak: Option<(&mut Soak, &ProgressBar)>,
+    mut soak: Option<&mut Soak>,
 ) -> Option<Ending> {
+    let (scenario, interrupts) = (t.scenario, t.interrupts);
     // A soak's deadline counts from the end of its buying time.
     let soaking = Duration::from_millis(plan.duration_ms.unwrap_or(0));
     let deadline = Instant::now() + soaking + Duration::from_millis(scenario.deadline_ms);
@@ -513,10 +550,10 @@ fn watch(
     let mut notices = Vec::new();
     let mut look_at = Instant::now() + LOOK_EVERY;
     loop {
-        if let Some((soak, bar)) = &mut soak
+        if let Some(soak) = &mut soak
             && Instant::now() >= look_at
         {
-            soak.look(gate_ns, false, bar);
+            soak.look(gate_ns, false, t.bar);
             look_at = Instant::now() + LOOK_EVERY;
         }
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;

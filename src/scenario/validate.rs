@@ -439,7 +439,7 @@ impl Validator<'_> {
         let Some(value) = value else { return Ok(None) };
         let url = value.get_ref();
         if url.is_empty() {
-            return Ok(None); // empty: a throwaway server, as DESIGN.md's example writes it
+            return Ok(None); // empty: a throwaway server, as docs/reference/scenario.md allows
         }
         let span = Some(value.span());
         let shown = mask_password(url);
