@@ -49,10 +49,11 @@ impl FileStock {
     /// loop only for what is rare (a short write, a signal).
     fn write_at_start(&self, text: &[u8]) -> io::Result<()> {
         match fd::write_at(&self.file, text, 0) {
-            Ok(n) if n == text.len() => Ok(()),
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
-            _ => self.file.write_all_at(text, 0),
+            Ok(n) if n == text.len() => return Ok(()),
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
         }
+        self.file.write_all_at(text, 0)
     }
 
     /// Writes the initial stock, replacing whatever the file held.

@@ -5,6 +5,7 @@
 //! [`write_at`] are one libc call each, inlined into the caller, with no loop of std's
 //! around them (a short write or a signal is the caller's to handle, as a C loop does).
 
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,23 +36,25 @@ pub fn write(fd: impl AsFd, buf: &[u8]) -> io::Result<usize> {
     Ok(rustix::io::write(fd, buf)?)
 }
 
-/// One `pread` at `offset`: how many bytes it read into `buf`, 0 past the end.
+/// One `pread` of `file` at `offset`: how many bytes it read into `buf`, 0 past the end.
+/// (A `&File` rather than any `AsFd`: std's `as_raw_fd` of a file inlines, its `as_fd` is a
+/// call, and this runs inside every purchase.)
 #[inline]
-pub fn read_at(fd: impl AsFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let offset = offset_t(offset)?;
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which is borrowed
-    // mutably for the call; `fd` is borrowed, so it stays open.
-    let n = unsafe { libc::pread(fd.as_fd().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), offset) };
+    // mutably for the call; `file` is borrowed, so its descriptor stays open.
+    let n = unsafe { libc::pread(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), offset) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
-/// One `pwrite` at `offset`: how many bytes of `buf` it wrote.
+/// One `pwrite` to `file` at `offset`: how many bytes of `buf` it wrote.
 #[inline]
-pub fn write_at(fd: impl AsFd, buf: &[u8], offset: u64) -> io::Result<usize> {
+pub fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<usize> {
     let offset = offset_t(offset)?;
     // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`, borrowed for the call;
-    // `fd` is borrowed, so it stays open.
-    let n = unsafe { libc::pwrite(fd.as_fd().as_raw_fd(), buf.as_ptr().cast(), buf.len(), offset) };
+    // `file` is borrowed, so its descriptor stays open.
+    let n = unsafe { libc::pwrite(file.as_raw_fd(), buf.as_ptr().cast(), buf.len(), offset) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 

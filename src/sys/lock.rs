@@ -2,28 +2,29 @@
 //!
 //! rustix's `fcntl_lock` takes the classic, per-process, `F_SETLKW` lock, and nix is not a
 //! dependency for this one call: it is a libc call here, inlined into the purchase that takes
-//! it.
+//! it. It takes a `&File`, whose `as_raw_fd` inlines where std's `as_fd` is a call.
 
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 
 /// Takes the write lock over the whole of `file`, from its first byte to past its last
 /// however long it grows, waiting for it (again after a signal's interruption). The lock
 /// belongs to the open file description: the kernel drops it when the last descriptor of
 /// that description closes, as when its process dies.
 #[inline]
-pub fn lock_whole(file: impl AsFd) -> io::Result<()> {
+pub fn lock_whole(file: &File) -> io::Result<()> {
     set(file, libc::F_WRLCK)
 }
 
 /// Lets the lock of [`lock_whole`] go.
 #[inline]
-pub fn unlock_whole(file: impl AsFd) -> io::Result<()> {
+pub fn unlock_whole(file: &File) -> io::Result<()> {
     set(file, libc::F_UNLCK)
 }
 
 #[inline]
-fn set(file: impl AsFd, kind: libc::c_int) -> io::Result<()> {
+fn set(file: &File, kind: libc::c_int) -> io::Result<()> {
     let range = libc::flock {
         l_type: kind as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
@@ -31,7 +32,7 @@ fn set(file: impl AsFd, kind: libc::c_int) -> io::Result<()> {
         l_len: 0, // to the end, however long the file grows
         l_pid: 0, // as F_OFD_* requires
     };
-    let fd = file.as_fd().as_raw_fd();
+    let fd = file.as_raw_fd();
     loop {
         // SAFETY: `fd` is borrowed, so open, for the call; F_OFD_SETLKW reads the flock, which
         // outlives the call.
