@@ -4,6 +4,8 @@
 //! One folder per layer, each using only those before it (`tests/layers.rs` checks the
 //! order; CONTRIBUTING.md walks it):
 
+#![deny(unsafe_code)]
+
 pub mod checker; // the judge of a history, and its streaming twin for soaks
 pub mod compare; // two runs side by side
 pub mod history; // the record of a trial: binary format, recorder, reader, speed, stats, JSON lines in and out
@@ -14,5 +16,6 @@ pub mod runner; // runs the trials: folders, gate, deadline, faults, clean-up
 pub mod scenario; // the scenario file: its types, the names of stores and strategies, validation
 pub mod store; // where the stock lives: file, manager, shm, PostgreSQL, Redis
 pub mod strategy; // how a purchase's read-modify-write is guarded
+#[allow(unsafe_code)]
 pub mod sys; // safe wrappers over every system call sim makes: the only `unsafe` of the crate
 pub mod worker; // the buyer, producer and server processes, and the spawner that forks them

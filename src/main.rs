@@ -2,6 +2,8 @@
 //! report, print the table, and exit with what the run showed. Each step is one call into
 //! the library; CONTRIBUTING.md's "The layers" is the map of its modules.
 
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

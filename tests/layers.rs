@@ -172,6 +172,62 @@ fn the_runner_names_no_strategy_and_no_store() {
     }
 }
 
+/// Where `text` has an `unsafe` block, fn or impl: what the regex
+/// `\bunsafe\s*(\{|fn\b|impl\b)` finds, by hand, as the crate has no regex.
+fn unsafe_code_at(text: &str) -> Option<usize> {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices("unsafe").map(|(at, _)| at).find(|&at| {
+        if text[..at].chars().next_back().is_some_and(word) {
+            return false;
+        }
+        let rest = text[at + "unsafe".len()..].trim_start();
+        rest.starts_with('{')
+            || ["fn", "impl"]
+                .iter()
+                .any(|kw| rest.strip_prefix(kw).is_some_and(|after| !after.starts_with(word)))
+    })
+}
+
+#[test]
+fn no_unsafe_outside_sys() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let sys = src.join("sys");
+    let files: Vec<PathBuf> = sources(&src).into_iter().filter(|f| !f.starts_with(&sys)).collect();
+    assert!(files.len() > 20, "found only {files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("reading a source file");
+        if let Some(at) = unsafe_code_at(&text) {
+            let line = text[..at].lines().count().max(1);
+            panic!(
+                "{}:{line} has `unsafe` code: put the call behind a safe wrapper in src/sys/",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_unsafe_check_sees_blocks_fns_and_impls_alone() {
+    for code in [
+        "unsafe { f() }",
+        "unsafe{",
+        "pub unsafe fn f()",
+        "unsafe impl Send for X {}",
+        "x = unsafe\n  {",
+    ] {
+        assert!(unsafe_code_at(code).is_some(), "{code}");
+    }
+    for code in [
+        "// the only `unsafe` of the crate",
+        "#![deny(unsafe_code)]",
+        "unsafe_fn {",
+        "not_unsafe { }",
+        "unsafe fnord",
+    ] {
+        assert_eq!(unsafe_code_at(code), None, "{code}");
+    }
+}
+
 #[test]
 fn the_check_sees_a_cycle_and_grouped_imports() {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

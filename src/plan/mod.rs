@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::{Recorder, Region, Role};
 use crate::scenario::{Isolation, LockScope, PoolMode, Producers, StoreKind, StrategyName, WriteMode};
+use crate::sys::fd;
+use crate::sys::process::{self, Signal};
 use notice::{FaultKind, Notice};
 
 /// The plan's file in the trial's folder.
@@ -231,18 +233,14 @@ impl Hold {
             };
             if notice::send(notice).is_ok() {
                 match kind {
-                    // SAFETY: raising a signal on oneself; SIGSTOP returns once the runner
-                    // resumes us.
-                    FaultKind::Kill => unsafe { libc::raise(libc::SIGKILL) },
-                    // SAFETY: as above.
-                    FaultKind::Stop => unsafe { libc::raise(libc::SIGSTOP) },
-                    // SAFETY: SIGKILL to the store's server, whose pid the runner planned;
-                    // 0 (no server) is skipped, as it would signal our own group.
-                    FaultKind::KillStore if self.store_pid > 0 => unsafe {
-                        libc::kill(self.store_pid as i32, libc::SIGKILL)
-                    },
-                    FaultKind::KillStore => 0,
-                };
+                    FaultKind::Kill => process::raise(Signal::KILL),
+                    // Returns once the runner resumes this worker.
+                    FaultKind::Stop => process::raise(Signal::STOP),
+                    // The store's server, whose pid the runner planned (0: none, refused).
+                    FaultKind::KillStore => {
+                        let _ = process::kill(self.store_pid, Signal::KILL);
+                    }
+                }
             }
         }
         self.attempt += 1;
@@ -255,16 +253,12 @@ pub fn ready_then_wait_for_gate(recorder: &mut Recorder) -> Result<()> {
     notice::send(Notice::Ready).context("telling the runner it is ready")?;
     let mut byte = [0u8; 1];
     loop {
-        // SAFETY: reading into a valid one-byte buffer from fd 0, the gate pipe.
-        match unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) } {
-            0 => return Ok(()), // the runner closed the gate's writer: go
-            n if n > 0 => continue,
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    bail!("waiting at the start gate: {e}");
-                }
-            }
+        // Standard input is the gate's pipe.
+        match fd::read(fd::stdin(), &mut byte) {
+            Ok(0) => return Ok(()), // the runner closed the gate's writer: go
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => bail!("waiting at the start gate: {e}"),
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sys::fd;
+
 /// A fault a worker suffers between its read and its write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -99,12 +101,13 @@ impl Decoder {
 /// Sends a notice on standard output, the worker's end of its group's pipe.
 pub fn send(notice: Notice) -> std::io::Result<()> {
     let bytes = notice.encode();
-    // SAFETY: writing a valid buffer to fd 1.
-    let n = unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
-    if n == bytes.len() as isize {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+    // One write: below PIPE_BUF, so all of it or nothing.
+    match fd::write(fd::stdout(), &bytes)? {
+        n if n == bytes.len() => Ok(()),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "a notice written in part",
+        )),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::Interrupts;
 use crate::history::Role;
 use crate::plan::notice::{Decoder, FaultKind, Notice};
+use crate::sys::fd;
+use crate::sys::process::{self, Signal};
 use crate::worker::spawner;
 
 /// A fault as it happened, for the report: nemesis events beside the history.
@@ -55,8 +57,8 @@ impl Group {
     }
 
     /// The descriptor to poll: none once closed, or poll would find it readable forever.
-    pub fn fd(&self) -> i32 {
-        if self.open { self.reader.as_raw_fd() } else { -1 }
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.open.then(|| self.reader.as_fd())
     }
 
     /// Reads what is waiting, into notices; notes end-of-file.
@@ -70,23 +72,12 @@ impl Group {
     }
 }
 
-/// Waits until one of `fds` is readable or `timeout` passes; returns which are readable.
-pub fn poll(fds: &[i32], timeout: Duration) -> Vec<bool> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = timeout.as_millis().min(i32::MAX as u128 - 1) as i32 + 1;
-    // SAFETY: a valid array of pollfds for the duration of the call.
-    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if n <= 0 {
-        return vec![false; fds.len()];
-    }
-    pfds.iter().map(|p| p.revents != 0).collect()
+/// Waits until one of `fds` is readable or `timeout` passes; returns which are (none after
+/// an interruption by a signal).
+pub fn poll(fds: &[Option<BorrowedFd<'_>>], timeout: Duration) -> Vec<bool> {
+    // In whole milliseconds, rounded up and one more: never back before the timeout.
+    let ms = timeout.as_millis().min(i32::MAX as u128 - 1) as u64 + 1;
+    fd::poll_readable(fds, Some(Duration::from_millis(ms))).unwrap_or_else(|_| vec![false; fds.len()])
 }
 
 pub struct Member {
@@ -129,8 +120,7 @@ impl Crew {
         let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let (requests_reader, requests) = io::pipe()?;
         let (answers, answers_writer) = io::pipe()?;
-        // The spawner's descriptors 3 to 7, copied above 10 first so that no dup2 below
-        // overwrites one still to be copied; the copies close at exec.
+        // The spawner's descriptors 3 to 7.
         let mut wanted = vec![requests_reader.as_fd()];
         for g in groups {
             wanted.push(
@@ -140,19 +130,6 @@ impl Crew {
                     .as_fd(),
             );
         }
-        let high = wanted
-            .iter()
-            .map(|fd| {
-                // SAFETY: duplicating a descriptor this process owns; the result is owned below.
-                let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
-                if copy < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: a new descriptor nobody else owns.
-                Ok(unsafe { OwnedFd::from_raw_fd(copy) })
-            })
-            .collect::<io::Result<Vec<OwnedFd>>>()?;
-        let raw: Vec<i32> = high.iter().map(|fd| fd.as_raw_fd()).collect();
         let mut command = Command::new(exe);
         command
             .arg("__worker")
@@ -165,22 +142,10 @@ impl Crew {
             // Through the environment: plan.json never holds a password.
             command.env(crate::store::URL_VARIABLE, store_url);
         }
-        // SAFETY: between fork and exec the closure only calls dup2, which is
-        // async-signal-safe, on descriptors that stay open until after spawn returns.
-        unsafe {
-            command.pre_exec(move || {
-                for (n, &fd) in raw.iter().enumerate() {
-                    if libc::dup2(fd, spawner::REQUESTS + n as i32) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
+        process::hand_down(&mut command, &wanted, spawner::REQUESTS)?;
         let spawner = command
             .spawn()
             .with_context(|| format!("starting the spawner ({})", exe.display()))?;
-        drop(high);
         Ok(Crew {
             spawner,
             requests: Some(requests),
@@ -330,9 +295,8 @@ impl Crew {
             if due > now {
                 later.push((due, pid, fault));
             } else if is_stopped(pid) {
-                // SAFETY: sending SIGCONT to a worker, which the spawner has not reaped yet
-                // (see `kill`).
-                unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+                // A worker the spawner has not reaped yet (see `kill`): its pid is its own.
+                let _ = process::kill(pid, Signal::CONT);
                 self.faults[fault].until_ns = Some(crate::sys::clock::now_ns().saturating_sub(gate_ns));
             } else if is_alive(pid) {
                 later.push((now + Duration::from_millis(1), pid, fault));
@@ -349,8 +313,8 @@ impl Crew {
         }
         for m in &self.members {
             if role.is_none_or(|want| want == m.role) {
-                // SAFETY: signalling a worker of this trial, alive or a zombie.
-                unsafe { libc::kill(m.pid as i32, libc::SIGKILL) };
+                // A worker of this trial, alive or a zombie.
+                let _ = process::kill(m.pid, Signal::KILL);
             }
         }
     }

@@ -107,9 +107,9 @@ impl Interrupts {
         Ok(Interrupts { wake })
     }
 
-    fn fd(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.wake.as_raw_fd()
+    fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.wake.as_fd())
     }
 
     /// Whether a signal came (and forgets it).

@@ -2,6 +2,7 @@
 //! end, and what the checker is then told.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -584,7 +585,7 @@ fn watch(
             .flatten()
             .min()
             .unwrap_or(deadline);
-        let mut fds: Vec<i32> = groups.iter().map(Group::fd).collect();
+        let mut fds: Vec<Option<BorrowedFd<'_>>> = groups.iter().map(Group::fd).collect();
         fds.push(interrupts.fd());
         let readable = poll(&fds, next.saturating_duration_since(now));
         if readable[INTERRUPT] && interrupts.pending() {

@@ -2,7 +2,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -10,6 +9,7 @@ use super::{Reading, Stock, Store, parse};
 use crate::history::Role;
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::WriteMode;
+use crate::sys::fd;
 
 /// The `file` store.
 pub struct FileStore;
@@ -48,16 +48,10 @@ impl FileStock {
     /// Writes `text` at the start of the file: one `pwrite`, as a C loop makes it, with std's
     /// loop only for what is rare (a short write, a signal).
     fn write_at_start(&self, text: &[u8]) -> io::Result<()> {
-        // SAFETY: writing from a buffer of the length given, to the descriptor this owns.
-        let n = unsafe { libc::pwrite(self.file.as_raw_fd(), text.as_ptr().cast(), text.len(), 0) };
-        if n == text.len() as isize {
-            return Ok(());
-        }
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+        match fd::write_at(&self.file, text, 0) {
+            Ok(n) if n == text.len() => return Ok(()),
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+            _ => {}
         }
         self.file.write_all_at(text, 0)
     }
@@ -71,9 +65,7 @@ impl FileStock {
 impl Stock for FileStock {
     fn read(&mut self) -> io::Result<Reading> {
         let mut buf = [0u8; 24];
-        // SAFETY: reading into a buffer of the length given, from the descriptor this owns.
-        let n = unsafe { libc::pread(self.file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        let n = fd::read_at(&self.file, &mut buf, 0)?;
         self.last_len = n;
         Ok(if n == buf.len() {
             Reading::Unreadable

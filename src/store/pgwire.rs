@@ -668,10 +668,8 @@ mod tests {
         // A listener whose queue of accepted connections is full: the kernel drops the next
         // SYN, so a connection to it hangs until the client gives up.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
-        // SAFETY: listening again on a socket this test owns only changes its backlog.
-        let relisten = unsafe { libc::listen(fd, 0) };
-        assert_eq!(relisten, 0);
+        // Listening again only changes its backlog.
+        SockRef::from(&listener).listen(0).unwrap();
         let port = listener.local_addr().unwrap().port();
         let filled: Vec<TcpStream> = (0..4)
             .map_while(|_| TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).ok())

@@ -36,6 +36,7 @@ use crate::checker::RecordedSale;
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Isolation, Scenario, mask_password};
+use crate::sys::process::Signal;
 
 /// The package that holds the server's binaries.
 const PACKAGE: &str = "postgresql";
@@ -203,7 +204,7 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
         for setting in &settings {
             postgres.arg("-c").arg(setting);
         }
-        let mut process = Server::spawn(postgres, run_as, &log, libc::SIGINT).context("starting PostgreSQL")?;
+        let mut process = Server::spawn(postgres, run_as, &log, Signal::INT).context("starting PostgreSQL")?;
         server::await_ready(&mut process, READY_LIMIT, &log, || {
             Client::connect(&ready_url, NoTls).map_err(|e| anyhow::anyhow!("connecting: {}", describe(&e)))
         })

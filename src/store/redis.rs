@@ -27,6 +27,7 @@ use crate::checker::RecordedSale;
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan};
 use crate::scenario::{Scenario, mask_password};
+use crate::sys::process::Signal;
 
 /// The package that holds the server.
 const PACKAGE: &str = "redis-server";
@@ -204,7 +205,7 @@ fn throwaway(out: &Path, name: String) -> Result<Served> {
             .arg(&path)
             .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir"])
             .arg(&dir);
-        let mut process = Server::spawn(command, None, &log, libc::SIGTERM).context("starting redis-server")?;
+        let mut process = Server::spawn(command, None, &log, Signal::TERM).context("starting redis-server")?;
         server::await_ready(&mut process, READY_LIMIT, &log, || {
             connect(&ready_url).map_err(|e| anyhow::anyhow!("connecting: {e}"))
         })

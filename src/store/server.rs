@@ -9,7 +9,6 @@
 //! stops; one left by a runner killed outright is swept by the next run, as its name carries
 //! the dead runner's pid.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -22,6 +21,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::history::{Recorder, Role};
 use crate::plan::{Fixture, TrialPlan, ready_then_wait_for_gate};
+use crate::sys::process::{self, Signal};
 
 /// How long a server may take to stop when asked, before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -38,23 +38,16 @@ pub struct RunAs {
 
 /// The user a server runs as when sim runs as root: `user`, who must exist.
 pub fn run_as(user: &str, package: &str) -> Result<Option<RunAs>> {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    if unsafe { libc::geteuid() } != 0 {
+    if !process::is_root() {
         return Ok(None);
     }
-    let name = CString::new(user).expect("a user name without NUL");
-    // SAFETY: getpwnam reads a NUL-terminated name and returns a pointer into static storage
-    // (or null), read at once below, before any other call that could reuse it.
-    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
-    if entry.is_null() {
+    let Some((uid, gid)) = process::user_ids(user) else {
         bail!(
             "sim runs as root, and the server must run as the user {user:?}, which does not exist: \
              install the Debian package {package} (it makes the user), run sim as another user, or set \
              [stock] url to a server of your own"
         );
-    }
-    // SAFETY: a non-null entry from getpwnam, read before any other call.
-    let (uid, gid) = unsafe { ((*entry).pw_uid, (*entry).pw_gid) };
+    };
     Ok(Some(RunAs { uid, gid }))
 }
 
@@ -109,10 +102,8 @@ fn sweep(what: &str) {
         let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.split('.').next()) else {
             continue;
         };
-        let Ok(pid) = pid.parse::<i32>() else { continue };
-        // SAFETY: signal 0 only asks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if process::is_gone(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -147,13 +138,13 @@ pub fn run_to_end(mut command: Command, run_as: Option<RunAs>, log: &Path) -> Re
 /// dies.
 pub struct Server {
     child: Child,
-    stop_signal: i32,
+    stop_signal: Signal,
 }
 
 impl Server {
     /// Starts `command` as `run_as`, in a process group of its own (a Ctrl-C at the terminal
     /// reaches the runner alone, which stops it in order), its output in `log`.
-    pub fn spawn(mut command: Command, run_as: Option<RunAs>, log: &Path, stop_signal: i32) -> Result<Server> {
+    pub fn spawn(mut command: Command, run_as: Option<RunAs>, log: &Path, stop_signal: Signal) -> Result<Server> {
         // Appended to: a server started again after a kill keeps what the first one said.
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -170,19 +161,9 @@ impl Server {
             .stderr(file)
             .current_dir("/")
             .process_group(0);
-        let parent = std::process::id();
-        // SAFETY: between fork and exec the closure only calls prctl and getppid, which are
-        // async-signal-safe. It runs after the change of user, which would clear the death
-        // signal.
-        unsafe {
-            command.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, stop_signal);
-                if libc::getppid() as u32 != parent {
-                    libc::_exit(3); // the runner died before the line above
-                }
-                Ok(())
-            });
-        }
+        // Stopped as when asked to if the runner dies; std runs the hook after the change of
+        // user, which would clear it.
+        process::die_with_parent_after_exec(&mut command, stop_signal);
         let program = command.get_program().to_string_lossy().into_owned();
         let child = command.spawn().with_context(|| format!("starting {program}"))?;
         Ok(Server { child, stop_signal })
@@ -203,8 +184,8 @@ impl Server {
         if self.exited().is_some() {
             return;
         }
-        // SAFETY: signalling our own child, which has not been reaped.
-        unsafe { libc::kill(self.child.id() as i32, self.stop_signal) };
+        // Our own child, which has not been reaped: its pid is its own.
+        let _ = process::kill(self.child.id(), self.stop_signal);
         let until = Instant::now() + STOP_GRACE;
         while Instant::now() < until {
             if self.exited().is_some() {

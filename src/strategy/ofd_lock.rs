@@ -7,10 +7,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 
 use super::{Lock, Locked, Purchase, Strategy};
 use crate::plan::TrialPlan;
+use crate::sys::lock;
 
 /// The `ofd-lock` strategy.
 pub struct OfdLock;
@@ -31,34 +31,12 @@ struct WholeFile {
     file: File,
 }
 
-impl WholeFile {
-    fn set(&self, kind: libc::c_int) -> io::Result<()> {
-        let range = libc::flock {
-            l_type: kind as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0, // to the end, however long the file grows
-            l_pid: 0, // as F_OFD_* requires
-        };
-        loop {
-            // SAFETY: a valid descriptor this struct owns, and a flock that outlives the call.
-            if unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_OFD_SETLKW, &range) } == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-}
-
 impl Lock for WholeFile {
     fn acquire(&mut self) -> io::Result<()> {
-        self.set(libc::F_WRLCK)
+        lock::lock_whole(&self.file)
     }
 
     fn release(&mut self) -> io::Result<()> {
-        self.set(libc::F_UNLCK)
+        lock::unlock_whole(&self.file)
     }
 }

@@ -5,11 +5,12 @@
 //! a stale one is never reused), and unlinks it when the trial ends, also on an error. A
 //! semaphore held by a killed process stays taken: that is the `deadlock` this strategy risks.
 
-use std::ffi::CString;
 use std::io;
 
 use super::{Lock, Locked, Purchase, Strategy};
 use crate::plan::{Fixture, TrialPlan};
+use crate::sys::process;
+use crate::sys::semaphore::{self, NamedSemaphore};
 
 /// Names start with this, then the runner's pid (the plan's tag starts with it):
 /// `sweep_stale` recognises leftovers by it.
@@ -28,7 +29,7 @@ impl Strategy for Semaphore {
     }
 
     fn buyer(&self, plan: &TrialPlan, _buyer: u32) -> io::Result<Box<dyn Purchase>> {
-        let lock = SemaphoreLock(NamedSemaphore::open_with(&name(plan), 0, 0)?);
+        let lock = SemaphoreLock(NamedSemaphore::open(&name(plan))?);
         Ok(Box::new(Locked::new(lock, plan)))
     }
 }
@@ -36,59 +37,6 @@ impl Strategy for Semaphore {
 /// The trial's semaphore: `/sim.<tag>.semaphore`.
 fn name(plan: &TrialPlan) -> String {
     format!("/{}", plan.name("semaphore"))
-}
-
-/// An open named semaphore.
-pub struct NamedSemaphore {
-    sem: *mut libc::sem_t,
-}
-
-// SAFETY: a sem_t from sem_open is a process-wide handle, usable from any thread.
-unsafe impl Send for NamedSemaphore {}
-
-impl NamedSemaphore {
-    fn open_with(name: &str, flags: libc::c_int, permits: u32) -> io::Result<NamedSemaphore> {
-        let c = CString::new(name)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "semaphore name holds a NUL"))?;
-        // SAFETY: `c` is a valid C string; mode and value are passed as sem_open's varargs.
-        let sem = unsafe { libc::sem_open(c.as_ptr(), flags, 0o600 as libc::c_uint, permits as libc::c_uint) };
-        if sem == libc::SEM_FAILED {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("semaphore {name}: {e}")));
-        }
-        Ok(NamedSemaphore { sem })
-    }
-
-    /// Takes a permit, waiting for one.
-    pub fn wait(&self) -> io::Result<()> {
-        loop {
-            // SAFETY: `sem` is an open semaphore until drop.
-            if unsafe { libc::sem_wait(self.sem) } == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-
-    /// Gives a permit back.
-    pub fn post(&self) -> io::Result<()> {
-        // SAFETY: as in `wait`.
-        if unsafe { libc::sem_post(self.sem) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-}
-
-impl Drop for NamedSemaphore {
-    fn drop(&mut self) {
-        // SAFETY: `sem` came from sem_open and is closed once.
-        unsafe { libc::sem_close(self.sem) };
-    }
 }
 
 /// The runner's semaphore for one trial: created fresh, unlinked on drop.
@@ -100,7 +48,7 @@ pub struct OwnedSemaphore {
 impl OwnedSemaphore {
     /// Creates the semaphore `name` with `permits`; fails rather than reuse an existing one.
     pub fn create(name: &str, permits: u32) -> io::Result<OwnedSemaphore> {
-        let sem = NamedSemaphore::open_with(name, libc::O_CREAT | libc::O_EXCL, permits)?;
+        let sem = NamedSemaphore::create(name, permits)?;
         Ok(OwnedSemaphore {
             name: name.to_string(),
             _sem: sem,
@@ -117,10 +65,7 @@ impl Fixture for OwnedSemaphore {}
 
 impl Drop for OwnedSemaphore {
     fn drop(&mut self) {
-        if let Ok(c) = CString::new(self.name.as_str()) {
-            // SAFETY: a valid C string; unlinking a name already gone is harmless.
-            unsafe { libc::sem_unlink(c.as_ptr()) };
-        }
+        let _ = semaphore::unlink(&self.name); // a name already gone is no matter
     }
 }
 
@@ -139,18 +84,12 @@ pub fn sweep_stale() -> usize {
         let Some(pid) = rest
             .strip_prefix(PREFIX)
             .and_then(|r| r.split('.').next())
-            .and_then(|p| p.parse::<i32>().ok())
+            .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive =
-            unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive && let Ok(c) = CString::new(format!("/{rest}")) {
-            // SAFETY: a valid C string naming a semaphore.
-            if unsafe { libc::sem_unlink(c.as_ptr()) } == 0 {
-                removed += 1;
-            }
+        if process::is_gone(pid) && semaphore::unlink(&format!("/{rest}")).is_ok() {
+            removed += 1;
         }
     }
     removed
@@ -179,7 +118,7 @@ mod tests {
         let owned = OwnedSemaphore::create(&name, 1).unwrap();
         let path = format!("/dev/shm/sem.{}", &owned.name()[1..]);
         assert!(std::path::Path::new(&path).exists());
-        let mut lock = SemaphoreLock(NamedSemaphore::open_with(owned.name(), 0, 0).unwrap());
+        let mut lock = SemaphoreLock(NamedSemaphore::open(owned.name()).unwrap());
         lock.acquire().unwrap();
         lock.release().unwrap();
         assert!(OwnedSemaphore::create(&name, 1).is_err(), "O_EXCL refuses a second one");

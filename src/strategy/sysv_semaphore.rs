@@ -10,11 +10,13 @@ use std::io;
 
 use super::{Lock, Locked, Purchase, Strategy};
 use crate::plan::{Fixture, TrialPlan};
+use crate::sys::process;
+use crate::sys::sysv::{Key, SemaphoreSet};
 
 /// A set's second semaphore holds this, to tell sim's sets from any other program's.
-const MARK: libc::c_int = 0x51d;
+const MARK: i32 = 0x51d;
 /// Keys of sim's sets: this bit, then the runner's pid, then a trial's number.
-const KEY_BIT: libc::key_t = 1 << 30;
+const KEY_BIT: Key = 1 << 30;
 
 /// The `sysv-semaphore` strategy.
 pub struct SysvSemaphore;
@@ -29,49 +31,39 @@ impl Strategy for SysvSemaphore {
     }
 
     fn buyer(&self, plan: &TrialPlan, _buyer: u32) -> io::Result<Box<dyn Purchase>> {
-        // SAFETY: semget only reads its arguments.
-        let id = unsafe { libc::semget(key(plan), 0, 0) };
-        if id < 0 {
-            return Err(os_error("finding the trial's System V semaphore"));
-        }
-        Ok(Box::new(Locked::new(Permit { id }, plan)))
+        let set = SemaphoreSet::find(key(plan)).map_err(doing("finding the trial's System V semaphore"))?;
+        Ok(Box::new(Locked::new(Permit { set }, plan)))
     }
 }
 
 /// The trial's key: the runner's pid and a number from the trial's tag.
-fn key(plan: &TrialPlan) -> libc::key_t {
+fn key(plan: &TrialPlan) -> Key {
     let trial = plan
         .tag
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-    KEY_BIT | ((plan.runner_pid as libc::key_t & 0x3f_ffff) << 7) | (trial & 0x7f) as libc::key_t
+    KEY_BIT | ((plan.runner_pid as Key & 0x3f_ffff) << 7) | (trial & 0x7f) as Key
 }
 
-fn os_error(doing: &str) -> io::Error {
-    let e = io::Error::last_os_error();
-    io::Error::new(e.kind(), format!("{doing}: {e}"))
+/// An error that says what was being done.
+fn doing(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// The runner's set for one trial: created fresh, removed on drop.
 struct OwnedSet {
-    id: libc::c_int,
+    set: SemaphoreSet,
 }
 
 impl OwnedSet {
-    fn create(key: libc::key_t) -> io::Result<OwnedSet> {
-        // SAFETY: semget only reads its arguments; IPC_EXCL refuses a set already there.
-        let id = unsafe { libc::semget(key, 2, libc::IPC_CREAT | libc::IPC_EXCL | 0o600) };
-        if id < 0 {
-            return Err(os_error("creating a System V semaphore"));
-        }
-        let set = OwnedSet { id };
+    fn create(key: Key) -> io::Result<OwnedSet> {
+        let set = SemaphoreSet::create(key, 2).map_err(doing("creating a System V semaphore"))?;
+        let owned = OwnedSet { set };
         for (num, value) in [(0, 1), (1, MARK)] {
-            // SAFETY: SETVAL takes an int as its fourth argument.
-            if unsafe { libc::semctl(id, num, libc::SETVAL, value) } < 0 {
-                return Err(os_error("setting a System V semaphore"));
-            }
+            set.set_value(num, value)
+                .map_err(doing("setting a System V semaphore"))?;
         }
-        Ok(set)
+        Ok(owned)
     }
 }
 
@@ -79,43 +71,22 @@ impl Fixture for OwnedSet {}
 
 impl Drop for OwnedSet {
     fn drop(&mut self) {
-        // SAFETY: IPC_RMID takes no fourth argument; removing a set already gone fails harmlessly.
-        unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) };
+        let _ = self.set.remove(); // a set already gone is no matter
     }
 }
 
 /// A buyer's side: the set's first semaphore, as a [`Lock`].
 struct Permit {
-    id: libc::c_int,
-}
-
-impl Permit {
-    fn op(&self, delta: libc::c_short) -> io::Result<()> {
-        let mut op = libc::sembuf {
-            sem_num: 0,
-            sem_op: delta,
-            sem_flg: libc::SEM_UNDO as libc::c_short,
-        };
-        loop {
-            // SAFETY: one valid sembuf, for as long as the call.
-            if unsafe { libc::semop(self.id, &mut op, 1) } == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
+    set: SemaphoreSet,
 }
 
 impl Lock for Permit {
     fn acquire(&mut self) -> io::Result<()> {
-        self.op(-1)
+        self.set.change_with_undo(0, -1)
     }
 
     fn release(&mut self) -> io::Result<()> {
-        self.op(1)
+        self.set.change_with_undo(0, 1)
     }
 }
 
@@ -128,8 +99,8 @@ pub fn sweep_stale() -> usize {
     for line in table.lines().skip(1) {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let (Some(key), Some(id), Some(nsems)) = (
-            fields.first().and_then(|k| k.parse::<libc::key_t>().ok()),
-            fields.get(1).and_then(|i| i.parse::<libc::c_int>().ok()),
+            fields.first().and_then(|k| k.parse::<Key>().ok()),
+            fields.get(1).and_then(|i| i.parse::<i32>().ok()),
             fields.get(3),
         ) else {
             continue;
@@ -137,16 +108,12 @@ pub fn sweep_stale() -> usize {
         if key & KEY_BIT == 0 || key & (1 << 29) != 0 || *nsems != "2" {
             continue;
         }
-        // SAFETY: GETVAL takes no fourth argument.
-        if unsafe { libc::semctl(id, 1, libc::GETVAL) } != MARK {
+        let set = SemaphoreSet::from_id(id);
+        if set.value(1).ok() != Some(MARK) {
             continue;
         }
-        let pid = (key >> 7) & 0x3f_ffff;
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive =
-            unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        // SAFETY: as in `OwnedSet::drop`.
-        if !alive && unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0 {
+        let pid = ((key >> 7) & 0x3f_ffff) as u32;
+        if process::is_gone(pid) && set.remove().is_ok() {
             removed += 1;
         }
     }

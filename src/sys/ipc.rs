@@ -46,20 +46,13 @@ pub fn recv(socket: &UnixDatagram, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Blocks until `socket` has something to read.
 pub fn wait_readable(socket: &UnixDatagram) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut fds = [libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    }];
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(socket, PollFlags::IN)];
     loop {
-        // SAFETY: one valid pollfd, for as long as the call.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) } >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match poll(&mut fds, None) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

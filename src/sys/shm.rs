@@ -22,6 +22,7 @@ use std::time::Duration;
 
 pub use bytemuck::{Pod, Zeroable, bytes_of};
 use memmap2::{MmapMut, MmapOptions};
+use rustix::thread::futex;
 
 /// The page size of every machine sim runs on (x86-64 and arm64 Linux with 4 KiB pages):
 /// regions that are mapped alone start on one.
@@ -162,6 +163,7 @@ impl Mapping {
     }
 
     /// The robust mutex at byte `at`, initialised by [`Mapping::init_robust_mutex`].
+    #[inline]
     pub fn robust_mutex(&self, at: usize) -> RobustMutex<'_> {
         RobustMutex {
             mutex: self.word(at),
@@ -172,6 +174,7 @@ impl Mapping {
 
 impl RobustMutex<'_> {
     /// Waits until this process holds it; says whether it was taken from a dead holder.
+    #[inline]
     pub fn lock(&self) -> io::Result<Taken> {
         // SAFETY: the mutex lies inside a live mapping and was initialised, shared and
         // robust, before any worker started.
@@ -187,6 +190,7 @@ impl RobustMutex<'_> {
     }
 
     /// Lets it go.
+    #[inline]
     pub fn unlock(&self) -> io::Result<()> {
         // SAFETY: as in `lock`; this process holds it.
         check(unsafe { libc::pthread_mutex_unlock(self.mutex) })
@@ -194,6 +198,7 @@ impl RobustMutex<'_> {
 }
 
 /// A pthread call's result as an `io::Result`.
+#[inline]
 fn check(code: libc::c_int) -> io::Result<()> {
     match code {
         0 => Ok(()),
@@ -208,36 +213,25 @@ pub fn read_pod<T: Pod>(bytes: &[u8]) -> T {
 }
 
 /// Sleeps while `word` holds `expected`, for at most `nap`; a wake-up, a signal, a change or
-/// the nap's end return alike, and the caller looks again.
+/// the nap's end return alike, and the caller looks again. Not `FUTEX_PRIVATE`: the word may
+/// be shared between processes.
 pub fn futex_wait(word: &AtomicU32, expected: u32, nap: Duration) {
-    let timeout = libc::timespec {
-        tv_sec: nap.as_secs() as libc::time_t,
-        tv_nsec: nap.subsec_nanos() as libc::c_long,
+    let timeout = futex::Timespec {
+        tv_sec: nap.as_secs().try_into().unwrap_or(i64::MAX),
+        tv_nsec: nap.subsec_nanos().into(),
     };
-    // SAFETY: `word` is a live, aligned 32-bit word; FUTEX_WAIT without the private flag, as
-    // the word may be shared between processes; the timeout outlives the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &timeout as *const libc::timespec,
-        )
-    };
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&timeout));
 }
 
 /// Wakes every process sleeping on `word`.
 pub fn futex_wake(word: &AtomicU32) {
-    // SAFETY: FUTEX_WAKE reads no memory but the word's address, which is live.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
 
 /// Gives the CPU to another process that is ready to run on it: to a peer whose answer this
 /// one is polling for.
 pub fn yield_cpu() {
-    // SAFETY: sched_yield takes no arguments and cannot fail on Linux.
-    unsafe { libc::sched_yield() };
+    rustix::thread::sched_yield();
 }
 
 /// How many processes are attached to the System V shared memory segment `shmid`; `None` if

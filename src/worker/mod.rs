@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::history::{Recorder, Role};
 use crate::plan::TrialPlan;
+use crate::sys::process::{self, Signal};
 use crate::{store, strategy};
 
 pub use entry_queue::socket as entry_queue_socket;
@@ -46,13 +47,10 @@ pub fn run(plan: &TrialPlan, role: Role, index: u32) -> Result<()> {
 /// Ends this process when its parent dies, however it dies: the spawner with the runner,
 /// each worker with the spawner, so that no worker outlives the runner.
 fn die_with_parent(parent_pid: u32) {
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number; getppid cannot fail.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        // Holds of a few microseconds would otherwise last the default 50 µs of slack.
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
-        if libc::getppid() as u32 != parent_pid {
-            libc::_exit(3); // the parent died before the line above
-        }
+    let _ = process::set_death_signal(Signal::KILL);
+    // Holds of a few microseconds would otherwise last the default 50 µs of slack.
+    let _ = process::set_timer_slack(1);
+    if process::parent_pid() != parent_pid {
+        process::exit_now(3); // the parent died before the line above
     }
 }

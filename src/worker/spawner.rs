@@ -16,13 +16,15 @@
 //! runner may still signal it.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::die_with_parent;
 use crate::history::Role;
 use crate::plan::TrialPlan;
+use crate::sys::{fd, process};
 
 /// The descriptor the requests arrive on.
 pub const REQUESTS: i32 = 3;
@@ -57,55 +59,75 @@ pub fn main(plan_path: &Path) -> Result<()> {
     // ChaCha probes the CPU's features once per process, with `cpuid`, which a virtual
     // machine traps: probed here, before the forks, every worker inherits the answer.
     let _ = plan.rng(Role::Buyer, 0);
+    let mut fds = Descriptors::inherit().context("taking the descriptors the runner set up")?;
     let me = std::process::id();
     let mut req = [0u8; REQUEST_LEN];
-    while read_request(&mut req)? {
+    while read_request(&fds, &mut req)? {
         let (kind, group) = (req[0], req[2] as usize);
         let index = u32::from_le_bytes([req[3], req[4], req[5], req[6]]);
         match (kind, Role::from_repr(req[1])) {
             _ if group >= GROUPS => bail!("a request the spawner does not know: {req:?}"),
             (SPAWN, Some(role)) => {
-                // SAFETY: this process has one thread, so the child may run anything.
-                let pid = unsafe { libc::fork() };
-                if pid == 0 {
-                    let code = worker(&plan, role, index, group, me);
-                    // SAFETY: ends this process at once. A worker writes through raw
-                    // descriptors and unbuffered standard error, so nothing waits in a buffer;
-                    // what `exit` would add, the atexit handlers and the loader's teardown,
-                    // cost a tenth of a worker's life at a thousand buyers.
-                    unsafe { libc::_exit(code) };
-                }
-                if pid < 0 {
-                    eprintln!("error: forking {} {index}: {}", role.name(), io::Error::last_os_error());
-                }
-                write_all(&(pid.max(0) as u32).to_le_bytes())?;
+                // The worker ends with `_exit` (see fork_child). It writes through raw
+                // descriptors and unbuffered standard error, so nothing waits in a buffer;
+                // what `exit` would add, the atexit handlers and the loader's teardown, cost
+                // a tenth of a worker's life at a thousand buyers.
+                let forked = if fds.groups[group].is_some() {
+                    process::fork_child(|| worker(&plan, role, index, group, &mut fds, me))
+                } else {
+                    Err(io::Error::other(format!("group {group} is sealed")))
+                };
+                let pid = forked.unwrap_or_else(|e| {
+                    eprintln!("error: forking {} {index}: {e}", role.name());
+                    0
+                });
+                write_all(&pid.to_le_bytes())?;
             }
-            // SAFETY: closing a descriptor this process owns; its workers hold their copies.
-            (SEAL, _) => unsafe {
-                libc::close(FIRST_GROUP + group as i32);
-            },
+            // Its workers hold their copies.
+            (SEAL, _) => fds.groups[group] = None,
             _ => bail!("a request the spawner does not know: {req:?}"),
         }
     }
-    loop {
-        // SAFETY: waiting for any child, without keeping its status.
-        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
-        if r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return Ok(()); // ECHILD: every worker is reaped
+    process::reap_all_children();
+    Ok(())
+}
+
+/// The spawner's descriptors beyond the standard three, which the runner set up.
+struct Descriptors {
+    /// Where the requests arrive; `None` in a worker.
+    requests: Option<OwnedFd>,
+    /// The writers of the runner's group pipes; `None` once sealed (and in a worker).
+    groups: [Option<OwnedFd>; GROUPS],
+}
+
+impl Descriptors {
+    fn inherit() -> io::Result<Descriptors> {
+        let mut groups: [Option<OwnedFd>; GROUPS] = Default::default();
+        for (g, writer) in groups.iter_mut().enumerate() {
+            *writer = Some(fd::inherited(FIRST_GROUP + g as i32)?);
         }
+        Ok(Descriptors {
+            requests: Some(fd::inherited(REQUESTS)?),
+            groups,
+        })
+    }
+
+    /// In a forked worker: makes its group's writer its standard output, and closes the
+    /// spawner's own descriptors, so that a group's pipe ends when its last worker does.
+    fn hand_to_worker(&mut self, group: usize) -> io::Result<()> {
+        let writer = self.groups[group].take();
+        self.requests = None;
+        self.groups = Default::default();
+        fd::set_stdout(writer.ok_or_else(|| io::Error::other("its group is sealed"))?)
     }
 }
 
 /// In the forked child: takes its group's pipe as standard output, drops the spawner's
 /// other descriptors, and lives the worker's life. Returns the exit status.
-fn worker(plan: &TrialPlan, role: Role, index: u32, group: usize, spawner: u32) -> i32 {
-    // SAFETY: descriptors this process owns; dup2 onto standard output, then closing the
-    // spawner's own.
-    unsafe {
-        libc::dup2(FIRST_GROUP + group as i32, 1);
-        for fd in REQUESTS..FIRST_GROUP + GROUPS as i32 {
-            libc::close(fd);
-        }
+fn worker(plan: &TrialPlan, role: Role, index: u32, group: usize, fds: &mut Descriptors, spawner: u32) -> i32 {
+    if let Err(e) = fds.hand_to_worker(group) {
+        eprintln!("error: {} {index}: taking its group's pipe: {e}", role.name());
+        return 2;
     }
     die_with_parent(spawner);
     match super::run(plan, role, index) {
@@ -118,17 +140,16 @@ fn worker(plan: &TrialPlan, role: Role, index: u32, group: usize, spawner: u32) 
 }
 
 /// Reads one request; `false` when the runner has closed them.
-fn read_request(buf: &mut [u8; REQUEST_LEN]) -> Result<bool> {
+fn read_request(fds: &Descriptors, buf: &mut [u8; REQUEST_LEN]) -> Result<bool> {
+    let requests = fds.requests.as_ref().context("the requests were closed")?;
     let mut got = 0;
     while got < buf.len() {
-        // SAFETY: reading into the unfilled part of a valid buffer.
-        let n = unsafe { libc::read(REQUESTS, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        match n {
-            0 if got == 0 => return Ok(false),
-            0 => bail!("the runner closed the requests in the middle of one"),
-            n if n > 0 => got += n as usize,
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-            _ => bail!("reading the runner's requests: {}", io::Error::last_os_error()),
+        match fd::read(requests, &mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => bail!("the runner closed the requests in the middle of one"),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => bail!("reading the runner's requests: {e}"),
         }
     }
     Ok(true)
@@ -136,10 +157,10 @@ fn read_request(buf: &mut [u8; REQUEST_LEN]) -> Result<bool> {
 
 /// Writes to standard output, the runner's end of the answers.
 fn write_all(bytes: &[u8]) -> Result<()> {
-    // SAFETY: writing a valid buffer to fd 1; 4 bytes are below PIPE_BUF, so all or nothing.
-    let n = unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
-    if n != bytes.len() as isize {
-        bail!("answering the runner: {}", io::Error::last_os_error());
+    // One write: 4 bytes are below PIPE_BUF, so all or nothing.
+    match fd::write(fd::stdout(), bytes) {
+        Ok(n) if n == bytes.len() => Ok(()),
+        Ok(_) => bail!("answering the runner: a short write"),
+        Err(e) => bail!("answering the runner: {e}"),
     }
-    Ok(())
 }
