@@ -186,13 +186,14 @@ impl Record {
         self.write_tick = tick;
     }
 
-    /// Stamps now as the moment the stock was read.
+    /// Stamps now as the moment the stock was read, after the load or the call that read it.
     #[inline]
     pub fn stamp_read(&mut self) {
-        self.read_tick = ticks();
+        self.read_tick = clock::ticks_fenced();
     }
 
-    /// Stamps now as the moment the stock was written.
+    /// Stamps now as the moment the stock was written: no verdict rests on it, so the
+    /// cheapest stamp.
     #[inline]
     pub fn stamp_write(&mut self) {
         self.write_tick = ticks();
@@ -217,10 +218,10 @@ impl Record {
         self.end_tick = t;
     }
 
-    /// Stamps now as the completion.
+    /// Stamps now as the completion, after every step before it (the unlock, the reply).
     #[inline]
     pub fn stamp_end(&mut self) {
-        self.end_tick = ticks();
+        self.end_tick = clock::ticks_fenced();
     }
 
     /// Notes the invocation at `tick`, stamped by the caller (a history written by a tool
@@ -235,8 +236,10 @@ impl Record {
     }
 }
 
-/// The start of the file: how many regions follow, and the two clock pairs that turn the
-/// records' ticks into nanoseconds (the second is 0 until the runner seals the file).
+/// The start of the file: how many regions follow, the two clock pairs that turn the
+/// records' ticks into nanoseconds (the second is 0 until the runner seals the file), and
+/// the trial's clock uncertainty in nanoseconds (0 in a file whose run measured none: an
+/// earlier sim's, whose header held zeroes there).
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(super) struct FileHeader {
@@ -245,11 +248,14 @@ pub(super) struct FileHeader {
     pub(super) regions: u32,
     pub(super) start: [u64; 2],
     pub(super) end: [u64; 2],
-    pub(super) _rest: [u8; 16],
+    pub(super) clock_uncertainty_ns: u64,
+    pub(super) _rest: [u8; 8],
 }
 
 /// Where the end pair lies in the file.
 pub(super) const END_AT: u64 = offset_of!(FileHeader, end) as u64;
+/// Where the clock uncertainty lies in the file.
+pub(super) const UNCERTAINTY_AT: u64 = offset_of!(FileHeader, clock_uncertainty_ns) as u64;
 
 /// The start of a worker's region; `pid` is 0 until the worker opens it.
 #[repr(C)]
@@ -275,6 +281,7 @@ const _: () = {
     assert!(offset_of!(FileHeader, regions) == 12);
     assert!(offset_of!(FileHeader, start) == 16);
     assert!(offset_of!(FileHeader, end) == 32);
+    assert!(offset_of!(FileHeader, clock_uncertainty_ns) == 48);
     assert!(offset_of!(RegionHeader, role) == 8);
     assert!(offset_of!(RegionHeader, index) == 12);
     assert!(offset_of!(RegionHeader, pid) == 16);

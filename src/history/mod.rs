@@ -21,8 +21,8 @@ pub mod stats;
 pub use format::{
     FILE_NAME, NO_ENTRY, NO_VALUE, Record, Region, SEGMENT_OPS, SEGMENT_SECONDS, SEGMENTS_DIR, file_len, segment_path,
 };
-pub use reader::HistoryError;
-pub use recorder::{Recorder, create_file, seal_file};
+pub use reader::{HistoryError, clock_uncertainty};
+pub use recorder::{Recorder, create_file, note_clock_uncertainty, note_clock_uncertainty_ns, seal_file};
 
 use std::fmt;
 

@@ -35,6 +35,27 @@ pub enum HistoryError {
     },
 }
 
+/// The clock uncertainty the history file at `path` holds, in nanoseconds: `None` for a file
+/// whose run measured none (an earlier sim's, or one written by a test).
+pub fn clock_uncertainty(path: &Path) -> Result<Option<u64>, HistoryError> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = [0u8; HEADER_LEN];
+    File::open(path)
+        .and_then(|f| f.read_exact_at(&mut bytes, 0))
+        .map_err(|source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let header: FileHeader = read_pod(&bytes);
+    if header.magic != MAGIC {
+        return Err(HistoryError::Corrupt {
+            path: path.to_path_buf(),
+            why: "it does not start with SIMHIST2".into(),
+        });
+    }
+    Ok((header.clock_uncertainty_ns != 0).then_some(header.clock_uncertainty_ns))
+}
+
 impl History {
     /// Reads a trial's history file. `gate_ns` is the moment the start gate opened, on
     /// `CLOCK_MONOTONIC`.

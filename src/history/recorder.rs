@@ -7,10 +7,12 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::format::{END_AT, FileHeader, HEADER_LEN, MAGIC, RECORD_LEN, REGION_MAGIC, RegionHeader, VERSION};
+use super::format::{
+    END_AT, FileHeader, HEADER_LEN, MAGIC, RECORD_LEN, REGION_MAGIC, RegionHeader, UNCERTAINTY_AT, VERSION,
+};
 use super::{Kind, Record, Region, Role};
-use crate::sys::clock::{self, Pair, ticks};
-use crate::sys::shm::{Mapping, PAGE, bytes_of};
+use crate::sys::clock::{self, Pair, Timebase};
+use crate::sys::shm::{Mapping, PAGE, bytes_of, read_pod};
 
 /// Creates a trial's history file with a region for each of `workers` (role, index,
 /// capacity), in the order of their names, and takes the timebase's first pair: so before any
@@ -50,7 +52,8 @@ pub fn create_file(path: &Path, workers: &[(Role, u32, usize)]) -> io::Result<Ve
         regions: regions.len() as u32,
         start: [start.ticks, start.ns],
         end: [0, 0],
-        _rest: [0; 16],
+        clock_uncertainty_ns: 0,
+        _rest: [0; 8],
     };
     file.write_all_at(bytes_of(&header), 0)?;
     for region in &regions {
@@ -76,6 +79,38 @@ pub fn seal_file(path: &Path) -> io::Result<()> {
     let end = Pair::now();
     let file = OpenOptions::new().write(true).open(path)?;
     file.write_all_at(bytes_of(&[end.ticks, end.ns]), END_AT)
+}
+
+/// Notes in the header of the history file at `path` the trial's clock uncertainty, measured
+/// as `ticks` of [`clock::ticks`], and returns it in nanoseconds (rounded up): converted at
+/// the counter's rate from the header's first pair to now, so after the workers started.
+pub fn note_clock_uncertainty(path: &Path, ticks: u64) -> io::Result<u64> {
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    let mut bytes = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut bytes, 0)?;
+    let header: FileHeader = read_pod(&bytes);
+    let start = Pair {
+        ticks: header.start[0],
+        ns: header.start[1],
+    };
+    let line = Timebase {
+        start,
+        end: Pair::now(),
+    };
+    let ns = line.ns(start.ticks.saturating_add(ticks)).saturating_sub(start.ns) + 1;
+    file.write_all_at(bytes_of(&ns), UNCERTAINTY_AT)?;
+    Ok(ns)
+}
+
+/// Notes in the header of the history file at `path` a clock uncertainty of `ns`
+/// nanoseconds (at least 1: 0 stands for none measured), and returns it.
+pub fn note_clock_uncertainty_ns(path: &Path, ns: u64) -> io::Result<u64> {
+    let ns = ns.max(1);
+    OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .write_all_at(bytes_of(&ns), UNCERTAINTY_AT)?;
+    Ok(ns)
 }
 
 /// A worker's side: appends records to its memory-mapped region of the history file.
@@ -150,7 +185,7 @@ impl Recorder {
         self.len += 1;
         let record: &mut Record = self.map.pod_mut(at);
         *record = Record::new(kind);
-        record.start_tick = ticks();
+        record.start_tick = clock::ticks_ordered();
         Some(record)
     }
 }

@@ -38,18 +38,20 @@ pub fn use_tsc(on: bool) {
 
 /// The stamp of a recorded moment: the time-stamp counter or `CLOCK_MONOTONIC` (see
 /// [`use_tsc`]); a [`Timebase`] turns it into nanoseconds. The counter is read with `rdtsc`,
-/// which may run a few instructions ahead of those before it: every caller stamps either an
-/// invocation (early is conservative) or a moment that follows a system call, whose effects
-/// are complete when it returns. A moment known only through memory another process wrote
-/// takes [`ticks_fenced`].
+/// which may run a few instructions ahead of those before it and behind those after it: for
+/// moments no verdict rests on (a write, seen by others only later anyway). An invocation
+/// takes [`ticks_ordered`], which nothing after it overtakes; a read or a completion takes
+/// [`ticks_fenced`], which waits for everything before it. Stamped so, a stamp lies on the
+/// right side of the memory step it stands for, and two processes' stamps of one moment
+/// differ by no more than the bound [`super::skew::measure`] finds.
 #[inline]
 pub fn ticks() -> u64 {
     if TSC.load(Ordering::Relaxed) { tsc() } else { now_ns() }
 }
 
 /// [`ticks`] that waits for every instruction before it, loads included (`rdtscp`, twice the
-/// cost of `rdtsc` here): for a completion seen in shared memory, which must not be stamped
-/// before the load that saw it.
+/// cost of `rdtsc` here): for a read or a completion, which must not be stamped before the
+/// load or the unlock it follows.
 #[inline]
 pub fn ticks_fenced() -> u64 {
     if !TSC.load(Ordering::Relaxed) {
@@ -66,8 +68,8 @@ pub fn ticks_fenced() -> u64 {
 }
 
 /// [`ticks`] that no later instruction may overtake (`rdtsc` then `lfence`): for an
-/// invocation followed by a step in shared memory (a compare-exchange), which must not be
-/// stamped after the step.
+/// invocation, which must not be stamped after the first step it makes in shared memory (a
+/// lock's compare-exchange, a load of the stock).
 #[inline]
 pub fn ticks_ordered() -> u64 {
     if !TSC.load(Ordering::Relaxed) {

@@ -8,10 +8,12 @@
 //! functions, with no allocation and no loop beyond a retry after a signal.
 
 pub mod clock; // CLOCK_MONOTONIC and the time-stamp counter
+pub mod cpu; // the CPUs a process may run on, and pinning a thread to one
 pub mod fd; // reads and writes, at an offset too, copies, poll, inherited descriptors
 pub mod ipc; // datagram sockets in the abstract namespace
 pub mod lock; // open-file-description locks
 pub mod process; // fork, _exit, the parent-death signal, signals, reaping, users
 pub mod semaphore; // POSIX named semaphores
 pub mod shm; // shared mappings, their atomics, the robust mutex, futexes
+pub mod skew; // how far apart two CPUs' stamps of one moment can be
 pub mod sysv; // System V semaphore sets
