@@ -26,6 +26,7 @@ use crate::scenario::{Scenario, StrategyName, mask_password};
 use crate::store::Service;
 use crate::sys::clock::{self, now_ns};
 use crate::sys::ipc;
+use crate::sys::skew;
 use crate::worker::pool::Pool;
 use crate::{store, strategy};
 
@@ -127,7 +128,7 @@ impl Ran {
                         self.history.with_file_name("workers.log").display()
                     );
                 }
-                soak.stream.finish(&self.facts)
+                soak.stream.finish(&history, &self.facts)
             }
             None => (checker::check(&history, &self.facts), Speed::of(&history, ended_ns)),
         };
@@ -375,6 +376,8 @@ pub fn run_trial(t: &TrialSetup) -> Result<Option<Ran>> {
     let Some((mut crew, gate_writer, spawn_ms)) = spawn_to_gate(t, &plan_path, &dir, &roster, &mut groups)? else {
         return Ok(None);
     };
+    // Every worker waits at the gate, off the CPUs: the clocks are measured now.
+    let clock_uncertainty_ns = clock_uncertainty(&plan.history)?;
     let gate_ns = now_ns();
     drop(gate_writer); // every worker's read of the gate returns: they all start now
     let mut soak = plan.duration_ms.map(|ms| {
@@ -395,7 +398,10 @@ pub fn run_trial(t: &TrialSetup) -> Result<Option<Ran>> {
     drop(crew);
     drop(fixtures);
 
-    let facts = facts(t, &dir, &plan, &faults, ending)?;
+    let facts = Facts {
+        clock_uncertainty_ns,
+        ..facts(t, &dir, &plan, &faults, ending)?
+    };
     Ok(Some(Ran {
         ended_ns,
         trial: t.n,
@@ -500,8 +506,24 @@ fn facts(t: &TrialSetup, dir: &Path, plan: &TrialPlan, faults: &[FaultEvent], en
         final_stock,
         deadline_hit: ending == Ending::Deadline,
         sales_record: store::read_sales(dir)?,
+        clock_uncertainty_ns: 0, // measured before the gate, and filled in by the caller
     })
 }
+
+/// The bound on how far apart two workers' stamps of one moment can be, measured now and
+/// noted in the history file's header, in ns. Where the measurement fails (a pair of CPUs
+/// passed no stamp within its time: the machine is too busy), [`UNMEASURED_NS`].
+fn clock_uncertainty(history: &Path) -> Result<u64> {
+    let noted = match skew::measure() {
+        Ok(ticks) => history::note_clock_uncertainty(history, ticks),
+        Err(_) => history::note_clock_uncertainty_ns(history, UNMEASURED_NS),
+    };
+    noted.with_context(|| format!("noting the clock uncertainty in {}", history.display()))
+}
+
+/// The clock uncertainty taken when it could not be measured: larger than any measured here
+/// (about 100 ns), and small beside a race a scenario means to show.
+const UNMEASURED_NS: u64 = 10_000;
 
 /// How the workers of a trial came to their end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
