@@ -92,6 +92,23 @@ pub struct OrderViolation {
     pub earlier: usize,
     /// When the later one read the stock.
     pub at_ns: u64,
+    /// From the earlier one's completion to the later one's invocation, in ns: more than
+    /// `clock_uncertainty_ns`.
+    pub gap_ns: u64,
+    /// How far apart two processes' stamps of one moment can be, in ns.
+    pub clock_uncertainty_ns: u64,
+}
+
+/// A sale whose buyer was told it succeeded, and that the store's own record of sales does
+/// not hold: acknowledged, then lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LostAcknowledged {
+    /// The purchase.
+    pub op: usize,
+    /// The ticket it was told it bought.
+    pub ticket: i64,
+    /// When its buyer was told: its completion (or its read, if it recorded none).
+    pub at_ns: u64,
 }
 
 /// The stock held no number at the end.
@@ -144,6 +161,8 @@ pub struct Cases {
     pub torn_reads: Vec<TornRead>,
     /// See [`OrderViolation`].
     pub order_violations: Vec<OrderViolation>,
+    /// See [`LostAcknowledged`], in the order of the operations.
+    pub lost_acknowledged: Vec<LostAcknowledged>,
 }
 
 /// The last moment anything of the trial was recorded.
@@ -298,6 +317,28 @@ pub fn order_violations(history: &History, judged: &Judged) -> Vec<OrderViolatio
             later,
             earlier,
             at_ns: read_at(history, later),
+            gap_ns: history.ops[later]
+                .start
+                .saturating_sub(history.ops[earlier].end().unwrap_or_default()),
+            clock_uncertainty_ns: judged.clock_uncertainty_ns,
+        })
+        .collect()
+}
+
+/// Every sale the store's record of sales lost, after its buyer was told.
+pub fn lost_acknowledged(history: &History, judged: &Judged) -> Vec<LostAcknowledged> {
+    judged
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.lost_acknowledged())
+        .map(|(i, _)| {
+            let op = &history.ops[i];
+            LostAcknowledged {
+                op: i,
+                ticket: op.value().unwrap_or_default(),
+                at_ns: op.end().unwrap_or_else(|| read_at(history, i)),
+            }
         })
         .collect()
 }
@@ -363,5 +404,6 @@ pub fn all(history: &History, judged: &Judged, facts: &Facts) -> Cases {
         duplicate_tickets: duplicate_tickets(history, judged),
         torn_reads: torn_reads(history, judged),
         order_violations: order_violations(history, judged),
+        lost_acknowledged: lost_acknowledged(history, judged),
     }
 }

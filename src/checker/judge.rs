@@ -1,8 +1,12 @@
 //! The rules that classify each operation: what its process was told (sold, sold out,
 //! unreadable, indeterminate) and what the checker found in it (a torn read, a duplicate
-//! ticket, phantom stock, an order violation). Every count of [`super::Check`] and every
-//! colour the report draws is read from [`Judged`]; nothing else applies these rules.
+//! ticket, phantom stock, an order violation, a sale the store's record lost). Every count
+//! of [`super::Check`] and every colour the report draws is read from [`Judged`]; nothing
+//! else applies these rules.
 
+use std::collections::HashMap;
+
+use super::{Facts, RecordedSale};
 use crate::history::{History, Kind, Op, Outcome};
 
 /// What a purchase's process was told; every attempt ends in exactly one of these.
@@ -39,6 +43,7 @@ const TORN: u8 = 1;
 const DUPLICATE: u8 = 2;
 const PHANTOM: u8 = 4;
 const ORDER: u8 = 8;
+const LOST: u8 = 16;
 
 /// The checker's judgement of one operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,9 +73,15 @@ impl Judgement {
         self.flags & PHANTOM != 0
     }
 
-    /// It began after another sale had ended, yet sold a ticket no lower than that sale's.
+    /// It began after another sale had ended, by more than the clock uncertainty, yet sold
+    /// a ticket no lower than that sale's.
     pub fn order_violation(self) -> bool {
         self.flags & ORDER != 0
+    }
+
+    /// Its buyer was told it sold, and the store's own record of sales does not hold the sale.
+    pub fn lost_acknowledged(self) -> bool {
+        self.flags & LOST != 0
     }
 }
 
@@ -85,6 +96,9 @@ pub struct Judged {
     pub(super) by_end: Vec<(u64, i64, usize)>,
     /// Each order violation as (the later op, the earlier op it contradicts).
     pub(super) order: Vec<(usize, usize)>,
+    /// How far apart two processes' stamps of one moment can be, in ns: the order rule
+    /// orders two sales only when they lie further apart than this.
+    pub(super) clock_uncertainty_ns: u64,
     /// The highest stock value any operation read, and the first op that read it.
     pub(super) highest_read: Option<(i64, usize)>,
 }
@@ -96,8 +110,10 @@ impl Judged {
     }
 }
 
-/// Judges every operation of `history`, whose stock started at `initial`.
-pub fn judge(history: &History, initial: i64) -> Judged {
+/// Judges every operation of `history` by what the checker is told besides: the initial
+/// stock, the clock uncertainty, and the store's record of sales if it keeps one.
+pub fn judge(history: &History, facts: &Facts) -> Judged {
+    let (initial, bound) = (facts.initial_stock, facts.clock_uncertainty_ns);
     let ops = &history.ops;
     let mut values = StockValues::new(initial, ops);
     let mut judged = vec![Judgement::default(); ops.len()];
@@ -166,7 +182,9 @@ pub fn judge(history: &History, initial: i64) -> Judged {
     }
 
     // The real-time order: a sale that ended before another began holds a higher ticket.
-    // Stable sorts: the sales come worker by worker, each worker's in order, and a stable
+    // Stamps of one moment taken by two processes may differ by up to the clock uncertainty:
+    // a sale orders another only when it ended more than that before the other began. Closer
+    // than that, they are concurrent, and no anomaly rests on their stamps. Stable sorts: the sales come worker by worker, each worker's in order, and a stable
     // sort only merges such runs (`checker/check-1M-ops` took 113 ms with them, 223 ms with
     // unstable ones, on the same busy machine).
     by_end.sort_by_key(|&(end, _, i)| (end, i));
@@ -175,7 +193,7 @@ pub fn judge(history: &History, initial: i64) -> Judged {
     let mut ended = 0;
     let mut lowest: Option<(i64, usize)> = None; // the lowest ticket among those ended, and its op
     for &(start, ticket, b) in &by_start {
-        while ended < by_end.len() && by_end[ended].0 < start {
+        while ended < by_end.len() && by_end[ended].0.saturating_add(bound) < start {
             let (_, t, a) = by_end[ended];
             if lowest.is_none_or(|(low, _)| t < low) {
                 lowest = Some((t, a));
@@ -190,12 +208,38 @@ pub fn judge(history: &History, initial: i64) -> Judged {
         }
     }
 
+    if let Some(record) = &facts.sales_record {
+        mark_lost(history, &mut judged, record);
+    }
+
     Judged {
         ops: judged,
         values,
         by_end,
         order,
         highest_read,
+        clock_uncertainty_ns: bound,
+    }
+}
+
+/// Marks the purchases told sold that the store's record does not hold, each record entry
+/// answering one purchase of the same worker and ticket, in the order of the history.
+fn mark_lost(history: &History, judged: &mut [Judgement], record: &[RecordedSale]) {
+    let mut held: HashMap<(&str, i64, i64), u64> = HashMap::new();
+    for sale in record {
+        *held.entry((sale.worker.as_str(), sale.index, sale.ticket)).or_default() += 1;
+    }
+    for (j, op) in judged.iter_mut().zip(&history.ops) {
+        if j.told != Some(Told::Sold) {
+            continue;
+        }
+        let (Some(worker), Some(ticket)) = (history.workers.get(op.worker as usize), op.value()) else {
+            continue;
+        };
+        match held.get_mut(&(worker.role.name(), worker.index as i64, ticket)) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => j.flags |= LOST,
+        }
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Facts {
     /// The store's own record of its sales (PostgreSQL and Redis keep one, written in the
     /// same step as the decrement), if it has one.
     pub sales_record: Option<Vec<RecordedSale>>,
+    /// How far apart two processes' stamps of one moment can be, in ns, as measured for the
+    /// trial (0 for a history from elsewhere unless told): the real-time order takes sales
+    /// closer than this as concurrent.
+    pub clock_uncertainty_ns: u64,
 }
 
 impl Facts {
@@ -42,6 +46,7 @@ impl Facts {
             final_stock: FinalStock::Value(final_stock),
             deadline_hit: false,
             sales_record: None,
+            clock_uncertainty_ns: 0,
         }
     }
 }
@@ -73,8 +78,8 @@ pub enum FinalStock {
 pub enum Verdict {
     /// No anomaly (an undersold stock alone is a warning, not an anomaly).
     Safe,
-    /// Duplicates, lost updates, torn reads, phantom stock or order violations, without
-    /// overselling.
+    /// Duplicates, lost updates, torn reads, phantom stock, order violations or lost
+    /// acknowledged sales, without overselling.
     Inconsistent,
     /// More tickets sold than the stock held.
     Oversold,
@@ -113,6 +118,8 @@ pub enum AnomalyKind {
     PhantomStock,
     /// A purchase that finished before another began holds a lower ticket.
     Order,
+    /// A sale its buyer was told succeeded that the store's own record of sales does not hold.
+    LostAcknowledged,
     /// The stock held no number at the end.
     FinalStockUnreadable,
     /// A process the sale depends on died.
@@ -185,6 +192,15 @@ pub struct Check {
     /// (PostgreSQL and Redis): acknowledged, then lost.
     #[serde(default)]
     pub lost_acknowledged: u64,
+    /// Processes the sale depends on (a seller, an entry queue, a manager) that died before
+    /// finishing their work.
+    #[serde(default)]
+    pub crashed: u64,
+    /// How far apart two processes' stamps of one moment can be, in ns: measured for each
+    /// trial before its start gate, and what the real-time order was judged with (0 in a
+    /// results file whose run measured none).
+    #[serde(default)]
+    pub clock_uncertainty_ns: u64,
     /// The verdict, from the counts above and the processes' fate.
     pub verdict: Verdict,
     /// The first anomalies found, at most `MAX_ANOMALIES`, earliest first.
@@ -196,7 +212,7 @@ pub const MAX_ANOMALIES: usize = 50;
 
 /// Judges one trial.
 pub fn check(history: &History, facts: &Facts) -> Check {
-    let judged = judge(history, facts.initial_stock);
+    let judged = judge(history, facts);
     let cases = cases::all(history, &judged, facts);
     verdict_of(history, &judged, &cases, facts)
 }
@@ -205,6 +221,7 @@ pub fn check(history: &History, facts: &Facts) -> Check {
 pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, facts: &Facts) -> Check {
     let (mut sold, mut sold_out, mut unreadable, mut indeterminate, mut torn_reads) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut fenced, mut gave_up, mut retries, mut recovered) = (0u64, 0u64, 0u64, 0u64);
+    let mut lost_acknowledged = 0u64;
     for (j, op) in judged.ops.iter().zip(&history.ops) {
         match j.told() {
             Some(Told::Sold) => sold += 1,
@@ -220,6 +237,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
             recovered += op.recovered() as u64;
         }
         torn_reads += j.torn() as u64;
+        lost_acknowledged += j.lost_acknowledged() as u64;
     }
     let final_stock = match facts.final_stock {
         FinalStock::Value(v) => Some(v),
@@ -236,29 +254,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
     let lost_updates = cases.lost_updates.as_ref().map_or(0, |l| l.lost);
     let phantom_stock = cases.phantom_stock.as_ref().map_or(0, |p| p.phantom);
     let order_violations = judged.order.len() as u64;
-    let lost_acknowledged = facts
-        .sales_record
-        .as_ref()
-        .map_or(0, |record| lost_acknowledged(history, judged, record));
-    let verdict = if cases.deadlock.is_some() {
-        Verdict::Deadlock
-    } else if !cases.crashed.is_empty() {
-        Verdict::Crashed
-    } else if oversold > 0 {
-        Verdict::Oversold
-    } else if duplicate_tickets > 0
-        || lost_updates > 0
-        || torn_reads > 0
-        || phantom_stock > 0
-        || order_violations > 0
-        || lost_acknowledged > 0
-        || cases.final_stock_unreadable.is_some()
-    {
-        Verdict::Inconsistent
-    } else {
-        Verdict::Safe
-    };
-    Check {
+    let mut check = Check {
         final_stock,
         attempts: sold + sold_out + unreadable + fenced + gave_up + indeterminate,
         sold,
@@ -281,32 +277,38 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         unconsumed: entries.unconsumed,
         abandoned: entries.abandoned,
         lost_acknowledged,
-        verdict,
+        crashed: cases.crashed.len() as u64,
+        clock_uncertainty_ns: facts.clock_uncertainty_ns,
+        verdict: Verdict::Safe,
         anomalies: render::anomalies(history, cases),
-    }
+    };
+    check.verdict = verdict(&check, facts.deadline_hit);
+    check
 }
 
-/// The purchases told sold that the store's record does not hold, each record entry
-/// answering one purchase of the same worker and ticket.
-fn lost_acknowledged(history: &History, judged: &Judged, record: &[RecordedSale]) -> u64 {
-    let mut held: std::collections::HashMap<(&str, i64, i64), u64> = std::collections::HashMap::new();
-    for sale in record {
-        *held.entry((sale.worker.as_str(), sale.index, sale.ticket)).or_default() += 1;
+/// The verdict a trial's counts call for, worst first: the one rule of every checker, the
+/// one of whole histories ([`verdict_of`]) and the streaming one of soaks
+/// ([`stream::Stream::finish`]). `deadline_hit`: the trial was ended at its deadline.
+pub fn verdict(c: &Check, deadline_hit: bool) -> Verdict {
+    let inconsistent = [
+        c.duplicate_tickets,
+        c.lost_updates,
+        c.torn_reads,
+        c.phantom_stock,
+        c.order_violations,
+        c.lost_acknowledged,
+    ];
+    if deadline_hit {
+        Verdict::Deadlock
+    } else if c.crashed > 0 {
+        Verdict::Crashed
+    } else if c.oversold > 0 {
+        Verdict::Oversold
+    } else if inconsistent.iter().any(|&n| n > 0) || c.final_stock.is_none() {
+        Verdict::Inconsistent
+    } else {
+        Verdict::Safe
     }
-    let mut lost = 0;
-    for (j, op) in judged.ops.iter().zip(&history.ops) {
-        if j.told() != Some(Told::Sold) {
-            continue;
-        }
-        let (Some(worker), Some(ticket)) = (history.workers.get(op.worker as usize), op.value()) else {
-            continue;
-        };
-        match held.get_mut(&(worker.role.name(), worker.index as i64, ticket)) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => lost += 1,
-        }
-    }
-    lost
 }
 
 /// The entries of the producers' queue.
@@ -628,8 +630,8 @@ mod tests {
         assert_eq!(order.ops, [3, 2]);
         assert_eq!(
             order.text,
-            "buyer 3 sold ticket 9 at 0.013 ms after buyer 2 had finished selling ticket 9 at 0.008 ms: \
-             the stock went back up"
+            "buyer 3 sold ticket 9 at 0.013 ms after buyer 2 had finished selling ticket 9 at 0.008 ms, \
+             4.000 µs before it began (the clocks' uncertainty: 0 ns): the stock went back up"
         );
     }
 
@@ -912,8 +914,75 @@ mod tests {
         // Buyer 1 was told it sold ticket 1; the store never recorded it.
         let c = check(&h, &with(vec![sale(0, 2)]));
         assert_eq!((c.lost_acknowledged, c.verdict), (1, Verdict::Inconsistent));
+        assert_eq!(kinds(&c), [AnomalyKind::LostAcknowledged]);
+        assert_eq!(c.anomalies[0].ops, [1]);
+        assert_eq!(
+            c.anomalies[0].text,
+            "buyer 1 was told it bought ticket 1 at 0.015 ms; the store's record of sales does not hold it"
+        );
         // A recorded sale whose buyer never heard of it is no loss.
         let c = check(&h, &with(vec![sale(0, 2), sale(1, 1), sale(1, 0)]));
         assert_eq!(c.lost_acknowledged, 0);
+        // Nor one recorded under the buyer's name with the ticket it was told.
+        let c = check(&h, &with(vec![sale(1, 2), sale(0, 1)]));
+        assert_eq!(c.lost_acknowledged, 2);
+    }
+
+    #[test]
+    fn sales_closer_than_the_clock_uncertainty_are_concurrent_and_further_ones_ordered() {
+        // B began 50 ns after A ended, and sold a ticket no lower: within a clock uncertainty
+        // of 100 ns that is no order, 5 µs apart it is.
+        let workers = buyers(2);
+        let pair = |gap: u64| {
+            let ops = vec![purchase(0, 0, 4 * US, 5), purchase(1, 4 * US + gap, 10 * US + gap, 6)];
+            History {
+                workers: workers.clone(),
+                ops,
+            }
+        };
+        let within = |bound| Facts {
+            clock_uncertainty_ns: bound,
+            ..facts(6, 4)
+        };
+        let c = check(&pair(50), &within(100));
+        assert_eq!(
+            (c.order_violations, c.verdict, c.clock_uncertainty_ns),
+            (0, Verdict::Safe, 100)
+        );
+        let c = check(&pair(50), &within(0));
+        assert_eq!(c.order_violations, 1, "stamps taken as exact");
+        let c = check(&pair(5 * US), &within(100));
+        assert_eq!((c.order_violations, c.verdict), (1, Verdict::Inconsistent));
+        assert!(
+            c.anomalies[0]
+                .text
+                .contains("5.000 µs before it began (the clocks' uncertainty: 100 ns)"),
+            "{}",
+            c.anomalies[0].text
+        );
+        // Just past the bound is ordered; at it, not.
+        assert_eq!(check(&pair(101), &within(100)).order_violations, 1);
+        assert_eq!(check(&pair(100), &within(100)).order_violations, 0);
+    }
+
+    #[test]
+    fn one_rule_gives_every_verdict_from_the_counts() {
+        let c = check(&serial_sale(3, 3), &facts(3, 0));
+        assert_eq!(verdict(&c, false), Verdict::Safe);
+        assert_eq!(verdict(&c, true), Verdict::Deadlock);
+        type Change = fn(&mut Check);
+        let cases: [(Change, Verdict); 6] = [
+            (|c: &mut Check| c.crashed = 1, Verdict::Crashed),
+            (|c: &mut Check| c.oversold = 1, Verdict::Oversold),
+            (|c: &mut Check| c.lost_acknowledged = 1, Verdict::Inconsistent),
+            (|c: &mut Check| c.order_violations = 1, Verdict::Inconsistent),
+            (|c: &mut Check| c.final_stock = None, Verdict::Inconsistent),
+            (|c: &mut Check| c.undersold = 3, Verdict::Safe),
+        ];
+        for (count, want) in cases {
+            let mut bad = c.clone();
+            count(&mut bad);
+            assert_eq!(verdict(&bad, false), want, "{bad:?}");
+        }
     }
 }

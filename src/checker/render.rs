@@ -91,6 +91,7 @@ pub fn anomalies(history: &History, cases: &Cases) -> Vec<Anomaly> {
             .map(|(i, d)| (d.at_ns(), 1, i)),
     );
     found.extend(cases.order_violations.iter().enumerate().map(|(i, o)| (o.at_ns, 2, i)));
+    found.extend(cases.lost_acknowledged.iter().enumerate().map(|(i, l)| (l.at_ns, 3, i)));
     if found.len() > room && room > 0 {
         found.select_nth_unstable(room - 1);
     }
@@ -100,7 +101,8 @@ pub fn anomalies(history: &History, cases: &Cases) -> Vec<Anomaly> {
         out.push(match rank {
             0 => names.torn(&cases.torn_reads[i]),
             1 => names.duplicate(&cases.duplicate_tickets[i]),
-            _ => names.order(&cases.order_violations[i]),
+            2 => names.order(&cases.order_violations[i]),
+            _ => names.lost(&cases.lost_acknowledged[i]),
         });
     }
     out.sort_by_key(|a| a.at_ns);
@@ -178,19 +180,36 @@ impl Names<'_> {
         let ops = &self.history.ops;
         let (b, a) = (o.later, o.earlier);
         let text = format!(
-            "{} sold ticket {} at {} after {} had finished selling ticket {} at {}: the stock went back up",
+            "{} sold ticket {} at {} after {} had finished selling ticket {} at {}, {} before it began \
+             (the clocks' uncertainty: {}): the stock went back up",
             self.label(b),
             ops[b].value().unwrap_or_default(),
             ms(o.at_ns),
             self.label(a),
             ops[a].value().unwrap_or_default(),
             ms(ops[a].end().unwrap_or_default()),
+            span(o.gap_ns),
+            span(o.clock_uncertainty_ns),
         );
         Anomaly {
             kind: AnomalyKind::Order,
             ops: vec![b, a],
             at_ns: o.at_ns,
             text,
+        }
+    }
+
+    fn lost(&self, l: &cases::LostAcknowledged) -> Anomaly {
+        Anomaly {
+            kind: AnomalyKind::LostAcknowledged,
+            ops: vec![l.op],
+            at_ns: l.at_ns,
+            text: format!(
+                "{} was told it bought ticket {} at {}; the store's record of sales does not hold it",
+                self.label(l.op),
+                l.ticket,
+                ms(l.at_ns)
+            ),
         }
     }
 
@@ -271,6 +290,15 @@ fn list(items: &[String], total: usize) -> String {
 
 fn ms(ns: u64) -> String {
     format!("{:.3} ms", ns as f64 / 1e6)
+}
+
+/// A short span of time: "56 ns", "5.000 µs", "1.250 ms".
+pub fn span(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.3} µs", ns as f64 / 1e3),
+        _ => ms(ns),
+    }
 }
 
 /// A count with thousands separated by commas: 899788 → "899,788".

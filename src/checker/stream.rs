@@ -5,14 +5,17 @@
 //!
 //! It finds what can be found without holding the whole history: oversold tickets,
 //! duplicate tickets (a ticket sold twice, whenever and by whoever), lost updates (from the
-//! final stock), torn reads (unreadable reads, and values outside the stock's range), and
-//! indeterminate purchases. It does not look for order violations, which need every
-//! purchase at once: a soak's `order_violations` is always 0. The verdicts are the
-//! checker's, worst first.
+//! final stock), torn reads (unreadable reads, and values outside the stock's range),
+//! indeterminate purchases, sales the store's record lost (matched by ticket: a soak keeps
+//! one bit per ticket, not its buyer) and the processes the sale depends on that died. It
+//! does not look for order violations, which need every purchase at once: a soak's
+//! `order_violations` is always 0. The verdict is the checker's one rule,
+//! [`super::verdict`].
 
-use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict};
+use super::{RecordedSale, cases, render};
+use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict, verdict};
 use crate::history::speed::{Latency, LatencyHistogram, Speed};
-use crate::history::{History, Kind, Outcome};
+use crate::history::{History, Kind, Outcome, Role};
 
 /// What the streaming checker knows of a soak trial so far.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub struct Stream {
     highest: i64,
     /// Bit `initial - ticket` is set once the ticket was sold.
     tickets: Vec<u64>,
+    /// The bits of the tickets sold again, once for each receipt after the first.
+    again: Vec<u64>,
     /// The latest completion, ns after the gate.
     last_ns: u64,
     latency: LatencyHistogram,
@@ -58,6 +63,7 @@ impl Stream {
             duplicates: 0,
             highest: initial,
             tickets: Vec::new(),
+            again: Vec::new(),
             last_ns: 0,
             latency: LatencyHistogram::default(),
             anomalies: Vec::new(),
@@ -105,6 +111,7 @@ impl Stream {
                         && !self.take_ticket(ticket)
                     {
                         self.duplicates += 1;
+                        self.again.push((self.initial - ticket) as u64);
                         if self.anomalies.len() < MAX_ANOMALIES {
                             let who = segment
                                 .workers
@@ -149,7 +156,7 @@ impl Stream {
     }
 
     /// The trial's check, once every segment was taken.
-    pub fn finish(self, facts: &Facts) -> (Check, Speed) {
+    pub fn finish(mut self, history: &History, facts: &Facts) -> (Check, Speed) {
         let final_stock = match &facts.final_stock {
             FinalStock::Value(v) => Some(*v),
             FinalStock::Unreadable(_) => None,
@@ -165,15 +172,7 @@ impl Stream {
             }),
             _ => 0,
         };
-        let verdict = if facts.deadline_hit {
-            Verdict::Deadlock
-        } else if oversold > 0 {
-            Verdict::Oversold
-        } else if self.duplicates + lost_updates + self.torn_reads + phantom_stock > 0 || final_stock.is_none() {
-            Verdict::Inconsistent
-        } else {
-            Verdict::Safe
-        };
+        let (anomalies, lost_acknowledged, crashed) = self.what_else_happened(history, facts);
         let wall_ms = self.last_ns as f64 / 1e6;
         let completed = self.attempts - self.indeterminate;
         // The latency below which a share `q` of the completed purchases fall, in µs.
@@ -213,11 +212,87 @@ impl Stream {
             dropped: 0,
             unconsumed: 0,
             abandoned: 0,
-            lost_acknowledged: 0,
-            verdict,
-            anomalies: self.anomalies,
+            lost_acknowledged,
+            crashed,
+            clock_uncertainty_ns: facts.clock_uncertainty_ns,
+            verdict: Verdict::Safe,
+            anomalies,
+        };
+        let check = Check {
+            verdict: verdict(&check, facts.deadline_hit),
+            ..check
         };
         (check, speed)
+    }
+
+    /// Besides the segments' findings: the processes the sale depends on that died (from
+    /// `history`, the trial's own file, as a whole trial's check finds them), and the sales
+    /// the store's record lost. The anomalies, earliest first, with the counts of both.
+    fn what_else_happened(&mut self, history: &History, facts: &Facts) -> (Vec<Anomaly>, u64, u64) {
+        let dead = cases::Cases {
+            deadlock: cases::deadlock(history, facts),
+            crashed: if facts.deadline_hit {
+                Vec::new()
+            } else {
+                cases::crashed(history)
+            },
+            ..cases::Cases::default()
+        };
+        let mut anomalies = render::anomalies(history, &dead);
+        let lost = facts
+            .sales_record
+            .as_deref()
+            .map_or_else(Vec::new, |record| self.lost_acknowledged(record));
+        anomalies.extend(lost.iter().take(MAX_ANOMALIES).map(|ticket| Anomaly {
+            kind: AnomalyKind::LostAcknowledged,
+            ops: Vec::new(),
+            at_ns: self.last_ns,
+            text: format!(
+                "a buyer was told it bought ticket {ticket} during the soak; the store's record of sales does not hold it"
+            ),
+        }));
+        anomalies.append(&mut self.anomalies);
+        anomalies.sort_by_key(|a| a.at_ns);
+        anomalies.truncate(MAX_ANOMALIES);
+        (anomalies, lost.len() as u64, dead.crashed.len() as u64)
+    }
+
+    /// The tickets of the receipts the store's record of sales does not hold, one for each
+    /// such receipt: a record entry answers one receipt of its ticket, whoever its buyer.
+    fn lost_acknowledged(&self, record: &[RecordedSale]) -> Vec<i64> {
+        let in_range = |t: i64| t > 0 && t <= self.initial;
+        let mut held: Vec<u64> = record
+            .iter()
+            .filter(|s| s.worker == Role::Buyer.name() && in_range(s.ticket))
+            .map(|s| (self.initial - s.ticket) as u64)
+            .collect();
+        held.sort_unstable();
+        let mut again = self.again.clone();
+        again.sort_unstable();
+        let (mut h, mut a) = (0, 0);
+        let mut lost = Vec::new();
+        for (w, &word) in self.tickets.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let bit = (w * 64) as u64 + bits.trailing_zeros() as u64;
+                bits &= bits - 1;
+                let mut receipts = 1;
+                while a < again.len() && again[a] == bit {
+                    (receipts, a) = (receipts + 1, a + 1);
+                }
+                while h < held.len() && held[h] < bit {
+                    h += 1;
+                }
+                let mut recorded = 0;
+                while h < held.len() && held[h] == bit {
+                    (recorded, h) = (recorded + 1, h + 1);
+                }
+                for _ in recorded..receipts {
+                    lost.push(self.initial - bit as i64);
+                }
+            }
+        }
+        lost
     }
 }
 
@@ -262,7 +337,7 @@ mod tests {
             (Outcome::Sold, 1),
             (Outcome::SoldOut, 0)
         ])));
-        let (c, speed) = s.finish(&facts(4, 0));
+        let (c, speed) = s.finish(&History::default(), &facts(4, 0));
         assert_eq!((c.attempts, c.sold, c.sold_out, c.verdict), (5, 4, 1, Verdict::Safe));
         assert_eq!(speed.latency.p50_us.round(), 0.0, "50 ns");
     }
@@ -272,7 +347,7 @@ mod tests {
         let mut s = Stream::new(4);
         s.feed(&segment(&[(Outcome::Sold, 4), (Outcome::Sold, 3)]));
         assert!(s.feed(&segment(&[(Outcome::Sold, 3)])));
-        let (c, _) = s.finish(&facts(4, 2));
+        let (c, _) = s.finish(&History::default(), &facts(4, 2));
         assert_eq!(c.duplicate_tickets, 1);
         assert_eq!(c.lost_updates, 1, "3 sold, the stock went down by 2");
         assert_eq!(c.verdict, Verdict::Inconsistent);
@@ -284,7 +359,60 @@ mod tests {
     fn selling_past_the_stock_is_oversold() {
         let mut s = Stream::new(1);
         s.feed(&segment(&[(Outcome::Sold, 1), (Outcome::Sold, 1)]));
-        let (c, _) = s.finish(&facts(1, 0));
+        let (c, _) = s.finish(&History::default(), &facts(1, 0));
         assert_eq!((c.oversold, c.verdict), (1, Verdict::Oversold));
+    }
+
+    #[test]
+    fn sales_the_stores_record_lost_are_counted_as_a_whole_trials_check_counts_them() {
+        let mut s = Stream::new(5);
+        s.feed(&segment(&[(Outcome::Sold, 5), (Outcome::Sold, 4), (Outcome::Sold, 3)]));
+        s.feed(&segment(&[(Outcome::Sold, 3), (Outcome::Sold, 2)])); // ticket 3 twice
+        let sale = |ticket| RecordedSale {
+            worker: "buyer".into(),
+            index: 0,
+            ticket,
+        };
+        let with = |record: Vec<RecordedSale>| Facts {
+            sales_record: Some(record),
+            ..facts(5, 1)
+        };
+        let (c, _) = s
+            .clone()
+            .finish(&History::default(), &with((1..=5).rev().map(sale).collect()));
+        assert_eq!(c.lost_acknowledged, 1, "ticket 3's second receipt");
+        // The record emptied after the first three sales.
+        let (c, _) = s.finish(&History::default(), &with(vec![sale(3), sale(2)]));
+        assert_eq!((c.lost_acknowledged, c.verdict), (3, Verdict::Inconsistent));
+        let lost: Vec<&str> = c
+            .anomalies
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::LostAcknowledged)
+            .map(|a| a.text.as_str())
+            .collect();
+        assert_eq!(lost.len(), 3);
+        assert!(
+            lost[0].contains("ticket 5") && lost[0].contains("record of sales does not hold it"),
+            "{lost:?}"
+        );
+    }
+
+    #[test]
+    fn a_soak_whose_manager_died_is_crashed() {
+        let mut s = Stream::new(3);
+        s.feed(&segment(&[(Outcome::Sold, 3)]));
+        let trial = History {
+            workers: vec![Worker {
+                role: Role::Manager,
+                index: 0,
+                pid: 2,
+                ready_ns: 0,
+                finish_ns: None,
+            }],
+            ops: Vec::new(),
+        };
+        let (c, _) = s.finish(&trial, &facts(3, 2));
+        assert_eq!((c.crashed, c.verdict), (1, Verdict::Crashed));
+        assert_eq!(c.anomalies[0].kind, AnomalyKind::Crashed);
     }
 }
