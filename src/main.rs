@@ -113,6 +113,10 @@ struct CheckArgs {
     /// With --history: where to write results.json and the report
     #[arg(long, value_name = "DIR", requires = "history")]
     out: Option<PathBuf>,
+    /// With --history: how far apart the recording processes' stamps of one moment can be, in
+    /// ns; two operations closer than this are taken as concurrent
+    #[arg(long, value_name = "NS", default_value_t = 0, requires = "history")]
+    clock_uncertainty: u64,
 }
 
 #[derive(Args)]
@@ -298,9 +302,12 @@ fn rebuild_report(dir: PathBuf, exports: &ExportArgs) -> Result<u8> {
 fn check(args: CheckArgs) -> Result<u8> {
     let (Some(file), Some(initial), Some(final_stock)) = (&args.history, args.initial, args.final_stock) else {
         let dir = args.dir.unwrap_or_default();
-        let results = saved::check_folder(&dir)?;
+        let (results, notes) = saved::check_folder(&dir)?;
         let page = report::write(&dir, &results)?;
         print!("{}", table::render(&results, table::colour_for_stdout()));
+        for note in notes {
+            println!("{note}");
+        }
         for v in &results.violations {
             println!("expectation not met: {v}");
         }
@@ -311,7 +318,7 @@ fn check(args: CheckArgs) -> Result<u8> {
             EXPECTATION_VIOLATED
         });
     };
-    let judged = foreign::check(file, initial, final_stock)?;
+    let judged = foreign::check(file, initial, final_stock, args.clock_uncertainty)?;
     print!("{}", foreign::summary(&judged));
     let safe = foreign::is_safe(&judged);
     if let Some(out) = &args.out {

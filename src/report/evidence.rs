@@ -71,7 +71,8 @@ pub fn featured_index(trials: &[&TrialResult]) -> Option<usize> {
                 .saturating_add(c.lost_updates)
                 .saturating_add(c.torn_reads)
                 .saturating_add(c.phantom_stock)
-                .saturating_add(c.order_violations);
+                .saturating_add(c.order_violations)
+                .saturating_add(c.lost_acknowledged);
             (c.verdict, c.oversold, others, c.indeterminate, Reverse(*i))
         })
         .map(|(i, _)| i)
@@ -138,7 +139,13 @@ pub fn gather<'a>(out: &Path, results: &'a Results) -> Result<Vec<Evidence<'a>>>
                 .iter()
                 .find(|r| r.trials.iter().any(|x| std::ptr::eq(x, trial)))
                 .and_then(|r| r.point);
-            let judged = checker::judge(&history, trial.initial_stock);
+            // As the checker judged it: with the trial's clock uncertainty and the store's
+            // record of sales.
+            let facts = checker::Facts {
+                sales_record: crate::store::read_sales(&crate::results::trial_dir(out, &trial.dir)?)?,
+                ..trial.facts()
+            };
+            let judged = checker::judge(&history, &facts);
             ev.featured = Some(Featured {
                 trial,
                 point,

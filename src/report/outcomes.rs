@@ -18,7 +18,7 @@ pub struct Count {
     pub of: fn(&Check) -> u64,
 }
 
-pub const COUNTS: [Count; 6] = [
+pub const COUNTS: [Count; 7] = [
     Count {
         name: "oversold",
         colour: palette::OVERSOLD,
@@ -48,6 +48,11 @@ pub const COUNTS: [Count; 6] = [
         name: "order violations",
         colour: palette::ORDER,
         of: |c| c.order_violations,
+    },
+    Count {
+        name: "lost acknowledged",
+        colour: palette::LOST_ACKNOWLEDGED,
+        of: |c| c.lost_acknowledged,
     },
 ];
 

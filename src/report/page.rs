@@ -82,8 +82,15 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                          process died inside the purchase); what the checker found in a purchase colours it over that: \
                          a torn read (a stock unreadable or holding a number never written), phantom stock (a number \
                          above the initial stock), an order violation (a ticket no lower than one sold before it began), \
-                         a duplicate ticket (every receipt of a ticket sold more than once). These are the checker's \
-                         own judgements, the same that results.json counts. Past "
+                         a sale acknowledged then lost (its buyer was told it bought the ticket; the store's own record \
+                         of sales does not hold it), a duplicate ticket (every receipt of a ticket sold more than once). \
+                         Two sales are ordered in time only when one ended more than the trial's clock uncertainty \
+                         before the other began: stamps of one moment taken by two processes differ by up to that \
+                         much (the counters of two CPUs, and when each stamp is read), measured before each trial's \
+                         start gate"
+                        (uncertainty(evidence))
+                        ". Closer than that, two sales are concurrent, and no order violation rests on them. \
+                         These are the checker's own judgements, the same that results.json counts. Past "
                         (timeline::MAX_LANES) " processes a lane stands for a band of them, and shows how many of their \
                          purchases were under way in each moment, in the same colours: the note above such a timeline says so."
                     }
@@ -133,12 +140,14 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
                              Torn reads: reads of an empty or half-written stock, or of a number never written to it (such a \
                              buyer may still have been told it sold). Phantom stock: how far the stock rose above its \
                              initial count. Order violations: sales whose ticket is no lower than one sold before they \
-                             began. Kinds that no trial showed are left out."
+                             began. Lost acknowledged: sales a buyer was told of that the store's own record of sales \
+                             does not hold. Kinds that no trial showed are left out."
                         }
                     } @else {
                         p.clean {
                             "No trial of any strategy oversold, sold a ticket twice, lost an update, read a torn stock, \
-                             rose above its initial stock or went back in order: there are no anomaly counts to draw."
+                             rose above its initial stock, went back in order or lost an acknowledged sale: there are no \
+                             anomaly counts to draw."
                         }
                     }
                     @if let Some(svg) = spread {
@@ -399,6 +408,22 @@ fn trial_heading(e: &Evidence) -> Markup {
     }
 }
 
+/// The clock uncertainties of the run's trials, as the timeline's note says them: ": 48 to
+/// 61 ns in this run's trials", or nothing when no trial measured one.
+fn uncertainty(evidence: &[Evidence]) -> String {
+    let bounds = evidence
+        .iter()
+        .flat_map(|e| &e.trials)
+        .map(|t| t.check.clock_uncertainty_ns);
+    match bounds.fold(None, |r: Option<(u64, u64)>, b| {
+        Some(r.map_or((b, b), |(l, h)| (l.min(b), h.max(b))))
+    }) {
+        Some((0, 0)) | None => String::new(),
+        Some((l, h)) if l == h => format!(" ({l} ns in this run's trials)"),
+        Some((l, h)) => format!(" ({l} to {h} ns in this run's trials)"),
+    }
+}
+
 /// The first anomaly of a strategy's worst trial in one sentence, or why there is none.
 fn finding(e: &Evidence) -> Markup {
     let n = e.trials.len() as u64;
@@ -429,6 +454,9 @@ fn finding(e: &Evidence) -> Markup {
                 span.more {
                     " " (e.anomalous()) " of " (n) " trials went wrong"
                     @if c.oversold > 0 { "; this one oversold " (format::plural(c.oversold, "ticket", "tickets")) }
+                    @if c.lost_acknowledged > 0 && a.kind != crate::checker::AnomalyKind::LostAcknowledged {
+                        "; the store's record of sales lost " (format::plural(c.lost_acknowledged, "sale", "sales")) " its buyers were told of"
+                    }
                     @if more > 1 { " and had " (if more >= crate::checker::MAX_ANOMALIES { format!("at least {more}") } else { more.to_string() }) " anomalies" }
                     "."
                 }

@@ -52,6 +52,7 @@ pub const LOST: RGBColor = RGBColor(0x9c, 0x75, 0x5f);
 pub const TORN: RGBColor = RGBColor(0xf2, 0x8e, 0x2b);
 pub const ORDER: RGBColor = RGBColor(0xed, 0xc9, 0x48);
 pub const PHANTOM: RGBColor = RGBColor(0x76, 0xb7, 0xb2);
+pub const LOST_ACKNOWLEDGED: RGBColor = RGBColor(0x1b, 0x1b, 0x1b);
 
 /// A killed store's server, as the stock chart draws it; the page's CSS has it for the
 /// timeline (`g.store-killed`).

@@ -266,7 +266,7 @@ mod tests {
             workers,
             ops: vec![sale(0, MS, 3 * MS, 3), sale(1, 2 * MS, 4 * MS, 3)],
         };
-        let l = lines(&h, &checker::judge(&h, 3), 3);
+        let l = lines(&h, &checker::judge(&h, &crate::checker::Facts::ended(3, 0)), 3);
         assert_eq!(l.end_ms, 4.0);
         assert_eq!(
             l.stored,
@@ -282,7 +282,7 @@ mod tests {
         let svg = chart(
             StrategyName::None,
             &h,
-            &checker::judge(&h, 3),
+            &checker::judge(&h, &crate::checker::Facts::ended(3, 0)),
             3,
             std::slice::from_ref(&stop),
         )
@@ -296,7 +296,14 @@ mod tests {
             at_ns: 2 * MS,
             ..stop
         };
-        let svg = chart(StrategyName::None, &h, &checker::judge(&h, 3), 3, &[store_killed]).unwrap();
+        let svg = chart(
+            StrategyName::None,
+            &h,
+            &checker::judge(&h, &crate::checker::Facts::ended(3, 0)),
+            3,
+            &[store_killed],
+        )
+        .unwrap();
         assert!(svg.contains("\nstore killed\n</text>"), "a legend entry: {svg}");
         assert!(
             svg.contains("<title>store killed: buyer 0 sent SIGKILL to the store's server at 2.000 ms"),
@@ -304,7 +311,16 @@ mod tests {
         );
         assert!(svg.trim_end().ends_with("</svg>"));
         let empty = History::default();
-        assert!(chart(StrategyName::None, &empty, &checker::judge(&empty, 0), 0, &[]).is_ok());
+        assert!(
+            chart(
+                StrategyName::None,
+                &empty,
+                &checker::judge(&empty, &crate::checker::Facts::ended(0, 0)),
+                0,
+                &[]
+            )
+            .is_ok()
+        );
     }
 
     #[test]

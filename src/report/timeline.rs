@@ -28,16 +28,23 @@ pub const TOLD: [(Told, &str, &str, &str); 5] = [
 
 /// What the checker found in a purchase, drawn over its colour: (CSS class, label, colour).
 /// A purchase may carry several; the last one listed wins the fill.
-pub const MARKS: [(&str, &str, &str); 4] = [
+pub const MARKS: [(&str, &str, &str); 5] = [
     ("torn", "torn read", "#f28e2b"),
     ("phantom", "phantom stock", "#76b7b2"),
     ("order", "order violation", "#9c755f"),
+    ("lost", "acknowledged, then lost by the store", "#1b1b1b"),
     ("dup", "duplicate ticket", "#e15759"),
 ];
 
 /// What the checker found in a purchase, in the order of [`MARKS`].
 fn found(j: Judgement) -> [bool; MARKS.len()] {
-    [j.torn(), j.phantom(), j.order_violation(), j.duplicate()]
+    [
+        j.torn(),
+        j.phantom(),
+        j.order_violation(),
+        j.lost_acknowledged(),
+        j.duplicate(),
+    ]
 }
 
 /// The CSS classes of a purchase the checker judged: what it was told, then what it found.
@@ -727,6 +734,9 @@ fn hover(history: &History, op: &Op, class: Judgement) -> String {
     if class.order_violation() {
         what += "; order violation: a sale that ended before it began holds a lower ticket";
     }
+    if class.lost_acknowledged() {
+        what += "; acknowledged, then lost: the store's record of sales does not hold it";
+    }
     if class.duplicate() {
         what += "; duplicate ticket: another receipt holds it too";
     }
@@ -810,7 +820,7 @@ mod tests {
     }
 
     fn classes(h: &History, initial: i64) -> Vec<String> {
-        let judged = crate::checker::judge(h, initial);
+        let judged = crate::checker::judge(h, &crate::checker::Facts::ended(initial, 0));
         bars(h, &judged).iter().map(|b| css(b.class)).collect()
     }
 
@@ -867,7 +877,7 @@ mod tests {
             workers: buyers(3),
             ops: vec![pending, no_read, sold],
         };
-        let b = bars(&h, &crate::checker::judge(&h, 5));
+        let b = bars(&h, &crate::checker::judge(&h, &crate::checker::Facts::ended(5, 0)));
         // The pending one runs to the trial's last recorded moment: its own read.
         assert_eq!(
             (b[0].call, b[0].held, b[0].wrote),
@@ -927,7 +937,13 @@ mod tests {
             workers: buyers(5),
             ops,
         };
-        let svg = render(&h, &crate::checker::judge(&h, 5), &[], &[]).into_string();
+        let svg = render(
+            &h,
+            &crate::checker::judge(&h, &crate::checker::Facts::ended(5, 0)),
+            &[],
+            &[],
+        )
+        .into_string();
         assert_eq!(svg.matches("<g class=\"sold dup\">").count(), 5, "{svg}");
         assert_eq!(svg.matches("<title>buyer").count(), 5);
         assert!(svg.contains("at most 5"));
@@ -935,7 +951,7 @@ mod tests {
         assert!(
             render(
                 &History::default(),
-                &crate::checker::judge(&History::default(), 5),
+                &crate::checker::judge(&History::default(), &crate::checker::Facts::ended(5, 0)),
                 &[],
                 &[]
             )
@@ -982,7 +998,13 @@ mod tests {
             },
             store_killed_by("buyer 0", 15 * US),
         ];
-        let svg = render(&h, &crate::checker::judge(&h, 5), &[], &faults).into_string();
+        let svg = render(
+            &h,
+            &crate::checker::judge(&h, &crate::checker::Facts::ended(5, 0)),
+            &[],
+            &faults,
+        )
+        .into_string();
         assert!(
             svg.contains("buyer 1 stopped (SIGSTOP) at 0.012 ms, resumed at 0.025 ms"),
             "{svg}"
@@ -1044,7 +1066,15 @@ mod tests {
 
     #[test]
     fn past_max_lanes_a_lane_stands_for_a_band_of_each_role() {
-        let lanes_of = |h: &History| Lanes::new(h, &bars(h, &crate::checker::judge(h, CROWD.into())));
+        let lanes_of = |h: &History| {
+            Lanes::new(
+                h,
+                &bars(
+                    h,
+                    &crate::checker::judge(h, &crate::checker::Facts::ended(CROWD.into(), 0)),
+                ),
+            )
+        };
         let mut few = crowd();
         few.ops.retain(|op| (op.worker as usize) < MAX_LANES);
         let lanes = lanes_of(&few);
@@ -1083,17 +1113,17 @@ mod tests {
     #[test]
     fn aggregated_cells_count_what_each_band_had_under_way() {
         let h = crowd();
-        let judged = crate::checker::judge(&h, CROWD.into());
+        let judged = crate::checker::judge(&h, &crate::checker::Facts::ended(CROWD.into(), 0));
         let all = bars(&h, &judged);
         let lanes = Lanes::new(&h, &all);
         // Ten buckets of 10 µs: buyers 0 and 1 (lane 0, with 2) read at 10 and 12 µs and wrote
         // at 20 and 22 µs, so both are under way in buckets 1 and 2.
         let cells = cells(&h, &all, &lanes, (0, 100 * US), 10, &[1]);
         assert_eq!(cells.len(), 50 * 10);
-        let dup = TOLD.len() + 3;
+        let dup = TOLD.len() + 4;
         for cell in &cells[1..=2] {
             assert_eq!(
-                (cell.purchases(), cell.told[0], cell.marks[3], cell.fills[dup]),
+                (cell.purchases(), cell.told[0], cell.marks[4], cell.fills[dup]),
                 (2, 2, 2, 2)
             );
             assert!(cell.first);
@@ -1141,7 +1171,13 @@ mod tests {
             },
             store_killed_by("buyer 7", 300 * US),
         ];
-        let svg = render(&h, &crate::checker::judge(&h, CROWD.into()), &[], &faults).into_string();
+        let svg = render(
+            &h,
+            &crate::checker::judge(&h, &crate::checker::Facts::ended(CROWD.into(), 0)),
+            &[],
+            &faults,
+        )
+        .into_string();
         assert!(
             svg.contains("Lanes aggregated: 150 processes made purchases in this trial, more than the 128 lanes"),
             "{svg}"

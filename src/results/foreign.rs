@@ -32,8 +32,9 @@ pub struct Judged {
 #[error("{0}")]
 pub struct BadCount(String);
 
-/// Reads and judges `file`, from a stock of `initial` that ended at `final_stock`.
-pub fn check(file: &Path, initial: i64, final_stock: i64) -> Result<Judged> {
+/// Reads and judges `file`, from a stock of `initial` that ended at `final_stock`, its
+/// processes' stamps of one moment at most `clock_uncertainty_ns` apart.
+pub fn check(file: &Path, initial: i64, final_stock: i64, clock_uncertainty_ns: u64) -> Result<Judged> {
     if initial < 0 {
         return Err(BadCount(format!(
             "--initial is {initial}, a negative count of tickets: give the stock the program started with"
@@ -41,7 +42,10 @@ pub fn check(file: &Path, initial: i64, final_stock: i64) -> Result<Judged> {
         .into());
     }
     let history = crate::history::import::read(file)?;
-    let facts = Facts::ended(initial, final_stock);
+    let facts = Facts {
+        clock_uncertainty_ns,
+        ..Facts::ended(initial, final_stock)
+    };
     Ok(Judged {
         check: checker::check(&history, &facts),
         speed: Speed::of(&history, None),
@@ -60,6 +64,11 @@ pub fn summary(j: &Judged) -> String {
     let _ = writeln!(s, "verdict: {verdict}");
     let _ = writeln!(
         s,
+        "clock uncertainty: {} ns (two operations are ordered in time only when one ended more than this before the other began)",
+        c.clock_uncertainty_ns
+    );
+    let _ = writeln!(
+        s,
         "attempts {}: sold {}, sold out {}, unreadable {}, indeterminate {}",
         c.attempts, c.sold, c.sold_out, c.unreadable, c.indeterminate
     );
@@ -68,6 +77,9 @@ pub fn summary(j: &Judged) -> String {
         "oversold {}, duplicate tickets {}, lost updates {}, torn reads {}, phantom stock {}, order violations {}",
         c.oversold, c.duplicate_tickets, c.lost_updates, c.torn_reads, c.phantom_stock, c.order_violations
     );
+    if c.lost_acknowledged > 0 {
+        let _ = writeln!(s, "lost acknowledged sales {}", c.lost_acknowledged);
+    }
     if !c.anomalies.is_empty() {
         let more = if c.anomalies.len() >= checker::MAX_ANOMALIES {
             " (the first ones; the counts above cover all)"

@@ -96,7 +96,19 @@ impl TrialResult {
             },
             deadline_hit: self.ended_ns.is_some() || self.check.verdict == Verdict::Deadlock,
             sales_record: None,
+            clock_uncertainty_ns: self.check.clock_uncertainty_ns,
         }
+    }
+
+    /// The clock uncertainty the trial's history holds (its header's, as measured before its
+    /// gate); for a history from elsewhere, the one it was checked with. `None` for a
+    /// history.bin of an earlier sim, which measured none.
+    pub fn saved_clock_uncertainty(&self, out: &Path) -> Result<Option<u64>> {
+        let path = trial_dir(out, &self.dir)?.join(crate::history::FILE_NAME);
+        if !path.is_file() {
+            return Ok(Some(self.check.clock_uncertainty_ns));
+        }
+        Ok(crate::history::clock_uncertainty(&path)?)
     }
 
     /// Reads the trial's history from its folder in `out`: `history.bin`, or, for a history
@@ -129,11 +141,18 @@ impl TrialResult {
         })
     }
 
-    /// Judges the trial's history again, with the same facts and the store's record of sales
-    /// (if it keeps one), and measures its speed again.
-    pub fn judge_again(&mut self, history: &History, sales_record: Option<Vec<checker::RecordedSale>>) {
+    /// Judges the trial's history again, with the same facts, the store's record of sales
+    /// (if it keeps one) and the clock uncertainty its history holds, and measures its speed
+    /// again.
+    pub fn judge_again(
+        &mut self,
+        history: &History,
+        sales_record: Option<Vec<checker::RecordedSale>>,
+        clock_uncertainty_ns: u64,
+    ) {
         let facts = Facts {
             sales_record,
+            clock_uncertainty_ns,
             ..self.facts()
         };
         let ended_ns = match self.ended_ns {

@@ -16,8 +16,10 @@ use crate::results::{self, Results, Summary, TrialResult};
 use crate::scenario::StrategyName;
 
 /// Judges every trial of the run in `dir` again and rewrites its results.json (the report is
-/// the caller's next step). The expectations are checked again too.
-pub fn check_folder(dir: &Path) -> Result<Results> {
+/// the caller's next step). The expectations are checked again too. Each trial is judged
+/// with the clock uncertainty its history holds; those of an earlier sim, which measured
+/// none, with 0, and a note says which.
+pub fn check_folder(dir: &Path) -> Result<(Results, Vec<String>)> {
     if !dir.is_dir() {
         bail!(
             "{} is not a folder: give the output folder of an earlier `sim run`",
@@ -33,18 +35,52 @@ pub fn check_folder(dir: &Path) -> Result<Results> {
             run.trials.iter_mut().map(move |t| (strategy, t))
         })
         .collect();
-    trials.par_iter_mut().try_for_each(|(strategy, trial)| -> Result<()> {
-        let history = trial.read_history(dir, *strategy)?;
-        let sales = crate::store::read_sales(&crate::results::trial_dir(dir, &trial.dir)?)?;
-        trial.judge_again(&history, sales);
-        Ok(())
-    })?;
+    let notes: Vec<Option<String>> = trials
+        .par_iter_mut()
+        .map(|(strategy, trial)| -> Result<Option<String>> {
+            let history = trial.read_history(dir, *strategy)?;
+            let sales = crate::store::read_sales(&crate::results::trial_dir(dir, &trial.dir)?)?;
+            let bound = trial.saved_clock_uncertainty(dir)?;
+            trial.judge_again(&history, sales, bound.unwrap_or(0));
+            Ok(bound
+                .is_none()
+                .then(|| format!("trial {} of {}", trial.trial, strategy)))
+        })
+        .collect::<Result<_>>()?;
+    let unmeasured: Vec<String> = notes.into_iter().flatten().collect();
+    let mut said = Vec::new();
+    if !unmeasured.is_empty() {
+        said.push(format!(
+            "note: {} of {} trials hold no clock uncertainty (their histories are from an earlier sim, which measured none): \
+             judged with 0 ns, so two sales are ordered by their stamps alone ({})",
+            unmeasured.len(),
+            trials.len(),
+            unmeasured.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                + if unmeasured.len() > 3 { ", …" } else { "" }
+        ));
+    }
+    said.push(uncertainty_range(
+        trials.iter().map(|(_, t)| t.check.clock_uncertainty_ns),
+    ));
     for run in &mut results.runs {
         run.summary = Summary::of(&run.trials);
     }
     results.violations = crate::results::expect::violations(&results);
     results.write(dir)?;
-    Ok(results)
+    Ok((results, said))
+}
+
+/// The clock uncertainties the trials were judged with, as `sim check` says them.
+fn uncertainty_range(bounds: impl Iterator<Item = u64>) -> String {
+    let (low, high) = bounds.fold((u64::MAX, 0), |(l, h), b| (l.min(b), h.max(b)));
+    let range = match (low, high) {
+        (u64::MAX, _) => return "no trial to judge".into(),
+        (l, h) if l == h => format!("{l} ns"),
+        (l, h) => format!("{l}–{h} ns"),
+    };
+    format!(
+        "clock uncertainty: {range} (two sales are ordered in time only when one ended more than this before the other began)"
+    )
 }
 
 /// Where `sim export` writes.

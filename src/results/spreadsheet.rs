@@ -17,7 +17,7 @@ use crate::results::{Results, StrategyRun, TrialResult};
 
 /// The CSV's first columns, in order; any other plain field of a trial's results follows
 /// them, in the order of their names (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 39] = [
+pub const CSV_COLUMNS: [&str; 41] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -47,6 +47,8 @@ pub const CSV_COLUMNS: [&str; 39] = [
     "unconsumed",
     "abandoned",
     "lost_acknowledged",
+    "crashed",
+    "clock_uncertainty_ns",
     "wall_ms",
     "purchases_per_s",
     "p50_us",
