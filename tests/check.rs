@@ -572,3 +572,91 @@ fn the_python_example_records_a_history_sim_can_check() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_order_violation_is_found_past_the_clock_uncertainty_and_not_within_it() {
+    // Buyer 0 sold ticket 9 and finished; buyer 1 began `gap` ns later and sold ticket 10:
+    // the stock went back up, if the stamps can tell the two apart.
+    let history = |gap: u64| {
+        let b = 10_000 + gap;
+        vec![
+            json!({"process": 0, "type": "invoke", "f": "purchase", "time": 0}),
+            json!({"process": 0, "type": "ok", "f": "purchase", "time": 10_000, "value": 9, "written": 8}),
+            json!({"process": 1, "type": "invoke", "f": "purchase", "time": b}),
+            json!({"process": 1, "type": "ok", "f": "purchase", "time": b + 10_000, "value": 10, "written": 9}),
+        ]
+    };
+    let check = |gap: u64, bound: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("h.jsonl");
+        let text: String = history(gap).iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let out = dir.path().join("out");
+        let mut command = sim();
+        command.args(["check", "--history"]).arg(&file);
+        command.args(["--initial", "10", "--final", "8", "--out"]).arg(&out);
+        if !bound.is_empty() {
+            command.args(["--clock-uncertainty", bound]);
+        }
+        let o = command.output().unwrap();
+        let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        (o.status.code(), results["runs"][0]["trials"][0].clone(), stdout)
+    };
+    let (code, t, out) = check(5_000, "100");
+    assert_eq!(code, Some(1), "{out}");
+    only(&t, "order_violations", 1, "order", "inconsistent", &out);
+    assert_eq!(u(&t["clock_uncertainty_ns"]), 100);
+    assert!(out.contains("clock uncertainty: 100 ns"), "{out}");
+    assert!(
+        out.contains("5.000 µs before it began (the clocks' uncertainty: 100 ns)"),
+        "{out}"
+    );
+
+    let (code, t, out) = check(50, "100");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        (u(&t["order_violations"]), t["verdict"].as_str()),
+        (0, Some("safe")),
+        "{t}"
+    );
+
+    // Without the flag, stamps are taken as exact: 50 ns apart is an order.
+    let (code, t, out) = check(50, "");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(
+        (u(&t["order_violations"]), u(&t["clock_uncertainty_ns"])),
+        (1, 0),
+        "{t}"
+    );
+}
+
+#[test]
+fn sim_check_judges_each_trial_with_its_saved_clock_uncertainty_and_says_so() {
+    let run = run_shipped("lock.toml", &["--trials", "2", "--strategy", "semaphore"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let trials = run.trials("semaphore");
+    let measured: Vec<u64> = trials.iter().map(|t| u(&t["clock_uncertainty_ns"])).collect();
+    assert!(measured.iter().all(|&b| b > 0), "{measured:?}");
+    // The first trial's history as an earlier sim wrote it: no bound in its header.
+    let path = run.out.join(trials[0]["dir"].as_str().unwrap()).join("history.bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        u64::from_le_bytes(bytes[48..56].try_into().unwrap()),
+        measured[0],
+        "the header holds the bound results.json has"
+    );
+    bytes[48..56].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    let o = sim().arg("check").arg(&run.out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("note: 1 of 2 trials hold no clock uncertainty") && stdout.contains("trial 0 of semaphore"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("clock uncertainty: 0–"), "{stdout}");
+    let again = run.trials("semaphore");
+    assert_eq!(u(&again[0]["clock_uncertainty_ns"]), 0);
+    assert_eq!(u(&again[1]["clock_uncertainty_ns"]), measured[1]);
+}

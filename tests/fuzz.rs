@@ -205,12 +205,13 @@ proptest! {
             final_stock: final_stock.map_or(FinalStock::Unreadable("x".into()), FinalStock::Value),
             deadline_hit: deadline,
             sales_record: None,
+            clock_uncertainty_ns: 0,
         };
         let c = checker::check(&history, &facts);
         prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.unreadable + c.fenced + c.gave_up + c.indeterminate);
         prop_assert!(c.torn_reads >= c.unreadable && c.torn_reads <= c.attempts);
         // What the report draws is what the checker counted.
-        let judged = checker::judge(&history, initial);
+        let judged = checker::judge(&history, &facts);
         let told = |t: checker::Told| judged.ops.iter().filter(|j| j.told() == Some(t)).count() as u64;
         prop_assert_eq!(
             (told(checker::Told::Sold), told(checker::Told::SoldOut), told(checker::Told::Unreadable)),

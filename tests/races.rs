@@ -227,3 +227,48 @@ fn one_step_strategies_stay_in_real_time_order_at_full_speed() {
         }
     }
 }
+
+#[test]
+fn no_exact_strategy_is_judged_anomalous_without_a_race_window() {
+    // Serial sales a few hundred nanoseconds apart, where stamps of one moment taken on two
+    // CPUs differ by tens of them: every trial must be safe, each judged with its measured
+    // clock uncertainty. A semaphore at two buyers and 200,000 purchases each was judged
+    // inconsistent in 9 trials of 10 when stamps were taken as exact.
+    let strategies = [
+        "file-lock",
+        "semaphore",
+        "queue",
+        "ofd-lock",
+        "sysv-semaphore",
+        "robust-mutex",
+        "atomic",
+        "optimistic",
+    ];
+    let list = strategies.map(|s| format!("\"{s}\"")).join(", ");
+    let matrix = run_scenario(
+        &format!(
+            "trials = 2\nstrategy = [{list}]\n[stock]\nstore = \"shm\"\ninitial = 200000\n\
+             [buyers]\ncount = [2, 8]\nattempts = 8000\nhold_us = 0\n"
+        ),
+        &[],
+    );
+    let semaphore = run_scenario(
+        "trials = 4\nstrategy = \"semaphore\"\n[stock]\nstore = \"shm\"\ninitial = 1000000\n\
+         [buyers]\ncount = 2\nattempts = 200000\nhold_us = 0\n",
+        &[],
+    );
+    let mut judged = 0;
+    for run in [&matrix, &semaphore] {
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        for point in run.results()["runs"].as_array().unwrap() {
+            for t in point["trials"].as_array().unwrap() {
+                let what = format!("{} at {}: {t}", point["strategy"], point["point"]);
+                assert_eq!(t["verdict"], "safe", "{what}");
+                assert_eq!(u(&t["order_violations"]), 0, "{what}");
+                assert!(u(&t["clock_uncertainty_ns"]) > 0, "{what}");
+                judged += 1;
+            }
+        }
+    }
+    assert_eq!(judged, strategies.len() * 2 * 2 + 4);
+}

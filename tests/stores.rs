@@ -731,6 +731,99 @@ fn on_the_users_own_redis_sim_keeps_to_its_keys_and_refuses_more_buyers_than_max
     }
 }
 
+#[test]
+fn a_redis_record_of_sales_emptied_mid_sale_names_every_acknowledged_sale_it_lost() {
+    require_redis();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("redis.sock");
+    let _server = KilledOnDrop(
+        Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || socket.exists()),
+        "the test's own redis did not start"
+    );
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .arg("-s")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let url = format!("redis+unix://{}", socket.display());
+    // Four buyers a sale every 3 ms each: a trial sells for about 200 ms, a soak for 1.5 s.
+    // Once the record holds 30 sales, a second client deletes it; the buyers sell on, and
+    // the record starts again from the next sale.
+    for (what, how_long) in [("trial", "attempts = 60"), ("soak", "duration_ms = 1500")] {
+        let file = dir.path().join(format!("{what}.toml"));
+        std::fs::write(
+            &file,
+            format!(
+                "strategy = \"atomic\"\n[stock]\nstore = \"redis\"\nurl = \"{url}\"\ninitial = 100000\n\
+                 [buyers]\ncount = 4\n{how_long}\nhold_us = 3000\n"
+            ),
+        )
+        .unwrap();
+        let mut run = common::run_in_background(&file, &dir.path().join(what));
+        let out = dir.path().join(what).join("out");
+        let mut emptied = 0;
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                let key = cli(&["--scan", "--pattern", "*:sales"]);
+                let held: u64 = match key.as_str() {
+                    "" => 0,
+                    key => cli(&["LLEN", key]).parse().unwrap_or(0),
+                };
+                if held >= 30 {
+                    emptied = held;
+                    cli(&["DEL", &key]);
+                }
+                emptied > 0 || run.try_wait().unwrap().is_some()
+            }),
+            "{what}: the record never held 30 sales"
+        );
+        assert!(emptied >= 30, "{what}: the run ended before its record held 30 sales");
+        assert_eq!(run.wait().unwrap().code(), Some(0), "{what}");
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+        let t = &results["runs"][0]["trials"][0];
+        // The sales deleted, and any made between the count above and the deletion.
+        assert!(u(&t["lost_acknowledged"]) >= emptied, "{what}: {t}");
+        assert!(u(&t["lost_acknowledged"]) < u(&t["sold"]), "{what}: {t}");
+        assert_eq!(t["verdict"], "inconsistent", "{what}: {t}");
+        let lost: Vec<&str> = t["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "lost-acknowledged")
+            .map(|a| a["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(lost.len() as u64, u(&t["lost_acknowledged"]).min(50), "{what}: {t}");
+        for text in &lost {
+            assert!(
+                text.contains(" was told it bought ticket ")
+                    && text.ends_with("; the store's record of sales does not hold it"),
+                "{what}: {text}"
+            );
+        }
+        if what == "trial" {
+            assert!(lost[0].starts_with("buyer "), "{}", lost[0]);
+            let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+            let said = lost[0].split(';').next().unwrap();
+            assert!(page.contains(said), "the report's What happened names it: {said}");
+            assert!(page.contains("class=\"sold lost"), "the timeline draws it");
+        }
+    }
+}
+
 /// A server the test started, ended however the test ends.
 struct KilledOnDrop(Child);
 
