@@ -14,7 +14,7 @@ pub use crew::FaultEvent;
 pub use folder::{FolderLock, MARKER};
 pub use trial::TrialResult;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -189,7 +189,8 @@ fn run_with(
 ) -> Result<(Vec<Trials>, RunEnd)> {
     space::check(scenario, out, options.keep_histories)?;
     if scenario.buyers.duration_ms.is_some() && options.keep_histories == KeepHistories::All {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "note: a soak that keeps every history writes 64 bytes a purchase, hundreds of MB a minute; \
              --keep-histories anomalous removes the segments once checked"
         );
@@ -197,7 +198,8 @@ fn run_with(
     for &name in &scenario.strategies {
         let removed = strategy::registry(name).sweep_stale();
         if removed > 0 {
-            eprintln!("note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
+            let _ = writeln!(
+            std::io::stderr(),"note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
         }
     }
     // The store's server for the whole run, stopped when this returns, however it returns.
