@@ -49,8 +49,8 @@ impl Validator<'_> {
     fn snippet(&self, span: Option<Range<usize>>) -> String {
         let Some(span) = span else { return String::new() };
         let line = self.line(span.start);
-        let content = self.text.lines().nth(line - 1).unwrap_or("");
-        format!(" (line {line}: `{}`)", content.trim())
+        // Quoted with its secrets masked: a url's password, a header's value.
+        format!(" (line {line}: `{}`)", super::secret::masked_line(self.text, line))
     }
 
     fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
