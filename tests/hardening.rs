@@ -285,3 +285,60 @@ fn every_command_that_prints_stops_quietly_when_its_reader_goes_away() {
         }
     }
 }
+
+/// The pids of the processes named `comm` in the process group `group`.
+fn in_group(group: u32, comm: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let pgrp = stat[close + 1..].split_whitespace().nth(2).and_then(|p| p.parse::<u32>().ok());
+        if &stat[open + 1..close] == comm && pgrp == Some(group) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_while_initdb_runs_exits_130_and_leaves_nothing_half_made() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p1");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/postgres.toml");
+    // In a process group of its own, as `setsid` puts it, so that the whole group is signalled
+    // as a Ctrl-C at a terminal signals it.
+    // `--out p1`, relative, as the reproduction gives it.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("run")
+        .arg(&scenario)
+        .args(["--out", "p1"])
+        .current_dir(dir.path())
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = child.id();
+    let caught = wait_until(Duration::from_secs(60), || !in_group(group, "initdb").is_empty());
+    assert!(caught, "no initdb ran in sim's process group: is PostgreSQL installed (scripts/test installs it)?");
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{group}")])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let answered = wait_until(Duration::from_secs(60), || child.try_wait().unwrap().is_some());
+    if !answered {
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(!out.join("server").exists(), "{err}");
+    assert!(in_group(group, "postgres").is_empty() && in_group(group, "initdb").is_empty());
+}

@@ -20,7 +20,10 @@ pub const MARKER: &str = ".sim-run";
 /// What a run leaves in its output folder besides the marker, removed before the next run
 /// into it: the trials, the results and report made from them, a store's server folder, and
 /// the page `sim compare` writes beside them.
-const EARLIER_RUN: [&str; 5] = ["trials", "index.html", "results.json", "server", "compare.html"];
+const EARLIER_RUN: [&str; 5] = ["trials", "index.html", "results.json", SERVER_DIR, "compare.html"];
+
+/// The folder a store's throwaway server keeps its files in.
+pub const SERVER_DIR: &str = "server";
 
 /// What sim writes aside and renames into place (see `sys::file::replace`): left only by a
 /// sim that was killed in between, and no file of the user's.

@@ -11,7 +11,7 @@ mod space;
 mod trial;
 
 pub use crew::FaultEvent;
-pub use folder::{FolderLock, MARKER};
+pub use folder::{FolderLock, MARKER, SERVER_DIR};
 pub use trial::TrialResult;
 
 use std::io::{Read, Write};
@@ -203,7 +203,16 @@ fn run_with(
         }
     }
     // The store's server for the whole run, stopped when this returns, however it returns.
-    let service = store::registry(scenario.stock.store).start(scenario, out)?;
+    let service = match store::registry(scenario.stock.store).start(scenario, out) {
+        Ok(service) => service,
+        // A Ctrl-C reaches the server's set-up too (`initdb` in the same process group), which
+        // then fails: the interrupt is what happened, and nothing half-made stays.
+        Err(_) if interrupts.pending() => {
+            let _ = std::fs::remove_dir_all(out.join(SERVER_DIR));
+            return Ok((Vec::new(), RunEnd::Interrupted));
+        }
+        Err(e) => return Err(e),
+    };
     let mut runs = Vec::new();
     let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(

@@ -161,7 +161,8 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
     let bin = binaries()?;
     let run_as = server::run_as("postgres", PACKAGE)?;
     let socket = SocketDir::make("pg", run_as)?;
-    let home = out.join("server");
+    // Absolute: the server's programs run in `/`, where a relative --out means nothing.
+    let home = std::path::absolute(out.join("server")).with_context(|| format!("finding {}", out.display()))?;
     std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
     // The data folder belongs in the output; a `postgres` user that cannot reach it (an
     // output folder under /root, a private temporary folder) gets it beside the socket.
@@ -178,7 +179,11 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
         .arg("-D")
         .arg(&data)
         .args(["-A", "trust", "-N", "--no-locale", "-E", "UTF8", "-U", USER]);
-    server::run_to_end(initdb, run_as, &home.join("initdb.log")).context("making the throwaway PostgreSQL server")?;
+    if let Err(e) = server::run_to_end(initdb, run_as, &home.join("initdb.log")) {
+        // Half a data folder is of no use to anyone: its log says what went wrong.
+        let _ = std::fs::remove_dir_all(&data);
+        return Err(e.context("making the throwaway PostgreSQL server"));
+    }
 
     let max_connections = (workers + 10).max(100);
     // A throwaway server: what it holds is lost with it anyway, unless it is to be killed
