@@ -51,7 +51,19 @@ pub const BIN_VARIABLE: &str = "SIM_POSTGRES_BIN";
 /// The `postgres` store.
 pub struct PostgresStore;
 
+/// What a throwaway server's data folder takes on disk, at most, as [`Store::disk_need`] says.
+const THROWAWAY_DATA: u64 = 64 << 20;
+
 impl Store for PostgresStore {
+    /// A throwaway server's data folder: 39 MiB after `initdb` (PostgreSQL 15, `du -s`), and
+    /// its write-ahead log's first segments as it runs.
+    fn disk_need(&self, scenario: &Scenario) -> u64 {
+        match scenario.stock.url {
+            Some(_) => 0,
+            None => THROWAWAY_DATA,
+        }
+    }
+
     fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
         let name = format!(
             "sim_{}_{}",
