@@ -116,7 +116,10 @@ fn one_purchase(c: &mut Criterion) {
                 servers.push((plan.store, common::server(plan.store, &folder, &skipped)));
             }
             let Some((_, Some(service))) = servers.iter().find(|(kind, _)| *kind == plan.store) else {
-                eprintln!("skipped purchase/uncontended/{name}: its store {} has no server", plan.store);
+                eprintln!(
+                    "skipped purchase/uncontended/{name}: its store {} has no server",
+                    plan.store
+                );
                 continue;
             };
             plan.store_url = sim::scenario::mask_password(service.url());

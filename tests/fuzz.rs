@@ -380,7 +380,11 @@ fn op() -> impl Strategy<Value = Op> {
         .prop_map(|(worker, kind, outcome, start, read, write, end, value, written)| {
             // A process's moments in their order, as any recorder takes them: the format
             // refuses them out of it. A sold purchase has the ticket it read.
-            let (read, write, end) = (read.map(|t| start + t), write.map(|t| start + 2_000_000 + t), end.map(|t| start + 4_000_000 + t));
+            let (read, write, end) = (
+                read.map(|t| start + t),
+                write.map(|t| start + 2_000_000 + t),
+                end.map(|t| start + 4_000_000 + t),
+            );
             let value = match (kind, outcome) {
                 (Kind::Purchase, Outcome::Sold | Outcome::Ok) => Some(value.unwrap_or(1)),
                 _ => value,
@@ -442,17 +446,37 @@ fn every_reader_of_results_answers(dir: &Path) -> Result<(), TestCaseError> {
     let runs: [Vec<&std::ffi::OsStr>; 4] = [
         vec!["report".as_ref(), dir.as_os_str()],
         vec!["check".as_ref(), dir.as_os_str()],
-        vec!["compare".as_ref(), dir.as_os_str(), other.as_os_str(), "--out".as_ref(), "/dev/null".as_ref()],
-        vec!["compare".as_ref(), other.as_os_str(), dir.as_os_str(), "--out".as_ref(), "/dev/null".as_ref()],
+        vec![
+            "compare".as_ref(),
+            dir.as_os_str(),
+            other.as_os_str(),
+            "--out".as_ref(),
+            "/dev/null".as_ref(),
+        ],
+        vec![
+            "compare".as_ref(),
+            other.as_os_str(),
+            dir.as_os_str(),
+            "--out".as_ref(),
+            "/dev/null".as_ref(),
+        ],
     ];
     for args in runs {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim")).args(&args).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(&args)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&output.stderr);
         let code = output.status.code();
         prop_assert!(matches!(code, Some(0..=2)), "{:?}: {:?}\n{}", args, code, err);
         prop_assert!(!err.contains("panicked"), "{:?}: {}", args, err);
         if code == Some(2) {
-            prop_assert!(err.starts_with("error: ") && err.trim_end().len() > 20, "{:?}: {}", args, err);
+            prop_assert!(
+                err.starts_with("error: ") && err.trim_end().len() > 20,
+                "{:?}: {}",
+                args,
+                err
+            );
         }
     }
     Ok(())
@@ -484,18 +508,36 @@ proptest! {
 fn the_probes_json_lines_are_refused_naming_the_line_and_the_field() {
     let invoke = |t: u64| format!("{{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": {t}}}\n");
     let cases = [
-        (invoke(500) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 200, \"value\": 3}", "line 2: field \"time\""),
         (
-            invoke(100) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 300, \"value\": 3, \"read_time\": 50, \"write_time\": 10}",
+            invoke(500) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 200, \"value\": 3}",
+            "line 2: field \"time\"",
+        ),
+        (
+            invoke(100)
+                + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 300, \"value\": 3, \"read_time\": 50, \"write_time\": 10}",
             "line 2: field \"read_time\"",
         ),
-        (invoke(100) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 300}", "line 2: field \"value\""),
-        ("{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 9223372036854775808}".into(), "line 1: field \"time\" is 9223372036854775808, out of range"),
-        ("{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 1, \"entry\": -1}".into(), "line 1: field \"entry\" is -1, out of range"),
-        (invoke(1) + &" ".repeat((1 << 20) + 1), "line 2: the line is longer than 1 MiB"),
+        (
+            invoke(100) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 300}",
+            "line 2: field \"value\"",
+        ),
+        (
+            "{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 9223372036854775808}".into(),
+            "line 1: field \"time\" is 9223372036854775808, out of range",
+        ),
+        (
+            "{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 1, \"entry\": -1}".into(),
+            "line 1: field \"entry\" is -1, out of range",
+        ),
+        (
+            invoke(1) + &" ".repeat((1 << 20) + 1),
+            "line 2: the line is longer than 1 MiB",
+        ),
     ];
     for (text, want) in cases {
-        let e = sim::history::import::parse(Path::new("f.jsonl"), text.as_bytes()).unwrap_err().to_string();
+        let e = sim::history::import::parse(Path::new("f.jsonl"), text.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("f.jsonl, ") && e.contains(want), "{want}\n→ {e}");
     }
 }
@@ -504,9 +546,18 @@ fn the_probes_json_lines_are_refused_naming_the_line_and_the_field() {
 #[test]
 fn the_probes_scenarios_are_refused_without_their_secrets() {
     for (text, want) in [
-        ("[stock]\nstore = \"postgres\"\nurl = \"postgres://admin:s3cretpw@127.0.0.1:54329/postgres\" junk\n", "line 3"),
-        ("[stock]\nstore = \"postgres\"\nurl = \"host=127.0.0.1 port=54329 user=admin password=s3cretpw\"\n", "stock.url"),
-        ("[stock]\nstore = \"redis\"\n[buyers]\nduration_ms = 3000\n[faults]\nkill_store = true\n", "faults.kill_store"),
+        (
+            "[stock]\nstore = \"postgres\"\nurl = \"postgres://admin:s3cretpw@127.0.0.1:54329/postgres\" junk\n",
+            "line 3",
+        ),
+        (
+            "[stock]\nstore = \"postgres\"\nurl = \"host=127.0.0.1 port=54329 user=admin password=s3cretpw\"\n",
+            "stock.url",
+        ),
+        (
+            "[stock]\nstore = \"redis\"\n[buyers]\nduration_ms = 3000\n[faults]\nkill_store = true\n",
+            "faults.kill_store",
+        ),
     ] {
         let e = parse(text).unwrap_err().to_string();
         assert!(e.contains(want) && !e.contains("s3cretpw"), "{text}\n→ {e}");

@@ -16,7 +16,13 @@ fn small_run(dir: &Path) -> PathBuf {
     let scenario = dir.join("small.toml");
     std::fs::write(&scenario, LOTTERY).unwrap();
     let out = dir.join("run");
-    sim().arg("run").arg(&scenario).arg("--out").arg(&out).assert().success();
+    sim()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
     out
 }
 
@@ -42,7 +48,10 @@ fn a_link_planted_in_the_output_folder_is_refused_and_never_followed() {
         let output = sim().args(&args).output().unwrap();
         let err = stderr_of(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains(".sim-run") && err.contains("symbolic link"), "{args:?}: {err}");
+        assert!(
+            err.contains(".sim-run") && err.contains("symbolic link"),
+            "{args:?}: {err}"
+        );
         assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n", "{args:?}");
     }
 
@@ -88,7 +97,10 @@ fn an_endless_line_is_refused_at_once_naming_it() {
     let output = child.wait_with_output().unwrap();
     let err = stderr_of(&output);
     assert_eq!(output.status.code(), Some(2), "{err}");
-    assert!(err.contains("/dev/zero, line 1: the line is longer than 1 MiB"), "{err}");
+    assert!(
+        err.contains("/dev/zero, line 1: the line is longer than 1 MiB"),
+        "{err}"
+    );
 
     let invoke = "{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 5}\n";
     let mut text = invoke.as_bytes().to_vec();
@@ -172,7 +184,10 @@ fn a_soak_with_kill_store_is_refused_naming_the_field() {
     let err = refused(
         "strategy = \"atomic\"\n[stock]\nstore = \"redis\"\n[buyers]\nduration_ms = 3000\n[faults]\nkill_store = true\n",
     );
-    assert!(err.contains("line 7, field `faults.kill_store`") && err.contains("a soak"), "{err}");
+    assert!(
+        err.contains("line 7, field `faults.kill_store`") && err.contains("a soak"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -180,8 +195,18 @@ fn a_names_limit_counts_characters() {
     let dir = tempfile::tempdir().unwrap();
     let name = "é".repeat(51);
     let file = dir.path().join("s.toml");
-    std::fs::write(&file, format!("name = \"{name}\"\n{}", LOTTERY.split_once('\n').unwrap().1)).unwrap();
-    sim().arg("run").arg(&file).arg("--out").arg(dir.path().join("out")).assert().success();
+    std::fs::write(
+        &file,
+        format!("name = \"{name}\"\n{}", LOTTERY.split_once('\n').unwrap().1),
+    )
+    .unwrap();
+    sim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .success();
     let err = refused(&format!("name = \"{}\"\n", "é".repeat(101)));
     assert!(err.contains("use 1 to 100 letters"), "{err}");
 }
@@ -249,7 +274,13 @@ fn every_command_that_prints_stops_quietly_when_its_reader_goes_away() {
     let dir = tempfile::tempdir().unwrap();
     let run = small_run(dir.path());
     let history = dir.path().join("h.jsonl");
-    sim().arg("export").arg(run.join("trials/file-lock/000")).arg("--out").arg(&history).assert().success();
+    sim()
+        .arg("export")
+        .arg(run.join("trials/file-lock/000"))
+        .arg("--out")
+        .arg(&history)
+        .assert()
+        .success();
     let scenario = dir.path().join("small.toml");
     let again = dir.path().join("again");
     let bad = dir.path().join("bad.toml");
@@ -261,11 +292,33 @@ fn every_command_that_prints_stops_quietly_when_its_reader_goes_away() {
         (vec![s("report"), run.as_os_str()], 0),
         (vec![s("check"), run.as_os_str()], 0),
         (
-            vec![s("check"), s("--history"), history.as_os_str(), s("--initial"), s("5"), s("--final"), s("0")],
+            vec![
+                s("check"),
+                s("--history"),
+                history.as_os_str(),
+                s("--initial"),
+                s("5"),
+                s("--final"),
+                s("0"),
+            ],
             0,
         ),
-        (vec![s("check"), s("--history"), bad.as_os_str(), s("--initial"), s("5"), s("--final"), s("0")], 2),
-        (vec![s("export"), run.join("trials/file-lock/000").into_os_string().leak()], 0),
+        (
+            vec![
+                s("check"),
+                s("--history"),
+                bad.as_os_str(),
+                s("--initial"),
+                s("5"),
+                s("--final"),
+                s("0"),
+            ],
+            2,
+        ),
+        (
+            vec![s("export"), run.join("trials/file-lock/000").into_os_string().leak()],
+            0,
+        ),
         (vec![s("export"), run.as_os_str()], 0),
         (vec![s("compare"), run.as_os_str(), run.as_os_str()], 0),
         (vec![s("completions"), s("bash")], 0),
@@ -277,7 +330,12 @@ fn every_command_that_prints_stops_quietly_when_its_reader_goes_away() {
     for (args, code) in &commands {
         for stdout in [true, false] {
             let (status, said) = closed(args, stdout);
-            assert_eq!(status, Some(*code), "{args:?} (closed {}): {said}", if stdout { "stdout" } else { "stderr" });
+            assert_eq!(
+                status,
+                Some(*code),
+                "{args:?} (closed {}): {said}",
+                if stdout { "stdout" } else { "stderr" }
+            );
             assert!(
                 !said.contains("panicked") && !said.contains("failed printing"),
                 "{args:?}: {said}"
@@ -297,7 +355,10 @@ fn in_group(group: u32, comm: &str) -> Vec<u32> {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        let pgrp = stat[close + 1..].split_whitespace().nth(2).and_then(|p| p.parse::<u32>().ok());
+        let pgrp = stat[close + 1..]
+            .split_whitespace()
+            .nth(2)
+            .and_then(|p| p.parse::<u32>().ok());
         if &stat[open + 1..close] == comm && pgrp == Some(group) {
             found.push(pid);
         }
@@ -326,7 +387,10 @@ fn ctrl_c_while_initdb_runs_exits_130_and_leaves_nothing_half_made() {
         .unwrap();
     let group = child.id();
     let caught = wait_until(Duration::from_secs(60), || !in_group(group, "initdb").is_empty());
-    assert!(caught, "no initdb ran in sim's process group: is PostgreSQL installed (scripts/test installs it)?");
+    assert!(
+        caught,
+        "no initdb ran in sim's process group: is PostgreSQL installed (scripts/test installs it)?"
+    );
     let signalled = std::process::Command::new("kill")
         .args(["-INT", "--", &format!("-{group}")])
         .status()
@@ -334,7 +398,9 @@ fn ctrl_c_while_initdb_runs_exits_130_and_leaves_nothing_half_made() {
     assert!(signalled.success());
     let answered = wait_until(Duration::from_secs(60), || child.try_wait().unwrap().is_some());
     if !answered {
-        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{group}")])
+            .status();
     }
     let output = child.wait_with_output().unwrap();
     let err = stderr_of(&output);

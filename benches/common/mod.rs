@@ -23,8 +23,12 @@ pub fn server(
     skipped: &str,
 ) -> Option<Box<dyn sim::store::Service>> {
     let text = format!("name = \"bench\"\ntrials = 1\n[stock]\nstore = \"{kind}\"\n");
-    let scenario = sim::scenario::parse(std::path::Path::new("bench.toml"), &text, sim::scenario::Limits::default())
-        .expect("a valid bench scenario");
+    let scenario = sim::scenario::parse(
+        std::path::Path::new("bench.toml"),
+        &text,
+        sim::scenario::Limits::default(),
+    )
+    .expect("a valid bench scenario");
     match sim::store::registry(kind).start(&scenario, out) {
         Ok(service) => Some(service),
         Err(e) => {

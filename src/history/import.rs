@@ -690,7 +690,10 @@ fn explain(text: &[u8], e: &serde_json::Error) -> String {
             continue;
         }
         if let Some(range) = whole_number(v).then(|| range(field)).flatten() {
-            return format!("field {field:?} is {}, out of range: give an integer from {range}", short(v));
+            return format!(
+                "field {field:?} is {}, out of range: give an integer from {range}",
+                short(v)
+            );
         }
         return format!("field {field:?} is {}, not {}", short(v), want(field));
     }

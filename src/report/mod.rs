@@ -39,6 +39,7 @@ pub fn write(out: &Path, results: &Results) -> Result<PathBuf> {
     let path = out.join(FILE_NAME);
     // Written aside, then renamed: a browser never opens half a page, and a link planted in
     // the folder is replaced, never written through.
-    let written = crate::sys::file::replace(&path, page.as_bytes()).with_context(|| format!("writing {}", path.display()));
+    let written =
+        crate::sys::file::replace(&path, page.as_bytes()).with_context(|| format!("writing {}", path.display()));
     written.map(|()| path)
 }

@@ -95,13 +95,15 @@ impl FolderLock {
     /// Locks the marker of `out` (making it if `create`) and writes `who` and the pid into it.
     fn take(out: &Path, who: &str, create: bool) -> Result<FolderLock> {
         let path = out.join(MARKER);
-        let mut file = crate::sys::file::open_in_place(&path, create).map_err(|e| match crate::sys::file::is_link_refused(&e) {
-            true => anyhow::anyhow!(
-                "{} is a symbolic link, where sim keeps the folder's lock file: sim never writes through a link in \
+        let mut file = crate::sys::file::open_in_place(&path, create).map_err(|e| {
+            match crate::sys::file::is_link_refused(&e) {
+                true => anyhow::anyhow!(
+                    "{} is a symbolic link, where sim keeps the folder's lock file: sim never writes through a link in \
                  its output folder; remove the link, or give another folder",
-                path.display()
-            ),
-            false => anyhow::Error::new(e).context(format!("opening {}", path.display())),
+                    path.display()
+                ),
+                false => anyhow::Error::new(e).context(format!("opening {}", path.display())),
+            }
         })?;
         if fs2::FileExt::try_lock_exclusive(&file).is_err() {
             bail!(
@@ -128,7 +130,9 @@ impl FolderLock {
 fn stranger(out: &Path, marked: bool) -> Result<Option<std::ffi::OsString>> {
     let entries = std::fs::read_dir(out).with_context(|| format!("reading the output folder {}", out.display()))?;
     for entry in entries {
-        let name = entry.with_context(|| format!("reading the output folder {}", out.display()))?.file_name();
+        let name = entry
+            .with_context(|| format!("reading the output folder {}", out.display()))?
+            .file_name();
         let ours = marked && (name == MARKER || EARLIER_RUN.iter().chain(&WRITTEN_ASIDE).any(|&n| name == n));
         if !ours {
             return Ok(Some(name));

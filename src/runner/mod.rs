@@ -199,7 +199,9 @@ fn run_with(
         let removed = strategy::registry(name).sweep_stale();
         if removed > 0 {
             let _ = writeln!(
-            std::io::stderr(),"note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
+                std::io::stderr(),
+                "note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed"
+            );
         }
     }
     // The store's server for the whole run, stopped when this returns, however it returns.

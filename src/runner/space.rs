@@ -120,9 +120,15 @@ mod tests {
     fn a_throwaway_postgres_servers_data_folder_is_counted() {
         let text = "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\n";
         let own = format!("{text}url = \"postgres://u@127.0.0.1:1/db\"\n");
-        let (throwaway, theirs) = (need(&scenario(text), KeepHistories::All), need(&scenario(&own), KeepHistories::All));
+        let (throwaway, theirs) = (
+            need(&scenario(text), KeepHistories::All),
+            need(&scenario(&own), KeepHistories::All),
+        );
         // initdb alone writes 39 MiB here (PostgreSQL 15).
-        assert!(throwaway.rest >= theirs.rest + (39 << 20), "{throwaway:?} against {theirs:?}");
+        assert!(
+            throwaway.rest >= theirs.rest + (39 << 20),
+            "{throwaway:?} against {theirs:?}"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ mod validate;
 pub use fields::accepted_fields;
 use names::quoted;
 pub use names::*;
-pub use secret::{mask_password, mask_text};
 use secret::masked_url;
+pub use secret::{mask_password, mask_text};
 pub use validate::{load, parse};
 
 use std::collections::BTreeMap;

@@ -68,7 +68,10 @@ fn mask_parameters(text: &str) -> String {
             .filter_map(|key| {
                 let mut from = 0;
                 while let Some(at) = rest[from..].find(key).map(|i| i + from) {
-                    let alone = rest[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                    let alone = rest[..at]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
                     if alone {
                         return Some((at, key.len()));
                     }
@@ -124,7 +127,10 @@ pub fn masked_line(text: &str, number: usize) -> String {
         }
         if let Some(table) = trimmed.strip_prefix('[') {
             let name = table.trim_start_matches('[').split(']').next().unwrap_or("");
-            in_headers = name.rsplit('.').next().is_some_and(|last| unquote(last.trim()) == "headers");
+            in_headers = name
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| unquote(last.trim()) == "headers");
         }
     }
     String::new()
@@ -144,7 +150,11 @@ fn mask_inline_headers(line: &str) -> String {
     let Some((key, value)) = line.split_once('=') else {
         return line.to_string();
     };
-    let names_headers = key.trim().rsplit('.').next().is_some_and(|last| unquote(last.trim()) == "headers");
+    let names_headers = key
+        .trim()
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| unquote(last.trim()) == "headers");
     if !names_headers {
         return line.to_string();
     }
@@ -170,11 +180,17 @@ mod tests {
     #[test]
     fn every_kind_of_password_is_masked() {
         for (text, shown) in [
-            ("postgres://admin:s3cretpw@127.0.0.1:54329/postgres", "postgres://admin:***@127.0.0.1:54329/postgres"),
+            (
+                "postgres://admin:s3cretpw@127.0.0.1:54329/postgres",
+                "postgres://admin:***@127.0.0.1:54329/postgres",
+            ),
             ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
             ("redis://h:1?pass=pw&db=1", "redis://h:1?pass=***&db=1"),
             ("postgres://u@h/db?password=pw", "postgres://u@h/db?password=***"),
-            ("host=127.0.0.1 port=54329 user=admin password=s3cretpw", "host=127.0.0.1 port=54329 user=admin password=***"),
+            (
+                "host=127.0.0.1 port=54329 user=admin password=s3cretpw",
+                "host=127.0.0.1 port=54329 user=admin password=***",
+            ),
             ("host=h password='a b\\' c' user=x", "host=h password=*** user=x"),
             (
                 "url = \"postgres://admin:s3cretpw@127.0.0.1:54329/postgres\" junk",
@@ -195,7 +211,10 @@ mod tests {
         assert_eq!(masked_line(text, 6), "initial = 5");
         for n in 1..=6 {
             let line = masked_line(text, n);
-            assert!(!line.contains("abc") && !line.contains("def") && !line.contains("'k'"), "{line}");
+            assert!(
+                !line.contains("abc") && !line.contains("def") && !line.contains("'k'"),
+                "{line}"
+            );
         }
     }
 }

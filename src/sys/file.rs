@@ -61,7 +61,9 @@ pub fn is_link_refused(e: &io::Error) -> bool {
 
 /// `.NAME.tmp` in the folder of `path`.
 fn aside(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.tmp"))
 }
 
