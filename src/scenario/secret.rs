@@ -114,26 +114,49 @@ fn mask_parameters(text: &str) -> String {
 /// each value of a `headers` table, by the table's name, whether the line is inside a
 /// `[….headers]` table or holds a `headers = { … }` inline table.
 pub fn masked_line(text: &str, number: usize) -> String {
-    let mut in_headers = false;
+    // Inside a `[….headers]` table; inside a `headers = {` spread over lines (TOML 1.1).
+    let (mut in_table, mut in_inline) = (false, false);
     for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim();
+        let starts_inline = !in_inline && names_headers(trimmed) && trimmed.contains('{') && !trimmed.contains('}');
         if n + 1 == number {
-            let line = if in_headers && !trimmed.starts_with('[') {
+            let line = if in_inline {
+                // A key of the inline table, or its closing brace.
+                if trimmed.contains('=') {
+                    mask_value(trimmed)
+                } else {
+                    trimmed.to_string()
+                }
+            } else if in_table && !trimmed.starts_with('[') {
                 mask_value(trimmed)
             } else {
                 mask_inline_headers(trimmed)
             };
             return mask_text(&line);
         }
-        if let Some(table) = trimmed.strip_prefix('[') {
+        if in_inline {
+            in_inline = !trimmed.contains('}');
+        } else if starts_inline {
+            in_inline = true;
+        } else if let Some(table) = trimmed.strip_prefix('[') {
             let name = table.trim_start_matches('[').split(']').next().unwrap_or("");
-            in_headers = name
+            in_table = name
                 .rsplit('.')
                 .next()
                 .is_some_and(|last| unquote(last.trim()) == "headers");
         }
     }
     String::new()
+}
+
+/// Whether a line's key (before its `=`) ends in `headers`.
+fn names_headers(line: &str) -> bool {
+    line.split_once('=').is_some_and(|(key, _)| {
+        key.trim()
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| unquote(last.trim()) == "headers")
+    })
 }
 
 /// `key = value` with the value masked.
@@ -150,12 +173,7 @@ fn mask_inline_headers(line: &str) -> String {
     let Some((key, value)) = line.split_once('=') else {
         return line.to_string();
     };
-    let names_headers = key
-        .trim()
-        .rsplit('.')
-        .next()
-        .is_some_and(|last| unquote(last.trim()) == "headers");
-    if !names_headers {
+    if !names_headers(line) {
         return line.to_string();
     }
     let Some(open) = value.find('{') else {
@@ -205,7 +223,8 @@ mod tests {
     #[test]
     fn header_values_are_masked_by_the_tables_name() {
         let text = "[service.racy]\nheaders = { Authorization = \"Bearer abc\", X-Key = 'k' }\n\
-                    [service.fixed.headers]\nAuthorization = \"Bearer def\"\n[stock]\ninitial = 5\n";
+                    [service.fixed.headers]\nAuthorization = \"Bearer def\"\n[stock]\ninitial = 5\n\
+                    [service.third]\nheaders = {\n  Authorization = \"Bearer ghi\",\n}\nurl = \"http://h\"\n";
         assert_eq!(masked_line(text, 2), "headers = { Authorization = ***, X-Key = *** }");
         assert_eq!(masked_line(text, 4), "Authorization = ***");
         assert_eq!(masked_line(text, 6), "initial = 5");
