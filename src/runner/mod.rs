@@ -288,7 +288,7 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
         }) {
             // Keeping only some histories, each is checked (and removed) before the next
             // trial starts: one history on disk at a time, whatever the number of trials.
-            Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
+            Ok(Some(trial)) if keep != KeepHistories::All => checked.push(judged(trial, keep)),
             Ok(Some(trial)) => ran.push(trial),
             // Nothing half-made stays: the unfinished trial's folder goes (its workers are
             // gone by now), the finished stay.
@@ -310,7 +310,7 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
     // checking runs in parallel without taking a CPU from a trial being measured.
     checked.extend(
         ran.into_par_iter()
-            .map(|r| r.check(keep))
+            .map(|r| judged(r, keep))
             .collect::<Vec<Result<TrialResult>>>(),
     );
     let mut trials = Vec::with_capacity(checked.len());
@@ -324,4 +324,12 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
         }
     }
     (trials, end)
+}
+
+/// A trial checked; a trial that cannot be judged is in no results, and its folder goes too.
+fn judged(trial: trial::Ran, keep: KeepHistories) -> Result<TrialResult> {
+    let folder = trial.folder();
+    trial.check(keep).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&folder);
+    })
 }
