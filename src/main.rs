@@ -373,7 +373,10 @@ fn compare(args: CompareArgs) -> Result<u8> {
     };
     let comparison = compare::compare(&args.dir_a, &args.dir_b, &options)?;
     say(&comparison.table(table::colour_for_stdout()))?;
-    let out = args.out.unwrap_or_else(|| args.dir_b.join(compare::FILE_NAME));
+    let out = match args.out {
+        Some(out) => out,
+        None => compare::page_in(&args.dir_b)?,
+    };
     let page = comparison.write_page(&out)?;
     out!("report: {}", page.display());
     for warning in comparison.unjudged(&options) {

@@ -63,8 +63,11 @@ fn a_link_planted_in_the_output_folder_is_refused_and_never_followed() {
     sim().arg("report").arg(&run).assert().success();
     sim().arg("check").arg(&run).assert().success();
     std::os::unix::fs::symlink(&precious, run.join(".compare.html.tmp")).unwrap();
+    // A link to a folder would make the page's place a folder, were it followed.
+    std::os::unix::fs::symlink(dir.path(), run.join("compare.html")).unwrap();
     sim().arg("compare").arg(&run).arg(&run).assert().success();
     assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    assert!(std::fs::symlink_metadata(run.join("compare.html")).unwrap().is_file());
 }
 
 /// `sim check --history FILE --initial 10 --final 10`, with `text` as the file.
