@@ -103,9 +103,29 @@ fn one_purchase(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(1));
+    // The strategies whose store is a server share one throwaway server of each kind.
+    let server_dir = tempfile::tempdir().expect("a temporary folder");
+    let mut servers: Vec<(StoreKind, Option<Box<dyn store::Service>>)> = Vec::new();
     for &name in StrategyName::ALL {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let plan = plan(dir.path(), name);
+        let mut plan = plan(dir.path(), name);
+        if plan.store.url_scheme().is_some() {
+            if !servers.iter().any(|(kind, _)| *kind == plan.store) {
+                let skipped = format!("purchase/uncontended on {}", plan.store);
+                let folder = server_dir.path().join(plan.store.name());
+                servers.push((plan.store, common::server(plan.store, &folder, &skipped)));
+            }
+            let Some((_, Some(service))) = servers.iter().find(|(kind, _)| *kind == plan.store) else {
+                eprintln!(
+                    "skipped purchase/uncontended/{name}: its store {} has no server",
+                    plan.store
+                );
+                continue;
+            };
+            plan.store_url = sim::scenario::mask_password(service.url());
+            plan.store_secret_url = Some(service.url().to_string());
+            plan.store_name = service.name().to_string();
+        }
         let (strategy, store) = (strategy::registry(name), store::registry(plan.store));
         // As the runner sets a trial up; dropped (removed) at the end of the iteration.
         let _stock = store.prepare(&plan).expect("writing the stock");

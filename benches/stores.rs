@@ -52,6 +52,10 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, 
 fn ready(c: &mut Criterion) {
     let mut group = group(c, "ready");
     for kind in [StoreKind::Postgres, StoreKind::Redis] {
+        let probe = tempfile::tempdir().expect("a temporary folder");
+        if common::server(kind, probe.path(), &format!("ready/{kind}")).is_none() {
+            continue;
+        }
         let scenario = scenario(kind, 1);
         group.bench_function(kind.name(), |b| {
             b.iter_custom(|iters| {
@@ -97,9 +101,9 @@ fn atomic_trials(c: &mut Criterion, kind: StoreKind, service: &dyn Service, out:
 
 fn postgres(c: &mut Criterion) {
     let out = tempfile::tempdir().expect("a temporary folder");
-    let service = store::registry(StoreKind::Postgres)
-        .start(&scenario(StoreKind::Postgres, 1), out.path())
-        .expect("a throwaway PostgreSQL");
+    let Some(service) = common::server(StoreKind::Postgres, out.path(), "postgres/*") else {
+        return;
+    };
     atomic_trials(c, StoreKind::Postgres, &*service, out.path());
 
     // The connection string is `host=DIR user=sim dbname=postgres`.
@@ -168,9 +172,9 @@ fn postgres(c: &mut Criterion) {
 
 fn redis(c: &mut Criterion) {
     let out = tempfile::tempdir().expect("a temporary folder");
-    let service = store::registry(StoreKind::Redis)
-        .start(&scenario(StoreKind::Redis, 1), out.path())
-        .expect("a throwaway Redis");
+    let Some(service) = common::server(StoreKind::Redis, out.path(), "redis/*") else {
+        return;
+    };
     atomic_trials(c, StoreKind::Redis, &*service, out.path());
 
     let url = service.url().to_string();

@@ -17,6 +17,24 @@ use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
 use sim::scenario::{self, Limits, StrategyName};
 use sim::{compare, report, runner, worker};
 
+/// `println!` to standard output, where a reader that went away (`sim … | head -1`) is no
+/// error: the command goes on to its end and exits as it would have, as ripgrep does. Any
+/// other failure to write returns an error from the function it is in.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        say(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `eprintln!` to standard error, where a reader that went away is no error and no panic:
+/// there is nowhere left to say anything.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Exit statuses, as docs/reference/command-line.md promises them.
 const EXPECTATION_VIOLATED: u8 = 1;
 /// `sim check --history`: the history shows an anomaly.
@@ -207,7 +225,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note!("error: {e:#}");
             ExitCode::from(BAD_INPUT)
         }
     }
@@ -255,22 +273,22 @@ fn run(args: RunArgs) -> Result<u8> {
     };
     write_exports(&results, &args.exports)?;
 
-    print!("{}", table::render(&results, table::colour_for_stdout()));
+    say(&table::render(&results, table::colour_for_stdout()))?;
     for v in &results.violations {
-        println!("expectation not met: {v}");
+        out!("expectation not met: {v}");
     }
-    println!("report: {}", page.display());
+    out!("report: {}", page.display());
     let kept = results.finished_trials();
     Ok(match end {
         RunEnd::Interrupted => {
-            eprintln!(
+            note!(
                 "interrupted: {} holds the {kept} trial(s) that finished",
                 out.join("results.json").display()
             );
             INTERRUPTED
         }
         RunEnd::Failed(why) => {
-            eprintln!(
+            note!(
                 "error: the run stopped early: {why}\n{} holds the {kept} trial(s) that finished, and the report shows them",
                 out.join("results.json").display()
             );
@@ -288,30 +306,35 @@ fn rebuild_report(dir: PathBuf, exports: &ExportArgs) -> Result<u8> {
             dir.display()
         );
     }
-    let _folder = FolderLock::for_report(&dir)?;
+    let _folder = FolderLock::for_report(&dir, "sim report")?;
     let results = Results::read(&dir)?;
     for note in results.missing_histories() {
-        eprintln!("note: {note}");
+        note!("note: {note}");
     }
     let page = report::write(&dir, &results)?;
     write_exports(&results, exports)?;
-    println!("report: {}", page.display());
+    out!("report: {}", page.display());
     Ok(0)
 }
 
 fn check(args: CheckArgs) -> Result<u8> {
     let (Some(file), Some(initial), Some(final_stock)) = (&args.history, args.initial, args.final_stock) else {
         let dir = args.dir.unwrap_or_default();
+        // Held until the results and the report are rewritten: no run replaces them meanwhile.
+        let _folder = match dir.is_dir() {
+            true => FolderLock::for_report(&dir, "sim check")?,
+            false => None,
+        };
         let (results, notes) = saved::check_folder(&dir)?;
         let page = report::write(&dir, &results)?;
-        print!("{}", table::render(&results, table::colour_for_stdout()));
+        say(&table::render(&results, table::colour_for_stdout()))?;
         for note in notes {
-            println!("{note}");
+            out!("{note}");
         }
         for v in &results.violations {
-            println!("expectation not met: {v}");
+            out!("expectation not met: {v}");
         }
-        println!("report: {}", page.display());
+        out!("report: {}", page.display());
         return Ok(if results.violations.is_empty() {
             0
         } else {
@@ -319,12 +342,12 @@ fn check(args: CheckArgs) -> Result<u8> {
         });
     };
     let judged = foreign::check(file, initial, final_stock, args.clock_uncertainty)?;
-    print!("{}", foreign::summary(&judged));
+    say(&foreign::summary(&judged))?;
     let safe = foreign::is_safe(&judged);
     if let Some(out) = &args.out {
         let results = foreign::write(out, file, judged, initial)?;
         let page = report::write(out, &results)?;
-        println!("report: {}", page.display());
+        out!("report: {}", page.display());
     }
     Ok(if safe { 0 } else { ANOMALOUS })
 }
@@ -332,7 +355,7 @@ fn check(args: CheckArgs) -> Result<u8> {
 fn export(dir: PathBuf, format: Format, out: Option<PathBuf>) -> Result<u8> {
     let to = out.map_or(Destination::Stdout, Destination::Path);
     for file in saved::export(&dir, format, to)? {
-        eprintln!("wrote {}", file.display());
+        note!("wrote {}", file.display());
     }
     Ok(0)
 }
@@ -356,18 +379,36 @@ fn compare(args: CompareArgs) -> Result<u8> {
         fail_if_anomalous: args.fail_if_anomalous,
     };
     let comparison = compare::compare(&args.dir_a, &args.dir_b, &options)?;
-    print!("{}", comparison.table(table::colour_for_stdout()));
-    let out = args.out.unwrap_or_else(|| args.dir_b.join(compare::FILE_NAME));
+    say(&comparison.table(table::colour_for_stdout()))?;
+    let out = match args.out {
+        Some(out) => out,
+        None => compare::page_in(&args.dir_b)?,
+    };
     let page = comparison.write_page(&out)?;
-    println!("report: {}", page.display());
+    out!("report: {}", page.display());
     for warning in comparison.unjudged(&options) {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     let failures = comparison.failures(&options);
     for failure in &failures {
-        println!("regression: {failure}");
+        out!("regression: {failure}");
     }
     Ok(if failures.is_empty() { 0 } else { EXPECTATION_VIOLATED })
+}
+
+/// Writes `text` to standard output, as [`out!`] does.
+fn say(text: &str) -> Result<()> {
+    write_out(text.as_bytes())
+}
+
+fn write_out(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to standard output"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Prints the completion script of `shell`; a closed pipe is not an error.
@@ -391,7 +432,7 @@ fn man(out_dir: Option<PathBuf>) -> Result<u8> {
                 dir.display()
             )
         })?;
-        println!("manual pages: {}", dir.display());
+        out!("manual pages: {}", dir.display());
         return Ok(0);
     }
     let mut page = Vec::new();
@@ -400,9 +441,5 @@ fn man(out_dir: Option<PathBuf>) -> Result<u8> {
 }
 
 fn print_all(bytes: &[u8]) -> Result<u8> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(0),
-    }
+    write_out(bytes).map(|()| 0)
 }

@@ -380,7 +380,14 @@ fn each_planted_anomaly_is_found_named_and_alone() {
         // Order violation: two sales one after the other swap their tickets, the second
         // invoked only once the first had completed (invocations come before the lock).
         let mut planted = lines.clone();
-        planted[b.invoke]["time"] = json!(lines[a.done]["time"].as_u64().unwrap() + 1);
+        let invoked = lines[a.done]["time"].as_u64().unwrap() + 1;
+        planted[b.invoke]["time"] = json!(invoked);
+        // Its read and write come after its invocation, as in any history.
+        for field in ["read_time", "write_time"] {
+            if let Some(t) = lines[b.done][field].as_u64() {
+                planted[b.done][field] = json!(t.max(invoked));
+            }
+        }
         for field in ["value", "written"] {
             planted[a.done][field] = lines[b.done][field].clone();
             planted[b.done][field] = lines[a.done][field].clone();

@@ -248,7 +248,12 @@ proptest! {
             clock[w as usize] = end;
             let mut op = Op::new(w, Kind::Purchase, outcome, start)
                 .with_read(Some(start + took / 2))
-                .with_value(if outcome == Outcome::Unreadable { None } else { value });
+                .with_value(match outcome {
+                    Outcome::Unreadable => None,
+                    // A sale has the ticket it read: the format refuses one without.
+                    Outcome::Sold => Some(value.unwrap_or(1)),
+                    _ => value,
+                });
             if wrote && outcome == Outcome::Sold {
                 op = op.with_write(Some(end)).with_written(value.map(|v| v - 1));
             }
@@ -374,6 +379,17 @@ fn op() -> impl Strategy<Value = Op> {
         prop::option::of(-3i64..30),
     )
         .prop_map(|(worker, kind, outcome, start, read, write, end, value, written)| {
+            // A process's moments in their order, as any recorder takes them: the format
+            // refuses them out of it. A sold purchase has the ticket it read.
+            let (read, write, end) = (
+                read.map(|t| start + t),
+                write.map(|t| start + 2_000_000 + t),
+                end.map(|t| start + 4_000_000 + t),
+            );
+            let value = match (kind, outcome) {
+                (Kind::Purchase, Outcome::Sold | Outcome::Ok) => Some(value.unwrap_or(1)),
+                _ => value,
+            };
             Op::new(worker, kind, outcome, start)
                 .with_read(read)
                 .with_write(write)
@@ -381,4 +397,172 @@ fn op() -> impl Strategy<Value = Op> {
                 .with_value(value)
                 .with_written(written)
         })
+}
+
+/// A finished run of a small scenario, made once: its folder, for the fuzzing of its
+/// results.json.
+fn small_run() -> &'static std::path::PathBuf {
+    static RUN: OnceLock<(tempfile::TempDir, std::path::PathBuf)> = OnceLock::new();
+    &RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = dir.path().join("small.toml");
+        std::fs::write(
+            &scenario,
+            "name = \"small\"\ntrials = 2\nstrategy = [\"none\", \"file-lock\"]\n[stock]\ninitial = 5\n[buyers]\ncount = 2\nattempts = 3\nhold_us = 0\n",
+        )
+        .unwrap();
+        let out = dir.path().join("run");
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+            .status;
+        assert!(status.code().is_some_and(|c| c <= 1), "{status}");
+        (dir, out)
+    })
+    .1
+}
+
+/// A copy of the small run's folder whose results.json holds `bytes`.
+fn run_with_results(bytes: &[u8]) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(small_run().join("."))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(copy.path().join("results.json"), bytes).unwrap();
+    copy
+}
+
+/// Runs `sim report`, `sim check` and `sim compare` on the folder: each ends with 0, 1, or 2
+/// and an error in words, never a panic.
+fn every_reader_of_results_answers(dir: &Path) -> Result<(), TestCaseError> {
+    let other = small_run();
+    let runs: [Vec<&std::ffi::OsStr>; 4] = [
+        vec!["report".as_ref(), dir.as_os_str()],
+        vec!["check".as_ref(), dir.as_os_str()],
+        vec![
+            "compare".as_ref(),
+            dir.as_os_str(),
+            other.as_os_str(),
+            "--out".as_ref(),
+            "/dev/null".as_ref(),
+        ],
+        vec![
+            "compare".as_ref(),
+            other.as_os_str(),
+            dir.as_os_str(),
+            "--out".as_ref(),
+            "/dev/null".as_ref(),
+        ],
+    ];
+    for args in runs {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        let code = output.status.code();
+        prop_assert!(matches!(code, Some(0..=2)), "{:?}: {:?}\n{}", args, code, err);
+        prop_assert!(!err.contains("panicked"), "{:?}: {}", args, err);
+        if code == Some(2) {
+            prop_assert!(
+                err.starts_with("error: ") && err.trim_end().len() > 20,
+                "{:?}: {}",
+                args,
+                err
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    // Each case runs the binary four times: a few dozen cases.
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_results_json_is_read_or_refused_in_words(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let dir = run_with_results(&bytes);
+        every_reader_of_results_answers(dir.path())?;
+    }
+
+    #[test]
+    fn a_results_json_mangled_anywhere_is_read_or_refused_in_words(at in 0usize..20_000, cut in 0usize..40, insert in "\\PC{0,12}") {
+        let mut text = std::fs::read(small_run().join("results.json")).unwrap();
+        let at = at.min(text.len());
+        let end = (at + cut).min(text.len());
+        text.splice(at..end, insert.bytes());
+        let dir = run_with_results(&text);
+        every_reader_of_results_answers(dir.path())?;
+    }
+}
+
+/// The probe's cases, kept: each is refused in words, naming its line and field.
+#[test]
+fn the_probes_json_lines_are_refused_naming_the_line_and_the_field() {
+    let invoke = |t: u64| format!("{{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": {t}}}\n");
+    let cases = [
+        (
+            invoke(500) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 200, \"value\": 3}",
+            "line 2: field \"time\"",
+        ),
+        (
+            invoke(100)
+                + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 300, \"value\": 3, \"read_time\": 50, \"write_time\": 10}",
+            "line 2: field \"read_time\"",
+        ),
+        (
+            invoke(100) + "{\"process\": 1, \"type\": \"ok\", \"f\": \"purchase\", \"time\": 300}",
+            "line 2: field \"value\"",
+        ),
+        (
+            "{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 9223372036854775808}".into(),
+            "line 1: field \"time\" is 9223372036854775808, out of range",
+        ),
+        (
+            "{\"process\": 1, \"type\": \"invoke\", \"f\": \"purchase\", \"time\": 1, \"entry\": -1}".into(),
+            "line 1: field \"entry\" is -1, out of range",
+        ),
+        (
+            invoke(1) + &" ".repeat((1 << 20) + 1),
+            "line 2: the line is longer than 1 MiB",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = sim::history::import::parse(Path::new("f.jsonl"), text.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f.jsonl, ") && e.contains(want), "{want}\n→ {e}");
+    }
+}
+
+/// The probe's scenarios, kept: refused in words, with no password in them.
+#[test]
+fn the_probes_scenarios_are_refused_without_their_secrets() {
+    for (text, want) in [
+        (
+            "[stock]\nstore = \"postgres\"\nurl = \"postgres://admin:s3cretpw@127.0.0.1:54329/postgres\" junk\n",
+            "line 3",
+        ),
+        (
+            "[stock]\nstore = \"postgres\"\nurl = \"host=127.0.0.1 port=54329 user=admin password=s3cretpw\"\n",
+            "stock.url",
+        ),
+        (
+            "[stock]\nstore = \"redis\"\n[buyers]\nduration_ms = 3000\n[faults]\nkill_store = true\n",
+            "faults.kill_store",
+        ),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(want) && !e.contains("s3cretpw"), "{text}\n→ {e}");
+    }
+    let name = format!("name = \"{}\"\n", "é".repeat(51));
+    assert!(parse(&name).is_ok());
 }

@@ -18,7 +18,7 @@ mod text;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::checker::Verdict;
@@ -29,6 +29,16 @@ use stats::Interval;
 
 /// The page `sim compare` writes, by default into DIR_B.
 pub const FILE_NAME: &str = "compare.html";
+
+/// The page's default place, `compare.html` in `dir` (the later run's output folder): a link
+/// planted there is removed, so that the page replaces it rather than writing through it.
+pub fn page_in(dir: &Path) -> Result<PathBuf> {
+    let page = dir.join(FILE_NAME);
+    if std::fs::symlink_metadata(&page).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(&page).with_context(|| format!("removing the link {}", page.display()))?;
+    }
+    Ok(page)
+}
 
 /// The noise band, in percent, unless `--noise` says otherwise: a change whose interval
 /// reaches inside ±2 % is within noise. Trials of real processes on a shared machine wander

@@ -29,21 +29,13 @@ pub fn write(c: &Comparison, path: &Path) -> Result<PathBuf> {
         }
         _ => {}
     }
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| super::FILE_NAME.into(), |n| n.to_string_lossy().into_owned());
-    let tmp = folder.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, html).with_context(|| {
+    // Written aside, then renamed; a link at either name is replaced, never written through.
+    crate::sys::file::replace(path, html.as_bytes()).with_context(|| {
         format!(
             "cannot write {}: give --out FILE in a folder that exists and that you can write to",
-            tmp.display()
+            path.display()
         )
     })?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(path.to_path_buf())
 }
 

@@ -10,6 +10,7 @@
 //! `take`: entry queue), numbered as the `process` field says.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -80,34 +81,99 @@ const FIELDS: [&str; 10] = [
     "entry",
 ];
 
-/// Reads a JSON-lines history file.
+/// The longest line read: a longer one is refused, naming it, rather than held in memory.
+pub const MAX_LINE: usize = 1 << 20;
+/// Bytes read from the file at a time.
+const CHUNK: usize = 4 << 20;
+/// The most operations a history may hold: each takes 64 bytes, and up to 66 more while it is
+/// judged, so that a history of this many (4,000,000 lines) is checked in 256 MiB.
+pub const MAX_OPS: usize = 2_000_000;
+
+/// Reads a JSON-lines history file, a chunk at a time: what it holds besides the operations
+/// read so far is one chunk and at most one line.
 pub fn read(path: &Path) -> Result<History, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+    let io = |source| ImportError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse(path, &bytes)
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut reader = Reader::default();
+    let mut lines = Lines { path, number: 0 };
+    let mut buf = vec![0u8; CHUNK + MAX_LINE + 1];
+    let mut held = 0;
+    loop {
+        let n = match file.read(&mut buf[held..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        let filled = held + n;
+        // At the end of the file, its last line needs no newline.
+        let whole = match n {
+            0 => filled,
+            _ => memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |at| at + 1),
+        };
+        lines.feed(&buf[..whole], &mut reader)?;
+        if n == 0 {
+            return Ok(reader.finish());
+        }
+        buf.copy_within(whole..filled, 0);
+        held = filled - whole;
+        if held > MAX_LINE {
+            return Err(lines.too_long(lines.number + 1));
+        }
+    }
 }
 
 /// Parses a JSON-lines history held in memory; `path` names it in errors.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<History, ImportError> {
     let mut reader = Reader::default();
-    let mut from = 0;
-    let last = (bytes.last().is_some_and(|&b| b != b'\n')).then_some(bytes.len());
-    for (n, end) in memchr::memchr_iter(b'\n', bytes).chain(last).enumerate() {
-        let line = &bytes[from..end];
-        from = end + 1;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        reader.line(line).map_err(|why| ImportError::Line {
-            path: path.to_path_buf(),
-            line: n + 1,
-            why,
-        })?;
-    }
+    Lines { path, number: 0 }.feed(bytes, &mut reader)?;
     Ok(reader.finish())
+}
+
+/// Whole lines, numbered from the file's first.
+struct Lines<'a> {
+    path: &'a Path,
+    /// The lines fed so far.
+    number: usize,
+}
+
+impl Lines<'_> {
+    /// Reads each line of `bytes`, which ends at the end of a line (or of the file).
+    fn feed(&mut self, bytes: &[u8], reader: &mut Reader) -> Result<(), ImportError> {
+        let mut from = 0;
+        let last = (bytes.last().is_some_and(|&b| b != b'\n')).then_some(bytes.len());
+        for end in memchr::memchr_iter(b'\n', bytes).chain(last) {
+            let line = &bytes[from..end];
+            from = end + 1;
+            self.number += 1;
+            if line.len() > MAX_LINE {
+                return Err(self.too_long(self.number));
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            reader.line(line).map_err(|why| ImportError::Line {
+                path: self.path.to_path_buf(),
+                line: self.number,
+                why,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn too_long(&self, line: usize) -> ImportError {
+        ImportError::Line {
+            path: self.path.to_path_buf(),
+            line,
+            why: format!(
+                "the line is longer than {} MiB, which no operation needs (is this a history of operations in JSON lines?)",
+                MAX_LINE >> 20
+            ),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -181,6 +247,12 @@ impl Reader {
                 self.ops[i].start
             ));
         }
+        if self.ops.len() >= MAX_OPS {
+            return Err(format!(
+                "the history holds more than {MAX_OPS} operations, the most that sim's checker holds at once (in \
+                 256 MiB): check it in parts, split at a moment when no operation is open"
+            ));
+        }
         *open = Some(self.ops.len());
         worker.finish_ns = None;
         self.ops.push(Op::new(w as u32, kind, Outcome::Pending, at));
@@ -213,6 +285,14 @@ impl Reader {
             ));
         }
         let outcome = outcome(line.kind, kind, line.error);
+        in_order(self.ops[i].start, at, read, write)?;
+        if line.kind == "ok" && kind == Kind::Purchase && line.value.is_none() {
+            return Err(
+                "field \"value\" is missing: an \"ok\" purchase sold a ticket, and \"value\" is the stock it read \
+                 (the ticket): give it, or make the line \"info\" if the outcome is unknown"
+                    .into(),
+            );
+        }
         let op = &mut self.ops[i];
         op.outcome = outcome;
         *op = op
@@ -252,7 +332,8 @@ impl Reader {
     }
 
     /// The history, its workers ordered as sim's history files order them (by role name,
-    /// then number) and its operations by worker, each worker's in the order written.
+    /// then number) and its operations by worker, each worker's in the order written. The
+    /// operations are moved in place: a second list of them would double the memory held.
     fn finish(self) -> History {
         let mut order: Vec<usize> = (0..self.workers.len()).collect();
         order.sort_by_key(|&w| (self.workers[w].0.role.name(), self.workers[w].0.index));
@@ -260,7 +341,8 @@ impl Reader {
         for (new, &old) in order.iter().enumerate() {
             new_index[old] = new as u32;
         }
-        // Placed worker by worker, each worker's in the order written: a counting sort.
+        // Where each operation goes, worker by worker, each worker's in the order written: a
+        // counting sort.
         let mut start = vec![0usize; order.len() + 1];
         for op in &self.ops {
             start[new_index[op.worker as usize] as usize + 1] += 1;
@@ -268,12 +350,23 @@ impl Reader {
         for w in 1..start.len() {
             start[w] += start[w - 1];
         }
-        let mut ops = vec![Op::new(0, Kind::Purchase, Outcome::Pending, 0); self.ops.len()];
-        for mut op in self.ops {
-            op.worker = new_index[op.worker as usize];
-            let at = &mut start[op.worker as usize];
-            ops[*at] = op;
-            *at += 1;
+        let mut ops = self.ops;
+        let mut to: Vec<u32> = ops
+            .iter_mut()
+            .map(|op| {
+                op.worker = new_index[op.worker as usize];
+                let at = &mut start[op.worker as usize];
+                *at += 1;
+                (*at - 1) as u32
+            })
+            .collect();
+        // Each swap puts one operation in its place.
+        for i in 0..ops.len() {
+            while to[i] as usize != i {
+                let j = to[i] as usize;
+                ops.swap(i, j);
+                to.swap(i, j);
+            }
         }
         let mut workers: Vec<Option<Worker>> = self.workers.into_iter().map(|(w, _)| Some(w)).collect();
         History {
@@ -469,6 +562,41 @@ mod fast {
     }
 }
 
+/// Refuses moments of one operation out of their order: its invocation at `invoked`, then
+/// its read, its write, and its completion at `at`.
+fn in_order(invoked: u64, at: u64, read: Option<u64>, write: Option<u64>) -> Result<(), String> {
+    if at < invoked {
+        return Err(format!(
+            "field \"time\" is {at}, before its invocation at {invoked}: a completion comes after its invocation"
+        ));
+    }
+    for (field, t) in [("read_time", read), ("write_time", write)] {
+        match t {
+            Some(t) if t < invoked => {
+                return Err(format!(
+                    "field \"{field}\" is {t}, before its invocation at {invoked}: an operation reads and writes \
+                     between its invocation and its completion"
+                ));
+            }
+            Some(t) if t > at => {
+                return Err(format!(
+                    "field \"{field}\" is {t}, after its completion at {at}: an operation reads and writes between \
+                     its invocation and its completion"
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(r), Some(w)) = (read, write)
+        && w < r
+    {
+        return Err(format!(
+            "field \"write_time\" is {w}, before its \"read_time\" {r}: a purchase writes the stock after reading it"
+        ));
+    }
+    Ok(())
+}
+
 /// Process numbers below this are looked up in a list rather than a hash map.
 const DIRECT: u32 = 1 << 16;
 
@@ -558,11 +686,35 @@ fn explain(text: &[u8], e: &serde_json::Error) -> String {
             "a non-negative integer" => v.is_u64() || v.is_null(),
             _ => v.is_i64() || (v.is_null() && !matches!(field.as_str(), "process" | "time")),
         };
-        if !fits {
-            return format!("field {field:?} is {}, not {}", short(v), want(field));
+        if fits {
+            continue;
         }
+        if let Some(range) = whole_number(v).then(|| range(field)).flatten() {
+            return format!(
+                "field {field:?} is {}, out of range: give an integer from {range}",
+                short(v)
+            );
+        }
+        return format!("field {field:?} is {}, not {}", short(v), want(field));
     }
     format!("{e}")
+}
+
+/// Whether `v` is a whole number, however large (JSON has no bound; serde reads one past
+/// 64 bits as a float).
+fn whole_number(v: &serde_json::Value) -> bool {
+    v.is_u64() || v.is_i64() || v.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18)
+}
+
+/// The integers a numeric field takes, in words.
+fn range(field: &str) -> Option<String> {
+    match field {
+        "time" | "read_time" | "write_time" => Some(format!("0 to {}", i64::MAX)),
+        "entry" => Some(format!("0 to {}", u64::MAX)),
+        "process" => Some(format!("0 to {}", u32::MAX)),
+        "value" | "written" => Some(format!("{} to {}", i64::MIN, i64::MAX)),
+        _ => None,
+    }
 }
 
 fn short(v: &serde_json::Value) -> String {

@@ -37,14 +37,9 @@ pub fn write(out: &Path, results: &Results) -> Result<PathBuf> {
     let evidence = evidence::gather(out, results)?;
     let page = page::render(results, &evidence)?;
     let path = out.join(FILE_NAME);
-    // Written aside, then renamed: a browser never opens half a page.
-    let tmp = out.join(".index.html.tmp");
-    let written = std::fs::write(&tmp, page)
-        .with_context(|| format!("writing {}", tmp.display()))
-        .and_then(|()| std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display())));
-    if written.is_err() {
-        // On a full disk the part written aside goes too: nothing is left half-written.
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Written aside, then renamed: a browser never opens half a page, and a link planted in
+    // the folder is replaced, never written through.
+    let written =
+        crate::sys::file::replace(&path, page.as_bytes()).with_context(|| format!("writing {}", path.display()));
     written.map(|()| path)
 }

@@ -119,7 +119,10 @@ pub fn write(out: &Path, file: &Path, j: Judged, initial: i64) -> Result<Results
     // would empty it).
     let same = matches!((file.canonicalize(), copy.canonicalize()), (Ok(a), Ok(b)) if a == b);
     if !same {
-        std::fs::copy(file, &copy).with_context(|| format!("copying {} to {}", file.display(), copy.display()))?;
+        // Made anew: a link planted where the copy goes is removed, never written through.
+        std::fs::File::open(file)
+            .and_then(|mut from| std::io::copy(&mut from, &mut crate::sys::file::create(&copy)?))
+            .with_context(|| format!("copying {} to {}", file.display(), copy.display()))?;
     }
 
     let name = file

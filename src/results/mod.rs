@@ -302,17 +302,10 @@ impl Results {
     /// Writes `results.json` into the output folder `out`, whole or not at all.
     pub fn write(&self, out: &Path) -> Result<()> {
         let path = out.join(FILE_NAME);
-        let tmp = out.join(".results.json.tmp");
         let json = serde_json::to_vec_pretty(self).context("encoding results")?;
-        // Written aside, then renamed: an interrupted write never leaves half a file.
-        // On a full disk the part written aside goes too: nothing is left half-written.
-        let written = std::fs::write(&tmp, json)
-            .with_context(|| format!("writing {}", tmp.display()))
-            .and_then(|()| std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display())));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
+        // Written aside, then renamed: an interrupted write never leaves half a file, and a
+        // link planted in the folder is replaced, never written through.
+        crate::sys::file::replace(&path, &json).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Reads the `results.json` of the output folder `out`.

@@ -3,7 +3,6 @@
 //! (`sim export DIR`). A checker fix then reaches old runs, and a history that was edited
 //! is judged as it now is.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -147,7 +146,9 @@ fn export_run(dir: &Path, format: Format, to: Destination) -> Result<Vec<PathBuf
 }
 
 fn write_file(history: &History, format: Format, file: &Path) -> Result<()> {
-    let mut out = BufWriter::new(File::create(file).with_context(|| format!("creating {}", file.display()))?);
+    // Made anew: a link planted where the file goes is removed, never written through.
+    let made = crate::sys::file::create(file).with_context(|| format!("creating {}", file.display()))?;
+    let mut out = BufWriter::new(made);
     export::write(history, format, &mut out).with_context(|| format!("writing {}", file.display()))
 }
 

@@ -1,7 +1,6 @@
 //! The workers of one trial: spawning them, hearing from them, hitting and resuming them,
 //! and ending every one of them whatever way the trial leaves by.
 
-use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
@@ -117,7 +116,8 @@ impl Crew {
         groups: &[Group; spawner::GROUPS],
         store_url: &str,
     ) -> Result<Crew> {
-        let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        // Every worker's line lands whole, with one `write` to a log opened to append.
+        let log = crate::sys::file::open_log(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let (requests_reader, requests) = io::pipe()?;
         let (answers, answers_writer) = io::pipe()?;
         // The spawner's descriptors 3 to 7.

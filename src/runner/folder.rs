@@ -7,7 +7,7 @@
 //! exits, so a killed run never leaves the folder locked. Unclaimed, two runs into one
 //! folder would delete each other's trials mid-trial.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -18,8 +18,16 @@ use anyhow::{Context, Result, bail};
 pub const MARKER: &str = ".sim-run";
 
 /// What a run leaves in its output folder besides the marker, removed before the next run
-/// into it: the trials, the results and report made from them, and a store's server folder.
-const EARLIER_RUN: [&str; 4] = ["trials", "index.html", "results.json", "server"];
+/// into it: the trials, the results and report made from them, a store's server folder, and
+/// the page `sim compare` writes beside them.
+const EARLIER_RUN: [&str; 5] = ["trials", "index.html", "results.json", SERVER_DIR, "compare.html"];
+
+/// The folder a store's throwaway server keeps its files in.
+pub const SERVER_DIR: &str = "server";
+
+/// What sim writes aside and renames into place (see `sys::file::replace`): left only by a
+/// sim that was killed in between, and no file of the user's.
+const WRITTEN_ASIDE: [&str; 3] = [".index.html.tmp", ".results.json.tmp", ".compare.html.tmp"];
 
 /// The first line of the marker, before the holder's.
 const MARKER_TEXT: &str = "written by sim: `sim run` may replace what is in this folder\n";
@@ -41,50 +49,62 @@ impl FolderLock {
                     out.display()
                 );
             }
-            let empty = std::fs::read_dir(out)
-                .with_context(|| format!("reading the output folder {}", out.display()))?
-                .next()
-                .is_none();
-            if !out.join(MARKER).exists() && !empty {
-                bail!(
-                    "{} holds files that sim did not write; refusing to overwrite them: give another --out, or empty that folder",
-                    out.display()
-                );
+            let marked = std::fs::symlink_metadata(out.join(MARKER)).is_ok();
+            if let Some(stranger) = stranger(out, marked)? {
+                match marked {
+                    true => bail!(
+                        "{} holds {}, which no sim run wrote; refusing to remove it or to keep it beside a new run: \
+                         move it out of the folder, or give another --out",
+                        out.display(),
+                        out.join(stranger).display()
+                    ),
+                    false => bail!(
+                        "{} holds files that sim did not write ({} among them); refusing to overwrite them: give another \
+                         --out, or empty that folder",
+                        out.display(),
+                        out.join(stranger).display()
+                    ),
+                }
             }
         }
         std::fs::create_dir_all(out).with_context(|| format!("creating the output folder {}", out.display()))?;
         let lock = FolderLock::take(out, "sim run", true)?;
-        for old in EARLIER_RUN {
+        for old in EARLIER_RUN.iter().chain(&WRITTEN_ASIDE) {
             let path = out.join(old);
-            let removed = match path.is_dir() {
-                true => std::fs::remove_dir_all(&path),
-                false if path.exists() => std::fs::remove_file(&path),
-                false => Ok(()),
+            // A link is removed, never followed.
+            let removed = match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+                Ok(_) => std::fs::remove_file(&path),
+                Err(_) => Ok(()),
             };
             removed.with_context(|| format!("removing the earlier run's {}", path.display()))?;
         }
         Ok(lock)
     }
 
-    /// Claims the folder of an earlier run to rewrite its report: refused while a run holds
-    /// it. A folder without a marker (copied by hand) is not locked: `None`.
-    pub fn for_report(out: &Path) -> Result<Option<FolderLock>> {
-        match out.join(MARKER).exists() {
-            true => FolderLock::take(out, "sim report", false).map(Some),
-            false => Ok(None),
+    /// Claims the folder of an earlier run for `who` (`sim report`, `sim check`) to rewrite
+    /// its results and report: refused while a run holds it. A folder without a marker
+    /// (copied by hand) is not locked: `None`.
+    pub fn for_report(out: &Path, who: &str) -> Result<Option<FolderLock>> {
+        match std::fs::symlink_metadata(out.join(MARKER)) {
+            Ok(_) => FolderLock::take(out, who, false).map(Some),
+            Err(_) => Ok(None),
         }
     }
 
     /// Locks the marker of `out` (making it if `create`) and writes `who` and the pid into it.
     fn take(out: &Path, who: &str, create: bool) -> Result<FolderLock> {
         let path = out.join(MARKER);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let mut file = crate::sys::file::open_in_place(&path, create).map_err(|e| {
+            match crate::sys::file::is_link_refused(&e) {
+                true => anyhow::anyhow!(
+                    "{} is a symbolic link, where sim keeps the folder's lock file: sim never writes through a link in \
+                 its output folder; remove the link, or give another folder",
+                    path.display()
+                ),
+                false => anyhow::Error::new(e).context(format!("opening {}", path.display())),
+            }
+        })?;
         if fs2::FileExt::try_lock_exclusive(&file).is_err() {
             bail!(
                 "{} is in use by {}: wait for it to end, or give another folder",
@@ -103,6 +123,22 @@ impl FolderLock {
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(FolderLock { file })
     }
+}
+
+/// The first entry of `out` that no sim run wrote, if there is one: anything but an earlier
+/// run's files and the marker in a folder that is `marked`, anything at all in one that is not.
+fn stranger(out: &Path, marked: bool) -> Result<Option<std::ffi::OsString>> {
+    let entries = std::fs::read_dir(out).with_context(|| format!("reading the output folder {}", out.display()))?;
+    for entry in entries {
+        let name = entry
+            .with_context(|| format!("reading the output folder {}", out.display()))?
+            .file_name();
+        let ours = marked && (name == MARKER || EARLIER_RUN.iter().chain(&WRITTEN_ASIDE).any(|&n| name == n));
+        if !ours {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
 }
 
 impl Drop for FolderLock {

@@ -11,10 +11,10 @@ mod space;
 mod trial;
 
 pub use crew::FaultEvent;
-pub use folder::{FolderLock, MARKER};
+pub use folder::{FolderLock, MARKER, SERVER_DIR};
 pub use trial::TrialResult;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -189,7 +189,8 @@ fn run_with(
 ) -> Result<(Vec<Trials>, RunEnd)> {
     space::check(scenario, out, options.keep_histories)?;
     if scenario.buyers.duration_ms.is_some() && options.keep_histories == KeepHistories::All {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "note: a soak that keeps every history writes 64 bytes a purchase, hundreds of MB a minute; \
              --keep-histories anomalous removes the segments once checked"
         );
@@ -197,11 +198,23 @@ fn run_with(
     for &name in &scenario.strategies {
         let removed = strategy::registry(name).sweep_stale();
         if removed > 0 {
-            eprintln!("note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed");
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: removed {removed} thing(s) of the {name} strategy left by sim runs that were killed"
+            );
         }
     }
     // The store's server for the whole run, stopped when this returns, however it returns.
-    let service = store::registry(scenario.stock.store).start(scenario, out)?;
+    let service = match store::registry(scenario.stock.store).start(scenario, out) {
+        Ok(service) => service,
+        // A Ctrl-C reaches the server's set-up too (`initdb` in the same process group), which
+        // then fails: the interrupt is what happened, and nothing half-made stays.
+        Err(_) if interrupts.pending() => {
+            let _ = std::fs::remove_dir_all(out.join(SERVER_DIR));
+            return Ok((Vec::new(), RunEnd::Interrupted));
+        }
+        Err(e) => return Err(e),
+    };
     let mut runs = Vec::new();
     let total = (scenario.strategies.len() * scenario.points().len()) as u64 * scenario.trials as u64;
     let bar = ProgressBar::new(total).with_style(
@@ -275,7 +288,7 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
         }) {
             // Keeping only some histories, each is checked (and removed) before the next
             // trial starts: one history on disk at a time, whatever the number of trials.
-            Ok(Some(trial)) if keep != KeepHistories::All => checked.push(trial.check(keep)),
+            Ok(Some(trial)) if keep != KeepHistories::All => checked.push(judged(trial, keep)),
             Ok(Some(trial)) => ran.push(trial),
             // Nothing half-made stays: the unfinished trial's folder goes (its workers are
             // gone by now), the finished stay.
@@ -297,7 +310,7 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
     // checking runs in parallel without taking a CPU from a trial being measured.
     checked.extend(
         ran.into_par_iter()
-            .map(|r| r.check(keep))
+            .map(|r| judged(r, keep))
             .collect::<Vec<Result<TrialResult>>>(),
     );
     let mut trials = Vec::with_capacity(checked.len());
@@ -311,4 +324,12 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
         }
     }
     (trials, end)
+}
+
+/// A trial checked; a trial that cannot be judged is in no results, and its folder goes too.
+fn judged(trial: trial::Ran, keep: KeepHistories) -> Result<TrialResult> {
+    let folder = trial.folder();
+    trial.check(keep).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&folder);
+    })
 }

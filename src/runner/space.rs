@@ -35,7 +35,9 @@ pub struct Need {
 /// fills, the allocation of the next history says so).
 pub fn need(scenario: &Scenario, keep: KeepHistories) -> Need {
     let trials = scenario.trials as u64;
-    let (mut all, mut largest, mut rest) = (0u64, 0u64, REPORT);
+    // A store's throwaway server keeps its data in the output folder too.
+    let server = crate::store::registry(scenario.stock.store).disk_need(scenario);
+    let (mut all, mut largest, mut rest) = (0u64, 0u64, REPORT + server);
     for &strategy in &scenario.strategies {
         for &point in &scenario.points() {
             let at = match scenario.sweep {
@@ -112,6 +114,21 @@ mod tests {
         let two = scenario("trials = 3\nstrategy = [\"file-lock\", \"none\"]\n[buyers]\ncount = 10\nattempts = 1000\n");
         assert_eq!(need(&two, KeepHistories::All).histories, 6 * one);
         assert_eq!(need(&two, KeepHistories::Anomalous).histories, one);
+    }
+
+    #[test]
+    fn a_throwaway_postgres_servers_data_folder_is_counted() {
+        let text = "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\n";
+        let own = format!("{text}url = \"postgres://u@127.0.0.1:1/db\"\n");
+        let (throwaway, theirs) = (
+            need(&scenario(text), KeepHistories::All),
+            need(&scenario(&own), KeepHistories::All),
+        );
+        // initdb alone writes 39 MiB here (PostgreSQL 15).
+        assert!(
+            throwaway.rest >= theirs.rest + (39 << 20),
+            "{throwaway:?} against {theirs:?}"
+        );
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// The trial's folder.
+    pub fn folder(&self) -> PathBuf {
+        self.history.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
     /// Reads the trial's history and checks it; removes the history file then unless `keep`
     /// keeps it.
     pub fn check(self, keep: KeepHistories) -> Result<TrialResult> {
@@ -122,10 +127,13 @@ impl Ran {
                     .find(|w| w.role == Role::Buyer && w.finish_ns.is_none())
                     && !self.facts.deadline_hit
                 {
+                    // Quoted, not pointed at: a trial that fails is removed with its log.
+                    let log = std::fs::read_to_string(self.history.with_file_name("workers.log")).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
                     bail!(
-                        "{} stopped before the soak's time was up: see {}",
+                        "{} stopped before the soak's time was up; the end of the trial's workers.log:\n{}",
                         w.label(),
-                        self.history.with_file_name("workers.log").display()
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     );
                 }
                 soak.stream.finish(&history, &self.facts)

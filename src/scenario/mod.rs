@@ -10,8 +10,8 @@ mod validate;
 pub use fields::accepted_fields;
 use names::quoted;
 pub use names::*;
-pub use secret::mask_password;
 use secret::masked_url;
+pub use secret::{mask_password, mask_text};
 pub use validate::{load, parse};
 
 use std::collections::BTreeMap;
@@ -402,10 +402,12 @@ impl Expect {
 /// A scenario file that cannot be run, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{}{}{}: {message}",
+    "{}{}{}: {}",
     file.display(),
     line.map(|l| format!(", line {l}")).unwrap_or_default(),
-    field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default()
+    field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default(),
+    // A message may quote the file's text: its secrets are masked wherever it is shown.
+    mask_text(message)
 )]
 pub struct ScenarioError {
     /// The scenario file.

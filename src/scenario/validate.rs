@@ -49,8 +49,8 @@ impl Validator<'_> {
     fn snippet(&self, span: Option<Range<usize>>) -> String {
         let Some(span) = span else { return String::new() };
         let line = self.line(span.start);
-        let content = self.text.lines().nth(line - 1).unwrap_or("");
-        format!(" (line {line}: `{}`)", content.trim())
+        // Quoted with its secrets masked: a url's password, a header's value.
+        format!(" (line {line}: `{}`)", super::secret::masked_line(self.text, line))
     }
 
     fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
@@ -189,8 +189,10 @@ impl Validator<'_> {
                 .unwrap_or_else(|| "scenario".into()));
         };
         let n = name.get_ref();
+        // Characters, not bytes, are what a person counts; a folder's name takes 255 bytes.
         if n.is_empty()
-            || n.len() > 100
+            || n.chars().count() > 100
+            || n.len() > 255
             || !n.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c))
             || n.starts_with('.')
         {
@@ -198,7 +200,8 @@ impl Validator<'_> {
                 Some(name.span()),
                 "name",
                 format!(
-                    "{n:?} cannot name the report folder: use 1 to 100 letters, digits, '-', '_' or '.' (not first)"
+                    "{n:?} cannot name the report folder: use 1 to 100 letters, digits, '-', '_' or '.' (not first), \
+                     at most 255 bytes in UTF-8"
                 ),
             ));
         }
@@ -264,6 +267,18 @@ impl Validator<'_> {
                 None => None,
             },
         };
+        if b.duration_ms.is_some()
+            && let Some(kill) = raw.faults.kill_store.as_ref().filter(|k| *k.get_ref())
+        {
+            return Err(self.error(
+                Some(kill.span()),
+                "faults.kill_store",
+                "a soak runs without faults: a killed store would end its buyers before their time is up, \
+                 and a soak is judged only when it ends on time; drop kill_store, or give [buyers] attempts \
+                 instead of duration_ms"
+                    .into(),
+            ));
+        }
         if let Some(d) = &b.duration_ms
             && let Some(why) = soak_refusal(raw, strategies)
         {

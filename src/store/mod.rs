@@ -139,6 +139,12 @@ pub trait Store: Sync {
         Ok(Box::new(()))
     }
 
+    /// The bytes its [`Store::start`] puts into the output folder (a throwaway server's data
+    /// folder), for the check of the disk's room before a run.
+    fn disk_need(&self, _scenario: &Scenario) -> u64 {
+        0
+    }
+
     /// Writes the plan's initial stock and makes what must exist before the gate opens.
     /// Dropping the fixture removes what was made.
     fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>>;

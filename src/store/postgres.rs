@@ -51,7 +51,19 @@ pub const BIN_VARIABLE: &str = "SIM_POSTGRES_BIN";
 /// The `postgres` store.
 pub struct PostgresStore;
 
+/// What a throwaway server's data folder takes on disk, at most, as [`Store::disk_need`] says.
+const THROWAWAY_DATA: u64 = 64 << 20;
+
 impl Store for PostgresStore {
+    /// A throwaway server's data folder: 39 MiB after `initdb` (PostgreSQL 15, `du -s`), and
+    /// its write-ahead log's first segments as it runs.
+    fn disk_need(&self, scenario: &Scenario) -> u64 {
+        match scenario.stock.url {
+            Some(_) => 0,
+            None => THROWAWAY_DATA,
+        }
+    }
+
     fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn Service>> {
         let name = format!(
             "sim_{}_{}",
@@ -161,7 +173,8 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
     let bin = binaries()?;
     let run_as = server::run_as("postgres", PACKAGE)?;
     let socket = SocketDir::make("pg", run_as)?;
-    let home = out.join("server");
+    // Absolute: the server's programs run in `/`, where a relative --out means nothing.
+    let home = std::path::absolute(out.join("server")).with_context(|| format!("finding {}", out.display()))?;
     std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
     // The data folder belongs in the output; a `postgres` user that cannot reach it (an
     // output folder under /root, a private temporary folder) gets it beside the socket.
@@ -178,7 +191,11 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
         .arg("-D")
         .arg(&data)
         .args(["-A", "trust", "-N", "--no-locale", "-E", "UTF8", "-U", USER]);
-    server::run_to_end(initdb, run_as, &home.join("initdb.log")).context("making the throwaway PostgreSQL server")?;
+    if let Err(e) = server::run_to_end(initdb, run_as, &home.join("initdb.log")) {
+        // Half a data folder is of no use to anyone: its log says what went wrong.
+        let _ = std::fs::remove_dir_all(&data);
+        return Err(e.context("making the throwaway PostgreSQL server"));
+    }
 
     let max_connections = (workers + 10).max(100);
     // A throwaway server: what it holds is lost with it anyway, unless it is to be killed

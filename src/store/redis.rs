@@ -192,7 +192,8 @@ fn throwaway(out: &Path, name: String) -> Result<Served> {
         bail!(missing(&format!("{} is not there", program.display())));
     }
     let socket = SocketDir::make("redis", None)?;
-    let home = out.join("server");
+    // Absolute: the server's programs run in `/`, where a relative --out means nothing.
+    let home = std::path::absolute(out.join("server")).with_context(|| format!("finding {}", out.display()))?;
     std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
     let path = socket.0.join("redis.sock");
     let log = home.join("redis.log");

@@ -10,6 +10,7 @@
 pub mod clock; // CLOCK_MONOTONIC and the time-stamp counter
 pub mod cpu; // the CPUs a process may run on, and pinning a thread to one
 pub mod fd; // reads and writes, at an offset too, copies, poll, inherited descriptors
+pub mod file; // files in an output folder, made without following a planted link
 pub mod ipc; // datagram sockets in the abstract namespace
 pub mod lock; // open-file-description locks
 pub mod process; // fork, _exit, the parent-death signal, signals, reaping, users

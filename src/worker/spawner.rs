@@ -78,7 +78,7 @@ pub fn main(plan_path: &Path) -> Result<()> {
                     Err(io::Error::other(format!("group {group} is sealed")))
                 };
                 let pid = forked.unwrap_or_else(|e| {
-                    eprintln!("error: forking {} {index}: {e}", role.name());
+                    log_line(&format!("error: forking {} {index}: {e}", role.name()));
                     0
                 });
                 write_all(&pid.to_le_bytes())?;
@@ -126,14 +126,14 @@ impl Descriptors {
 /// other descriptors, and lives the worker's life. Returns the exit status.
 fn worker(plan: &TrialPlan, role: Role, index: u32, group: usize, fds: &mut Descriptors, spawner: u32) -> i32 {
     if let Err(e) = fds.hand_to_worker(group) {
-        eprintln!("error: {} {index}: taking its group's pipe: {e}", role.name());
+        log_line(&format!("error: {} {index}: taking its group's pipe: {e}", role.name()));
         return 2;
     }
     die_with_parent(spawner);
     match super::run(plan, role, index) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            log_line(&format!("error: {e:#}"));
             2
         }
     }
@@ -162,5 +162,46 @@ fn write_all(bytes: &[u8]) -> Result<()> {
         Ok(n) if n == bytes.len() => Ok(()),
         Ok(_) => bail!("answering the runner: a short write"),
         Err(e) => bail!("answering the runner: {e}"),
+    }
+}
+
+/// Writes `line` and its newline to the trial's log (standard error) with one `write`: the log
+/// is opened to append, so that the lines of workers that fail at once land whole, one after
+/// the other, where `eprintln!` would write each piece of its format on its own.
+fn log_line(line: &str) {
+    let _ = write_line(&mut io::stderr(), line);
+}
+
+fn write_line(to: &mut impl io::Write, line: &str) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    to.write_all(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each `write` call it takes, as it came.
+    struct Calls(Vec<Vec<u8>>);
+
+    impl io::Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_line_is_one_write() {
+        let mut calls = Calls(Vec::new());
+        let e = anyhow::anyhow!("Connection reset by peer").context("buyer 8");
+        write_line(&mut calls, &format!("error: {e:#}")).unwrap();
+        assert_eq!(calls.0, [b"error: buyer 8: Connection reset by peer\n".to_vec()]);
     }
 }
