@@ -28,7 +28,7 @@ impl Told {
             Outcome::Sold => Told::Sold,
             Outcome::SoldOut => Told::SoldOut,
             Outcome::Unreadable => Told::Unreadable,
-            Outcome::Fenced | Outcome::GaveUp => Told::Failed,
+            Outcome::Fenced | Outcome::GaveUp | Outcome::Failed => Told::Failed,
             // Pending, and any outcome a purchase cannot have: its outcome is unknown.
             _ => Told::Indeterminate,
         }

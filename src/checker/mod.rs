@@ -143,6 +143,10 @@ pub struct Check {
     /// failed.
     #[serde(default)]
     pub gave_up: u64,
+    /// Purchases a service refused (another 4xx than sold out, a refused connection, an
+    /// `error`): the buyer was told it failed, and it did not happen.
+    #[serde(default)]
+    pub failed: u64,
     /// Conflicts retried, over every purchase (`optimistic`).
     #[serde(default)]
     pub retries: u64,
@@ -204,13 +208,14 @@ pub fn check(history: &History, facts: &Facts) -> Check {
 /// The counts, the verdict and the sentences of a judged trial.
 pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, facts: &Facts) -> Check {
     let (mut sold, mut sold_out, mut unreadable, mut indeterminate, mut torn_reads) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let (mut fenced, mut gave_up, mut retries, mut recovered) = (0u64, 0u64, 0u64, 0u64);
+    let (mut fenced, mut gave_up, mut failed, mut retries, mut recovered) = (0u64, 0u64, 0u64, 0u64, 0u64);
     for (j, op) in judged.ops.iter().zip(&history.ops) {
         match j.told() {
             Some(Told::Sold) => sold += 1,
             Some(Told::SoldOut) => sold_out += 1,
             Some(Told::Unreadable) => unreadable += 1,
             Some(Told::Failed) if op.outcome == Outcome::Fenced => fenced += 1,
+            Some(Told::Failed) if op.outcome == Outcome::Failed => failed += 1,
             Some(Told::Failed) => gave_up += 1,
             Some(Told::Indeterminate) => indeterminate += 1,
             None => {}
@@ -260,12 +265,13 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
     };
     Check {
         final_stock,
-        attempts: sold + sold_out + unreadable + fenced + gave_up + indeterminate,
+        attempts: sold + sold_out + unreadable + fenced + gave_up + failed + indeterminate,
         sold,
         sold_out,
         unreadable,
         fenced,
         gave_up,
+        failed,
         retries,
         recovered,
         undersold,

@@ -24,6 +24,7 @@ pub struct Stream {
     unreadable: u64,
     fenced: u64,
     gave_up: u64,
+    failed: u64,
     retries: u64,
     recovered: u64,
     torn_reads: u64,
@@ -51,6 +52,7 @@ impl Stream {
             unreadable: 0,
             fenced: 0,
             gave_up: 0,
+            failed: 0,
             retries: 0,
             recovered: 0,
             torn_reads: 0,
@@ -129,7 +131,8 @@ impl Stream {
                 }
                 Outcome::Fenced => self.fenced += 1,
                 Outcome::GaveUp => self.gave_up += 1,
-                Outcome::Pending => self.indeterminate += 1,
+                Outcome::Failed => self.failed += 1,
+                Outcome::Pending | Outcome::Unknown => self.indeterminate += 1,
                 _ => {}
             }
         }
@@ -196,6 +199,7 @@ impl Stream {
             unreadable: self.unreadable,
             fenced: self.fenced,
             gave_up: self.gave_up,
+            failed: self.failed,
             retries: self.retries,
             recovered: self.recovered,
             undersold: match final_stock {

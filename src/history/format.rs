@@ -98,6 +98,8 @@ impl Record {
     /// A flag: the lock was taken from a holder that had died (a robust mutex's
     /// `EOWNERDEAD`), and made consistent by this operation.
     pub const RECOVERED: u8 = 1;
+    /// A flag: the ticket is an id a service gave, and `value` a number made from it.
+    pub const ID_TICKET: u8 = 2;
 
     /// A record of `kind` with nothing in it yet, not even its invocation.
     pub fn new(kind: Kind) -> Record {
@@ -131,6 +133,11 @@ impl Record {
     /// Notes that the lock this operation took was recovered from a holder that died.
     pub fn mark_recovered(&mut self) {
         self.flags |= Record::RECOVERED;
+    }
+
+    /// Notes that the ticket is an id a service gave, not the stock it was sold from.
+    pub fn mark_id_ticket(&mut self) {
+        self.flags |= Record::ID_TICKET;
     }
 
     /// Counts one more conflict retried.

@@ -115,7 +115,7 @@ impl Crew {
         log_path: &Path,
         stop_for: Duration,
         groups: &[Group; spawner::GROUPS],
-        store_url: &str,
+        environment: &[(&'static str, String)],
     ) -> Result<Crew> {
         let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let (requests_reader, requests) = io::pipe()?;
@@ -138,9 +138,9 @@ impl Crew {
             .stdout(Stdio::from(answers_writer))
             .stderr(Stdio::from(log))
             .process_group(0);
-        if !store_url.is_empty() {
-            // Through the environment: plan.json never holds a password.
-            command.env(crate::store::URL_VARIABLE, store_url);
+        // Through the environment: plan.json never holds a password or a header's value.
+        for (name, value) in environment {
+            command.env(name, value);
         }
         process::hand_down(&mut command, &wanted, spawner::REQUESTS)?;
         let spawner = command

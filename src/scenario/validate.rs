@@ -36,7 +36,7 @@ pub fn parse(path: &Path, text: &str, limits: Limits) -> Result<Scenario, Scenar
     v.scenario(raw, limits)
 }
 
-struct Validator<'a> {
+pub(super) struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
 }
@@ -53,7 +53,7 @@ impl Validator<'_> {
         format!(" (line {line}: `{}`)", content.trim())
     }
 
-    fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
+    pub(super) fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
         ScenarioError {
             file: self.path.to_path_buf(),
             line: span.map(|s| self.line(s.start)),
@@ -63,7 +63,7 @@ impl Validator<'_> {
     }
 
     /// A whole number within bounds, or its default.
-    fn number(
+    pub(super) fn number(
         &self,
         value: &Option<Spanned<i64>>,
         field: &str,
@@ -134,9 +134,19 @@ impl Validator<'_> {
         let name = self.name(&raw.name)?;
         let trials = self.number(&raw.trials, "trials", 10, 1, 100_000, "")? as u32;
         let seed = self.seed(&raw.seed)?;
-        let strategies = self.strategies(&raw.strategy)?;
-        let deadline_ms = self.number(&raw.deadline_ms, "deadline_ms", 60_000, 1, 3_600_000, " (one hour)")?;
         let stock = self.stock(&raw.stock)?;
+        let (strategies, service) = match stock.store {
+            StoreKind::Service => {
+                let (strategies, service) = super::service::variants(self, &raw)?;
+                super::service::refuse_the_rest(self, &raw)?;
+                (strategies, service)
+            }
+            store => {
+                super::service::refuse_tables(self, &raw, store.name())?;
+                (self.strategies(&raw.strategy)?, BTreeMap::new())
+            }
+        };
+        let deadline_ms = self.number(&raw.deadline_ms, "deadline_ms", 60_000, 1, 3_600_000, " (one hour)")?;
         for &strategy in &strategies {
             if let Err(why) = check_pairing(
                 strategy,
@@ -158,7 +168,7 @@ impl Validator<'_> {
             isolation: raw.transaction.isolation.unwrap_or_default(),
         };
         let faults = self.faults(&raw.faults, buyers.count, &stock)?;
-        let expect = self.expect(&raw.expect)?;
+        let expect = self.expect(&raw.expect, &strategies, stock.store)?;
         buyers.count = counts[0];
         Ok(Scenario {
             name,
@@ -176,6 +186,7 @@ impl Validator<'_> {
             faults,
             expect,
             sweep,
+            service,
         })
     }
 
@@ -244,7 +255,9 @@ impl Validator<'_> {
             .into_iter()
             .map(|n| n as u32)
             .collect();
-        let holds = self.numbers(&b.hold_us, "buyers.hold_us", 500, 0, 10_000_000, " (ten seconds)")?;
+        // A service's race window is its own: sim holds nothing between read and write.
+        let hold_default = if raw.stock.store == Some(StoreKind::Service) { 0 } else { 500 };
+        let holds = self.numbers(&b.hold_us, "buyers.hold_us", hold_default, 0, 10_000_000, " (ten seconds)")?;
         let sweep = (counts.len() > 1 || holds.len() > 1).then(|| Sweep {
             count: counts.clone(),
             hold_us: holds.clone(),
@@ -482,14 +495,24 @@ impl Validator<'_> {
         Ok(file.clone())
     }
 
-    fn expect(&self, value: &Option<Spanned<toml::Table>>) -> Result<Expect, ScenarioError> {
+    fn expect(
+        &self,
+        value: &Option<Spanned<toml::Table>>,
+        strategies: &[StrategyName],
+        store: StoreKind,
+    ) -> Result<Expect, ScenarioError> {
+        // With a service, a table of its own is a variant's; else a built-in strategy's.
+        let own_table = |key: &str| match store {
+            StoreKind::Service => strategies.iter().copied().find(|s| s.name() == key),
+            _ => StrategyName::parse(key),
+        };
         let Some(value) = value else {
             return Ok(Expect::default());
         };
         let span = Some(value.span());
         let mut expect = Expect::default();
         for (key, v) in value.get_ref() {
-            if let Some(strategy) = StrategyName::parse(key) {
+            if let Some(strategy) = own_table(key) {
                 let toml::Value::Table(table) = v else {
                     return Err(self.error(
                         span,

@@ -115,6 +115,13 @@ impl Buyer<'_> {
                 op.set_entry(entry);
             }
             self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
+            if let Some(second) = self.strategy.second_sale() {
+                let op = self
+                    .recorder
+                    .begin(Kind::Purchase)
+                    .ok_or_else(|| anyhow!("history full: more sales than planned"))?;
+                *op = second;
+            }
         }
         Ok(())
     }
