@@ -228,10 +228,19 @@ const NEVER: u32 = u32::MAX;
 
 impl StockValues {
     fn new(initial: i64, ops: &[Op]) -> StockValues {
+        // A service's purchase whose answer was lost may have sold any ticket, and written
+        // one less: then every ticket read from 0 to the initial stock may have been written.
+        let unknown = ops.iter().any(|op| op.outcome == Outcome::Unknown);
         let written = || {
+            let read = ops
+                .iter()
+                .filter(move |op| unknown && op.kind == Kind::Purchase)
+                .filter_map(|op| op.value())
+                .filter(move |v| (0..=initial).contains(v));
             ops.iter()
                 .filter(|op| matches!(op.kind, Kind::Purchase | Kind::Sale))
                 .filter_map(|op| op.written())
+                .chain(read)
         };
         let (mut min, mut max, mut n) = (initial, initial, 1u128);
         for v in written() {

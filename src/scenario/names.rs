@@ -118,12 +118,13 @@ pub enum StrategyName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Variant(&'static str);
 
+/// Every variant's name, in the order first named.
+static VARIANT_NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
 impl Variant {
     /// The variant named `name`.
     pub fn new(name: &str) -> Variant {
-        use std::sync::Mutex;
-        static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-        let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut names = VARIANT_NAMES.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&known) = names.iter().find(|n| **n == name) {
             return Variant(known);
         }
@@ -131,6 +132,16 @@ impl Variant {
         let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
         names.push(kept);
         Variant(kept)
+    }
+
+    /// Its place among the variants this process has named, from 0.
+    pub fn index(self) -> usize {
+        VARIANT_NAMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .position(|n| *n == self.0)
+            .unwrap_or(0)
     }
 
     /// Its name: the table's `NAME`.

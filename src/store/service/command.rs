@@ -104,6 +104,23 @@ impl Instance {
         }
     }
 
+    /// Waits, up to `limit`, until the instance answers a first request (`stock`): a
+    /// program that takes a while to start costs no purchase a timeout.
+    pub fn await_ready(&mut self, limit: Duration) -> io::Result<()> {
+        let timeout = std::mem::replace(&mut self.timeout, limit);
+        let mut line = Map::new();
+        line.insert("op".into(), "stock".into());
+        let said = self.call(line);
+        self.timeout = timeout;
+        match said? {
+            Said::Reply(_) => Ok(()),
+            Said::Silent => Err(io::Error::other(format!(
+                "the command did not answer {{\"op\": \"stock\"}} within ready_ms ({} ms)",
+                limit.as_millis()
+            ))),
+        }
+    }
+
     fn ended(&mut self, what: &str) -> io::Error {
         std::thread::sleep(Duration::from_millis(50));
         let status = match self.child.try_wait() {

@@ -80,7 +80,11 @@ impl Way {
     fn open(variant: &ServiceVariant, url: &str, headers: Vec<(String, String)>, log: Option<&Path>) -> io::Result<Way> {
         let timeout = Duration::from_millis(variant.timeout_ms);
         Ok(match &variant.command {
-            Some(command) => Way::Command(Instance::start(command, log.unwrap_or(Path::new("/dev/null")), timeout)?),
+            Some(command) => {
+                let mut instance = Instance::start(command, log.unwrap_or(Path::new("/dev/null")), timeout)?;
+                instance.await_ready(Duration::from_millis(variant.ready_ms))?;
+                Way::Command(instance)
+            }
             None => Way::Http(Http::new(url, headers, timeout)),
         })
     }
