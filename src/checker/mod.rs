@@ -119,6 +119,8 @@ pub enum AnomalyKind {
     Crashed,
     /// The trial hit its deadline.
     Deadlock,
+    /// One purchase, sent again with its idempotency key, sold twice with different tickets.
+    DuplicateSale,
 }
 
 /// Everything the checker concludes about one trial.
@@ -189,6 +191,10 @@ pub struct Check {
     /// (PostgreSQL and Redis): acknowledged, then lost.
     #[serde(default)]
     pub lost_acknowledged: u64,
+    /// Purchases a service sold a second time, with another ticket, when they were sent again
+    /// with the same idempotency key.
+    #[serde(default)]
+    pub duplicate_sale: u64,
     /// The verdict, from the counts above and the processes' fate.
     pub verdict: Verdict,
     /// The first anomalies found, at most `MAX_ANOMALIES`, earliest first.
@@ -257,6 +263,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         || phantom_stock > 0
         || order_violations > 0
         || lost_acknowledged > 0
+        || !cases.duplicate_sales.is_empty()
         || cases.final_stock_unreadable.is_some()
     {
         Verdict::Inconsistent
@@ -287,6 +294,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         unconsumed: entries.unconsumed,
         abandoned: entries.abandoned,
         lost_acknowledged,
+        duplicate_sale: cases.duplicate_sales.len() as u64,
         verdict,
         anomalies: render::anomalies(history, cases),
     }

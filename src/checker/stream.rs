@@ -200,6 +200,7 @@ impl Stream {
             fenced: self.fenced,
             gave_up: self.gave_up,
             failed: self.failed,
+            duplicate_sale: 0,
             retries: self.retries,
             recovered: self.recovered,
             undersold: match final_stock {

@@ -173,6 +173,11 @@ impl Record {
         self.entry = entry;
     }
 
+    /// Its invocation, in ticks (0 before it was stamped).
+    pub fn start_tick(&self) -> u64 {
+        self.start_tick
+    }
+
     /// When the stock was read, in ticks (0 if it was not).
     pub fn read_tick(&self) -> u64 {
         self.read_tick

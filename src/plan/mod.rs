@@ -127,8 +127,11 @@ impl TrialPlan {
             // A soak's buyers record into segments; their region keeps only its header.
             Role::Buyer if self.duration_ms.is_some() => 0,
             Role::Buyer if self.pool.is_some() => entries.unwrap_or(self.buyers as usize * self.attempts as usize),
-            // A service's retried purchase may be sold a second time: room for both.
-            Role::Buyer if self.service.as_ref().is_some_and(|s| s.retries > 0) => 2 * self.attempts as usize,
+            // A service's purchase may be sent again `retries` times, and once more to see it
+            // replayed: room for each.
+            Role::Buyer if let Some(s) = self.service.as_ref().filter(|s| s.retries > 0) => {
+                (s.retries as usize + 2) * self.attempts as usize
+            }
             Role::Buyer => entries.unwrap_or(self.attempts as usize),
             Role::Producer => self.producers.as_ref().map_or(0, |p| p.entries as usize),
             Role::EntryQueue => entries.unwrap_or(0),

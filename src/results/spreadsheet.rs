@@ -17,7 +17,7 @@ use crate::results::{Results, StrategyRun, TrialResult};
 
 /// The CSV's first columns, in order; any other plain field of a trial's results follows
 /// them, in the order of their names (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 39] = [
+pub const CSV_COLUMNS: [&str; 40] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -47,6 +47,7 @@ pub const CSV_COLUMNS: [&str; 39] = [
     "unconsumed",
     "abandoned",
     "lost_acknowledged",
+    "duplicate_sale",
     "wall_ms",
     "purchases_per_s",
     "p50_us",

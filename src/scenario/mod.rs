@@ -396,6 +396,8 @@ pub enum ExpectKey {
     Recovered,
     /// Tickets left unsold although a buyer was turned away.
     Undersold,
+    /// A service sold twice to one purchase sent again with its idempotency key.
+    DuplicateSale,
 }
 
 impl ExpectKey {

@@ -84,9 +84,9 @@ pub trait Purchase {
     /// stock − 1 if it was above zero.
     fn purchase(&mut self, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()>;
 
-    /// A second operation that the last purchase brought to light, to be recorded after it:
-    /// a service's second sale to one retried purchase.
-    fn second_sale(&mut self) -> Option<Record> {
+    /// The next operation that the last purchase made besides its own, to be recorded after
+    /// it: a service's purchase sent again, or its second sale to one retried purchase.
+    fn next_record(&mut self) -> Option<Record> {
         None
     }
 }

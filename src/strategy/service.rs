@@ -1,9 +1,10 @@
 //! A variant of the user's own service (`store = "service"`): each purchase is one `buy`
 //! sent to it, judged by the store's client ([`crate::store::Answer`]). An indeterminate
-//! answer is sent again with the same idempotency key, up to the variant's `retries`; a
-//! purchase that was sent again and sold is sent once more with its key, to see whether the
-//! service replays its answer (the same ticket) or sells a second time (another ticket:
-//! recorded as a second sale under the same key, which the checker calls `duplicate_sale`).
+//! answer is sent again with the same idempotency key, up to the variant's `retries`, each
+//! send an attempt of its own in the history; a purchase that was sent again and sold is sent
+//! once more with its key, to see whether the service replays its answer (the same ticket)
+//! or sells a second time (another ticket: recorded as a second sale under the same key,
+//! which the checker calls `duplicate_sale`).
 
 use std::io;
 
@@ -22,7 +23,7 @@ impl Strategy for Variant {
             attempt: 0,
             tag: plan.tag.clone(),
             retries: plan.service.as_ref().map_or(0, |s| s.retries),
-            second: None,
+            more: std::collections::VecDeque::new(),
         }))
     }
 }
@@ -33,8 +34,8 @@ struct Buyer {
     attempt: u32,
     tag: String,
     retries: u32,
-    /// A second sale to the last purchase's key, to be recorded after it.
-    second: Option<Record>,
+    /// The last purchase's attempts after its first, to be recorded after it.
+    more: std::collections::VecDeque<Record>,
 }
 
 impl Buyer {
@@ -65,41 +66,51 @@ impl Purchase for Buyer {
             attempt: self.attempt,
             key: format!("{}-{}-{}", self.tag, self.buyer, self.attempt),
         };
-        let key_entry = ((self.buyer as u64) << 32) | self.attempt as u64;
+        let key = ((self.buyer as u64) << 32) | self.attempt as u64;
         self.attempt += 1;
-        op.set_entry(key_entry);
-        let mut tries = 0;
-        let answer = loop {
-            op.stamp_read(); // sent
-            let answer = stock.buy(&request)?;
-            if matches!(answer, Answer::Unknown(_)) && tries < self.retries {
-                tries += 1;
-                op.count_retry();
-                continue;
-            }
-            break answer;
-        };
+        op.set_entry(key);
+        op.stamp_read(); // sent
+        let mut answer = stock.buy(&request)?;
         op.stamp_end();
         Buyer::note(op, &answer);
+        // Each time it is sent again is an attempt of its own in the history, under the
+        // same key: a lost answer may have sold, and the checker counts it both ways.
+        let mut tries = 0;
+        while matches!(answer, Answer::Unknown(_)) && tries < self.retries {
+            tries += 1;
+            let (again, said) = Buyer::send(stock, &request, key, op.start_tick())?;
+            self.more.push_back(again);
+            answer = said;
+        }
         if let (true, Answer::Sold(ticket)) = (tries > 0, &answer) {
-            // Sent again, and sold: once more with the same key, which must replay it.
-            let mut second = Record::new(Kind::Purchase);
-            second.set_start_tick(crate::sys::clock::ticks());
-            second.set_entry(key_entry);
-            second.stamp_read();
-            let again = stock.buy(&request)?;
-            second.stamp_end();
-            if let Answer::Sold(other) = &again
-                && other != ticket
-            {
-                Buyer::note(&mut second, &again);
-                self.second = Some(second);
+            // Sent again, and sold: once more with the same key, which must replay it. Another
+            // ticket is a second sale, recorded; the same one is the replay it should be.
+            let (replay, said) = Buyer::send(stock, &request, key, op.start_tick())?;
+            if matches!(&said, Answer::Sold(other) if other != ticket) {
+                self.more.push_back(replay);
             }
         }
         Ok(())
     }
 
-    fn second_sale(&mut self) -> Option<Record> {
-        self.second.take()
+    fn next_record(&mut self) -> Option<Record> {
+        self.more.pop_front()
+    }
+}
+
+impl Buyer {
+    /// Sends the purchase again, with its key: the record of that attempt, and the answer.
+    /// Its invocation is the purchase's first: a sale answered now may have been made by the
+    /// first send, whose answer was lost, so it is concurrent with all that came since.
+    fn send(stock: &mut dyn Stock, request: &BuyRequest, key: u64, first: u64) -> io::Result<(Record, Answer)> {
+        let mut again = Record::new(Kind::Purchase);
+        again.set_start_tick(first);
+        again.set_entry(key);
+        again.count_retry();
+        again.stamp_read();
+        let answer = stock.buy(request)?;
+        again.stamp_end();
+        Buyer::note(&mut again, &answer);
+        Ok((again, answer))
     }
 }
