@@ -96,6 +96,13 @@ class Handler(BaseHTTPRequestHandler):
                 fail = Handler.sales % every == 0
             if fail:  # committed, and the buyer is told it failed
                 return self.reply(503, {"error": "try again"})
+        if self.server.args.reply == "text":  # as a shop whose API is not what sim was told
+            data = f"sold ticket {ticket}\n".encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return self.wfile.write(data)
         self.reply(201, {"ticket": ticket})
 
 
@@ -106,6 +113,7 @@ def main():
     parser.add_argument("--mode", choices=MODES, default="racy")
     parser.add_argument("--hold-ms", type=float, default=0.0, help="the race window, between the read and the write")
     parser.add_argument("--fail-every", type=int, default=0, help="answer every N-th sale 503, after its commit")
+    parser.add_argument("--reply", choices=("json", "text"), default="json", help="text: answer a sale in plain text")
     parser.add_argument("--token", default="", help="require Authorization: Bearer TOKEN on /buy")
     args = parser.parse_args()
     Shop.create(args.db)
