@@ -76,7 +76,11 @@ fn the_command_shop_races_as_the_http_one() {
     assert!(u(&run.trials("racy")[0]["oversold"]) > 0);
     for name in ["locked", "atomic"] {
         let t = &run.trials(name)[0];
-        assert_eq!((t["verdict"].as_str(), u(&t["sold"])), (Some("safe"), 20), "{name}: {t}");
+        assert_eq!(
+            (t["verdict"].as_str(), u(&t["sold"])),
+            (Some("safe"), 20),
+            "{name}: {t}"
+        );
     }
     none_left(&run.out);
 }
@@ -87,7 +91,11 @@ fn a_retried_key_is_replayed_safely_or_found_sold_twice() {
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     let safe = &run.trials("safe")[0];
     assert!(u(&safe["retries"]) > 0, "{safe}");
-    assert_eq!((u(&safe["duplicate_sale"]), safe["verdict"].as_str()), (0, Some("safe")), "{safe}");
+    assert_eq!(
+        (u(&safe["duplicate_sale"]), safe["verdict"].as_str()),
+        (0, Some("safe")),
+        "{safe}"
+    );
     let unsafe_ = &run.trials("unsafe")[0];
     assert!(u(&unsafe_["duplicate_sale"]) > 0, "{unsafe_}");
     let said = unsafe_["anomalies"].to_string();
@@ -119,7 +127,11 @@ fn refused(scenario: &str) -> String {
 
 #[test]
 fn a_service_that_never_gets_ready_is_named_with_ready_and_ready_ms() {
-    let e = refused(&one_shop("--mode atomic", "ready = \"GET /nowhere\"\nready_ms = 500", ""));
+    let e = refused(&one_shop(
+        "--mode atomic",
+        "ready = \"GET /nowhere\"\nready_ms = 500",
+        "",
+    ));
     assert!(e.contains("service.v.ready") && e.contains("ready_ms = 500"), "{e}");
     assert!(e.contains("404"), "the last answer: {e}");
     assert!(e.contains("shop: atomic on 127.0.0.1"), "service.log's end: {e}");
@@ -135,7 +147,11 @@ fn a_service_that_exits_early_is_named_with_its_status() {
 
 #[test]
 fn a_url_that_does_not_answer_is_refused() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let e = refused(&format!(
         r#"
 trials = 1
@@ -168,7 +184,10 @@ fn a_missing_ticket_pointer_is_shown_with_the_reply() {
 #[test]
 fn a_stock_that_cannot_be_read_names_the_pointer() {
     let e = refused(&one_shop("--mode atomic", "stock_pointer = \"/left\"", ""));
-    assert!(e.contains("stock_pointer \"/left\"") && e.contains(r#"{"stock":20}"#), "{e}");
+    assert!(
+        e.contains("stock_pointer \"/left\"") && e.contains(r#"{"stock":20}"#),
+        "{e}"
+    );
 }
 
 #[test]
@@ -197,7 +216,10 @@ fn a_variable_a_header_needs_is_named_without_a_value() {
         "headers = { Authorization = \"Bearer ${SIM_TEST_UNSET_TOKEN}\" }",
         "",
     ));
-    assert!(e.contains("service.v.headers.Authorization") && e.contains("SIM_TEST_UNSET_TOKEN"), "{e}");
+    assert!(
+        e.contains("service.v.headers.Authorization") && e.contains("SIM_TEST_UNSET_TOKEN"),
+        "{e}"
+    );
 }
 
 /// Starts a long run of the racy shop in the background; returns it once the shop serves.
@@ -242,7 +264,10 @@ fn a_service_scenario_is_refused_without_its_tables_and_other_stores_refuse_them
     let e = refused("[service.v]\nurl = \"http://127.0.0.1:1\"\n");
     assert!(e.contains("service.v") && e.contains("store = \"service\""), "{e}");
     let e = refused("strategy = \"w\"\n[stock]\nstore = \"service\"\n[service.v]\nurl = \"http://127.0.0.1:1\"\n");
-    assert!(e.contains("\"w\" is not a [service.NAME] table") && e.contains("\"v\""), "{e}");
+    assert!(
+        e.contains("\"w\" is not a [service.NAME] table") && e.contains("\"v\""),
+        "{e}"
+    );
     let e = refused("[stock]\nstore = \"service\"\n[service.v]\nurl = \"http://x\"\ncommand = \"cat\"\n");
     assert!(e.contains("not both"), "{e}");
     let e = refused("[stock]\nstore = \"service\"\n[service.v]\nurl = \"http://x\"\nsold_out = [503]\n");

@@ -11,9 +11,9 @@ mod validate;
 pub use fields::accepted_fields;
 use names::quoted;
 pub use names::*;
+use secret::masked_url;
 pub use secret::{expand_env, mask_password};
 pub use service::{Endpoint, ServiceVariant};
-use secret::masked_url;
 pub use validate::{load, parse};
 
 use std::collections::BTreeMap;
@@ -415,10 +415,12 @@ impl Expect {
     pub fn for_strategy(&self, strategy: StrategyName) -> Expectations {
         let mut merged = self.all.clone();
         // A variant saved in results.json may read back as the built-in strategy of its name.
-        let own = self
-            .per_strategy
-            .get(&strategy)
-            .or_else(|| self.per_strategy.iter().find(|(s, _)| s.name() == strategy.name()).map(|(_, e)| e));
+        let own = self.per_strategy.get(&strategy).or_else(|| {
+            self.per_strategy
+                .iter()
+                .find(|(s, _)| s.name() == strategy.name())
+                .map(|(_, e)| e)
+        });
         if let Some(own) = own {
             merged.flags.extend(own.flags.iter().map(|(k, v)| (*k, *v)));
             if own.final_stock.is_some() {

@@ -66,18 +66,7 @@ impl StoreKind {
 /// The strategies a scenario can name (docs/guide.md, "Stores and strategies"), in the order the report
 /// lists them, each with the store operations it needs. Each is a file of `src/strategy/`,
 /// found through `strategy::registry`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumString, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
 pub enum StrategyName {
     /// Nothing protects the stock.

@@ -29,7 +29,9 @@ impl Endpoint {
     fn parse(text: &str) -> Result<Endpoint, String> {
         let mut words = text.split_whitespace();
         let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
-            return Err(format!("{text:?} is not a request line: write a method and a path, as \"POST /buy\""));
+            return Err(format!(
+                "{text:?} is not a request line: write a method and a path, as \"POST /buy\""
+            ));
         };
         if !Endpoint::METHODS.contains(&method) {
             return Err(format!(
@@ -38,7 +40,9 @@ impl Endpoint {
             ));
         }
         if !path.starts_with('/') {
-            return Err(format!("the path {path:?} must start with '/', as \"/buy\": it is added to `url`"));
+            return Err(format!(
+                "the path {path:?} must start with '/', as \"/buy\": it is added to `url`"
+            ));
         }
         Ok(Endpoint {
             method: method.to_string(),
@@ -152,7 +156,11 @@ pub(super) fn variants(
                 one => vec![one],
             };
             if items.is_empty() {
-                return Err(v.error(span, "strategy", format!("the list is empty: name one or more of {}", known())));
+                return Err(v.error(
+                    span,
+                    "strategy",
+                    format!("the list is empty: name one or more of {}", known()),
+                ));
             }
             let mut names = Vec::new();
             for item in items {
@@ -175,14 +183,16 @@ pub(super) fn variants(
             names
         }
     };
-    Ok((names.iter().map(|n| StrategyName::Service(Variant::new(n))).collect(), services))
+    Ok((
+        names.iter().map(|n| StrategyName::Service(Variant::new(n))).collect(),
+        services,
+    ))
 }
 
 /// A variant's name names its folder of trials: letters, digits, '-' and '_'.
 fn check_name(v: &Validator, name: &str, span: Range<usize>) -> Result<(), ScenarioError> {
-    let fine = !name.is_empty()
-        && name.len() <= 60
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    let fine =
+        !name.is_empty() && name.len() <= 60 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
     if fine {
         return Ok(());
     }
@@ -211,7 +221,9 @@ pub(super) fn refuse_tables(v: &Validator, raw: &RawScenario, store: &str) -> Re
 fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<ServiceVariant, ScenarioError> {
     let r = table.get_ref();
     let field = |f: &str| format!("service.{name}.{f}");
-    let text = |value: &Option<Spanned<String>>, default: &str| value.as_ref().map_or(default.to_string(), |s| s.get_ref().clone());
+    let text = |value: &Option<Spanned<String>>, default: &str| {
+        value.as_ref().map_or(default.to_string(), |s| s.get_ref().clone())
+    };
     let endpoint = |value: &Option<Spanned<String>>, f: &str, default: &str| -> Result<Endpoint, ScenarioError> {
         match value {
             None => Ok(Endpoint::parse(default).expect("a valid default")),
@@ -263,7 +275,11 @@ fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<Ser
         if let Some(s) = value
             && s.get_ref().trim().is_empty()
         {
-            return Err(v.error(Some(s.span()), &field(f), "is empty: give the command line to run".into()));
+            return Err(v.error(
+                Some(s.span()),
+                &field(f),
+                "is empty: give the command line to run".into(),
+            ));
         }
     }
     let sold_out = match &r.sold_out {
@@ -329,25 +345,49 @@ pub(super) fn refuse_the_rest(v: &Validator, raw: &RawScenario) -> Result<(), Sc
         ))
     };
     if raw.producers.is_some() {
-        return why("producers", None, "producers feed sim's own buyers through an entry queue");
+        return why(
+            "producers",
+            None,
+            "producers feed sim's own buyers through an entry queue",
+        );
     }
     if let Some(pool) = &raw.buyers.pool {
-        return why("buyers.pool", Some(pool.span()), "a pool runs sim's buyers' tasks on fewer processes");
+        return why(
+            "buyers.pool",
+            Some(pool.span()),
+            "a pool runs sim's buyers' tasks on fewer processes",
+        );
     }
     if let Some(hold) = &raw.buyers.hold_us {
-        return why("buyers.hold_us", Some(hold.span()), "hold_us is sim's race window between a read and a write");
+        return why(
+            "buyers.hold_us",
+            Some(hold.span()),
+            "hold_us is sim's race window between a read and a write",
+        );
     }
     if let Some(p) = &raw.semaphore.permits {
-        return why("semaphore.permits", Some(p.span()), "[semaphore] belongs to sim's semaphore strategy");
+        return why(
+            "semaphore.permits",
+            Some(p.span()),
+            "[semaphore] belongs to sim's semaphore strategy",
+        );
     }
     if raw.lock.scope.is_some() || raw.lock.lease_ms.is_some() || raw.lock.fencing.is_some() {
         return why("lock", None, "[lock] belongs to sim's lock strategies");
     }
     if raw.transaction.retries.is_some() || raw.transaction.isolation.is_some() {
-        return why("transaction", None, "[transaction] belongs to sim's strategies on PostgreSQL");
+        return why(
+            "transaction",
+            None,
+            "[transaction] belongs to sim's strategies on PostgreSQL",
+        );
     }
     if raw.faults.kill_seller.is_some() || raw.faults.kill_store.is_some() {
-        return why("faults", None, "kill_seller and kill_store hit sim's own seller and servers");
+        return why(
+            "faults",
+            None,
+            "kill_seller and kill_store hit sim's own seller and servers",
+        );
     }
     Ok(())
 }

@@ -256,8 +256,19 @@ impl Validator<'_> {
             .map(|n| n as u32)
             .collect();
         // A service's race window is its own: sim holds nothing between read and write.
-        let hold_default = if raw.stock.store == Some(StoreKind::Service) { 0 } else { 500 };
-        let holds = self.numbers(&b.hold_us, "buyers.hold_us", hold_default, 0, 10_000_000, " (ten seconds)")?;
+        let hold_default = if raw.stock.store == Some(StoreKind::Service) {
+            0
+        } else {
+            500
+        };
+        let holds = self.numbers(
+            &b.hold_us,
+            "buyers.hold_us",
+            hold_default,
+            0,
+            10_000_000,
+            " (ten seconds)",
+        )?;
         let sweep = (counts.len() > 1 || holds.len() > 1).then(|| Sweep {
             count: counts.clone(),
             hold_us: holds.clone(),

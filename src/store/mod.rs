@@ -284,9 +284,9 @@ impl Ticket {
         match self {
             Ticket::Number(n) => *n,
             Ticket::Id(id) => {
-                let hash = id
-                    .bytes()
-                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+                let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+                });
                 (hash >> 2) as i64 + 1
             }
         }

@@ -15,8 +15,8 @@ mod optimistic;
 pub mod queue;
 mod robust_mutex;
 mod row_lock;
-mod service;
 pub mod semaphore;
+mod service;
 mod sysv_semaphore;
 mod transaction;
 

@@ -46,7 +46,10 @@ impl Instance {
         crate::sys::process::die_with_parent_after_exec(&mut cmd, crate::sys::process::Signal::KILL);
         let mut child = cmd.spawn()?;
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("the command has no standard output"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("the command has no standard output"))?;
         let (tx, lines) = channel();
         // A reader of its own, so that a silent command costs a timeout, not the buyer.
         std::thread::spawn(move || {
@@ -75,7 +78,10 @@ impl Instance {
         request.insert("id".into(), Value::from(id));
         let mut line = serde_json::to_vec(&request)?;
         line.push(b'\n');
-        let stdin = self.stdin.as_mut().ok_or_else(|| io::Error::other("the command's input is closed"))?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the command's input is closed"))?;
         if let Err(e) = stdin.write_all(&line).and_then(|()| stdin.flush()) {
             return Err(self.ended(&format!("could not be written to ({e})")));
         }

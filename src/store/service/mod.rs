@@ -40,7 +40,9 @@ pub struct ServiceStore;
 
 impl Store for ServiceStore {
     fn start(&self, scenario: &Scenario, out: &Path) -> Result<Box<dyn super::Service>> {
-        let dir = out.canonicalize().with_context(|| format!("finding {}", out.display()))?;
+        let dir = out
+            .canonicalize()
+            .with_context(|| format!("finding {}", out.display()))?;
         Ok(Box::new(Shops {
             variants: scenario.service.clone(),
             dir,
@@ -77,7 +79,12 @@ enum Way {
 }
 
 impl Way {
-    fn open(variant: &ServiceVariant, url: &str, headers: Vec<(String, String)>, log: Option<&Path>) -> io::Result<Way> {
+    fn open(
+        variant: &ServiceVariant,
+        url: &str,
+        headers: Vec<(String, String)>,
+        log: Option<&Path>,
+    ) -> io::Result<Way> {
         let timeout = Duration::from_millis(variant.timeout_ms);
         Ok(match &variant.command {
             Some(command) => {
@@ -99,7 +106,9 @@ pub struct Client {
 
 impl Stock for Client {
     fn read(&mut self) -> io::Result<Reading> {
-        Err(io::Error::other("a service's stock is read with `stock`, after the trial"))
+        Err(io::Error::other(
+            "a service's stock is read with `stock`, after the trial",
+        ))
     }
 
     fn write(&mut self, _value: i64) -> io::Result<()> {
@@ -185,7 +194,9 @@ fn judge_command(said: Said, request: &BuyRequest) -> io::Result<Answer> {
     };
     if let Some(ticket) = reply.get("ticket") {
         return match ticket {
-            Value::Number(n) if n.as_i64().is_some() => Ok(Answer::Sold(Ticket::Number(n.as_i64().unwrap_or_default()))),
+            Value::Number(n) if n.as_i64().is_some() => {
+                Ok(Answer::Sold(Ticket::Number(n.as_i64().unwrap_or_default())))
+            }
             Value::String(id) => Ok(Answer::Sold(Ticket::Id(id.clone()))),
             other => Err(io::Error::other(format!(
                 "purchase {} (key {}): the command answered the ticket {other}, where a whole number or a string was expected",
@@ -367,7 +378,11 @@ impl Shops {
                         self.tail()
                     ),
                     Reply::Lost(why) | Reply::Refused(why) => {
-                        bail!("service.{name}.reset: {} got no answer: {why}; {}", v.reset, self.tail())
+                        bail!(
+                            "service.{name}.reset: {} got no answer: {why}; {}",
+                            v.reset,
+                            self.tail()
+                        )
                     }
                 }
             }
@@ -382,7 +397,10 @@ impl Shops {
                         Value::Object(r),
                         self.tail()
                     ),
-                    Ok(Said::Silent) => bail!("service.{name}.command did not answer reset within timeout_ms; {}", self.tail()),
+                    Ok(Said::Silent) => bail!(
+                        "service.{name}.command did not answer reset within timeout_ms; {}",
+                        self.tail()
+                    ),
                     Err(e) => bail!("service.{name}.command: {e}; {}", self.tail()),
                 }
             }
@@ -396,12 +414,20 @@ impl Shops {
             Way::Http(client) => match client.send(&v.stock, None, &[]) {
                 Reply::Answered { status, body } if (200..300).contains(&status) => (
                     serde_json::from_slice::<Value>(&body).map_err(|e| {
-                        format!("service.{name}.stock: the reply to {} is not JSON ({e}): {}", v.stock, excerpt(&body))
+                        format!(
+                            "service.{name}.stock: the reply to {} is not JSON ({e}): {}",
+                            v.stock,
+                            excerpt(&body)
+                        )
                     })?,
                     format!("service.{name}.stock_pointer {:?}", v.stock_pointer),
                 ),
                 Reply::Answered { status, body } => {
-                    return Err(format!("service.{name}.stock: {} answered status {status}: {}", v.stock, excerpt(&body)));
+                    return Err(format!(
+                        "service.{name}.stock: {} answered status {status}: {}",
+                        v.stock,
+                        excerpt(&body)
+                    ));
                 }
                 Reply::Lost(why) | Reply::Refused(why) => {
                     return Err(format!("service.{name}.stock: {} got no answer: {why}", v.stock));
@@ -412,7 +438,9 @@ impl Shops {
                 line.insert("op".into(), "stock".into());
                 match instance.call(line) {
                     Ok(Said::Reply(r)) => (Value::Object(r), format!("service.{name}.command's \"stock\"")),
-                    Ok(Said::Silent) => return Err(format!("service.{name}.command did not answer stock within timeout_ms")),
+                    Ok(Said::Silent) => {
+                        return Err(format!("service.{name}.command did not answer stock within timeout_ms"));
+                    }
                     Err(e) => return Err(format!("service.{name}.command: {e}")),
                 }
             }
@@ -435,7 +463,10 @@ impl super::Service for Shops {
 
     fn begin_trial(&self, plan: &mut TrialPlan) -> Result<()> {
         let StrategyName::Service(variant) = plan.strategy else {
-            bail!("store \"service\" runs the variants of its [service.NAME] tables, not strategy \"{}\"", plan.strategy);
+            bail!(
+                "store \"service\" runs the variants of its [service.NAME] tables, not strategy \"{}\"",
+                plan.strategy
+            );
         };
         self.enter(variant.name())?;
         let current = self.current.borrow();
@@ -462,8 +493,13 @@ impl super::Service for Shops {
 
     fn environment(&self) -> Vec<(&'static str, String)> {
         let current = self.current.borrow();
-        let Some(running) = current.as_ref() else { return Vec::new() };
-        let mut env = vec![(HEADERS_VARIABLE, serde_json::to_string(&running.headers).unwrap_or_default())];
+        let Some(running) = current.as_ref() else {
+            return Vec::new();
+        };
+        let mut env = vec![(
+            HEADERS_VARIABLE,
+            serde_json::to_string(&running.headers).unwrap_or_default(),
+        )];
         if let Some(url) = &running.variant.url {
             env.push((super::URL_VARIABLE, url.clone()));
         }
