@@ -70,6 +70,8 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         trial_dir: dir.to_path_buf(),
         faults: Vec::new(),
         duration_ms: None,
+        service: None,
+        service_log: None,
     }
 }
 

@@ -241,6 +241,34 @@ fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<Ser
         }
         Ok(p)
     };
+    check_reach(v, name, table)?;
+    let (url, command) = (r.url.as_ref(), r.command.as_ref());
+    let (sold_out, headers) = statuses_and_headers(v, name, r)?;
+    Ok(ServiceVariant {
+        start: r.start.as_ref().map(|s| s.get_ref().clone()),
+        url: url.map(|s| s.get_ref().trim_end_matches('/').to_string()),
+        command: command.map(|s| s.get_ref().clone()),
+        ready: endpoint(&r.ready, "ready", "GET /health")?,
+        ready_ms: v.number(&r.ready_ms, &field("ready_ms"), 10_000, 1, 600_000, " (ten minutes)")?,
+        reset: endpoint(&r.reset, "reset", "PUT /stock")?,
+        reset_body: text(&r.reset_body, r#"{"stock": {initial}}"#),
+        buy: endpoint(&r.buy, "buy", "POST /buy")?,
+        buy_body: text(&r.buy_body, r#"{"buyer": {buyer}, "attempt": {attempt}}"#),
+        ticket: pointer(&r.ticket, "ticket", "/ticket")?,
+        sold_out,
+        stock: endpoint(&r.stock, "stock", "GET /stock")?,
+        stock_pointer: pointer(&r.stock_pointer, "stock_pointer", "/stock")?,
+        timeout_ms: v.number(&r.timeout_ms, &field("timeout_ms"), 2_000, 1, 600_000, " (ten minutes)")?,
+        retries: v.number(&r.retries, &field("retries"), 0, 0, 100, "")? as u32,
+        idempotency_header: text(&r.idempotency_header, "Idempotency-Key"),
+        headers,
+    })
+}
+
+/// A variant's way in: `url` or `command`, not both, and no empty command line.
+fn check_reach(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<(), ScenarioError> {
+    let r = table.get_ref();
+    let field = |f: &str| format!("service.{name}.{f}");
     let (url, command) = (r.url.as_ref(), r.command.as_ref());
     match (url, command) {
         (Some(_), Some(c)) => {
@@ -282,6 +310,16 @@ fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<Ser
             ));
         }
     }
+    Ok(())
+}
+
+/// `sold_out` (4xx statuses) and `headers` (well-formed `${NAME}`s).
+fn statuses_and_headers(
+    v: &Validator,
+    name: &str,
+    r: &RawService,
+) -> Result<(Vec<u16>, BTreeMap<String, String>), ScenarioError> {
+    let field = |f: &str| format!("service.{name}.{f}");
     let sold_out = match &r.sold_out {
         None => vec![409],
         Some(list) => {
@@ -310,25 +348,7 @@ fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<Ser
             h.get_ref().clone()
         }
     };
-    Ok(ServiceVariant {
-        start: r.start.as_ref().map(|s| s.get_ref().clone()),
-        url: url.map(|s| s.get_ref().trim_end_matches('/').to_string()),
-        command: command.map(|s| s.get_ref().clone()),
-        ready: endpoint(&r.ready, "ready", "GET /health")?,
-        ready_ms: v.number(&r.ready_ms, &field("ready_ms"), 10_000, 1, 600_000, " (ten minutes)")?,
-        reset: endpoint(&r.reset, "reset", "PUT /stock")?,
-        reset_body: text(&r.reset_body, r#"{"stock": {initial}}"#),
-        buy: endpoint(&r.buy, "buy", "POST /buy")?,
-        buy_body: text(&r.buy_body, r#"{"buyer": {buyer}, "attempt": {attempt}}"#),
-        ticket: pointer(&r.ticket, "ticket", "/ticket")?,
-        sold_out,
-        stock: endpoint(&r.stock, "stock", "GET /stock")?,
-        stock_pointer: pointer(&r.stock_pointer, "stock_pointer", "/stock")?,
-        timeout_ms: v.number(&r.timeout_ms, &field("timeout_ms"), 2_000, 1, 600_000, " (ten minutes)")?,
-        retries: v.number(&r.retries, &field("retries"), 0, 0, 100, "")? as u32,
-        idempotency_header: text(&r.idempotency_header, "Idempotency-Key"),
-        headers,
-    })
+    Ok((sold_out, headers))
 }
 
 /// Refuses, with store `service`, the tables and fields that shape sim's own sale: the
