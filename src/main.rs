@@ -260,6 +260,9 @@ fn run(args: RunArgs) -> Result<u8> {
     for v in &results.violations {
         println!("expectation not met: {v}");
     }
+    for note in results.not_checkable() {
+        println!("{note}");
+    }
     println!("report: {}", page.display());
     let kept = results.finished_trials();
     Ok(match end {

@@ -273,3 +273,26 @@ fn a_service_scenario_is_refused_without_its_tables_and_other_stores_refuse_them
     let e = refused("[stock]\nstore = \"service\"\n[service.v]\nurl = \"http://x\"\nsold_out = [503]\n");
     assert!(e.contains("field `service.v.sold_out`"), "{e}");
 }
+
+#[test]
+fn tickets_that_are_ids_are_checked_for_duplicates_and_the_rest_is_not_checkable() {
+    let racy = run_scenario(&one_shop("--mode racy --hold-ms 20 --ids", "", ""), &[]);
+    assert_eq!(racy.code(), 0, "{}{}", racy.stdout(), racy.stderr());
+    let t = &racy.trials("v")[0];
+    assert!(u(&t["duplicate_tickets"]) > 0 && u(&t["oversold"]) > 0, "{t}");
+    let exact = run_scenario(&one_shop("--mode atomic --ids", "", ""), &[]);
+    let t = &exact.trials("v")[0];
+    assert_eq!((t["verdict"].as_str(), u(&t["sold"])), (Some("safe"), 20), "{t}");
+    let said = t["not_checkable"].to_string();
+    for check in ["order_violations", "torn_reads", "phantom_stock"] {
+        assert!(
+            said.contains(&format!("{check}: not checkable: tickets are ids")),
+            "{said}"
+        );
+    }
+    assert!(
+        exact
+            .stdout()
+            .contains("v: order_violations: not checkable: tickets are ids")
+    );
+}

@@ -103,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             return self.wfile.write(data)
-        self.reply(201, {"ticket": ticket})
+        self.reply(201, {"ticket": f"seat-{ticket}" if self.server.args.ids else ticket})
 
 
 def main():
@@ -113,6 +113,7 @@ def main():
     parser.add_argument("--mode", choices=MODES, default="racy")
     parser.add_argument("--hold-ms", type=float, default=0.0, help="the race window, between the read and the write")
     parser.add_argument("--fail-every", type=int, default=0, help="answer every N-th sale 503, after its commit")
+    parser.add_argument("--ids", action="store_true", help='answer tickets as ids: {"ticket": "seat-57"}')
     parser.add_argument("--reply", choices=("json", "text"), default="json", help="text: answer a sale in plain text")
     parser.add_argument("--token", default="", help="require Authorization: Bearer TOKEN on /buy")
     args = parser.parse_args()

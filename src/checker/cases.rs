@@ -217,6 +217,12 @@ pub fn duplicate_tickets(history: &History, judged: &Judged) -> Vec<DuplicateTic
         }
     }
     let mut groups: Vec<DuplicateTicket> = groups.into_iter().flatten().collect();
+    for (&ticket, receipts) in &judged.ids {
+        groups.push(DuplicateTicket {
+            ticket,
+            receipts: receipts.iter().map(|&i| (read_at(history, i), i)).collect(),
+        });
+    }
     for g in &mut groups {
         g.receipts.sort_unstable();
     }

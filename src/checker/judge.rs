@@ -87,12 +87,15 @@ pub struct Judged {
     pub(super) order: Vec<(usize, usize)>,
     /// The highest stock value any operation read, and the first op that read it.
     pub(super) highest_read: Option<(i64, usize)>,
+    /// The receipts of each ticket that is a service's id (its number made from the id) and
+    /// was sold more than once, in the order of the history.
+    pub(super) ids: std::collections::BTreeMap<i64, Vec<usize>>,
 }
 
 impl Judged {
     /// Receipts whose ticket another receipt already holds.
     pub fn duplicate_tickets(&self) -> u64 {
-        self.values.duplicates()
+        self.values.duplicates() + self.ids.values().map(|r| r.len() as u64 - 1).sum::<u64>()
     }
 }
 
@@ -106,9 +109,19 @@ pub fn judge(history: &History, initial: i64) -> Judged {
     // end order the operations lie all over memory.
     let mut by_start: Vec<(u64, i64, usize)> = Vec::new();
     let mut highest_read: Option<(i64, usize)> = None;
+    let mut ids: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
 
     for (i, op) in ops.iter().enumerate() {
         if !matches!(op.kind, Kind::Purchase | Kind::Sale) {
+            continue;
+        }
+        if op.id_ticket() {
+            // A service's id says nothing of the stock: counted, and compared for duplicates.
+            let told = Told::of(op.outcome);
+            judged[i].told = Some(told);
+            if let (Told::Sold, Some(id)) = (told, op.value()) {
+                ids.entry(id).or_default().push(i);
+            }
             continue;
         }
         // An unreadable stock held no number, whatever a record says.
@@ -156,6 +169,10 @@ pub fn judge(history: &History, initial: i64) -> Judged {
         }
     }
 
+    ids.retain(|_, receipts| receipts.len() > 1);
+    for &i in ids.values().flatten() {
+        judged[i].flags |= DUPLICATE;
+    }
     // Every receipt of a ticket sold more than once.
     if values.duplicates() > 0 {
         for &(_, ticket, i) in &by_end {
@@ -196,6 +213,7 @@ pub fn judge(history: &History, initial: i64) -> Judged {
         by_end,
         order,
         highest_read,
+        ids,
     }
 }
 

@@ -195,6 +195,10 @@ pub struct Check {
     /// with the same idempotency key.
     #[serde(default)]
     pub duplicate_sale: u64,
+    /// The checks this trial could not make, each with why: a service whose tickets are ids
+    /// leaves order violations, torn reads and phantom stock not checkable (never passed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checkable: Vec<String>,
     /// The verdict, from the counts above and the processes' fate.
     pub verdict: Verdict,
     /// The first anomalies found, at most `MAX_ANOMALIES`, earliest first.
@@ -295,6 +299,13 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         abandoned: entries.abandoned,
         lost_acknowledged,
         duplicate_sale: cases.duplicate_sales.len() as u64,
+        not_checkable: match history.ops.iter().any(|op| op.id_ticket()) {
+            true => ["order_violations", "torn_reads", "phantom_stock"]
+                .iter()
+                .map(|check| format!("{check}: not checkable: tickets are ids"))
+                .collect(),
+            false => Vec::new(),
+        },
         verdict,
         anomalies: render::anomalies(history, cases),
     }

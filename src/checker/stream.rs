@@ -201,6 +201,7 @@ impl Stream {
             gave_up: self.gave_up,
             failed: self.failed,
             duplicate_sale: 0,
+            not_checkable: Vec::new(),
             retries: self.retries,
             recovered: self.recovered,
             undersold: match final_stock {

@@ -296,6 +296,21 @@ impl Results {
         written
     }
 
+    /// The checks some trial could not make, once per strategy and why: `racy:
+    /// order_violations: not checkable: tickets are ids`.
+    pub fn not_checkable(&self) -> Vec<String> {
+        let mut notes: Vec<String> = Vec::new();
+        for run in &self.runs {
+            for why in run.trials.iter().flat_map(|t| &t.check.not_checkable) {
+                let note = format!("{}: {why}", run.strategy);
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+        }
+        notes
+    }
+
     /// Reads the `results.json` of the output folder `out`.
     pub fn read(out: &Path) -> Result<Results> {
         let path = out.join(FILE_NAME);
