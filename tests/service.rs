@@ -129,10 +129,10 @@ fn refused(scenario: &str) -> String {
 fn a_service_that_never_gets_ready_is_named_with_ready_and_ready_ms() {
     let e = refused(&one_shop(
         "--mode atomic",
-        "ready = \"GET /nowhere\"\nready_ms = 500",
+        "ready = \"GET /nowhere\"\nready_ms = 5000",
         "",
     ));
-    assert!(e.contains("service.v.ready") && e.contains("ready_ms = 500"), "{e}");
+    assert!(e.contains("service.v.ready") && e.contains("ready_ms = 5000"), "{e}");
     assert!(e.contains("404"), "the last answer: {e}");
     assert!(e.contains("shop: atomic on 127.0.0.1"), "service.log's end: {e}");
 }

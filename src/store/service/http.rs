@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::wire::Wire;
 use crate::scenario::Endpoint;
 
 /// What came back for a request.
@@ -20,17 +21,29 @@ pub enum Reply {
     Refused(String),
 }
 
-/// The client of one process: its agent keeps one connection alive to the service.
-pub struct Http {
-    agent: ureq::Agent,
-    base: String,
-    headers: Vec<(String, String)>,
+/// The client of one process: one connection kept alive to the service, plain for an
+/// `http://` url ([`Wire`]), through ureq's agent (rustls) for `https://`.
+pub enum Http {
+    /// `http://`.
+    Plain(Box<Wire>),
+    /// `https://` (or a url with a user in it).
+    Agent {
+        /// The agent, which keeps the connection.
+        agent: ureq::Agent,
+        /// The url before each endpoint's path.
+        base: String,
+        /// Sent with every request.
+        headers: Vec<(String, String)>,
+    },
 }
 
 impl Http {
     /// A client of `base` (a url without a trailing '/') that sends `headers` with every
     /// request and gives up on a reply after `timeout`.
     pub fn new(base: &str, headers: Vec<(String, String)>, timeout: Duration) -> Http {
+        if let Some(wire) = Wire::new(base, &headers, timeout) {
+            return Http::Plain(Box::new(wire));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -39,7 +52,7 @@ impl Http {
             .user_agent("sim")
             .build()
             .into();
-        Http {
+        Http::Agent {
             agent,
             base: base.to_string(),
             headers,
@@ -47,14 +60,18 @@ impl Http {
     }
 
     /// Sends `endpoint` with `body` (none for an empty one) and `extra` headers.
-    pub fn send(&self, endpoint: &Endpoint, body: Option<&str>, extra: &[(&str, &str)]) -> Reply {
+    pub fn send(&mut self, endpoint: &Endpoint, body: Option<&str>, extra: &[(&str, &str)]) -> Reply {
+        let (agent, base, headers) = match self {
+            Http::Plain(wire) => return wire.send(endpoint, body, extra),
+            Http::Agent { agent, base, headers } => (agent, base, headers),
+        };
         let mut request = ureq::http::Request::builder()
             .method(endpoint.method.as_str())
-            .uri(format!("{}{}", self.base, endpoint.path));
+            .uri(format!("{base}{}", endpoint.path));
         if body.is_some() {
             request = request.header("Content-Type", "application/json");
         }
-        for (name, value) in &self.headers {
+        for (name, value) in headers.iter() {
             request = request.header(name.as_str(), value.as_str());
         }
         for (name, value) in extra {
@@ -65,7 +82,7 @@ impl Http {
             // A header name or value that HTTP does not allow: said without the value.
             Err(e) => return Reply::Lost(format!("the request could not be made: {e}")),
         };
-        match self.agent.run(request) {
+        match agent.run(request) {
             Ok(mut response) => {
                 let status = response.status().as_u16();
                 match response.body_mut().with_config().limit(1 << 20).read_to_vec() {

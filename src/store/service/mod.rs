@@ -9,6 +9,7 @@ mod command;
 pub mod guard;
 mod http;
 mod process;
+mod wire;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
