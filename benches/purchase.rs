@@ -72,6 +72,8 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         duration_ms: None,
         service: None,
         service_log: None,
+        rate: None,
+        arrivals: Default::default(),
     }
 }
 

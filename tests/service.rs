@@ -296,3 +296,23 @@ fn tickets_that_are_ids_are_checked_for_duplicates_and_the_rest_is_not_checkable
             .contains("v: order_violations: not checkable: tickets are ids")
     );
 }
+
+#[test]
+fn an_open_loop_sends_on_schedule_and_is_refused_without_a_service() {
+    // 8 buyers × 10 purchases at 40/s, evenly: the last is planned 1.975 s after the gate.
+    let run = run_scenario(
+        &one_shop("--mode atomic", "", "").replace("attempts = 5", "attempts = 10\nrate = 40"),
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
+    let t = &run.trials("v")[0];
+    assert_eq!(u(&t["attempts"]), 80, "{t}");
+    assert!(t["wall_ms"].as_f64().unwrap() >= 1950.0, "sent before their time: {t}");
+    let e = refused("[buyers]\nrate = 100\n");
+    assert!(
+        e.contains("field `buyers.rate`") && e.contains("store = \"service\""),
+        "{e}"
+    );
+    let e = refused("[buyers]\narrivals = \"poisson\"\n");
+    assert!(e.contains("field `buyers.arrivals`"), "{e}");
+}

@@ -105,6 +105,12 @@ pub struct TrialPlan {
     /// With store `service`: the run's service.log, where a command's standard error goes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_log: Option<PathBuf>,
+    /// An open loop: purchases per second over all buyers (`[buyers] rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// How an open loop spaces its purchases.
+    #[serde(default)]
+    pub arrivals: crate::scenario::Arrivals,
 }
 
 impl TrialPlan {

@@ -317,6 +317,8 @@ fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: Pat
         duration_ms: b.duration_ms,
         service: strategy.variant().and_then(|v| scenario.service.get(v.name()).cloned()),
         service_log: None,
+        rate: b.rate,
+        arrivals: b.arrivals,
     }
 }
 

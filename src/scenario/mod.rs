@@ -197,6 +197,28 @@ pub struct Buyers {
     /// A soak: each buyer buys until this long after the gate, instead of making `attempts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// An open loop (store `service`): purchases per second over all buyers, each sent at
+    /// its planned time; `None`: a closed loop, each buyer's next purchase as soon as the
+    /// last is answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// How an open loop spaces its purchases.
+    #[serde(default)]
+    pub arrivals: Arrivals,
+}
+
+/// `[buyers] arrivals`: how an open loop's purchases are spaced.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::EnumString, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Arrivals {
+    /// Evenly: each buyer's share of the rate, staggered across buyers.
+    #[default]
+    Constant,
+    /// A Poisson process: exponential gaps drawn from the seed.
+    Poisson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]

@@ -75,6 +75,8 @@ pub(super) struct RawBuyers {
     pub(super) pool_mode: Option<PoolMode>,
     pub(super) daemon: Option<bool>,
     pub(super) duration_ms: Option<Spanned<i64>>,
+    pub(super) rate: Option<Spanned<toml::Value>>,
+    pub(super) arrivals: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

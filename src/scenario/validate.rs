@@ -273,6 +273,7 @@ impl Validator<'_> {
             count: counts.clone(),
             hold_us: holds.clone(),
         });
+        let (rate, arrivals) = self.rate(raw)?;
         let buyers = Buyers {
             count: counts.iter().copied().max().unwrap_or(30),
             attempts: self.number(&b.attempts, "buyers.attempts", 1, 1, 100_000_000, "")? as u32,
@@ -287,6 +288,8 @@ impl Validator<'_> {
                 Some(_) => Some(self.number(&b.duration_ms, "buyers.duration_ms", 1, 1, 86_400_000, " (a day)")?),
                 None => None,
             },
+            rate,
+            arrivals,
         };
         if let Some(d) = &b.duration_ms
             && let Some(why) = soak_refusal(raw, strategies)
@@ -304,6 +307,62 @@ impl Validator<'_> {
             ));
         }
         Ok((buyers, counts, sweep))
+    }
+
+    /// `[buyers] rate` and `arrivals`: an open loop, for store `service` alone.
+    fn rate(&self, raw: &RawScenario) -> Result<(Option<f64>, Arrivals), ScenarioError> {
+        let b = &raw.buyers;
+        let arrivals = match &b.arrivals {
+            None => Arrivals::default(),
+            Some(a) => a.get_ref().parse().map_err(|_| {
+                self.error(
+                    Some(a.span()),
+                    "buyers.arrivals",
+                    format!(
+                        "{:?} is not a way to space purchases: use \"constant\" or \"poisson\"",
+                        a.get_ref()
+                    ),
+                )
+            })?,
+        };
+        let Some(value) = &b.rate else {
+            if let Some(a) = &b.arrivals {
+                return Err(self.error(
+                    Some(a.span()),
+                    "buyers.arrivals",
+                    "spaces an open loop's purchases: give `rate` too".into(),
+                ));
+            }
+            return Ok((None, arrivals));
+        };
+        let span = Some(value.span());
+        let rate = match value.get_ref() {
+            toml::Value::Integer(n) => *n as f64,
+            toml::Value::Float(f) => *f,
+            other => {
+                return Err(self.error(
+                    span,
+                    "buyers.rate",
+                    format!("{other} is not a number of purchases per second"),
+                ));
+            }
+        };
+        if !(rate >= 0.0 && rate <= 10_000_000.0) {
+            return Err(self.error(
+                span,
+                "buyers.rate",
+                format!("{rate} is out of bounds: from 0 (a closed loop) to 10,000,000 purchases/s"),
+            ));
+        }
+        if rate > 0.0 && raw.stock.store != Some(StoreKind::Service) {
+            return Err(self.error(
+                span,
+                "buyers.rate",
+                "an open loop sends purchases to your own service on schedule: it needs [stock] store = \"service\""
+                    .into(),
+            ));
+        }
+        Ok(((rate > 0.0).then_some(rate), arrivals))
     }
 
     /// `[producers]`, bounded with the buyers they feed.

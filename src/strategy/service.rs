@@ -9,9 +9,12 @@
 use std::io;
 
 use super::{Purchase, Strategy};
-use crate::history::{Kind, Outcome, Record};
+use rand::RngExt;
+
+use crate::history::{Kind, Outcome, Record, Role};
 use crate::plan::{Hold, TrialPlan};
 use crate::store::{Answer, BuyRequest, Stock, Ticket};
+use crate::sys::clock::{now_ns, ticks};
 
 /// Every variant of the service.
 pub struct Variant;
@@ -24,6 +27,7 @@ impl Strategy for Variant {
             tag: plan.tag.clone(),
             retries: plan.service.as_ref().map_or(0, |s| s.retries),
             more: std::collections::VecDeque::new(),
+            schedule: Schedule::of(plan, buyer),
         }))
     }
 }
@@ -36,6 +40,8 @@ struct Buyer {
     retries: u32,
     /// The last purchase's attempts after its first, to be recorded after it.
     more: std::collections::VecDeque<Record>,
+    /// An open loop's planned send times.
+    schedule: Option<Schedule>,
 }
 
 impl Buyer {
@@ -69,6 +75,10 @@ impl Purchase for Buyer {
         let key = ((self.buyer as u64) << 32) | self.attempt as u64;
         self.attempt += 1;
         op.set_entry(key);
+        if let Some(schedule) = &mut self.schedule {
+            // Latency counts from the planned time, however late the purchase leaves.
+            op.set_start_tick(schedule.wait());
+        }
         op.stamp_read(); // sent
         let mut answer = stock.buy(&request)?;
         op.stamp_end();
@@ -112,5 +122,66 @@ impl Buyer {
         again.stamp_end();
         Buyer::note(&mut again, &answer);
         Ok((again, answer))
+    }
+}
+
+/// When an open loop's purchases are meant to leave (`[buyers] rate`): each buyer's share
+/// of the rate, evenly spaced and staggered across buyers (`constant`), or with exponential
+/// gaps drawn from the seed (`poisson`). A purchase's latency counts from its planned time,
+/// so that a service that stalls cannot hide the queue behind it (coordinated omission, as
+/// wrk2 corrects it).
+pub struct Schedule {
+    /// The gate, as this buyer saw it: on the monotonic clock, and in ticks.
+    origin: Option<(u64, u64)>,
+    /// The next purchase's planned time, ns after the origin.
+    next_ns: f64,
+    /// The mean gap between this buyer's purchases, in ns.
+    gap_ns: f64,
+    poisson: Option<rand::rngs::ChaCha8Rng>,
+}
+
+impl Schedule {
+    /// Buyer `buyer`'s schedule of a plan with a rate; `None` for a closed loop.
+    pub fn of(plan: &TrialPlan, buyer: u32) -> Option<Schedule> {
+        let rate = plan.rate.filter(|r| *r > 0.0)?;
+        let buyers = plan.buyers.max(1) as f64;
+        let gap_ns = buyers / rate * 1e9;
+        let poisson = (plan.arrivals == crate::scenario::Arrivals::Poisson).then(|| plan.rng(Role::Buyer, buyer));
+        Some(Schedule {
+            origin: None,
+            next_ns: match poisson {
+                Some(_) => 0.0,
+                None => buyer as f64 / rate * 1e9,
+            },
+            gap_ns,
+            poisson,
+        })
+    }
+
+    /// Waits until the next purchase's planned time; its stamp in ticks (earlier than now
+    /// when the buyer is late).
+    pub fn wait(&mut self) -> u64 {
+        let (origin_ns, origin_ticks) = *self.origin.get_or_insert_with(|| (now_ns(), ticks()));
+        if let Some(rng) = &mut self.poisson {
+            let u: f64 = rng.random_range(f64::EPSILON..1.0);
+            self.next_ns += -u.ln() * self.gap_ns;
+        }
+        let planned = origin_ns + self.next_ns as u64;
+        if self.poisson.is_none() {
+            self.next_ns += self.gap_ns;
+        }
+        let now = now_ns();
+        if planned > now {
+            std::thread::sleep(std::time::Duration::from_nanos(planned - now));
+            return ticks();
+        }
+        // Late: the stamp goes back to the planned time, at the clock's rate since the gate.
+        let (t, n) = (ticks(), now_ns());
+        let elapsed_ns = n.saturating_sub(origin_ns);
+        let per_ns = match elapsed_ns {
+            0 => 1.0,
+            e => t.saturating_sub(origin_ticks) as f64 / e as f64,
+        };
+        t.saturating_sub(((n - planned) as f64 * per_ns) as u64)
     }
 }
