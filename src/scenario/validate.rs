@@ -347,7 +347,7 @@ impl Validator<'_> {
                 ));
             }
         };
-        if !(rate >= 0.0 && rate <= 10_000_000.0) {
+        if !(0.0..=10_000_000.0).contains(&rate) {
             return Err(self.error(
                 span,
                 "buyers.rate",
