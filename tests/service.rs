@@ -308,6 +308,9 @@ fn an_open_loop_sends_on_schedule_and_is_refused_without_a_service() {
     let t = &run.trials("v")[0];
     assert_eq!(u(&t["attempts"]), 80, "{t}");
     assert!(t["wall_ms"].as_f64().unwrap() >= 1950.0, "sent before their time: {t}");
+    // Latency counts from the planned time, service time from the send: never longer.
+    let (latency, service) = (&t["latency"]["max_us"], &t["service_time"]["max_us"]);
+    assert!(service.as_f64().unwrap() <= latency.as_f64().unwrap(), "{t}");
     let e = refused("[buyers]\nrate = 100\n");
     assert!(
         e.contains("field `buyers.rate`") && e.contains("store = \"service\""),

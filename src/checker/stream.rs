@@ -190,6 +190,7 @@ impl Stream {
                 p99_us: quantile_us(0.99),
                 max_us: quantile_us(1.0),
             },
+            service_time: None,
         };
         let check = Check {
             final_stock,

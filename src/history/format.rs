@@ -100,6 +100,9 @@ impl Record {
     pub const RECOVERED: u8 = 1;
     /// A flag: the ticket is an id a service gave, and `value` a number made from it.
     pub const ID_TICKET: u8 = 2;
+    /// A flag: an open loop's purchase, whose invocation is its planned send time; its read
+    /// is when it was sent.
+    pub const PLANNED: u8 = 4;
 
     /// A record of `kind` with nothing in it yet, not even its invocation.
     pub fn new(kind: Kind) -> Record {
@@ -138,6 +141,11 @@ impl Record {
     /// Notes that the ticket is an id a service gave, not the stock it was sold from.
     pub fn mark_id_ticket(&mut self) {
         self.flags |= Record::ID_TICKET;
+    }
+
+    /// Notes that the invocation is an open loop's planned send time.
+    pub fn mark_planned(&mut self) {
+        self.flags |= Record::PLANNED;
     }
 
     /// Counts one more conflict retried.

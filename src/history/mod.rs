@@ -190,10 +190,12 @@ impl Op {
     const RECOVERED: u16 = 1 << 15;
     /// The bit of `retries` that says its ticket is a service's id, not a stock number.
     const ID_TICKET: u16 = 1 << 14;
-    /// Both marks.
-    const MARKS: u16 = Op::RECOVERED | Op::ID_TICKET;
+    /// The bit of `retries` that says its invocation is an open loop's planned send time.
+    const PLANNED: u16 = 1 << 13;
+    /// Every mark.
+    const MARKS: u16 = Op::RECOVERED | Op::ID_TICKET | Op::PLANNED;
 
-    /// Conflicts it retried before it ended (at most 16,383 are told apart).
+    /// Conflicts it retried before it ended (at most 8,191 are told apart).
     pub fn retries(&self) -> u32 {
         (self.retries & !Op::MARKS) as u32
     }
@@ -202,6 +204,18 @@ impl Op {
     /// stock it was sold from: the checks that need numbers do not apply to it.
     pub fn id_ticket(&self) -> bool {
         self.retries & Op::ID_TICKET != 0
+    }
+
+    /// Whether its invocation is an open loop's planned send time, and its read when it was
+    /// sent: its service time is from the read to the end.
+    pub fn planned(&self) -> bool {
+        self.retries & Op::PLANNED != 0
+    }
+
+    /// The same operation, planned (or not).
+    pub fn with_planned(mut self, planned: bool) -> Op {
+        self.retries = (self.retries & !Op::PLANNED) | if planned { Op::PLANNED } else { 0 };
+        self
     }
 
     /// The same operation, its ticket an id (or not).
@@ -217,7 +231,7 @@ impl Op {
 
     /// The same operation, having retried `retries` conflicts.
     pub fn with_retries(mut self, retries: u32) -> Op {
-        self.retries = (self.retries & Op::MARKS) | retries.min(Op::ID_TICKET as u32 - 1) as u16;
+        self.retries = (self.retries & Op::MARKS) | retries.min(Op::PLANNED as u32 - 1) as u16;
         self
     }
 

@@ -78,6 +78,7 @@ impl Purchase for Buyer {
         if let Some(schedule) = &mut self.schedule {
             // Latency counts from the planned time, however late the purchase leaves.
             op.set_start_tick(schedule.wait());
+            op.mark_planned();
         }
         op.stamp_read(); // sent
         let mut answer = stock.buy(&request)?;
