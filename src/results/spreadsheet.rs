@@ -17,7 +17,7 @@ use crate::results::{Results, StrategyRun, TrialResult};
 
 /// The CSV's first columns, in order; any other plain field of a trial's results follows
 /// them, in the order of their names (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 40] = [
+pub const CSV_COLUMNS: [&str; 41] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -38,6 +38,7 @@ pub const CSV_COLUMNS: [&str; 40] = [
     "indeterminate",
     "fenced",
     "gave_up",
+    "failed",
     "retries",
     "recovered",
     "undersold",
