@@ -70,6 +70,10 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         trial_dir: dir.to_path_buf(),
         faults: Vec::new(),
         duration_ms: None,
+        service: None,
+        service_log: None,
+        rate: None,
+        arrivals: Default::default(),
     }
 }
 

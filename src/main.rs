@@ -14,8 +14,8 @@ use sim::history::export::Format;
 use sim::results::saved::Destination;
 use sim::results::{Results, expect, foreign, saved, spreadsheet as tabulate, summary as table};
 use sim::runner::{FolderLock, Interrupts, KeepHistories, RunEnd, RunOptions};
-use sim::scenario::{self, Limits, StrategyName};
-use sim::{compare, report, runner, worker};
+use sim::scenario::{self, Limits, StrategyName, Variant};
+use sim::{compare, report, runner, store, worker};
 
 /// `println!` to standard output, where a reader that went away (`sim … | head -1`) is no
 /// error: the command goes on to its end and exits as it would have, as ripgrep does. Any
@@ -112,6 +112,9 @@ enum Command {
     /// The spawner of a trial's workers (started by `sim run`, not by hand)
     #[command(name = "__worker", hide = true)]
     Worker { plan: PathBuf },
+    /// The guard of a service a scenario starts (started by `sim run`, not by hand)
+    #[command(name = "__service-guard", hide = true)]
+    ServiceGuard { runner: u32, start: String },
 }
 
 #[derive(Args)]
@@ -205,9 +208,10 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A built-in strategy, or any other name as a variant of a service: the scenario, once
+/// read, says which it may be (`Scenario::choose_strategies`).
 fn parse_strategy(name: &str) -> Result<StrategyName, String> {
-    StrategyName::parse(name)
-        .ok_or_else(|| format!("\"{name}\" is not a strategy: use one of {}", StrategyName::list()))
+    Ok(StrategyName::parse(name).unwrap_or_else(|| StrategyName::Service(Variant::new(name))))
 }
 
 fn main() -> ExitCode {
@@ -221,6 +225,7 @@ fn main() -> ExitCode {
         Command::Completions { shell } => completions(shell),
         Command::Man { out_dir } => man(out_dir),
         Command::Worker { plan } => worker::spawner::main(&plan).map(|()| 0),
+        Command::ServiceGuard { runner, start } => store::service::guard::main(runner, &start),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -276,6 +281,9 @@ fn run(args: RunArgs) -> Result<u8> {
     say(&table::render(&results, table::colour_for_stdout()))?;
     for v in &results.violations {
         out!("expectation not met: {v}");
+    }
+    for note in results.not_checkable() {
+        out!("{note}");
     }
     out!("report: {}", page.display());
     let kept = results.finished_trials();

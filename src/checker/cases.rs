@@ -4,7 +4,7 @@
 
 use super::judge::{Judged, Told};
 use super::{Facts, FinalStock};
-use crate::history::{History, Outcome, Role};
+use crate::history::{History, Kind, Outcome, Role};
 
 /// Tickets sold beyond the stock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +163,8 @@ pub struct Cases {
     pub order_violations: Vec<OrderViolation>,
     /// See [`LostAcknowledged`], in the order of the operations.
     pub lost_acknowledged: Vec<LostAcknowledged>,
+    /// Purchases sold twice under one idempotency key.
+    pub duplicate_sales: Vec<DuplicateSale>,
 }
 
 /// The last moment anything of the trial was recorded.
@@ -234,6 +236,12 @@ pub fn duplicate_tickets(history: &History, judged: &Judged) -> Vec<DuplicateTic
         }
     }
     let mut groups: Vec<DuplicateTicket> = groups.into_iter().flatten().collect();
+    for (&ticket, receipts) in &judged.ids {
+        groups.push(DuplicateTicket {
+            ticket,
+            receipts: receipts.iter().map(|&i| (read_at(history, i), i)).collect(),
+        });
+    }
     for g in &mut groups {
         g.receipts.sort_unstable();
     }
@@ -405,5 +413,46 @@ pub fn all(history: &History, judged: &Judged, facts: &Facts) -> Cases {
         torn_reads: torn_reads(history, judged),
         order_violations: order_violations(history, judged),
         lost_acknowledged: lost_acknowledged(history, judged),
+        duplicate_sales: duplicate_sales(history, judged),
     }
+}
+
+/// One purchase sold twice: two sales of one idempotency key (the same worker and entry)
+/// with different tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateSale {
+    /// The first sale.
+    pub first: usize,
+    /// The sale with another ticket, to the same purchase sent again.
+    pub second: usize,
+    /// When the second sale ended.
+    pub at_ns: u64,
+}
+
+/// Every purchase a service sold more than once: sales of the same worker and entry (a
+/// service purchase's idempotency key) whose tickets differ. A replayed answer, the same
+/// ticket again, is none.
+pub fn duplicate_sales(history: &History, judged: &Judged) -> Vec<DuplicateSale> {
+    let mut first: std::collections::HashMap<(u32, u64), usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let (Some(entry), Some(ticket)) = (op.entry(), op.value()) else {
+            continue;
+        };
+        if op.kind != Kind::Purchase || judged.ops[i].told() != Some(Told::Sold) {
+            continue;
+        }
+        match first.get(&(op.worker, entry)) {
+            Some(&f) if history.ops[f].value() != Some(ticket) => out.push(DuplicateSale {
+                first: f,
+                second: i,
+                at_ns: op.end().unwrap_or(op.start),
+            }),
+            Some(_) => {}
+            None => {
+                first.insert((op.worker, entry), i);
+            }
+        }
+    }
+    out
 }

@@ -32,7 +32,7 @@ impl Told {
             Outcome::Sold => Told::Sold,
             Outcome::SoldOut => Told::SoldOut,
             Outcome::Unreadable => Told::Unreadable,
-            Outcome::Fenced | Outcome::GaveUp => Told::Failed,
+            Outcome::Fenced | Outcome::GaveUp | Outcome::Failed => Told::Failed,
             // Pending, and any outcome a purchase cannot have: its outcome is unknown.
             _ => Told::Indeterminate,
         }
@@ -101,12 +101,15 @@ pub struct Judged {
     pub(super) clock_uncertainty_ns: u64,
     /// The highest stock value any operation read, and the first op that read it.
     pub(super) highest_read: Option<(i64, usize)>,
+    /// The receipts of each ticket that is a service's id (its number made from the id) and
+    /// was sold more than once, in the order of the history.
+    pub(super) ids: std::collections::BTreeMap<i64, Vec<usize>>,
 }
 
 impl Judged {
     /// Receipts whose ticket another receipt already holds.
     pub fn duplicate_tickets(&self) -> u64 {
-        self.values.duplicates()
+        self.values.duplicates() + self.ids.values().map(|r| r.len() as u64 - 1).sum::<u64>()
     }
 }
 
@@ -122,9 +125,19 @@ pub fn judge(history: &History, facts: &Facts) -> Judged {
     // end order the operations lie all over memory.
     let mut by_start: Vec<(u64, i64, usize)> = Vec::new();
     let mut highest_read: Option<(i64, usize)> = None;
+    let mut ids: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
 
     for (i, op) in ops.iter().enumerate() {
         if !matches!(op.kind, Kind::Purchase | Kind::Sale) {
+            continue;
+        }
+        if op.id_ticket() {
+            // A service's id says nothing of the stock: counted, and compared for duplicates.
+            let told = Told::of(op.outcome);
+            judged[i].told = Some(told);
+            if let (Told::Sold, Some(id)) = (told, op.value()) {
+                ids.entry(id).or_default().push(i);
+            }
             continue;
         }
         // An unreadable stock held no number, whatever a record says.
@@ -172,6 +185,10 @@ pub fn judge(history: &History, facts: &Facts) -> Judged {
         }
     }
 
+    ids.retain(|_, receipts| receipts.len() > 1);
+    for &i in ids.values().flatten() {
+        judged[i].flags |= DUPLICATE;
+    }
     // Every receipt of a ticket sold more than once.
     if values.duplicates() > 0 {
         for &(_, ticket, i) in &by_end {
@@ -219,6 +236,7 @@ pub fn judge(history: &History, facts: &Facts) -> Judged {
         order,
         highest_read,
         clock_uncertainty_ns: bound,
+        ids,
     }
 }
 
@@ -272,10 +290,19 @@ const NEVER: u32 = u32::MAX;
 
 impl StockValues {
     fn new(initial: i64, ops: &[Op]) -> StockValues {
+        // A service's purchase whose answer was lost may have sold any ticket, and written
+        // one less: then every ticket read from 0 to the initial stock may have been written.
+        let unknown = ops.iter().any(|op| op.outcome == Outcome::Unknown);
         let written = || {
+            let read = ops
+                .iter()
+                .filter(move |op| unknown && op.kind == Kind::Purchase)
+                .filter_map(|op| op.value())
+                .filter(move |v| (0..=initial).contains(v));
             ops.iter()
                 .filter(|op| matches!(op.kind, Kind::Purchase | Kind::Sale))
                 .filter_map(|op| op.written())
+                .chain(read)
         };
         let (mut min, mut max, mut n) = (initial, initial, 1u128);
         for v in written() {

@@ -126,6 +126,8 @@ pub enum AnomalyKind {
     Crashed,
     /// The trial hit its deadline.
     Deadlock,
+    /// One purchase, sent again with its idempotency key, sold twice with different tickets.
+    DuplicateSale,
 }
 
 /// Everything the checker concludes about one trial.
@@ -150,6 +152,10 @@ pub struct Check {
     /// failed.
     #[serde(default)]
     pub gave_up: u64,
+    /// Purchases a service refused (another 4xx than sold out, a refused connection, an
+    /// `error`): the buyer was told it failed, and it did not happen.
+    #[serde(default)]
+    pub failed: u64,
     /// Conflicts retried, over every purchase (`optimistic`).
     #[serde(default)]
     pub retries: u64,
@@ -201,6 +207,14 @@ pub struct Check {
     /// results file whose run measured none).
     #[serde(default)]
     pub clock_uncertainty_ns: u64,
+    /// Purchases a service sold a second time, with another ticket, when they were sent again
+    /// with the same idempotency key.
+    #[serde(default)]
+    pub duplicate_sale: u64,
+    /// The checks this trial could not make, each with why: a service whose tickets are ids
+    /// leaves order violations, torn reads and phantom stock not checkable (never passed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checkable: Vec<String>,
     /// The verdict, from the counts above and the processes' fate.
     pub verdict: Verdict,
     /// The first anomalies found, at most `MAX_ANOMALIES`, earliest first.
@@ -220,7 +234,7 @@ pub fn check(history: &History, facts: &Facts) -> Check {
 /// The counts, the verdict and the sentences of a judged trial.
 pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, facts: &Facts) -> Check {
     let (mut sold, mut sold_out, mut unreadable, mut indeterminate, mut torn_reads) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let (mut fenced, mut gave_up, mut retries, mut recovered) = (0u64, 0u64, 0u64, 0u64);
+    let (mut fenced, mut gave_up, mut failed, mut retries, mut recovered) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut lost_acknowledged = 0u64;
     for (j, op) in judged.ops.iter().zip(&history.ops) {
         match j.told() {
@@ -228,6 +242,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
             Some(Told::SoldOut) => sold_out += 1,
             Some(Told::Unreadable) => unreadable += 1,
             Some(Told::Failed) if op.outcome == Outcome::Fenced => fenced += 1,
+            Some(Told::Failed) if op.outcome == Outcome::Failed => failed += 1,
             Some(Told::Failed) => gave_up += 1,
             Some(Told::Indeterminate) => indeterminate += 1,
             None => {}
@@ -256,12 +271,13 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
     let order_violations = judged.order.len() as u64;
     let mut check = Check {
         final_stock,
-        attempts: sold + sold_out + unreadable + fenced + gave_up + indeterminate,
+        attempts: sold + sold_out + unreadable + fenced + gave_up + failed + indeterminate,
         sold,
         sold_out,
         unreadable,
         fenced,
         gave_up,
+        failed,
         retries,
         recovered,
         undersold,
@@ -279,6 +295,14 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         lost_acknowledged,
         crashed: cases.crashed.len() as u64,
         clock_uncertainty_ns: facts.clock_uncertainty_ns,
+        duplicate_sale: cases.duplicate_sales.len() as u64,
+        not_checkable: match history.ops.iter().any(|op| op.id_ticket()) {
+            true => ["order_violations", "torn_reads", "phantom_stock"]
+                .iter()
+                .map(|check| format!("{check}: not checkable: tickets are ids"))
+                .collect(),
+            false => Vec::new(),
+        },
         verdict: Verdict::Safe,
         anomalies: render::anomalies(history, cases),
     };
@@ -297,6 +321,7 @@ pub fn verdict(c: &Check, deadline_hit: bool) -> Verdict {
         c.phantom_stock,
         c.order_violations,
         c.lost_acknowledged,
+        c.duplicate_sale,
     ];
     if deadline_hit {
         Verdict::Deadlock

@@ -77,6 +77,7 @@ pub fn anomalies(history: &History, cases: &Cases) -> Vec<Anomaly> {
             text: format!("the stock held no number when the trial ended: it read {shown:?}{more}"),
         });
     }
+    out.extend(cases.duplicate_sales.iter().map(|d| names.duplicate_sale(d)));
     out.truncate(MAX_ANOMALIES);
 
     // The earliest per-operation cases: (when, rank at the same moment, which list, index).
@@ -115,6 +116,25 @@ struct Names<'a> {
 }
 
 impl Names<'_> {
+    /// A purchase sold twice: who bought, both tickets, and when.
+    fn duplicate_sale(&self, d: &cases::DuplicateSale) -> Anomaly {
+        let ops = &self.history.ops;
+        let ticket = |i: usize| ops[i].value().map_or_else(|| "?".to_string(), |v| v.to_string());
+        Anomaly {
+            kind: AnomalyKind::DuplicateSale,
+            ops: vec![d.first, d.second],
+            at_ns: d.at_ns,
+            text: format!(
+                "{} was sold ticket {}, and when the same purchase was sent again with its idempotency key, \
+                 ticket {} as well (at {}): the service sold twice to one retried purchase",
+                self.label(d.first),
+                ticket(d.first),
+                ticket(d.second),
+                ms(d.at_ns)
+            ),
+        }
+    }
+
     fn worker(&self, op: usize) -> Option<&Worker> {
         self.history.workers.get(self.history.ops[op].worker as usize)
     }

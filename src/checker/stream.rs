@@ -27,6 +27,7 @@ pub struct Stream {
     unreadable: u64,
     fenced: u64,
     gave_up: u64,
+    failed: u64,
     retries: u64,
     recovered: u64,
     torn_reads: u64,
@@ -56,6 +57,7 @@ impl Stream {
             unreadable: 0,
             fenced: 0,
             gave_up: 0,
+            failed: 0,
             retries: 0,
             recovered: 0,
             torn_reads: 0,
@@ -136,7 +138,8 @@ impl Stream {
                 }
                 Outcome::Fenced => self.fenced += 1,
                 Outcome::GaveUp => self.gave_up += 1,
-                Outcome::Pending => self.indeterminate += 1,
+                Outcome::Failed => self.failed += 1,
+                Outcome::Pending | Outcome::Unknown => self.indeterminate += 1,
                 _ => {}
             }
         }
@@ -186,6 +189,7 @@ impl Stream {
                 p99_us: quantile_us(0.99),
                 max_us: quantile_us(1.0),
             },
+            service_time: None,
         };
         let check = Check {
             final_stock,
@@ -195,6 +199,9 @@ impl Stream {
             unreadable: self.unreadable,
             fenced: self.fenced,
             gave_up: self.gave_up,
+            failed: self.failed,
+            duplicate_sale: 0,
+            not_checkable: Vec::new(),
             retries: self.retries,
             recovered: self.recovered,
             undersold: match final_stock {

@@ -142,6 +142,8 @@ fn fields(op: &Op, process: u32, time: u64, done: bool) -> Fields {
         Outcome::Closed => ("fail", Some("closed")),
         Outcome::Fenced => ("fail", Some("fenced")),
         Outcome::GaveUp => ("fail", Some("gave-up")),
+        Outcome::Failed => ("fail", Some("refused")),
+        Outcome::Unknown => ("info", Some("unknown")),
     };
     let unreadable = op.outcome == Outcome::Unreadable;
     Fields {

@@ -98,6 +98,11 @@ impl Record {
     /// A flag: the lock was taken from a holder that had died (a robust mutex's
     /// `EOWNERDEAD`), and made consistent by this operation.
     pub const RECOVERED: u8 = 1;
+    /// A flag: the ticket is an id a service gave, and `value` a number made from it.
+    pub const ID_TICKET: u8 = 2;
+    /// A flag: an open loop's purchase, whose invocation is its planned send time; its read
+    /// is when it was sent.
+    pub const PLANNED: u8 = 4;
 
     /// A record of `kind` with nothing in it yet, not even its invocation.
     pub fn new(kind: Kind) -> Record {
@@ -133,6 +138,16 @@ impl Record {
         self.flags |= Record::RECOVERED;
     }
 
+    /// Notes that the ticket is an id a service gave, not the stock it was sold from.
+    pub fn mark_id_ticket(&mut self) {
+        self.flags |= Record::ID_TICKET;
+    }
+
+    /// Notes that the invocation is an open loop's planned send time.
+    pub fn mark_planned(&mut self) {
+        self.flags |= Record::PLANNED;
+    }
+
     /// Counts one more conflict retried.
     #[inline]
     pub fn count_retry(&mut self) {
@@ -164,6 +179,11 @@ impl Record {
     /// Notes the entry put or taken.
     pub fn set_entry(&mut self, entry: u64) {
         self.entry = entry;
+    }
+
+    /// Its invocation, in ticks (0 before it was stamped).
+    pub fn start_tick(&self) -> u64 {
+        self.start_tick
     }
 
     /// When the stock was read, in ticks (0 if it was not).

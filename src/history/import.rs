@@ -636,11 +636,13 @@ fn nanoseconds(field: &str, t: Option<i64>) -> Result<Option<u64>, String> {
 /// and `error`.
 fn outcome(completion: &str, kind: Kind, error: Option<&str>) -> Outcome {
     match (completion, kind) {
+        ("info", Kind::Purchase) if error == Some("unknown") => Outcome::Unknown,
         ("info", _) => Outcome::Pending,
         ("ok", Kind::Purchase | Kind::Sale) => Outcome::Sold,
         ("fail", Kind::Purchase | Kind::Sale) if error == Some("unreadable") => Outcome::Unreadable,
         ("fail", Kind::Purchase) if error == Some("fenced") => Outcome::Fenced,
         ("fail", Kind::Purchase) if error == Some("gave-up") => Outcome::GaveUp,
+        ("fail", Kind::Purchase) if error == Some("refused") => Outcome::Failed,
         ("fail", Kind::Purchase | Kind::Sale) => Outcome::SoldOut,
         ("ok", _) => Outcome::Ok,
         ("fail", Kind::Put) => Outcome::Dropped,

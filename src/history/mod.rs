@@ -107,6 +107,12 @@ pub enum Outcome {
     /// Purchase: every compare-and-set conflicted, up to `[transaction] retries`; the buyer
     /// gave up and was told it failed.
     GaveUp = 8,
+    /// Purchase from a service: refused (another 4xx than sold out, a refused connection, an
+    /// `error`); the buyer was told it failed, and it did not happen.
+    Failed = 9,
+    /// Purchase from a service: no answer sim could read (a 5xx, a timeout, a reset
+    /// connection, `unknown`); it may have happened.
+    Unknown = 10,
 }
 
 /// One worker process of a trial, as its history file describes it.
@@ -182,10 +188,40 @@ impl Op {
 
     /// The bit of `retries` that says the operation recovered a lock from a dead holder.
     const RECOVERED: u16 = 1 << 15;
+    /// The bit of `retries` that says its ticket is a service's id, not a stock number.
+    const ID_TICKET: u16 = 1 << 14;
+    /// The bit of `retries` that says its invocation is an open loop's planned send time.
+    const PLANNED: u16 = 1 << 13;
+    /// Every mark.
+    const MARKS: u16 = Op::RECOVERED | Op::ID_TICKET | Op::PLANNED;
 
-    /// Conflicts it retried before it ended (at most 32,767 are told apart).
+    /// Conflicts it retried before it ended (at most 8,191 are told apart).
     pub fn retries(&self) -> u32 {
-        (self.retries & !Op::RECOVERED) as u32
+        (self.retries & !Op::MARKS) as u32
+    }
+
+    /// Whether its ticket is an id a service gave (its value a number made from it), not the
+    /// stock it was sold from: the checks that need numbers do not apply to it.
+    pub fn id_ticket(&self) -> bool {
+        self.retries & Op::ID_TICKET != 0
+    }
+
+    /// Whether its invocation is an open loop's planned send time, and its read when it was
+    /// sent: its service time is from the read to the end.
+    pub fn planned(&self) -> bool {
+        self.retries & Op::PLANNED != 0
+    }
+
+    /// The same operation, planned (or not).
+    pub fn with_planned(mut self, planned: bool) -> Op {
+        self.retries = (self.retries & !Op::PLANNED) | if planned { Op::PLANNED } else { 0 };
+        self
+    }
+
+    /// The same operation, its ticket an id (or not).
+    pub fn with_id_ticket(mut self, id: bool) -> Op {
+        self.retries = (self.retries & !Op::ID_TICKET) | if id { Op::ID_TICKET } else { 0 };
+        self
     }
 
     /// Whether it took its lock from a holder that had died, and made it consistent.
@@ -195,7 +231,7 @@ impl Op {
 
     /// The same operation, having retried `retries` conflicts.
     pub fn with_retries(mut self, retries: u32) -> Op {
-        self.retries = (self.retries & Op::RECOVERED) | retries.min(Op::RECOVERED as u32 - 1) as u16;
+        self.retries = (self.retries & Op::MARKS) | retries.min(Op::PLANNED as u32 - 1) as u16;
         self
     }
 

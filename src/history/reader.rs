@@ -283,7 +283,9 @@ impl<R: BufRead + Seek> FileReader<'_, R> {
                 .with_written(value(record.written))
                 .with_entry((record.entry != NO_ENTRY).then_some(record.entry))
                 .with_retries(record.retries)
-                .with_recovered(record.flags & Record::RECOVERED != 0),
+                .with_recovered(record.flags & Record::RECOVERED != 0)
+                .with_id_ticket(record.flags & Record::ID_TICKET != 0)
+                .with_planned(record.flags & Record::PLANNED != 0),
             );
         }
         Ok(())

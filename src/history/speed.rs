@@ -31,6 +31,10 @@ pub struct Speed {
     pub purchases_per_s: f64,
     /// See [`Latency`].
     pub latency: Latency,
+    /// An open loop's service time: from each purchase's send to its answer, beside its
+    /// latency from the planned send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time: Option<Latency>,
 }
 
 impl Speed {
@@ -38,6 +42,7 @@ impl Speed {
     /// it did (at the deadline); otherwise the last moment the history recorded is the end.
     pub fn of(history: &History, ended_ns: Option<u64>) -> Speed {
         let mut latencies: Vec<u64> = Vec::new();
+        let mut service: Vec<u64> = Vec::new();
         let mut completed = 0u64;
         let mut last = history.workers.iter().filter_map(|w| w.finish_ns).max().unwrap_or(0);
         for op in &history.ops {
@@ -48,6 +53,11 @@ impl Speed {
             }
             if let Some(ns) = op.latency() {
                 latencies.push(ns);
+                if op.planned()
+                    && let (Some(sent), Some(end)) = (op.read(), op.end())
+                {
+                    service.push(end.saturating_sub(sent));
+                }
             }
         }
         let wall_ns = ended_ns.unwrap_or(last);
@@ -60,6 +70,7 @@ impl Speed {
                 completed as f64 / (wall_ms / 1e3)
             },
             latency: latency(&mut latencies),
+            service_time: (!service.is_empty()).then(|| latency(&mut service)),
         }
     }
 }

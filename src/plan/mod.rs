@@ -98,6 +98,19 @@ pub struct TrialPlan {
     /// their own (see `history::Segment`) rather than their region of the history.
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// With store `service`: the variant the trial buys from, `{port}` and `{dir}` filled in
+    /// (its headers' values are not written: workers find them in their environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<crate::scenario::ServiceVariant>,
+    /// With store `service`: the run's service.log, where a command's standard error goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_log: Option<PathBuf>,
+    /// An open loop: purchases per second over all buyers (`[buyers] rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// How an open loop spaces its purchases.
+    #[serde(default)]
+    pub arrivals: crate::scenario::Arrivals,
 }
 
 impl TrialPlan {
@@ -120,6 +133,11 @@ impl TrialPlan {
             // A soak's buyers record into segments; their region keeps only its header.
             Role::Buyer if self.duration_ms.is_some() => 0,
             Role::Buyer if self.pool.is_some() => entries.unwrap_or(self.buyers as usize * self.attempts as usize),
+            // A service's purchase may be sent again `retries` times, and once more to see it
+            // replayed: room for each.
+            Role::Buyer if let Some(s) = self.service.as_ref().filter(|s| s.retries > 0) => {
+                (s.retries as usize + 2) * self.attempts as usize
+            }
             Role::Buyer => entries.unwrap_or(self.attempts as usize),
             Role::Producer => self.producers.as_ref().map_or(0, |p| p.entries as usize),
             Role::EntryQueue => entries.unwrap_or(0),
@@ -145,8 +163,14 @@ impl TrialPlan {
 
     /// Reads the plan the runner wrote for a trial.
     pub fn read(path: &Path) -> Result<TrialPlan> {
-        serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-            .with_context(|| format!("parsing {}", path.display()))
+        let mut plan: TrialPlan =
+            serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("parsing {}", path.display()))?;
+        if plan.store == StoreKind::Service {
+            // A variant's name may also be a built-in strategy's (`atomic`).
+            plan.strategy = plan.strategy.in_service();
+        }
+        Ok(plan)
     }
 }
 

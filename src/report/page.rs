@@ -477,6 +477,21 @@ fn latency_table(evidence: &[Evidence]) -> Markup {
                         td { (format::count(e.latency.total())) }
                         td { (q(0.5)) } td { (q(0.9)) } td { (q(0.99)) } td { (q(1.0)) }
                     }
+                    // An open loop's latency counts from the planned send time; beside it,
+                    // the service time from the send, of the trial whose p99 was the worst.
+                    @if let Some(s) = e
+                        .trials
+                        .iter()
+                        .filter_map(|t| t.speed.service_time.as_ref())
+                        .max_by(|a, b| a.p99_us.total_cmp(&b.p99_us))
+                    {
+                        tr {
+                            td { "↳ service time, from the send" }
+                            td { "worst trial" }
+                            td { (format::micros(s.p50_us)) } td { (format::micros(s.p90_us)) }
+                            td { (format::micros(s.p99_us)) } td { (format::micros(s.max_us)) }
+                        }
+                    }
                 }
             }
         }

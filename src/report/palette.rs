@@ -24,9 +24,12 @@ const CATEGORICAL: [RGBColor; 13] = [
 ];
 
 /// A strategy's colour, by its place in the list of strategies: `none`, the unguarded one,
-/// is red.
+/// is red. A service's variants take the colours in the order they were first named.
 pub fn strategy(name: StrategyName) -> RGBColor {
-    let at = StrategyName::ALL.iter().position(|s| *s == name).unwrap_or(0);
+    let at = match name.variant() {
+        Some(variant) => variant.index(),
+        None => StrategyName::ALL.iter().position(|s| *s == name).unwrap_or(0),
+    };
     CATEGORICAL[at % CATEGORICAL.len()]
 }
 

@@ -308,6 +308,21 @@ impl Results {
         crate::sys::file::replace(&path, &json).with_context(|| format!("writing {}", path.display()))
     }
 
+    /// The checks some trial could not make, once per strategy and why: `racy:
+    /// order_violations: not checkable: tickets are ids`.
+    pub fn not_checkable(&self) -> Vec<String> {
+        let mut notes: Vec<String> = Vec::new();
+        for run in &self.runs {
+            for why in run.trials.iter().flat_map(|t| &t.check.not_checkable) {
+                let note = format!("{}: {why}", run.strategy);
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+        }
+        notes
+    }
+
     /// Reads the `results.json` of the output folder `out`.
     pub fn read(out: &Path) -> Result<Results> {
         let path = out.join(FILE_NAME);
@@ -317,9 +332,23 @@ impl Results {
                 path.display()
             )
         })?;
-        serde_json::from_slice(&bytes).with_context(|| {
+        let mut results: Results = serde_json::from_slice(&bytes).with_context(|| {
             format!("{} is not a results file that this sim can read (truncated or edited?): run the scenario again to rebuild it", path.display())
-        })
+        })?;
+        if results.scenario.stock.store == crate::scenario::StoreKind::Service {
+            // A variant's name may also be a built-in strategy's (`atomic`): with a service
+            // every name is a variant's.
+            let s = &mut results.scenario;
+            s.strategies = s.strategies.iter().map(|n| n.in_service()).collect();
+            s.expect.per_strategy = std::mem::take(&mut s.expect.per_strategy)
+                .into_iter()
+                .map(|(n, e)| (n.in_service(), e))
+                .collect();
+            for run in &mut results.runs {
+                run.strategy = run.strategy.in_service();
+            }
+        }
+        Ok(results)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::results::{Results, StrategyRun, TrialResult};
 
 /// The CSV's first columns, in order; any other plain field of a trial's results follows
 /// them, in the order of their names (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 41] = [
+pub const CSV_COLUMNS: [&str; 43] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -38,6 +38,7 @@ pub const CSV_COLUMNS: [&str; 41] = [
     "indeterminate",
     "fenced",
     "gave_up",
+    "failed",
     "retries",
     "recovered",
     "undersold",
@@ -49,6 +50,7 @@ pub const CSV_COLUMNS: [&str; 41] = [
     "lost_acknowledged",
     "crashed",
     "clock_uncertainty_ns",
+    "duplicate_sale",
     "wall_ms",
     "purchases_per_s",
     "p50_us",

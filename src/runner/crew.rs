@@ -114,7 +114,7 @@ impl Crew {
         log_path: &Path,
         stop_for: Duration,
         groups: &[Group; spawner::GROUPS],
-        store_url: &str,
+        environment: &[(&'static str, String)],
     ) -> Result<Crew> {
         // Every worker's line lands whole, with one `write` to a log opened to append.
         let log = crate::sys::file::open_log(log_path).with_context(|| format!("creating {}", log_path.display()))?;
@@ -138,9 +138,9 @@ impl Crew {
             .stdout(Stdio::from(answers_writer))
             .stderr(Stdio::from(log))
             .process_group(0);
-        if !store_url.is_empty() {
-            // Through the environment: plan.json never holds a password.
-            command.env(crate::store::URL_VARIABLE, store_url);
+        // Through the environment: plan.json never holds a password or a header's value.
+        for (name, value) in environment {
+            command.env(name, value);
         }
         process::hand_down(&mut command, &wanted, spawner::REQUESTS)?;
         let spawner = command

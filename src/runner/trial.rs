@@ -324,6 +324,10 @@ fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: Pat
         trial_dir: dir.to_path_buf(),
         faults: plan_faults(scenario, strategy, seed),
         duration_ms: b.duration_ms,
+        service: strategy.variant().and_then(|v| scenario.service.get(v.name()).cloned()),
+        service_log: None,
+        rate: b.rate,
+        arrivals: b.arrivals,
     }
 }
 
@@ -438,6 +442,7 @@ fn plan_with_files(
     plan.store_secret_url = Some(service.url().to_string());
     plan.store_name = service.name().to_string();
     plan.store_pid = service.pid().unwrap_or(0);
+    service.begin_trial(&mut plan)?;
     let workers: Vec<_> = roster
         .iter()
         .map(|&(_, role, i)| (role, i, plan.capacity(role)))
@@ -474,7 +479,7 @@ fn spawn_to_gate(
         &dir.join("workers.log"),
         stop_for,
         groups,
-        t.service.url(),
+        &t.service.environment(),
     )?;
     let setup_deadline = started + SETUP_LIMIT;
     // Each stage ready before the next starts: the store's server, the other servers, the
@@ -501,14 +506,20 @@ fn facts(t: &TrialSetup, dir: &Path, plan: &TrialPlan, faults: &[FaultEvent], en
     // trial is crashed, not sim broken.
     let store_killed = faults.iter().any(|f| f.kind == FaultKind::KillStore);
     if ending == Ending::Done && !store_killed {
-        worker_errors(&dir.join("workers.log"))?;
+        worker_errors(&dir.join("workers.log")).map_err(|e| match t.service.log_tail() {
+            Some(tail) => e.context(tail),
+            None => e,
+        })?;
     }
     if store_killed {
         // What survived the kill is read from the server started again: the final stock
         // and the store's record of sales, to hold against what buyers were told.
         t.service.revive(true)?;
     }
-    let final_stock = store::registry(plan.store).final_stock(plan); // also saves the store's record of sales
+    let final_stock = match t.service.final_stock(plan) {
+        Some(told) => told,
+        None => store::registry(plan.store).final_stock(plan), // also saves the store's record of sales
+    };
     Ok(Facts {
         initial_stock: t.scenario.stock.initial,
         final_stock,

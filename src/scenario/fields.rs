@@ -18,6 +18,8 @@ pub fn accepted_fields() -> Vec<String> {
             "lock" => fields_of::<raw::RawLock>(),
             "transaction" => fields_of::<raw::RawTransaction>(),
             "faults" => fields_of::<raw::RawFaults>(),
+            // Each `[service.NAME]` table holds these; the reference lists them under `[service]`.
+            "service" => fields_of::<raw::RawService>(),
             _ => {
                 names.push(top.to_string());
                 continue;

@@ -5,13 +5,15 @@ mod fields;
 mod names;
 mod raw;
 mod secret;
+mod service;
 mod validate;
 
 pub use fields::accepted_fields;
 use names::quoted;
 pub use names::*;
 use secret::masked_url;
-pub use secret::{mask_password, mask_text};
+pub use secret::{expand_env, mask_password, mask_text};
+pub use service::{Endpoint, ServiceVariant};
 pub use validate::{load, parse};
 
 use std::collections::BTreeMap;
@@ -64,6 +66,9 @@ pub struct Scenario {
     /// Set when `buyers.count` or `buyers.hold_us` is a list: every combination is run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
+    /// `[service.NAME]`: the variants of the user's own service, with store `service`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service: BTreeMap<String, ServiceVariant>,
 }
 
 /// The values a sweep runs through; `buyers.count` and `buyers.hold_us` hold the first.
@@ -103,6 +108,24 @@ impl Scenario {
     /// Runs these strategies instead of the file's (`--strategy`); refuses one that its store
     /// cannot serve.
     pub fn choose_strategies(&mut self, strategies: Vec<StrategyName>) -> Result<(), String> {
+        if self.stock.store == StoreKind::Service {
+            let strategies: Vec<StrategyName> = strategies.into_iter().map(StrategyName::in_service).collect();
+            if let Some(unknown) = strategies.iter().find(|s| !self.service.contains_key(s.name())) {
+                return Err(format!(
+                    "\"{unknown}\" is not a [service.NAME] table of the scenario: name one of {}",
+                    quoted(self.service.keys().map(String::as_str))
+                ));
+            }
+            self.strategies = strategies;
+            return Ok(());
+        }
+        if let Some(variant) = strategies.iter().find_map(|s| s.variant()) {
+            return Err(format!(
+                "\"{}\" is not a strategy: use one of {}",
+                variant.name(),
+                StrategyName::list()
+            ));
+        }
         if self.lock.fencing && !strategies.contains(&StrategyName::Lease) {
             return Err(
                 "the scenario sets [lock] fencing, which only the \"lease\" strategy has: add --strategy lease".into(),
@@ -174,6 +197,28 @@ pub struct Buyers {
     /// A soak: each buyer buys until this long after the gate, instead of making `attempts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// An open loop (store `service`): purchases per second over all buyers, each sent at
+    /// its planned time; `None`: a closed loop, each buyer's next purchase as soon as the
+    /// last is answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// How an open loop spaces its purchases.
+    #[serde(default)]
+    pub arrivals: Arrivals,
+}
+
+/// `[buyers] arrivals`: how an open loop's purchases are spaced.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::EnumString, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Arrivals {
+    /// Evenly: each buyer's share of the rate, staggered across buyers.
+    #[default]
+    Constant,
+    /// A Poisson process: exponential gaps drawn from the seed.
+    Poisson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -373,6 +418,8 @@ pub enum ExpectKey {
     Recovered,
     /// Tickets left unsold although a buyer was turned away.
     Undersold,
+    /// A service sold twice to one purchase sent again with its idempotency key.
+    DuplicateSale,
 }
 
 impl ExpectKey {
@@ -389,7 +436,14 @@ impl Expect {
     /// The expectations for one strategy: its own keys over the general ones.
     pub fn for_strategy(&self, strategy: StrategyName) -> Expectations {
         let mut merged = self.all.clone();
-        if let Some(own) = self.per_strategy.get(&strategy) {
+        // A variant saved in results.json may read back as the built-in strategy of its name.
+        let own = self.per_strategy.get(&strategy).or_else(|| {
+            self.per_strategy
+                .iter()
+                .find(|(s, _)| s.name() == strategy.name())
+                .map(|(_, e)| e)
+        });
+        if let Some(own) = own {
             merged.flags.extend(own.flags.iter().map(|(k, v)| (*k, *v)));
             if own.final_stock.is_some() {
                 merged.final_stock = own.final_stock;

@@ -2,7 +2,7 @@
 //! check that a strategy's store can serve it.
 
 use serde::{Deserialize, Serialize};
-use strum::{IntoEnumIterator, VariantArray};
+use strum::IntoEnumIterator;
 
 /// Where the stock lives (docs/guide.md, "Stores and strategies"). Each is a file of `src/store/`, found
 /// through `store::registry`.
@@ -22,6 +22,8 @@ pub enum StoreKind {
     Postgres,
     /// A key in Redis.
     Redis,
+    /// The user's own service, which sim only buys from (`[service.NAME]`).
+    Service,
 }
 
 impl StoreKind {
@@ -42,6 +44,7 @@ impl StoreKind {
                 .and(Ops::COMPARE_AND_SET)
                 .and(Ops::DECREMENT_IF_POSITIVE)
                 .and(Ops::FENCED_WRITE),
+            StoreKind::Service => Ops::BUY,
         }
     }
 
@@ -63,23 +66,7 @@ impl StoreKind {
 /// The strategies a scenario can name (docs/guide.md, "Stores and strategies"), in the order the report
 /// lists them, each with the store operations it needs. Each is a file of `src/strategy/`,
 /// found through `strategy::registry`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-    strum::Display,
-)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::EnumString, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
 pub enum StrategyName {
     /// Nothing protects the stock.
@@ -109,11 +96,87 @@ pub enum StrategyName {
     /// Read and write in one transaction at `[transaction] isolation`, retried on a
     /// serialization failure.
     Transaction,
+    /// A variant of the user's own service, a `[service.NAME]` table (`store = "service"`):
+    /// it keeps its stock and its guard to itself, and sim only buys from it.
+    #[strum(disabled)]
+    Service(Variant),
+}
+
+/// The name of a `[service.NAME]` table. Names are interned, so that a [`StrategyName`] stays
+/// `Copy` and can be compared and hashed like the built-in ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Variant(&'static str);
+
+/// Every variant's name, in the order first named.
+static VARIANT_NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+
+impl Variant {
+    /// The variant named `name`.
+    pub fn new(name: &str) -> Variant {
+        let mut names = VARIANT_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&known) = names.iter().find(|n| **n == name) {
+            return Variant(known);
+        }
+        // A scenario names a handful: each is kept for the life of the process.
+        let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.push(kept);
+        Variant(kept)
+    }
+
+    /// Its place among the variants this process has named, from 0.
+    pub fn index(self) -> usize {
+        VARIANT_NAMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .position(|n| *n == self.0)
+            .unwrap_or(0)
+    }
+
+    /// Its name: the table's `NAME`.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for StrategyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for StrategyName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A built-in strategy's name reads as that strategy, any other as a variant of a service: a
+/// saved run of store `service` maps its names back with [`StrategyName::in_service`].
+impl<'de> Deserialize<'de> for StrategyName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StrategyName, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(StrategyName::parse(&name).unwrap_or_else(|| StrategyName::Service(Variant::new(&name))))
+    }
 }
 
 impl StrategyName {
     /// Every strategy, in the order the report lists them.
-    pub const ALL: &'static [StrategyName] = StrategyName::VARIANTS;
+    pub const ALL: &'static [StrategyName] = &[
+        StrategyName::None,
+        StrategyName::FileLock,
+        StrategyName::Semaphore,
+        StrategyName::Queue,
+        StrategyName::OfdLock,
+        StrategyName::SysvSemaphore,
+        StrategyName::RobustMutex,
+        StrategyName::Lease,
+        StrategyName::Atomic,
+        StrategyName::Optimistic,
+        StrategyName::RowLock,
+        StrategyName::AdvisoryLock,
+        StrategyName::Transaction,
+    ];
 
     /// The operations on the stock it needs from its store; `fencing` is `[lock] fencing`.
     pub const fn needs(self, fencing: bool) -> Ops {
@@ -124,13 +187,34 @@ impl StrategyName {
             StrategyName::RowLock | StrategyName::AdvisoryLock | StrategyName::Transaction => {
                 Ops::READ_WRITE.and(Ops::TRANSACTIONS)
             }
+            StrategyName::Service(_) => Ops::BUY,
             _ => Ops::READ_WRITE,
         }
     }
 
-    /// Its name in a scenario: `file-lock`.
+    /// Its name in a scenario: `file-lock`, or a variant's `NAME`.
     pub fn name(self) -> &'static str {
-        self.into()
+        match self {
+            StrategyName::Service(variant) => variant.name(),
+            builtin => builtin.into(),
+        }
+    }
+
+    /// The variant of the user's service, if it is one.
+    pub fn variant(self) -> Option<Variant> {
+        match self {
+            StrategyName::Service(variant) => Some(variant),
+            _ => None,
+        }
+    }
+
+    /// The same name as a variant of a service: what a name saved by a run of store
+    /// `service` means, whatever built-in strategy it also names (`atomic`).
+    pub fn in_service(self) -> StrategyName {
+        match self {
+            StrategyName::Service(_) => self,
+            builtin => StrategyName::Service(Variant::new(builtin.name())),
+        }
     }
 
     /// The strategy of this name, if there is one.
@@ -165,13 +249,16 @@ impl Ops {
     pub const TRANSACTIONS: Ops = Ops(1 << 3);
     /// Refuse a write whose fencing token is older than one already accepted.
     pub const FENCED_WRITE: Ops = Ops(1 << 4);
+    /// Buy from a service that keeps its stock and its guard to itself.
+    pub const BUY: Ops = Ops(1 << 5);
 
-    const NAMES: [(Ops, &'static str); 5] = [
+    const NAMES: [(Ops, &'static str); 6] = [
         (Ops::READ_WRITE, "read and write"),
         (Ops::COMPARE_AND_SET, "compare-and-set"),
         (Ops::DECREMENT_IF_POSITIVE, "decrement-if-positive"),
         (Ops::TRANSACTIONS, "transactions"),
         (Ops::FENCED_WRITE, "fenced write"),
+        (Ops::BUY, "a purchase from your own service"),
     ];
 
     /// Both sets together.

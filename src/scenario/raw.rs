@@ -29,6 +29,30 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub(super) faults: RawFaults,
     pub(super) expect: Option<Spanned<toml::Table>>,
+    pub(super) service: Option<std::collections::BTreeMap<String, Spanned<RawService>>>,
+}
+
+/// One `[service.NAME]` table: a variant of the user's own service.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub(super) start: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) command: Option<Spanned<String>>,
+    pub(super) ready: Option<Spanned<String>>,
+    pub(super) ready_ms: Option<Spanned<i64>>,
+    pub(super) reset: Option<Spanned<String>>,
+    pub(super) reset_body: Option<Spanned<String>>,
+    pub(super) buy: Option<Spanned<String>>,
+    pub(super) buy_body: Option<Spanned<String>>,
+    pub(super) ticket: Option<Spanned<String>>,
+    pub(super) sold_out: Option<Spanned<Vec<i64>>>,
+    pub(super) stock: Option<Spanned<String>>,
+    pub(super) stock_pointer: Option<Spanned<String>>,
+    pub(super) timeout_ms: Option<Spanned<i64>>,
+    pub(super) retries: Option<Spanned<i64>>,
+    pub(super) idempotency_header: Option<Spanned<String>>,
+    pub(super) headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -51,6 +75,8 @@ pub(super) struct RawBuyers {
     pub(super) pool_mode: Option<PoolMode>,
     pub(super) daemon: Option<bool>,
     pub(super) duration_ms: Option<Spanned<i64>>,
+    pub(super) rate: Option<Spanned<toml::Value>>,
+    pub(super) arrivals: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

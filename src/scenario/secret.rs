@@ -191,6 +191,53 @@ fn unquote(name: &str) -> &str {
     name.trim_matches(|c| c == '"' || c == '\'')
 }
 
+/// Whether a header's value is a well-formed template: every `${` closed by `}` around a
+/// variable's name (letters, digits and `_`, not starting with a digit).
+pub(super) fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        let after = &rest[at + 2..];
+        let Some(close) = after.find('}') else {
+            return Err("a `${` is not closed by `}`: write ${NAME} for the environment variable NAME".into());
+        };
+        let name = &after[..close];
+        let fine = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !fine {
+            return Err(format!(
+                "${{{name}}} is not an environment variable's name: use letters, digits and '_'"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A header's value with each `${VAR}` taken from the environment; the error names the
+/// variable that is not set, never a value.
+pub fn expand_env(template: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let close = after.find('}').ok_or("a `${` is not closed by `}`")?;
+        let name = &after[..close];
+        match std::env::var(name) {
+            Ok(value) => out.push_str(&value),
+            Err(_) => {
+                return Err(format!(
+                    "uses ${{{name}}}, which is not set in the environment (or not UTF-8): export {name} before sim runs"
+                ));
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

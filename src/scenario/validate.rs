@@ -36,7 +36,7 @@ pub fn parse(path: &Path, text: &str, limits: Limits) -> Result<Scenario, Scenar
     v.scenario(raw, limits)
 }
 
-struct Validator<'a> {
+pub(super) struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
 }
@@ -53,7 +53,7 @@ impl Validator<'_> {
         format!(" (line {line}: `{}`)", super::secret::masked_line(self.text, line))
     }
 
-    fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
+    pub(super) fn error(&self, span: Option<Range<usize>>, field: &str, message: String) -> ScenarioError {
         ScenarioError {
             file: self.path.to_path_buf(),
             line: span.map(|s| self.line(s.start)),
@@ -63,7 +63,7 @@ impl Validator<'_> {
     }
 
     /// A whole number within bounds, or its default.
-    fn number(
+    pub(super) fn number(
         &self,
         value: &Option<Spanned<i64>>,
         field: &str,
@@ -134,9 +134,19 @@ impl Validator<'_> {
         let name = self.name(&raw.name)?;
         let trials = self.number(&raw.trials, "trials", 10, 1, 100_000, "")? as u32;
         let seed = self.seed(&raw.seed)?;
-        let strategies = self.strategies(&raw.strategy)?;
-        let deadline_ms = self.number(&raw.deadline_ms, "deadline_ms", 60_000, 1, 3_600_000, " (one hour)")?;
         let stock = self.stock(&raw.stock)?;
+        let (strategies, service) = match stock.store {
+            StoreKind::Service => {
+                let (strategies, service) = super::service::variants(self, &raw)?;
+                super::service::refuse_the_rest(self, &raw)?;
+                (strategies, service)
+            }
+            store => {
+                super::service::refuse_tables(self, &raw, store.name())?;
+                (self.strategies(&raw.strategy)?, BTreeMap::new())
+            }
+        };
+        let deadline_ms = self.number(&raw.deadline_ms, "deadline_ms", 60_000, 1, 3_600_000, " (one hour)")?;
         for &strategy in &strategies {
             if let Err(why) = check_pairing(
                 strategy,
@@ -158,7 +168,7 @@ impl Validator<'_> {
             isolation: raw.transaction.isolation.unwrap_or_default(),
         };
         let faults = self.faults(&raw.faults, buyers.count, &stock)?;
-        let expect = self.expect(&raw.expect)?;
+        let expect = self.expect(&raw.expect, &strategies, stock.store)?;
         buyers.count = counts[0];
         Ok(Scenario {
             name,
@@ -176,6 +186,7 @@ impl Validator<'_> {
             faults,
             expect,
             sweep,
+            service,
         })
     }
 
@@ -247,11 +258,25 @@ impl Validator<'_> {
             .into_iter()
             .map(|n| n as u32)
             .collect();
-        let holds = self.numbers(&b.hold_us, "buyers.hold_us", 500, 0, 10_000_000, " (ten seconds)")?;
+        // A service's race window is its own: sim holds nothing between read and write.
+        let hold_default = if raw.stock.store == Some(StoreKind::Service) {
+            0
+        } else {
+            500
+        };
+        let holds = self.numbers(
+            &b.hold_us,
+            "buyers.hold_us",
+            hold_default,
+            0,
+            10_000_000,
+            " (ten seconds)",
+        )?;
         let sweep = (counts.len() > 1 || holds.len() > 1).then(|| Sweep {
             count: counts.clone(),
             hold_us: holds.clone(),
         });
+        let (rate, arrivals) = self.rate(raw)?;
         let buyers = Buyers {
             count: counts.iter().copied().max().unwrap_or(30),
             attempts: self.number(&b.attempts, "buyers.attempts", 1, 1, 100_000_000, "")? as u32,
@@ -266,6 +291,8 @@ impl Validator<'_> {
                 Some(_) => Some(self.number(&b.duration_ms, "buyers.duration_ms", 1, 1, 86_400_000, " (a day)")?),
                 None => None,
             },
+            rate,
+            arrivals,
         };
         if b.duration_ms.is_some()
             && let Some(kill) = raw.faults.kill_store.as_ref().filter(|k| *k.get_ref())
@@ -295,6 +322,62 @@ impl Validator<'_> {
             ));
         }
         Ok((buyers, counts, sweep))
+    }
+
+    /// `[buyers] rate` and `arrivals`: an open loop, for store `service` alone.
+    fn rate(&self, raw: &RawScenario) -> Result<(Option<f64>, Arrivals), ScenarioError> {
+        let b = &raw.buyers;
+        let arrivals = match &b.arrivals {
+            None => Arrivals::default(),
+            Some(a) => a.get_ref().parse().map_err(|_| {
+                self.error(
+                    Some(a.span()),
+                    "buyers.arrivals",
+                    format!(
+                        "{:?} is not a way to space purchases: use \"constant\" or \"poisson\"",
+                        a.get_ref()
+                    ),
+                )
+            })?,
+        };
+        let Some(value) = &b.rate else {
+            if let Some(a) = &b.arrivals {
+                return Err(self.error(
+                    Some(a.span()),
+                    "buyers.arrivals",
+                    "spaces an open loop's purchases: give `rate` too".into(),
+                ));
+            }
+            return Ok((None, arrivals));
+        };
+        let span = Some(value.span());
+        let rate = match value.get_ref() {
+            toml::Value::Integer(n) => *n as f64,
+            toml::Value::Float(f) => *f,
+            other => {
+                return Err(self.error(
+                    span,
+                    "buyers.rate",
+                    format!("{other} is not a number of purchases per second"),
+                ));
+            }
+        };
+        if !(0.0..=10_000_000.0).contains(&rate) {
+            return Err(self.error(
+                span,
+                "buyers.rate",
+                format!("{rate} is out of bounds: from 0 (a closed loop) to 10,000,000 purchases/s"),
+            ));
+        }
+        if rate > 0.0 && raw.stock.store != Some(StoreKind::Service) {
+            return Err(self.error(
+                span,
+                "buyers.rate",
+                "an open loop sends purchases to your own service on schedule: it needs [stock] store = \"service\""
+                    .into(),
+            ));
+        }
+        Ok(((rate > 0.0).then_some(rate), arrivals))
     }
 
     /// `[producers]`, bounded with the buyers they feed.
@@ -497,14 +580,24 @@ impl Validator<'_> {
         Ok(file.clone())
     }
 
-    fn expect(&self, value: &Option<Spanned<toml::Table>>) -> Result<Expect, ScenarioError> {
+    fn expect(
+        &self,
+        value: &Option<Spanned<toml::Table>>,
+        strategies: &[StrategyName],
+        store: StoreKind,
+    ) -> Result<Expect, ScenarioError> {
+        // With a service, a table of its own is a variant's; else a built-in strategy's.
+        let own_table = |key: &str| match store {
+            StoreKind::Service => strategies.iter().copied().find(|s| s.name() == key),
+            _ => StrategyName::parse(key),
+        };
         let Some(value) = value else {
             return Ok(Expect::default());
         };
         let span = Some(value.span());
         let mut expect = Expect::default();
         for (key, v) in value.get_ref() {
-            if let Some(strategy) = StrategyName::parse(key) {
+            if let Some(strategy) = own_table(key) {
                 let toml::Value::Table(table) = v else {
                     return Err(self.error(
                         span,

@@ -9,6 +9,7 @@ mod pgwire;
 mod postgres;
 pub mod redis;
 mod server;
+pub mod service;
 mod shm;
 
 use std::io;
@@ -31,6 +32,7 @@ pub fn registry(kind: StoreKind) -> &'static dyn Store {
         StoreKind::Shm => &shm::ShmStore,
         StoreKind::Postgres => &postgres::PostgresStore,
         StoreKind::Redis => &redis::RedisStore,
+        StoreKind::Service => &service::ServiceStore,
     }
 }
 
@@ -126,6 +128,32 @@ pub trait Service {
     fn revive(&self, _killed: bool) -> Result<()> {
         Ok(())
     }
+
+    /// Before each trial, once the plan is made: readies what the store keeps for the
+    /// trial's strategy and fills in what its workers need to reach it (the user's service:
+    /// the variant started, once, and its stock reset to the plan's).
+    fn begin_trial(&self, _plan: &mut TrialPlan) -> Result<()> {
+        Ok(())
+    }
+
+    /// What the trial's workers find in their environment: secrets that plan.json never
+    /// holds (a url with its password).
+    fn environment(&self) -> Vec<(&'static str, String)> {
+        match self.url() {
+            "" => Vec::new(),
+            url => vec![(URL_VARIABLE, url.to_string())],
+        }
+    }
+
+    /// The final stock, when the store's service is the one that reads it.
+    fn final_stock(&self, _plan: &TrialPlan) -> Option<FinalStock> {
+        None
+    }
+
+    /// What the store's own log says last, for a message about a trial that failed.
+    fn log_tail(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The service of a store that needs none.
@@ -204,6 +232,12 @@ pub trait Stock {
         Err(unoffered("fenced write"))
     }
 
+    /// Buys one ticket from a service that keeps its stock to itself: the answer, judged.
+    /// An error is sim's or the scenario's failure (a reply that does not fit `ticket`).
+    fn buy(&mut self, _request: &BuyRequest) -> io::Result<Answer> {
+        Err(unoffered("a purchase from a service"))
+    }
+
     /// The store's own transactions, for the strategies that run the sale inside one (a
     /// store that offers `Ops::TRANSACTIONS`); reads and writes in between go through this
     /// `Stock` as usual.
@@ -215,6 +249,53 @@ pub trait Stock {
     /// takes it there rather than in the trial's folder.
     fn leases(&mut self) -> Option<&mut dyn Leases> {
         None
+    }
+}
+
+/// One purchase sent to a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuyRequest {
+    /// The buyer's purchase number, from 0: `{attempt}`.
+    pub attempt: u32,
+    /// Its idempotency key, the same when it is sent again: `{key}`.
+    pub key: String,
+}
+
+/// A service's answer to a purchase, as sim judges it (after Jepsen's clients).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A 2xx with a ticket: sold.
+    Sold(Ticket),
+    /// A `sold_out` status: sold out.
+    SoldOut,
+    /// Another 4xx, a refused connection or an `error`: it did not happen.
+    Failed(String),
+    /// A 5xx, a timeout, a reset connection, or `unknown`: it may have happened.
+    Unknown(String),
+}
+
+/// The ticket a service sold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ticket {
+    /// The stock it was sold from: every check applies.
+    Number(i64),
+    /// An id: only duplicates can be checked.
+    Id(String),
+}
+
+impl Ticket {
+    /// The number a history records: the ticket itself, or for an id a number made from it
+    /// (FNV-1a, kept above zero), the same for the same id.
+    pub fn value(&self) -> i64 {
+        match self {
+            Ticket::Number(n) => *n,
+            Ticket::Id(id) => {
+                let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+                });
+                (hash >> 2) as i64 + 1
+            }
+        }
     }
 }
 

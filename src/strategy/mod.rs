@@ -16,6 +16,7 @@ pub mod queue;
 mod robust_mutex;
 mod row_lock;
 pub mod semaphore;
+mod service;
 mod sysv_semaphore;
 mod transaction;
 
@@ -46,6 +47,7 @@ pub fn registry(name: StrategyName) -> &'static dyn Strategy {
         StrategyName::RowLock => &row_lock::RowLock,
         StrategyName::AdvisoryLock => &advisory_lock::AdvisoryLock,
         StrategyName::Transaction => &transaction::Transaction,
+        StrategyName::Service(_) => &service::Variant,
     }
 }
 
@@ -81,6 +83,12 @@ pub trait Purchase {
     /// Makes one purchase attempt, filling in `op` as it goes: read the stock, hold, write
     /// stock − 1 if it was above zero.
     fn purchase(&mut self, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> io::Result<()>;
+
+    /// The next operation that the last purchase made besides its own, to be recorded after
+    /// it: a service's purchase sent again, or its second sale to one retried purchase.
+    fn next_record(&mut self) -> Option<Record> {
+        None
+    }
 }
 
 /// A mutual exclusion that a lock-style strategy holds around (part of) the sale.

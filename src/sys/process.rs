@@ -162,6 +162,11 @@ pub fn kill(pid: u32, signal: Signal) -> io::Result<()> {
     Ok(rustix::process::kill_process(target, signal)?)
 }
 
+/// Sends `signal` to every process of the group `pgid`; `false` if there was none.
+pub fn kill_group(pgid: u32, signal: Signal) -> bool {
+    to_pid(pgid).is_some_and(|group| rustix::process::kill_process_group(group, signal).is_ok())
+}
+
 /// Whether no process numbered `pid` exists (`kill` with signal 0 says `ESRCH`); `false` when
 /// one does, also another user's, or when it cannot be told (pid 0).
 pub fn is_gone(pid: u32) -> bool {

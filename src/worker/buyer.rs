@@ -115,6 +115,13 @@ impl Buyer<'_> {
                 op.set_entry(entry);
             }
             self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
+            while let Some(record) = self.strategy.next_record() {
+                let op = self
+                    .recorder
+                    .begin(Kind::Purchase)
+                    .ok_or_else(|| anyhow!("history full: more attempts than planned"))?;
+                *op = record;
+            }
         }
         Ok(())
     }

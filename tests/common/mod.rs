@@ -56,6 +56,23 @@ pub fn run_scenario(scenario: &str, args: &[&str]) -> Run {
     run_file(dir, &file, args)
 }
 
+/// Writes `scenario` into a fresh folder and runs `sim run` on it with `env` set.
+pub fn sim_with_env(scenario: &str, env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.path().join("out");
+    let output = sim()
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    Run { output, out, _dir: dir }
+}
+
 /// Runs `sim run` on a scenario that ships in scenarios/.
 pub fn run_shipped(name: &str, args: &[&str]) -> Run {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
