@@ -7,6 +7,7 @@ mod file;
 pub mod manager;
 mod pgwire;
 mod postgres;
+pub mod proxy;
 pub mod redis;
 mod server;
 mod shm;
