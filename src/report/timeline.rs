@@ -379,6 +379,13 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
                     text.lane-label x=(px(LEFT - 6.0)) y=(px(y + frame.lane_h / 2.0 + 3.5)) text-anchor="end" { (lanes.label(history, lane)) }
                 }
             }
+            // The nemesis's faults on the store's servers and links: bands across every lane.
+            @for (f, _) in faults.iter().filter(|(f, _)| band(f.kind).is_some()) {
+                @let (x0, x1) = (x(f.at_ns.max(from)), x(f.until_ns.unwrap_or(to).min(to)));
+                rect class=(band(f.kind).unwrap_or_default()) x=(px(x0)) y=(px(LANES_TOP)) width=(px((x1 - x0).max(1.5))) height=(px(axis_y - LANES_TOP)) {
+                    title { (fault_title(f)) }
+                }
+            }
             @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Stop) {
                 @let (y, h) = frame.span(*lane);
                 @let (x0, x1) = (x(f.at_ns), x(f.until_ns.unwrap_or(to)));
@@ -471,19 +478,52 @@ fn kills_drawn(faults: &[(&FaultEvent, Option<usize>)], frame: &Frame) -> Markup
             }
         }
         // The store's server is no lane: its death is a line across them all.
-        @for (f, _) in faults.iter().filter(|(f, _)| f.kind == FaultKind::KillStore) {
+        @for (f, _) in faults.iter().filter(|(f, _)| matches!(f.kind, FaultKind::KillStore | FaultKind::KillPrimary)) {
             g.store-killed {
                 title { (fault_title(f)) }
                 line x1=(px(x(f.at_ns))) x2=(px(x(f.at_ns))) y1=(px(STRIP_TOP)) y2=(px(axis_y)) {}
-                text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" { "store killed" }
+                text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" {
+                    (if f.kind == FaultKind::KillStore { "store killed" } else { "primary killed" })
+                }
             }
         }
     }
 }
 
+/// The class of the band a fault of the store's servers and links is shaded with, if it
+/// is one.
+fn band(kind: FaultKind) -> Option<&'static str> {
+    match kind {
+        FaultKind::Failover => Some("cut"),
+        FaultKind::Promotion => Some("promotion"),
+        FaultKind::Partition => Some("partition"),
+        _ => None,
+    }
+}
+
 /// A fault in words, as its hover text says it.
 pub fn fault_title(f: &FaultEvent) -> String {
+    let until = |f: &FaultEvent| f.until_ns.map_or("never".to_string(), format::ms);
     match f.kind {
+        FaultKind::Failover => format!(
+            "failover: {} from {} to {} ([faults] lag_ms), while the sale went on",
+            f.process,
+            format::ms(f.at_ns),
+            until(f)
+        ),
+        FaultKind::KillPrimary => format!("{} at {}", f.process, format::ms(f.at_ns)),
+        FaultKind::Promotion => format!(
+            "promotion: the primary was killed at {}, and a replica promoted at {}: {}",
+            format::ms(f.at_ns),
+            until(f),
+            f.process
+        ),
+        FaultKind::Partition => format!(
+            "partition: {} from {} to {} ([faults] partition_ms)",
+            f.process,
+            format::ms(f.at_ns),
+            until(f)
+        ),
         FaultKind::Stop => format!(
             "{} stopped (SIGSTOP) at {}, {}",
             f.process,
@@ -760,6 +800,14 @@ pub fn legend(faults: &[FaultKind]) -> Markup {
             }
             @if faults.contains(&FaultKind::KillStore) {
                 li { span.swatch.store-killed {} "store killed: its server SIGKILLed (a line across every lane)" }
+            }
+            @if faults.contains(&FaultKind::Failover) {
+                li { span.swatch.cut {} "replicas cut off from the primary while the sale went on" }
+                li { span.swatch.store-killed {} "primary killed (SIGKILL)" }
+                li { span.swatch.promotion {} "from the kill until a replica was promoted" }
+            }
+            @if faults.contains(&FaultKind::Partition) {
+                li { span.swatch.partition {} "primary partitioned from its replicas and the buyers" }
             }
         }
     }

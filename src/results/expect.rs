@@ -24,6 +24,7 @@ fn shows(key: ExpectKey, c: &Check) -> bool {
         ExpectKey::Retries => c.retries > 0,
         ExpectKey::Recovered => c.recovered > 0,
         ExpectKey::Undersold => c.undersold > 0,
+        ExpectKey::LostAcknowledged => c.lost_acknowledged > 0,
     }
 }
 
