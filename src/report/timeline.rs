@@ -12,6 +12,8 @@ use crate::history::{History, Op, Outcome};
 use crate::plan::notice::FaultKind;
 use crate::results::FaultEvent;
 
+pub use super::faults::fault_title;
+
 /// Above this many purchases, the timeline shows a window of this many around the first
 /// anomaly: more bars than pixels would show nothing and weigh megabytes.
 pub const MAX_BARS: usize = 2000;
@@ -379,13 +381,8 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
                     text.lane-label x=(px(LEFT - 6.0)) y=(px(y + frame.lane_h / 2.0 + 3.5)) text-anchor="end" { (lanes.label(history, lane)) }
                 }
             }
-            // The nemesis's faults on the store's servers and links: bands across every lane.
-            @for (f, _) in faults.iter().filter(|(f, _)| band(f.kind).is_some()) {
-                @let (x0, x1) = (x(f.at_ns.max(from)), x(f.until_ns.unwrap_or(to).min(to)));
-                rect class=(band(f.kind).unwrap_or_default()) x=(px(x0)) y=(px(LANES_TOP)) width=(px((x1 - x0).max(1.5))) height=(px(axis_y - LANES_TOP)) {
-                    title { (fault_title(f)) }
-                }
-            }
+            // The faults of the store's servers and links: bands across every lane.
+            (super::faults::bands_drawn(&faults, |t| frame.x(t), (from, to), (LANES_TOP, axis_y)))
             @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Stop) {
                 @let (y, h) = frame.span(*lane);
                 @let (x0, x1) = (x(f.at_ns), x(f.until_ns.unwrap_or(to)));
@@ -487,56 +484,6 @@ fn kills_drawn(faults: &[(&FaultEvent, Option<usize>)], frame: &Frame) -> Markup
                 }
             }
         }
-    }
-}
-
-/// The class of the band a fault of the store's servers and links is shaded with, if it
-/// is one.
-fn band(kind: FaultKind) -> Option<&'static str> {
-    match kind {
-        FaultKind::Failover => Some("cut"),
-        FaultKind::Promotion => Some("promotion"),
-        FaultKind::Partition => Some("partition"),
-        _ => None,
-    }
-}
-
-/// A fault in words, as its hover text says it.
-pub fn fault_title(f: &FaultEvent) -> String {
-    let until = |f: &FaultEvent| f.until_ns.map_or("never".to_string(), format::ms);
-    match f.kind {
-        FaultKind::Failover => format!(
-            "failover: {} from {} to {} ([faults] lag_ms), while the sale went on",
-            f.process,
-            format::ms(f.at_ns),
-            until(f)
-        ),
-        FaultKind::KillPrimary => format!("{} at {}", f.process, format::ms(f.at_ns)),
-        FaultKind::Promotion => format!(
-            "promotion: the primary was killed at {}, and a replica promoted at {}: {}",
-            format::ms(f.at_ns),
-            until(f),
-            f.process
-        ),
-        FaultKind::Partition => format!(
-            "partition: {} from {} to {} ([faults] partition_ms)",
-            f.process,
-            format::ms(f.at_ns),
-            until(f)
-        ),
-        FaultKind::Stop => format!(
-            "{} stopped (SIGSTOP) at {}, {}",
-            f.process,
-            format::ms(f.at_ns),
-            f.until_ns
-                .map_or("never resumed".to_string(), |u| format!("resumed at {}", format::ms(u)))
-        ),
-        FaultKind::Kill => format!("{} killed (SIGKILL) at {}", f.process, format::ms(f.at_ns)),
-        FaultKind::KillStore => format!(
-            "store killed: {} sent SIGKILL to the store's server at {} ([faults] kill_store)",
-            f.process,
-            format::ms(f.at_ns)
-        ),
     }
 }
 
