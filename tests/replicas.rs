@@ -165,3 +165,36 @@ fn fault_fields_with_the_users_own_store_are_refused_naming_them() {
     assert_eq!(run.code(), 2, "{}", run.stderr());
     assert!(run.stderr().contains("faults.partition_ms"), "{}", run.stderr());
 }
+
+#[test]
+fn a_replicated_store_serves_a_run_whose_output_folder_is_given_relative() {
+    require_redis();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.toml"),
+        "trials = 2\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\ninitial = 20\nreplicas = 1\n[buyers]\ncount = 2\n\
+         attempts = 10\nhold_us = 0\n",
+    )
+    .unwrap();
+    let output = common::sim()
+        .current_dir(dir.path())
+        .args(["run", "r.toml", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = dir.path().join("out");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    for t in results["runs"][0]["trials"].as_array().unwrap() {
+        assert_eq!((u(&t["sold"]), &t["verdict"]), (20, &serde_json::json!("safe")), "{t}");
+    }
+    assert!(
+        processes_holding(&out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&out)
+    );
+}

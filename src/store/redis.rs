@@ -102,6 +102,10 @@ impl Store for RedisStore {
                 };
                 let home = out.join("server");
                 std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
+                // The servers run in /, and their folders are named to them: absolute.
+                let home = home
+                    .canonicalize()
+                    .with_context(|| format!("finding {}", home.display()))?;
                 return Ok(Box::new(Replicated::start(program()?, home, shape, name)?));
             }
             None => throwaway(out, name)?,
