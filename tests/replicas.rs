@@ -118,19 +118,19 @@ fn waiting_for_a_replica_loses_no_acknowledged_sale_in_a_failover_and_still_sell
     );
 }
 
-#[test]
-fn a_runner_killed_outright_takes_its_replicas_and_sentinels_along() {
-    require_redis();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("long.toml");
+/// A run of many trials on a primary with two replicas, each failed over (so that each
+/// starts the group afresh), once it has begun its second trial; the runner and the output
+/// folder.
+fn long_replicated_run_in_its_second_trial(dir: &Path) -> (std::process::Child, PathBuf) {
+    let scenario = dir.join("long.toml");
     std::fs::write(
         &scenario,
         "trials = 1000\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\ninitial = 100000\nreplicas = 2\n\
-         [buyers]\ncount = 4\nattempts = 200\nhold_us = 1000\n",
+         [buyers]\ncount = 4\nattempts = 200\nhold_us = 1000\n[faults]\nfailover = true\nlag_ms = 50\n",
     )
     .unwrap();
-    let mut sim = common::run_in_background(&scenario, dir.path());
-    let out = dir.path().join("out");
+    let sim = common::run_in_background(&scenario, dir);
+    let out = dir.join("out");
     assert!(
         wait_until(Duration::from_secs(60), || out
             .join("trials/atomic/001/plan.json")
@@ -139,6 +139,29 @@ fn a_runner_killed_outright_takes_its_replicas_and_sentinels_along() {
     );
     // Two replicas and three Sentinels besides the primary, each with its log open.
     assert!(processes_holding(&out).len() >= 6, "{:?}", processes_holding(&out));
+    (sim, out)
+}
+
+#[test]
+fn ctrl_c_stops_the_replicas_and_sentinels() {
+    require_redis();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
+    assert_eq!(sim.wait().unwrap().code(), Some(130));
+    assert!(
+        processes_holding(&out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&out)
+    );
+}
+
+#[test]
+fn a_runner_killed_outright_takes_its_replicas_and_sentinels_along() {
+    require_redis();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path());
     sim.kill().unwrap(); // SIGKILL: no clean-up of sim's own
     sim.wait().unwrap();
     assert!(
