@@ -43,6 +43,8 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 /// How long the Sentinels have to promote a replica, once asked, before sim promotes one
 /// by hand.
 const SENTINEL_LIMIT: Duration = Duration::from_secs(10);
+/// How soon after asking sim looks whether the Sentinel gave the failover up.
+const GIVE_UP_LOOK: Duration = Duration::from_millis(300);
 
 /// What a group is made with.
 #[derive(Debug, Clone)]
@@ -252,15 +254,33 @@ impl Wiring {
         })
     }
 
-    /// Asks a Sentinel to fail over now; its refusal, if it refuses.
-    fn ask_failover(&self) -> Option<String> {
-        let mut con = direct(*self.sentinels.first()?).ok()?;
-        redis::cmd("SENTINEL")
-            .arg("FAILOVER")
-            .arg(MASTER)
-            .query::<String>(&mut con)
-            .err()
-            .map(|e| e.to_string())
+    /// Asks the Sentinels in turn to fail over now: the one that took it on, or why none did.
+    fn ask_failover(&self) -> Result<u16, String> {
+        let mut why = String::from("no Sentinel answers");
+        for &port in &self.sentinels {
+            let answer = direct(port).and_then(|mut con| {
+                redis::cmd("SENTINEL")
+                    .arg("FAILOVER")
+                    .arg(MASTER)
+                    .query::<String>(&mut con)
+            });
+            match answer {
+                Ok(_) => return Ok(port),
+                Err(e) => why = e.to_string(),
+            }
+        }
+        Err(why)
+    }
+
+    /// Whether the Sentinel on `port` is still failing over: one that took a failover on
+    /// may give it up (`-failover-abort-no-good-slave`) after it said yes.
+    fn failing_over(&self, port: u16) -> bool {
+        let master: redis::RedisResult<Vec<String>> =
+            direct(port).and_then(|mut con| redis::cmd("SENTINEL").arg("MASTER").arg(MASTER).query(&mut con));
+        master.is_ok_and(|m| {
+            m.chunks(2)
+                .any(|kv| kv[0] == "flags" && kv[1].contains("failover_in_progress"))
+        })
     }
 
     /// Promotes the replica furthest along (`REPLICAOF NO ONE`), points the others and the
@@ -370,8 +390,8 @@ pub struct Replicated {
     name: String,
     /// A fault hit it in the last trial: it is started afresh before the next.
     disturbed: Cell<bool>,
-    /// The Sentinels were asked to fail over, after they took too long on their own.
-    asked: Cell<bool>,
+    /// The Sentinel that took this trial's failover on, once one has.
+    asked: Cell<Option<u16>>,
 }
 
 impl Replicated {
@@ -389,7 +409,7 @@ impl Replicated {
             shape,
             name,
             disturbed: Cell::new(false),
-            asked: Cell::new(false),
+            asked: Cell::new(None),
         })
     }
 }
@@ -407,7 +427,7 @@ impl Service for Replicated {
         if !self.disturbed.replace(false) {
             return Ok(());
         }
-        self.asked.set(false);
+        self.asked.set(None);
         // The old group stops before the new one starts on the same ports.
         self.group.borrow_mut().take();
         self.wiring.heal();
@@ -444,28 +464,35 @@ impl Nemesis for Replicated {
     }
 
     fn promotion(&self, waited: Duration) -> Result<Option<String>> {
-        if !self.asked.replace(true) {
-            // At once, as an orchestrator would: the Sentinels choose the replica furthest
-            // along and point the others at it. They refuse a replica cut off for longer than
-            // ten times down-after: sim then promotes the one furthest along itself.
-            if let Some(refusal) = self.wiring.ask_failover() {
-                let port = self.wiring.promote_by_hand()?;
-                return Ok(Some(format!(
-                    "the Sentinels refused ({refusal}); sim promoted the replica at 127.0.0.1:{port} with REPLICAOF NO ONE"
-                )));
-            }
-        }
+        let by_hand = |why: String| -> Result<Option<String>> {
+            let port = self.wiring.promote_by_hand()?;
+            Ok(Some(format!(
+                "{why}; sim promoted the replica at 127.0.0.1:{port} with REPLICAOF NO ONE"
+            )))
+        };
+        let leader = match self.asked.get() {
+            Some(leader) => leader,
+            // At once, as an orchestrator would: a Sentinel chooses the replica furthest
+            // along and points the others at it. It refuses a replica cut off for longer
+            // than ten times down-after: sim then promotes the one furthest along itself.
+            None => match self.wiring.ask_failover() {
+                Ok(leader) => {
+                    self.asked.set(Some(leader));
+                    leader
+                }
+                Err(refusal) => return by_hand(format!("the Sentinels refused ({refusal})")),
+            },
+        };
         if let Some(port) = self.wiring.promoted() {
             return Ok(Some(format!(
                 "SENTINEL FAILOVER promoted the replica at 127.0.0.1:{port}"
             )));
         }
-        if waited >= SENTINEL_LIMIT {
-            let port = self.wiring.promote_by_hand()?;
-            return Ok(Some(format!(
-                "the Sentinels had promoted no replica after {} s; sim promoted the one at 127.0.0.1:{port} with REPLICAOF NO ONE",
+        if waited >= SENTINEL_LIMIT || (waited >= GIVE_UP_LOOK && !self.wiring.failing_over(leader)) {
+            return by_hand(format!(
+                "the Sentinel that took the failover on gave it up, or had not finished it in {} s",
                 SENTINEL_LIMIT.as_secs()
-            )));
+            ));
         }
         Ok(None)
     }
