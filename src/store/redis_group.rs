@@ -250,7 +250,26 @@ impl Wiring {
                 .ok()?;
             let field = |name: &str| master.chunks(2).find(|kv| kv[0] == name).map(|kv| kv[1].as_str());
             let port: u16 = field("port")?.parse().ok()?;
-            (port != first && field("flags") == Some("master")).then_some(port)
+            // Just switched, the new primary may still be flagged `disconnected`: buyers
+            // are given it all the same, unless it is down.
+            let flags = field("flags")?;
+            let up = !flags.contains("s_down") && !flags.contains("o_down") && !flags.contains("failover_in_progress");
+            (port != first && up).then_some(port)
+        })
+    }
+
+    /// Whether any Sentinel names another primary than the first, done or not: a failover
+    /// under way or over, which sim must not race with its own promotion.
+    fn switched(&self) -> bool {
+        let first = self.fronts[0].addr().port().to_string();
+        self.sentinels.iter().any(|p| {
+            let addr: redis::RedisResult<Vec<String>> = direct(*p).and_then(|mut con| {
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg(MASTER)
+                    .query(&mut con)
+            });
+            addr.is_ok_and(|a| a.get(1).is_some_and(|port| *port != first))
         })
     }
 
@@ -488,7 +507,10 @@ impl Nemesis for Replicated {
                 "SENTINEL FAILOVER promoted the replica at 127.0.0.1:{port}"
             )));
         }
-        if waited >= SENTINEL_LIMIT || (waited >= GIVE_UP_LOOK && !self.wiring.failing_over(leader)) {
+        // Given up: no Sentinel fails over, nor names another primary (a Sentinel names the
+        // replica it promotes as soon as it is promoted, before the others follow).
+        let given_up = waited >= GIVE_UP_LOOK && !self.wiring.failing_over(leader) && !self.wiring.switched();
+        if given_up || (waited >= SENTINEL_LIMIT && !self.wiring.switched()) {
             return by_hand(format!(
                 "the Sentinel that took the failover on gave it up, or had not finished it in {} s",
                 SENTINEL_LIMIT.as_secs()
