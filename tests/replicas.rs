@@ -221,3 +221,19 @@ fn a_replicated_store_serves_a_run_whose_output_folder_is_given_relative() {
         processes_holding(&out)
     );
 }
+
+#[test]
+fn latency_on_the_buyers_link_holds_every_request_and_its_answer() {
+    require_redis();
+    let run = run_scenario(
+        "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\ninitial = 100\n[buyers]\ncount = 2\nattempts = 10\n\
+         hold_us = 0\n[faults]\nlatency_ms = 20\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let t = &run.trials("atomic")[0];
+    assert_eq!((u(&t["sold"]), &t["verdict"]), (20, &serde_json::json!("safe")), "{t}");
+    // Held going and coming back: no purchase is quicker than twice the latency.
+    let p50_us = t["latency"]["p50_us"].as_f64().unwrap();
+    assert!(p50_us >= 40_000.0, "{t}");
+}

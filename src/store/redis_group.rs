@@ -175,6 +175,7 @@ impl Group {
             group.nodes.push(process);
         }
         await_replicas(&wiring.ports[1..])?;
+        await_streaming(wiring.ports[0], wiring.ports.len() - 1)?;
         if !wiring.sentinels.is_empty() {
             group.start_sentinels(program, home, wiring)?;
         }
@@ -217,6 +218,30 @@ impl Group {
         }
         Ok(())
     }
+}
+
+/// Waits until the primary on `port` streams its writes to each of its `replicas`: after a
+/// diskless sync it holds them back until the replica's first acknowledgement, which comes
+/// up to a second later, and a link cut before then loses everything written since (a
+/// promoted replica here lacked the stock itself). A write every replica confirms (`WAIT`)
+/// shows the streams are on.
+fn await_streaming(port: u16, replicas: usize) -> Result<()> {
+    if replicas == 0 {
+        return Ok(());
+    }
+    let mut con = direct(port)?;
+    redis::cmd("SET").arg("sim:streaming").arg(1).query::<()>(&mut con)?;
+    let confirmed: i64 = redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(READY_LIMIT.as_millis() as u64)
+        .query(&mut con)?;
+    if confirmed < replicas as i64 {
+        bail!(
+            "{confirmed} of {replicas} replicas confirmed a first write within {} s; see their redis.log",
+            READY_LIMIT.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// Waits until the link of each replica on `ports` to its primary is up.
