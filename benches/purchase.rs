@@ -62,6 +62,8 @@ fn plan(dir: &Path, strategy: StrategyName) -> TrialPlan {
         store_url: String::new(),
         store_secret_url: None,
         store_name: String::new(),
+        reconnect: false,
+        wait_replicas: 0,
         store_pid: 0,
         producers: None,
         tag: format!("{}.bench.{}", std::process::id(), strategy.name()),

@@ -71,6 +71,9 @@ fn drawn(html: &str) -> (BTreeMap<String, u64>, BTreeSet<String>, usize) {
     let mut bars = 0;
     for g in doc.select(&Selector::parse("section#timeline svg g").unwrap()) {
         let Some(class) = g.value().attr("class") else { continue };
+        if class == "store-killed" {
+            continue; // the line of a killed server across every lane, no bar
+        }
         bars += 1;
         for c in class.split_whitespace() {
             *classes.entry(c.to_string()).or_insert(0) += 1;

@@ -78,6 +78,13 @@ pub struct TrialPlan {
     /// What sim keeps on a server for this run is named with it (a table, a key).
     #[serde(default)]
     pub store_name: String,
+    /// Buyers that lose the store's primary find it again and go on, the purchase it was
+    /// lost in indeterminate (a store with replicas, or behind sim's fault proxy).
+    #[serde(default)]
+    pub reconnect: bool,
+    /// `[stock] wait_replicas`: replicas that confirm each sale before the buyer is told.
+    #[serde(default)]
+    pub wait_replicas: u32,
     /// The pid of the store's server, for `[faults] kill_store`; 0 if there is none.
     #[serde(default)]
     pub store_pid: u32,
@@ -264,6 +271,9 @@ impl Hold {
                     FaultKind::KillStore => {
                         let _ = process::kill(self.store_pid, Signal::KILL);
                     }
+                    // The runner acts on these; the buyer goes on with its sale.
+                    FaultKind::Failover | FaultKind::Partition => {}
+                    FaultKind::KillPrimary | FaultKind::Promotion => {}
                 }
             }
         }

@@ -16,6 +16,23 @@ pub enum FaultKind {
     Stop,
     /// SIGKILL of the store's server (`[faults] kill_store`), sent by the worker.
     KillStore,
+    /// `[faults] failover` begins at this buyer's sale: the runner cuts the replicas off
+    /// from the primary, for `lag_ms` while the sale goes on.
+    Failover,
+    /// The runner SIGKILLed the primary, at the end of the failover's cut.
+    KillPrimary,
+    /// From the kill until a replica was promoted.
+    Promotion,
+    /// `[faults] partition_ms` at this buyer's sale: the runner cuts the primary off from
+    /// its replicas and the buyers, for `partition_ms`.
+    Partition,
+}
+
+impl FaultKind {
+    /// Whether the runner's nemesis acts on it, rather than the worker on itself.
+    pub fn by_nemesis(self) -> bool {
+        matches!(self, FaultKind::Failover | FaultKind::Partition)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +55,8 @@ const READY: u8 = b'R';
 const KILL: u8 = b'K';
 const STOP: u8 = b'S';
 const KILL_STORE: u8 = b'D';
+const FAILOVER: u8 = b'F';
+const PARTITION: u8 = b'P';
 const FAULT_LEN: usize = 13;
 
 impl Notice {
@@ -50,6 +69,10 @@ impl Notice {
                     FaultKind::Kill => KILL,
                     FaultKind::Stop => STOP,
                     FaultKind::KillStore => KILL_STORE,
+                    FaultKind::Failover => FAILOVER,
+                    FaultKind::Partition => PARTITION,
+                    // Never sent: the runner's own events.
+                    FaultKind::KillPrimary | FaultKind::Promotion => return Vec::new(),
                 }];
                 b.extend_from_slice(&pid.to_le_bytes());
                 b.extend_from_slice(&at_ns.to_le_bytes());
@@ -76,7 +99,7 @@ impl Decoder {
                     out.push(Notice::Ready);
                     at += 1;
                 }
-                tag @ (KILL | STOP | KILL_STORE) => {
+                tag @ (KILL | STOP | KILL_STORE | FAILOVER | PARTITION) => {
                     if self.carry.len() - at < FAULT_LEN {
                         break; // the rest is still on its way
                     }
@@ -84,6 +107,8 @@ impl Decoder {
                     let kind = match tag {
                         KILL => FaultKind::Kill,
                         STOP => FaultKind::Stop,
+                        FAILOVER => FaultKind::Failover,
+                        PARTITION => FaultKind::Partition,
                         _ => FaultKind::KillStore,
                     };
                     let pid = u32::from_le_bytes(b[1..5].try_into().expect("4 bytes"));
@@ -129,6 +154,16 @@ mod tests {
                 kind: FaultKind::Kill,
                 pid: 7,
                 at_ns: u64::MAX,
+            },
+            Notice::Fault {
+                kind: FaultKind::Failover,
+                pid: 8,
+                at_ns: 1,
+            },
+            Notice::Fault {
+                kind: FaultKind::Partition,
+                pid: 9,
+                at_ns: 2,
             },
         ];
         let bytes: Vec<u8> = sent.iter().flat_map(|n| n.encode()).collect();

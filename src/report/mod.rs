@@ -6,6 +6,7 @@
 //! `stock`, `speed`, `sweep`; `page` puts them together.
 
 mod evidence;
+mod faults;
 pub mod format;
 mod outcomes;
 mod page;

@@ -12,6 +12,8 @@ use crate::history::{History, Op, Outcome};
 use crate::plan::notice::FaultKind;
 use crate::results::FaultEvent;
 
+pub use super::faults::fault_title;
+
 /// Above this many purchases, the timeline shows a window of this many around the first
 /// anomaly: more bars than pixels would show nothing and weigh megabytes.
 pub const MAX_BARS: usize = 2000;
@@ -386,6 +388,8 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
                     text.lane-label x=(px(LEFT - 6.0)) y=(px(y + frame.lane_h / 2.0 + 3.5)) text-anchor="end" { (lanes.label(history, lane)) }
                 }
             }
+            // The faults of the store's servers and links: bands across every lane.
+            (super::faults::bands_drawn(&faults, |t| frame.x(t), (from, to), (LANES_TOP, axis_y)))
             @for (f, lane) in faults.iter().filter(|(f, _)| f.kind == FaultKind::Stop) {
                 @let (y, h) = frame.span(*lane);
                 @let (x0, x1) = (x(f.at_ns), x(f.until_ns.unwrap_or(to)));
@@ -478,32 +482,15 @@ fn kills_drawn(faults: &[(&FaultEvent, Option<usize>)], frame: &Frame) -> Markup
             }
         }
         // The store's server is no lane: its death is a line across them all.
-        @for (f, _) in faults.iter().filter(|(f, _)| f.kind == FaultKind::KillStore) {
+        @for (f, _) in faults.iter().filter(|(f, _)| matches!(f.kind, FaultKind::KillStore | FaultKind::KillPrimary)) {
             g.store-killed {
                 title { (fault_title(f)) }
                 line x1=(px(x(f.at_ns))) x2=(px(x(f.at_ns))) y1=(px(STRIP_TOP)) y2=(px(axis_y)) {}
-                text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" { "store killed" }
+                text x=(px(x(f.at_ns) - 3.0)) y=(px(LANES_TOP - 4.0)) text-anchor="end" {
+                    (if f.kind == FaultKind::KillStore { "store killed" } else { "primary killed" })
+                }
             }
         }
-    }
-}
-
-/// A fault in words, as its hover text says it.
-pub fn fault_title(f: &FaultEvent) -> String {
-    match f.kind {
-        FaultKind::Stop => format!(
-            "{} stopped (SIGSTOP) at {}, {}",
-            f.process,
-            format::ms(f.at_ns),
-            f.until_ns
-                .map_or("never resumed".to_string(), |u| format!("resumed at {}", format::ms(u)))
-        ),
-        FaultKind::Kill => format!("{} killed (SIGKILL) at {}", f.process, format::ms(f.at_ns)),
-        FaultKind::KillStore => format!(
-            "store killed: {} sent SIGKILL to the store's server at {} ([faults] kill_store)",
-            f.process,
-            format::ms(f.at_ns)
-        ),
     }
 }
 
@@ -770,6 +757,14 @@ pub fn legend(faults: &[FaultKind]) -> Markup {
             }
             @if faults.contains(&FaultKind::KillStore) {
                 li { span.swatch.store-killed {} "store killed: its server SIGKILLed (a line across every lane)" }
+            }
+            @if faults.contains(&FaultKind::Failover) {
+                li { span.swatch.cut {} "replicas cut off from the primary while the sale went on" }
+                li { span.swatch.store-killed {} "primary killed (SIGKILL)" }
+                li { span.swatch.promotion {} "from the kill until a replica was promoted" }
+            }
+            @if faults.contains(&FaultKind::Partition) {
+                li { span.swatch.partition {} "primary partitioned from its replicas and the buyers" }
             }
         }
     }

@@ -25,6 +25,7 @@ fn shows(key: ExpectKey, c: &Check) -> bool {
         ExpectKey::Recovered => c.recovered > 0,
         ExpectKey::Undersold => c.undersold > 0,
         ExpectKey::DuplicateSale => c.duplicate_sale > 0,
+        ExpectKey::LostAcknowledged => c.lost_acknowledged > 0,
     }
 }
 

@@ -157,6 +157,7 @@ pub fn write(out: &Path, file: &Path, j: Judged, initial: i64) -> Result<Results
         dir: TRIAL_DIR.into(),
         gate_ns: 0,
         faults: Vec::new(),
+        failover_ms: None,
         history_kept: true,
     };
     let summary = Summary::of(std::slice::from_ref(&trial));

@@ -263,6 +263,9 @@ impl Crew {
             let Notice::Fault { kind, pid, at_ns } = *notice else {
                 continue;
             };
+            if kind.by_nemesis() {
+                continue; // the nemesis records its own events
+            }
             let process = self
                 .members
                 .iter()

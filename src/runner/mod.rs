@@ -6,6 +6,7 @@
 
 mod crew;
 mod folder;
+mod nemesis;
 mod soak;
 mod space;
 mod trial;

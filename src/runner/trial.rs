@@ -14,6 +14,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::crew::{Crew, FaultEvent, Group, poll};
+use super::nemesis::Nemesis;
 use super::soak::{LOOK_EVERY, Soak};
 use super::{Interrupts, KeepHistories};
 use crate::checker::FinalStock;
@@ -75,6 +76,10 @@ pub struct TrialResult {
     /// The faults the trial suffered, as they happened.
     #[serde(default)]
     pub faults: Vec<FaultEvent>,
+    /// With `[faults] failover`: from the primary's kill to the end of the first sale made
+    /// after it, on the new primary, in ms; none if no sale came after the kill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_ms: Option<f64>,
     /// Whether its `history.bin` was kept (`--keep-histories`); the report draws only those.
     #[serde(default = "kept")]
     pub history_kept: bool,
@@ -140,6 +145,7 @@ impl Ran {
             }
             None => (checker::check(&history, &self.facts), Speed::of(&history, ended_ns)),
         };
+        let failover_ms = failover_ms(&history, &self.faults);
         drop(history);
         let history_kept = keep.keeps(check.verdict);
         if !history_kept {
@@ -161,9 +167,23 @@ impl Ran {
             dir: self.dir,
             gate_ns: self.gate_ns,
             faults: self.faults,
+            failover_ms,
             history_kept,
         })
     }
+}
+
+/// From the primary's kill to the end of the first sale invoked after it (it can only have
+/// been made on the new primary), in ms.
+fn failover_ms(history: &History, faults: &[FaultEvent]) -> Option<f64> {
+    let killed = faults.iter().find(|f| f.kind == FaultKind::KillPrimary)?.at_ns;
+    history
+        .ops
+        .iter()
+        .filter(|op| op.kind == history::Kind::Purchase && op.outcome == history::Outcome::Sold && op.start > killed)
+        .filter_map(|op| op.end())
+        .min()
+        .map(|end| end.saturating_sub(killed) as f64 / 1e6)
 }
 
 /// A name part that no other trial, run or process on the machine shares.
@@ -270,6 +290,28 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
             });
         }
     }
+    // The failover and the partition, each at a buyer not hit by another fault, within the
+    // first half of its sales, so that the sale goes on through the fault and after it.
+    for (on, kind) in [
+        (f.failover, FaultKind::Failover),
+        (f.partition_ms > 0, FaultKind::Partition),
+    ] {
+        let hit: Vec<u32> = faults.iter().map(|f| f.index).collect();
+        let free: Vec<u32> = (0..processes).filter(|i| !hit.contains(i)).collect();
+        if on && !free.is_empty() {
+            let index = free[rng.random_range(0..free.len())];
+            let attempt = match fixed_attempts {
+                true => rng.random_range(0..b.attempts.div_ceil(2).max(1)),
+                false => 0,
+            };
+            faults.push(PlannedFault {
+                role: Role::Buyer,
+                index,
+                attempt,
+                kind,
+            });
+        }
+    }
     if f.kill_seller && strategy::registry(strategy).servers().contains(&Role::Seller) {
         let sales = match &scenario.producers {
             Some(p) => p.count as u64 * p.entries as u64,
@@ -316,6 +358,13 @@ fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: Pat
         store_url: String::new(),
         store_secret_url: None,
         store_name: String::new(),
+        reconnect: scenario.stock.proxied(&scenario.faults)
+            || scenario
+                .stock
+                .url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("redis+sentinel://")),
+        wait_replicas: scenario.stock.wait_replicas,
         store_pid: 0,
         producers: scenario.producers.clone(),
         tag: unique_tag(),
@@ -396,8 +445,9 @@ pub fn run_trial(t: &TrialSetup) -> Result<Option<Ran>> {
         let label = format!("{} trial {}", t.strategy, t.n);
         Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), t.keep, label)
     });
-    let watching = watch(t, &mut crew, &mut groups, &plan, &fixtures, gate_ns, soak.as_mut());
-    let Some(ending) = watching else {
+    let mut nemesis = Nemesis::new(t.service, t.scenario, gate_ns);
+    let watching = watch(t, &mut crew, &mut groups, &plan, &fixtures, soak.as_mut(), &mut nemesis);
+    let Some(ending) = watching? else {
         return Ok(None);
     };
     let ended_ns = now_ns();
@@ -406,9 +456,13 @@ pub fn run_trial(t: &TrialSetup) -> Result<Option<Ran>> {
     if let Some(soak) = &mut soak {
         soak.look(gate_ns, true, t.bar);
     }
-    let faults = std::mem::take(&mut crew.faults);
+    let mut faults = std::mem::take(&mut crew.faults);
     drop(crew);
     drop(fixtures);
+    // The store gets its primary back before its final stock is read.
+    nemesis.finish()?;
+    faults.append(&mut nemesis.events);
+    faults.sort_by_key(|f| f.at_ns);
 
     let facts = Facts {
         clock_uncertainty_ns,
@@ -581,10 +635,10 @@ fn watch(
     groups: &mut [Group; 4],
     plan: &TrialPlan,
     fixtures: &[Box<dyn Fixture>],
-    gate_ns: u64,
     mut soak: Option<&mut Soak>,
-) -> Option<Ending> {
-    let (scenario, interrupts) = (t.scenario, t.interrupts);
+    nemesis: &mut Nemesis,
+) -> Result<Option<Ending>> {
+    let (scenario, interrupts, gate_ns) = (t.scenario, t.interrupts, nemesis.gate_ns());
     // A soak's deadline counts from the end of its buying time.
     let soaking = Duration::from_millis(plan.duration_ms.unwrap_or(0));
     let deadline = Instant::now() + soaking + Duration::from_millis(scenario.deadline_ms);
@@ -600,7 +654,7 @@ fn watch(
         }
         let clients_done = !groups[BUYERS].open && !groups[PRODUCERS].open;
         if clients_done && !groups[SERVERS].open && !groups[STORE].open {
-            return Some(Ending::Done);
+            return Ok(Some(Ending::Done));
         }
         if clients_done && stopping.is_none() {
             for fixture in fixtures {
@@ -614,14 +668,14 @@ fn watch(
         let now = Instant::now();
         if stopping.is_some_and(|t| now >= t) {
             crew.kill(None); // a server that does not stop when asked is ended
-            return Some(Ending::Done);
+            return Ok(Some(Ending::Done));
         }
         if now >= deadline {
             crew.kill(None);
-            return Some(Ending::Deadline);
+            return Ok(Some(Ending::Deadline));
         }
         let look = soak.is_some().then_some(look_at);
-        let next = [Some(deadline), stopping, crew.next_resume(), look]
+        let next = [Some(deadline), stopping, crew.next_resume(), look, nemesis.next()]
             .into_iter()
             .flatten()
             .min()
@@ -632,7 +686,7 @@ fn watch(
         if readable[INTERRUPT] && interrupts.pending() {
             crew.kill(None);
             crew.reap();
-            return None;
+            return Ok(None);
         }
         notices.clear();
         for (g, group) in groups.iter_mut().enumerate() {
@@ -641,6 +695,8 @@ fn watch(
             }
         }
         crew.hear(&notices, gate_ns);
+        nemesis.hear(&notices, &crew.members);
+        nemesis.act()?;
         crew.resume_due(gate_ns);
         if readable[PRODUCERS] && !groups[PRODUCERS].open && scenario.buyers.daemon {
             crew.kill(Some(Role::Buyer)); // daemon buyers end with the producers
@@ -651,7 +707,7 @@ fn watch(
             // A process the sale depends on died: nobody will answer the clients, and a
             // client may fail before it is ended.
             crew.kill(None);
-            return Some(Ending::ServerDied);
+            return Ok(Some(Ending::ServerDied));
         }
     }
 }

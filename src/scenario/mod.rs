@@ -166,6 +166,42 @@ pub struct Stock {
     /// throwaway server for the run. Written with its password masked.
     #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "masked_url")]
     pub url: Option<String>,
+    /// The throwaway server's replicas: 0 for a single server.
+    #[serde(default)]
+    pub replicas: u32,
+    /// `redis`: `WAIT` for this many replicas after each sale, before the buyer is told.
+    #[serde(default)]
+    pub wait_replicas: u32,
+    /// `redis`: the primary refuses writes while fewer replicas are in reach.
+    #[serde(default)]
+    pub min_replicas_to_write: u32,
+    /// `postgres`: how commits wait for the standbys.
+    #[serde(default)]
+    pub synchronous: Synchronous,
+}
+
+/// `[stock] synchronous`: whether a PostgreSQL commit waits for a standby.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
+)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
+pub enum Synchronous {
+    /// Asynchronous standbys: a commit is told as soon as the primary has it.
+    #[default]
+    Off,
+    /// A commit waits until a standby has flushed it.
+    On,
+    /// A commit waits until a standby has applied it.
+    RemoteApply,
+}
+
+impl Stock {
+    /// Whether sim starts the store's servers behind its fault proxy: with replicas, or a
+    /// fault on the links.
+    pub fn proxied(&self, faults: &Faults) -> bool {
+        self.url.is_none() && (self.replicas > 0 || faults.partition_ms > 0 || faults.latency_ms > 0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -344,6 +380,20 @@ pub struct Faults {
     /// SIGKILL the store's throwaway server in the middle of a sale.
     #[serde(default)]
     pub kill_store: bool,
+    /// Once per trial, at a planned sale: cut the replicas off from the primary for
+    /// `lag_ms` while the sale goes on, kill the primary, heal, promote a replica.
+    #[serde(default)]
+    pub failover: bool,
+    /// How long the replicas are cut off before the primary is killed.
+    #[serde(default)]
+    pub lag_ms: u64,
+    /// Once per trial, at a planned sale: cut the primary off from its replicas and the
+    /// buyers for this long (0: never).
+    #[serde(default)]
+    pub partition_ms: u64,
+    /// Every byte between buyers and the store is held this long (0: none).
+    #[serde(default)]
+    pub latency_ms: u64,
 }
 
 /// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
@@ -420,6 +470,8 @@ pub enum ExpectKey {
     Undersold,
     /// A service sold twice to one purchase sent again with its idempotency key.
     DuplicateSale,
+    /// Sales a buyer was told of that the store's record of sales does not hold.
+    LostAcknowledged,
 }
 
 impl ExpectKey {
@@ -665,6 +717,51 @@ oversell = true
             ("host=/tmp/x user=sim", "host=/tmp/x user=sim"),
         ] {
             assert_eq!(mask_password(url), shown);
+        }
+    }
+
+    #[test]
+    fn replicas_and_their_faults_are_refused_where_they_cannot_act() {
+        let s = parse_str(
+            "strategy = \"atomic\"\n[stock]\nstore = \"redis\"\nreplicas = 2\nwait_replicas = 1\n[faults]\nfailover = true\n",
+        )
+        .unwrap();
+        assert_eq!((s.stock.replicas, s.stock.wait_replicas), (2, 1));
+        assert_eq!((s.faults.failover, s.faults.lag_ms), (true, validate::DEFAULT_LAG_MS));
+        for (text, field) in [
+            ("[stock]\nreplicas = 1\n", "stock.replicas"),
+            ("[stock]\nstore = \"postgres\"\nreplicas = 1\n", "stock.replicas"),
+            (
+                "[stock]\nstore = \"redis\"\nreplicas = 1\nwait_replicas = 2\n",
+                "stock.wait_replicas",
+            ),
+            (
+                "[stock]\nstore = \"postgres\"\nwait_replicas = 1\n",
+                "stock.wait_replicas",
+            ),
+            (
+                "[stock]\nstore = \"redis\"\nsynchronous = \"on\"\n",
+                "stock.synchronous",
+            ),
+            (
+                "[stock]\nstore = \"redis\"\n[faults]\nfailover = true\n",
+                "faults.failover",
+            ),
+            (
+                "[stock]\nstore = \"redis\"\nreplicas = 1\n[faults]\nlag_ms = 10\n",
+                "faults.lag_ms",
+            ),
+            (
+                "[stock]\nstore = \"shm\"\n[faults]\nlatency_ms = 10\n",
+                "faults.latency_ms",
+            ),
+            (
+                "[stock]\nstore = \"redis\"\nreplicas = 1\n[faults]\nfailover = true\nkill_store = true\n",
+                "faults.failover",
+            ),
+        ] {
+            let e = parse_str(text).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{text}: {e}");
         }
     }
 

@@ -63,6 +63,10 @@ pub(super) struct RawStock {
     pub(super) store: Option<StoreKind>,
     pub(super) write: Option<WriteMode>,
     pub(super) url: Option<Spanned<String>>,
+    pub(super) replicas: Option<Spanned<i64>>,
+    pub(super) wait_replicas: Option<Spanned<i64>>,
+    pub(super) min_replicas_to_write: Option<Spanned<i64>>,
+    pub(super) synchronous: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -118,4 +122,8 @@ pub(super) struct RawFaults {
     pub(super) stop_ms: Option<Spanned<i64>>,
     pub(super) kill_seller: Option<bool>,
     pub(super) kill_store: Option<Spanned<bool>>,
+    pub(super) failover: Option<Spanned<bool>>,
+    pub(super) lag_ms: Option<Spanned<i64>>,
+    pub(super) partition_ms: Option<Spanned<i64>>,
+    pub(super) latency_ms: Option<Spanned<i64>>,
 }

@@ -234,13 +234,115 @@ impl Validator<'_> {
     /// `[stock]`.
     fn stock(&self, raw: &RawStock) -> Result<Stock, ScenarioError> {
         let store = raw.store.unwrap_or(StoreKind::File);
-        Ok(Stock {
+        let url = self.url(&raw.url, store)?;
+        let mut stock = Stock {
             initial: self.number(&raw.initial, "stock.initial", 10, 0, 1_000_000_000_000, "")? as i64,
             file: self.stock_file(&raw.file)?,
             store,
             write: raw.write.unwrap_or(WriteMode::Truncate),
-            url: self.url(&raw.url, store)?,
-        })
+            url,
+            replicas: 0,
+            wait_replicas: 0,
+            min_replicas_to_write: 0,
+            synchronous: Synchronous::Off,
+        };
+        self.replication(raw, &mut stock)?;
+        Ok(stock)
+    }
+
+    /// `[stock]`'s replication fields: `replicas` for a throwaway server of its own,
+    /// `wait_replicas` and `min_replicas_to_write` for Redis, `synchronous` for PostgreSQL.
+    fn replication(&self, raw: &RawStock, stock: &mut Stock) -> Result<(), ScenarioError> {
+        let store = stock.store;
+        let only = |field: &str, span: Range<usize>, kind: StoreKind| {
+            self.error(
+                Some(span),
+                field,
+                format!("{field} is for store \"{kind}\", and this scenario's store is \"{store}\": drop it"),
+            )
+        };
+        if let Some(r) = &raw.replicas {
+            if store.url_scheme().is_none() {
+                return Err(self.error(
+                    Some(r.span()),
+                    "stock.replicas",
+                    format!("store \"{store}\" keeps its stock on this machine and has no replicas: replicas are for \"postgres\" or \"redis\""),
+                ));
+            }
+            if store == StoreKind::Postgres && *r.get_ref() != 0 {
+                return Err(self.error(
+                    Some(r.span()),
+                    "stock.replicas",
+                    "PostgreSQL standbys are not built yet: use store \"redis\" for a throwaway primary with replicas, \
+                     or a multi-host url of your own (postgres://h1,h2/db?target_session_attrs=read-write)"
+                        .into(),
+                ));
+            }
+            if stock.url.is_some() && *r.get_ref() != 0 {
+                return Err(self.error(
+                    Some(r.span()),
+                    "stock.replicas",
+                    "with [stock] url your own store is used as it is, replicas and all: drop replicas, or the url for a throwaway primary with replicas".into(),
+                ));
+            }
+        }
+        stock.replicas = self.number(&raw.replicas, "stock.replicas", 0, 0, 8, " (servers on this machine)")? as u32;
+        let replicas_hint = format!(" (stock.replicas = {})", stock.replicas);
+        if let Some(w) = &raw.wait_replicas {
+            if store != StoreKind::Redis {
+                return Err(only("stock.wait_replicas", w.span(), StoreKind::Redis));
+            }
+            let most = match stock.url {
+                Some(_) => 100,
+                None => stock.replicas as u64,
+            };
+            stock.wait_replicas =
+                self.number(&raw.wait_replicas, "stock.wait_replicas", 0, 0, most, &replicas_hint)? as u32;
+        }
+        if let Some(m) = &raw.min_replicas_to_write {
+            if store != StoreKind::Redis {
+                return Err(only("stock.min_replicas_to_write", m.span(), StoreKind::Redis));
+            }
+            if stock.url.is_some() {
+                return Err(self.error(
+                    Some(m.span()),
+                    "stock.min_replicas_to_write",
+                    "min_replicas_to_write is set on the primary sim starts; with [stock] url, set min-replicas-to-write on your own primary, and drop it here".into(),
+                ));
+            }
+            stock.min_replicas_to_write = self.number(
+                &raw.min_replicas_to_write,
+                "stock.min_replicas_to_write",
+                0,
+                0,
+                stock.replicas as u64,
+                &replicas_hint,
+            )? as u32;
+        }
+        if let Some(sync) = &raw.synchronous {
+            if store != StoreKind::Postgres {
+                return Err(only("stock.synchronous", sync.span(), StoreKind::Postgres));
+            }
+            let Ok(value) = sync.get_ref().parse::<Synchronous>() else {
+                return Err(self.error(
+                    Some(sync.span()),
+                    "stock.synchronous",
+                    format!(
+                        "{:?} is not a way to commit: use \"off\", \"on\" or \"remote_apply\"",
+                        sync.get_ref()
+                    ),
+                ));
+            };
+            if value != Synchronous::Off && stock.replicas == 0 {
+                return Err(self.error(
+                    Some(sync.span()),
+                    "stock.synchronous",
+                    "a synchronous commit waits for a standby, and there is none: set stock.replicas, or synchronous = \"off\"".into(),
+                ));
+            }
+            stock.synchronous = value;
+        }
+        Ok(())
     }
 
     /// `[buyers]`, with the largest count of a sweep in `count` (bounds that depend on the
@@ -438,6 +540,19 @@ impl Validator<'_> {
             stop_buyers: self.number(&f.stop_buyers, "faults.stop_buyers", 0, 0, count as u64, buyers)? as u32,
             stop_ms: self.number(&f.stop_ms, "faults.stop_ms", 200, 0, 600_000, " (ten minutes)")?,
             kill_seller: f.kill_seller.unwrap_or(false),
+            failover: self.failover(f, stock)?,
+            lag_ms: match &f.lag_ms {
+                Some(lag) if f.failover.as_ref().is_none_or(|on| !*on.get_ref()) => {
+                    return Err(self.error(
+                        Some(lag.span()),
+                        "faults.lag_ms",
+                        "lag_ms is how long the replicas are cut off before a failover, and failover is off: set failover = true, or drop lag_ms".into(),
+                    ));
+                }
+                _ => self.number(&f.lag_ms, "faults.lag_ms", DEFAULT_LAG_MS, 0, 600_000, " (ten minutes)")?,
+            },
+            partition_ms: self.link_fault(f, &f.partition_ms, "faults.partition_ms", 600_000, stock)?,
+            latency_ms: self.link_fault(f, &f.latency_ms, "faults.latency_ms", 10_000, stock)?,
             kill_store: match &f.kill_store {
                 Some(kill) if *kill.get_ref() && (stock.store.url_scheme().is_none() || stock.url.is_some()) => {
                     return Err(self.error(
@@ -455,6 +570,61 @@ impl Validator<'_> {
                 None => false,
             },
         })
+    }
+
+    /// `[faults] failover`: a throwaway primary with replicas to promote, and no `kill_store`.
+    fn failover(&self, f: &RawFaults, stock: &Stock) -> Result<bool, ScenarioError> {
+        let Some(on) = &f.failover else { return Ok(false) };
+        if !*on.get_ref() {
+            return Ok(false);
+        }
+        let why = if stock.url.is_some() {
+            Some(url_faults(f))
+        } else if stock.replicas == 0 {
+            Some("a failover promotes a replica, and there is none: set [stock] replicas = 1 or more (store \"redis\" or \"postgres\")".to_string())
+        } else if f.kill_store.as_ref().is_some_and(|k| *k.get_ref()) {
+            Some(
+                "kill_store kills the primary with no failover after it: keep one of failover and kill_store"
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(self.error(Some(on.span()), "faults.failover", why)),
+            None => Ok(true),
+        }
+    }
+
+    /// A fault on the links to a throwaway server (`partition_ms`, `latency_ms`): how long,
+    /// at most `max`.
+    fn link_fault(
+        &self,
+        f: &RawFaults,
+        value: &Option<Spanned<i64>>,
+        field: &str,
+        max: u64,
+        stock: &Stock,
+    ) -> Result<u64, ScenarioError> {
+        if let Some(v) = value
+            && *v.get_ref() != 0
+        {
+            if stock.store != StoreKind::Redis {
+                return Err(self.error(
+                    Some(v.span()),
+                    field,
+                    format!(
+                        "{field} acts on the links to the servers sim starts behind its fault proxy, which store \"redis\" \
+                         has and store \"{}\" has not: use store \"redis\", or drop it",
+                        stock.store
+                    ),
+                ));
+            }
+            if stock.url.is_some() {
+                return Err(self.error(Some(v.span()), field, url_faults(f)));
+            }
+        }
+        self.number(value, field, 0, 0, max, "")
     }
 
     fn strategies(&self, value: &Option<Spanned<toml::Value>>) -> Result<Vec<StrategyName>, ScenarioError> {
@@ -553,7 +723,7 @@ impl Validator<'_> {
         let given = url.split_once("://").map(|(s, _)| s);
         let fits = match store {
             StoreKind::Postgres => matches!(given, Some("postgres" | "postgresql")),
-            _ => matches!(given, Some(s) if s == scheme || s == "redis+unix" || s == "unix"),
+            _ => matches!(given, Some(s) if s == scheme || s == "redis+unix" || s == "unix" || s == "redis+sentinel"),
         };
         if !fits {
             return Err(self.error(
@@ -668,6 +838,31 @@ fn lift(max: u64) -> String {
     format!(" (at most {max} processes in a trial; --max-processes N lifts it)")
 }
 
+/// `[faults] lag_ms` when the scenario does not say.
+pub const DEFAULT_LAG_MS: u64 = 200;
+
+/// Why the fault fields of `f` cannot act on the user's own store, naming those given.
+fn url_faults(f: &RawFaults) -> String {
+    let given: Vec<&str> = [
+        ("failover", f.failover.as_ref().is_some_and(|v| *v.get_ref())),
+        ("lag_ms", f.lag_ms.is_some()),
+        (
+            "partition_ms",
+            f.partition_ms.as_ref().is_some_and(|v| *v.get_ref() != 0),
+        ),
+        ("latency_ms", f.latency_ms.as_ref().is_some_and(|v| *v.get_ref() != 0)),
+        ("kill_store", f.kill_store.as_ref().is_some_and(|v| *v.get_ref())),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    format!(
+        "with [stock] url sim uses your own store as it is and never kills or cuts what it did not start; \
+         drop {} from [faults], or the url for a throwaway primary with replicas",
+        given.join(", ")
+    )
+}
+
 /// Why a soak (`[buyers] duration_ms`) cannot run this scenario, if it cannot.
 fn soak_refusal(raw: &RawScenario, strategies: &[StrategyName]) -> Option<&'static str> {
     let faults = &raw.faults;
@@ -681,6 +876,8 @@ fn soak_refusal(raw: &RawScenario, strategies: &[StrategyName]) -> Option<&'stat
         .iter()
         .any(|f| f.as_ref().is_some_and(|n| *n.get_ref() > 0))
         || faults.kill_seller == Some(true)
+        || faults.failover.as_ref().is_some_and(|f| *f.get_ref())
+        || faults.partition_ms.as_ref().is_some_and(|p| *p.get_ref() > 0)
     {
         Some("a soak runs without faults: drop the `[faults]` or `duration_ms`")
     } else {

@@ -7,7 +7,9 @@ mod file;
 pub mod manager;
 mod pgwire;
 mod postgres;
+pub mod proxy;
 pub mod redis;
+mod redis_group;
 mod server;
 pub mod service;
 mod shm;
@@ -154,6 +156,30 @@ pub trait Service {
     fn log_tail(&self) -> Option<String> {
         None
     }
+
+    /// What the runner's nemesis can break: a throwaway primary with replicas, or a server
+    /// behind sim's fault proxy.
+    fn nemesis(&self) -> Option<&dyn Nemesis> {
+        None
+    }
+}
+
+/// The faults a store's throwaway servers and their links suffer, as the runner's nemesis
+/// drives them (`[faults] failover` and `partition_ms`). Each call returns at once.
+pub trait Nemesis {
+    /// Cuts every replica off from the primary: their links closed, reconnections refused.
+    fn cut_replicas(&self);
+    /// Lets the replicas reach the primary again.
+    fn heal_replicas(&self);
+    /// SIGKILLs the primary.
+    fn kill_primary(&self) -> Result<()>;
+    /// What promoted a replica, once one is; `waited` since the primary was killed. A store
+    /// whose own failover takes too long or refuses promotes one itself.
+    fn promotion(&self, waited: std::time::Duration) -> Result<Option<String>>;
+    /// Holds all traffic between the primary and its replicas and buyers.
+    fn partition_primary(&self);
+    /// Lets it through again.
+    fn heal_primary(&self);
 }
 
 /// The service of a store that needs none.
@@ -327,6 +353,35 @@ pub trait Transactions {
 #[derive(Debug, thiserror::Error)]
 #[error("the store aborted the transaction: {0}")]
 pub struct Conflict(pub String);
+
+/// An operation whose outcome the store left unknown: the connection was lost inside it, or
+/// the replicas did not confirm it in time (`WAIT`). The buyer records it as indeterminate
+/// and goes on with its next purchase.
+#[derive(Debug, thiserror::Error)]
+#[error("the outcome is unknown: {why}")]
+pub struct Indeterminate {
+    /// Why, in words.
+    pub why: String,
+    /// What a one-step decrement found, when it ran and only its confirmation failed.
+    pub found: Option<i64>,
+}
+
+impl Indeterminate {
+    /// The error of an operation left indeterminate for `why`.
+    pub fn error(why: String, found: Option<i64>) -> io::Error {
+        io::Error::other(Indeterminate { why, found })
+    }
+}
+
+/// Whether `error` is an [`Indeterminate`] outcome.
+pub fn is_indeterminate(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|e| e.is::<Indeterminate>())
+}
+
+/// What the one-step decrement left indeterminate by `error` found, if it ran.
+pub fn found_in(error: &io::Error) -> Option<i64> {
+    error.get_ref()?.downcast_ref::<Indeterminate>()?.found
+}
 
 /// Whether `error` is a [`Conflict`].
 pub fn is_conflict(error: &io::Error) -> bool {

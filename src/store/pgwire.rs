@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use postgres::config::{Host, SslMode};
+use postgres::config::{Host, SslMode, TargetSessionAttrs};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::{DataRowBody, ErrorFields, Message};
@@ -319,7 +319,7 @@ impl Client {
         let (mut failure, keepalive) = (None, keepalive(&config));
         for address in addresses(&config)? {
             let attempt = match address.open(config.get_connect_timeout().copied(), keepalive.as_ref()) {
-                Ok(socket) => Client::start(socket, &config),
+                Ok(socket) => Client::start(socket, &config).and_then(|client| client.writable(&config)),
                 Err(e) => Err(Error::Client(e.to_string())),
             };
             failure = Some(match attempt {
@@ -364,6 +364,33 @@ impl Client {
             _ => Err(unexpected()),
         })?;
         Ok(client)
+    }
+
+    /// The session, if the url asks for one that can write (`target_session_attrs=read-write`,
+    /// as libpq and the `postgres` crate take it) and this server's can: a standby's cannot,
+    /// and the next host of a multi-host url is tried.
+    fn writable(mut self, config: &postgres::Config) -> Result<Client> {
+        if config.get_target_session_attrs() != TargetSessionAttrs::ReadWrite {
+            return Ok(self);
+        }
+        frontend::query("SHOW transaction_read_only", &mut self.out)?;
+        self.send()?;
+        let mut read_only = None;
+        self.until_ready(|message| {
+            if let Message::DataRow(row) = message {
+                let mut ranges = row.ranges();
+                if let Some(Some(range)) = ranges.next().map_err(|e| Error::Client(e.to_string()))? {
+                    read_only = Some(&row.buffer()[range] == b"on");
+                }
+            }
+            Ok(())
+        })?;
+        match read_only {
+            Some(false) => Ok(self),
+            _ => Err(Error::Client(
+                "the server takes no writes (transaction_read_only), and the url asks for target_session_attrs=read-write".into(),
+            )),
+        }
     }
 
     /// Answers the server's requests for a password until it lets the session in.
@@ -742,6 +769,53 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    /// A server on a socket in a folder of its own that lets a session in and answers `SHOW
+    /// transaction_read_only` with `read_only`; the folder, and the thread.
+    fn server_that_is(read_only: &'static str) -> (tempfile::TempDir, std::thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join(".s.PGSQL.5432")).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut theirs, _) = listener.accept().unwrap();
+            read_message(&mut theirs, false);
+            theirs.write_all(&message(b'R', &0u32.to_be_bytes())).unwrap(); // AuthenticationOk
+            theirs.write_all(&message(b'Z', b"I")).unwrap();
+            let (tag, body) = read_message(&mut theirs, true);
+            assert_eq!((tag, body.as_slice()), (b'Q', &b"SHOW transaction_read_only\0"[..]));
+            let mut row = 1u16.to_be_bytes().to_vec();
+            row.extend_from_slice(&(read_only.len() as u32).to_be_bytes());
+            row.extend_from_slice(read_only.as_bytes());
+            theirs.write_all(&message(b'D', &row)).unwrap();
+            theirs.write_all(&message(b'C', b"SHOW\0")).unwrap();
+            theirs.write_all(&message(b'Z', b"I")).unwrap();
+            let mut rest = Vec::new();
+            let _ = theirs.read_to_end(&mut rest); // until the client goes
+        });
+        (dir, server)
+    }
+
+    #[test]
+    fn a_url_that_asks_for_read_write_skips_a_standby_for_the_next_host() {
+        let (standby, first) = server_that_is("on");
+        let (primary, second) = server_that_is("off");
+        let url = format!(
+            "host={},{} user=sim target_session_attrs=read-write",
+            standby.path().display(),
+            primary.path().display()
+        );
+        let client = Client::connect(&url).unwrap();
+        drop(client);
+        first.join().unwrap();
+        second.join().unwrap();
+        let (standby, only) = server_that_is("on");
+        let url = format!(
+            "host={} user=sim target_session_attrs=read-write",
+            standby.path().display()
+        );
+        let e = Client::connect(&url).err().expect("a standby alone is refused");
+        assert!(e.to_string().contains("read-write"), "{e}");
+        only.join().unwrap();
     }
 
     /// A backend message: its tag, length and body.

@@ -20,8 +20,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use redis::{Connection, Script, Value};
 
+use super::redis_group::{Replicated, Shape};
 use super::server::{self, Restartable, Served, Server, SocketDir, WatcherStopper};
-use super::{FileStock, Leases, Reading, Service, Stock, Store};
+use super::{FileStock, Indeterminate, Leases, Reading, Service, Stock, Store};
 use crate::checker::FinalStock;
 use crate::checker::RecordedSale;
 use crate::history::{Recorder, Role};
@@ -31,6 +32,9 @@ use crate::sys::process::Signal;
 
 /// The package that holds the server.
 const PACKAGE: &str = "redis-server";
+/// How long a sale waits for `[stock] wait_replicas` replicas to confirm it (`WAIT`)
+/// before it is told as indeterminate.
+pub const WAIT_MS: u64 = 100;
 /// How long a throwaway server may take to answer.
 const READY_LIMIT: Duration = Duration::from_secs(30);
 /// The environment variable that names the `redis-server` to start, instead of looking for
@@ -90,6 +94,20 @@ impl Store for RedisStore {
                 }
                 Served::users(url.clone(), name, forget)
             }
+            None if scenario.stock.proxied(&scenario.faults) => {
+                let shape = Shape {
+                    replicas: scenario.stock.replicas,
+                    min_replicas_to_write: scenario.stock.min_replicas_to_write,
+                    latency: Duration::from_millis(scenario.faults.latency_ms),
+                };
+                let home = out.join("server");
+                std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
+                // The servers run in /, and their folders are named to them: absolute.
+                let home = home
+                    .canonicalize()
+                    .with_context(|| format!("finding {}", home.display()))?;
+                return Ok(Box::new(Replicated::start(program()?, home, shape, name)?));
+            }
             None => throwaway(out, name)?,
         };
         Ok(Box::new(service))
@@ -129,9 +147,14 @@ impl Store for RedisStore {
     }
 
     fn open(&self, plan: &TrialPlan, role: Role, index: u32) -> io::Result<Box<dyn Stock>> {
-        let con = connect(&super::url(plan)).map_err(io::Error::other)?;
+        let url = super::url(plan);
+        let con = connect(&url).map_err(io::Error::other)?;
         Ok(Box::new(Key {
             con,
+            url,
+            reconnect: plan.reconnect,
+            wait_replicas: plan.wait_replicas,
+            deadline: Duration::from_millis(plan.deadline_ms),
             keys: Keys::of(&plan.store_name),
             seller: format!("{} {index}", role.name()),
             write: Script::new(WRITE),
@@ -150,11 +173,76 @@ impl Store for RedisStore {
     }
 }
 
-/// A connection to the server at `url`.
+/// A connection to the server at `url`, or to the primary that the Sentinels of a
+/// `redis+sentinel://` url name.
 fn connect(url: &str) -> redis::RedisResult<Connection> {
-    let mut con = redis::Client::open(url)?.get_connection()?;
+    let mut con = match sentinels(url) {
+        Some((nodes, master, info)) => redis::sentinel::Sentinel::build(nodes)?
+            .master_for(&master, Some(&info))?
+            .get_connection_with_timeout(Duration::from_secs(2))?,
+        None => redis::Client::open(url)?.get_connection()?,
+    };
     redis::cmd("PING").query::<String>(&mut con)?;
     Ok(con)
+}
+
+/// A connection to the server at `url`, tried again for up to `limit`: the Sentinels may
+/// still be settling on a new primary.
+fn connect_within(url: &str, limit: Duration) -> redis::RedisResult<Connection> {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        match connect(url) {
+            Err(e) if sentinels(url).is_some() && std::time::Instant::now() < until && lost_primary_or_unnamed(&e) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether the Sentinels named no primary that answers as one, or the primary was lost.
+fn lost_primary_or_unnamed(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel || lost_primary(e)
+}
+
+/// The Sentinels of a `redis+sentinel://[user:password@]host:port[,host:port…]/master[/db]`
+/// url, the primary's name, and how to reach it (the password and database are the
+/// primary's; the Sentinels are asked without).
+fn sentinels(url: &str) -> Option<(Vec<String>, String, redis::sentinel::SentinelNodeConnectionInfo)> {
+    let rest = url.strip_prefix("redis+sentinel://")?;
+    let (auth, rest) = match rest.rsplit_once('@') {
+        Some((auth, rest)) => (Some(auth), rest),
+        None => (None, rest),
+    };
+    let (hosts, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut parts = path.split('/');
+    let master = parts.next().filter(|m| !m.is_empty()).unwrap_or("mymaster").to_string();
+    let mut info = redis::RedisConnectionInfo::default();
+    if let Some(db) = parts.next().and_then(|d| d.parse().ok()) {
+        info = info.set_db(db);
+    }
+    if let Some(auth) = auth {
+        let (user, password) = auth.split_once(':').unwrap_or(("", auth));
+        if !user.is_empty() {
+            info = info.set_username(user);
+        }
+        if !password.is_empty() {
+            info = info.set_password(password);
+        }
+    }
+    let nodes = hosts.split(',').map(|h| format!("redis://{h}/")).collect();
+    let node = redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
+    Some((nodes, master, node))
+}
+
+/// Whether a command's error leaves the buyer without the primary: the connection was lost
+/// or refused, or the server is no longer a primary that takes writes.
+fn lost_primary(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(e.code(), Some("READONLY" | "MASTERDOWN" | "LOADING" | "NOREPLICAS"))
 }
 
 /// The keys of a run.
@@ -180,8 +268,8 @@ impl Keys {
     }
 }
 
-/// Starts a throwaway server for the run.
-fn throwaway(out: &Path, name: String) -> Result<Served> {
+/// The `redis-server` to start: `SIM_REDIS_SERVER`, or the one installed.
+fn program() -> Result<PathBuf> {
     let program = match std::env::var_os(BIN_VARIABLE) {
         Some(path) => PathBuf::from(path),
         None => server::find_binaries([PathBuf::from("/usr/bin")], &["redis-server"])
@@ -191,6 +279,12 @@ fn throwaway(out: &Path, name: String) -> Result<Served> {
     if !program.is_file() {
         bail!(missing(&format!("{} is not there", program.display())));
     }
+    Ok(program)
+}
+
+/// Starts a throwaway server for the run.
+fn throwaway(out: &Path, name: String) -> Result<Served> {
+    let program = program()?;
     let socket = SocketDir::make("redis", None)?;
     // Absolute: the server's programs run in `/`, where a relative --out means nothing.
     let home = std::path::absolute(out.join("server")).with_context(|| format!("finding {}", out.display()))?;
@@ -245,7 +339,7 @@ fn forget(url: &str, name: &str) {
 
 /// The final count, and the sales record saved into the trial's folder.
 fn final_stock(plan: &TrialPlan) -> Result<i64> {
-    let mut con = connect(&super::url(plan))?;
+    let mut con = connect_within(&super::url(plan), Duration::from_secs(10))?;
     let keys = Keys::of(&plan.store_name);
     let count: Option<i64> = redis::cmd("GET").arg(&keys.stock).query(&mut con)?;
     let sales: Vec<String> = redis::cmd("LRANGE").arg(&keys.sales).arg(0).arg(-1).query(&mut con)?;
@@ -266,6 +360,14 @@ fn final_stock(plan: &TrialPlan) -> Result<i64> {
 /// A worker's connection to the stock key.
 struct Key {
     con: Connection,
+    url: String,
+    /// A lost primary is found again (through the Sentinels) for the next purchase, and
+    /// the purchase it was lost in is indeterminate.
+    reconnect: bool,
+    /// Replicas that must confirm each sale (`WAIT`) before the buyer is told.
+    wait_replicas: u32,
+    /// How long it tries to find the primary again: the trial's deadline.
+    deadline: Duration,
     keys: Keys,
     /// `buyer 3`: who a sale in the record is by.
     seller: String,
@@ -280,14 +382,54 @@ impl Key {
     fn sale(&self, ticket: i64) -> String {
         format!("{} {ticket}", self.seller)
     }
+
+    /// The error of a failed command. A buyer that reconnects and lost the primary inside
+    /// it connects again, to the primary found now, and tells the purchase as
+    /// indeterminate: the command may have run.
+    fn failed(&mut self, e: redis::RedisError) -> io::Error {
+        if !self.reconnect || !lost_primary(&e) {
+            return io::Error::other(e);
+        }
+        let until = std::time::Instant::now() + self.deadline;
+        while std::time::Instant::now() < until {
+            if let Ok(con) = connect(&self.url) {
+                self.con = con;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Indeterminate::error(format!("the primary was lost: {e}"), None)
+    }
+
+    /// Waits for `wait_replicas` replicas to confirm what this connection wrote (`WAIT`,
+    /// after the script: inside one it does not block). A sale they did not confirm in
+    /// time is indeterminate: the primary has it, and may lose it.
+    fn confirmed(&mut self) -> io::Result<()> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let acked: redis::RedisResult<i64> = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(WAIT_MS)
+            .query(&mut self.con);
+        match acked {
+            Ok(n) if n >= self.wait_replicas as i64 => Ok(()),
+            Ok(n) => Err(Indeterminate::error(
+                format!(
+                    "{n} of {} replicas confirmed the sale within {WAIT_MS} ms",
+                    self.wait_replicas
+                ),
+                None,
+            )),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
 }
 
 impl Stock for Key {
     fn read(&mut self) -> io::Result<Reading> {
-        let value: Option<String> = redis::cmd("GET")
-            .arg(&self.keys.stock)
-            .query(&mut self.con)
-            .map_err(io::Error::other)?;
+        let value: redis::RedisResult<Option<String>> = redis::cmd("GET").arg(&self.keys.stock).query(&mut self.con);
+        let value = value.map_err(|e| self.failed(e))?;
         Ok(match value.and_then(|v| v.parse().ok()) {
             Some(n) => Reading::Value(n),
             None => Reading::Unreadable,
@@ -296,33 +438,29 @@ impl Stock for Key {
 
     fn write(&mut self, value: i64) -> io::Result<()> {
         let sale = self.sale(value + 1);
-        self.write
+        let done = self
+            .write
             .key(&self.keys.stock)
             .key(&self.keys.sales)
             .arg(value)
             .arg(sale)
-            .invoke::<i64>(&mut self.con)
-            .map(drop)
-            .map_err(io::Error::other)
+            .invoke::<i64>(&mut self.con);
+        done.map_err(|e| self.failed(e))?;
+        self.confirmed()
     }
 
     fn compare_and_set(&mut self, expected: i64, new: i64) -> io::Result<bool> {
-        let con = &mut self.con;
-        redis::cmd("WATCH")
-            .arg(&self.keys.stock)
-            .query::<()>(con)
-            .map_err(io::Error::other)?;
-        let now: Option<i64> = redis::cmd("GET")
-            .arg(&self.keys.stock)
-            .query(con)
-            .map_err(io::Error::other)?;
-        if now != Some(expected) {
-            redis::cmd("UNWATCH").query::<()>(con).map_err(io::Error::other)?;
+        let watched = redis::cmd("WATCH").arg(&self.keys.stock).query::<()>(&mut self.con);
+        watched.map_err(|e| self.failed(e))?;
+        let now: redis::RedisResult<Option<i64>> = redis::cmd("GET").arg(&self.keys.stock).query(&mut self.con);
+        if now.map_err(|e| self.failed(e))? != Some(expected) {
+            let unwatched = redis::cmd("UNWATCH").query::<()>(&mut self.con);
+            unwatched.map_err(|e| self.failed(e))?;
             return Ok(false);
         }
         let sale = format!("{} {expected}", self.seller);
         // EXEC answers nil when the watched key changed since WATCH: nothing was done.
-        let done: Value = redis::pipe()
+        let done: redis::RedisResult<Value> = redis::pipe()
             .atomic()
             .cmd("SET")
             .arg(&self.keys.stock)
@@ -330,23 +468,37 @@ impl Stock for Key {
             .cmd("RPUSH")
             .arg(&self.keys.sales)
             .arg(sale)
-            .query(con)
-            .map_err(io::Error::other)?;
-        Ok(!matches!(done, Value::Nil))
+            .query(&mut self.con);
+        let set = !matches!(done.map_err(|e| self.failed(e))?, Value::Nil);
+        if set {
+            self.confirmed()?;
+        }
+        Ok(set)
     }
 
     fn decrement_if_positive(&mut self) -> io::Result<i64> {
-        self.decrement
+        let found: redis::RedisResult<i64> = self
+            .decrement
             .key(&self.keys.stock)
             .key(&self.keys.sales)
             .arg(&self.seller)
-            .invoke(&mut self.con)
-            .map_err(io::Error::other)
+            .invoke(&mut self.con);
+        let found = found.map_err(|e| self.failed(e))?;
+        if found > 0 {
+            self.confirmed().map_err(|e| match e.into_inner() {
+                Some(inner) => match inner.downcast::<Indeterminate>() {
+                    Ok(why) => Indeterminate::error(why.why, Some(found)),
+                    Err(other) => io::Error::other(other),
+                },
+                None => io::Error::other("the confirmation failed"),
+            })?;
+        }
+        Ok(found)
     }
 
     fn fenced_write(&mut self, value: i64, token: u64) -> io::Result<bool> {
         let sale = self.sale(value + 1);
-        let done: i64 = self
+        let done: redis::RedisResult<i64> = self
             .fenced_write
             .key(&self.keys.stock)
             .key(&self.keys.sales)
@@ -354,9 +506,12 @@ impl Stock for Key {
             .arg(value)
             .arg(token)
             .arg(sale)
-            .invoke(&mut self.con)
-            .map_err(io::Error::other)?;
-        Ok(done == 1)
+            .invoke(&mut self.con);
+        let written = done.map_err(|e| self.failed(e))? == 1;
+        if written {
+            self.confirmed()?;
+        }
+        Ok(written)
     }
 
     fn leases(&mut self) -> Option<&mut dyn Leases> {
@@ -366,26 +521,21 @@ impl Stock for Key {
 
 impl Leases for Key {
     fn try_take(&mut self, holder: u32, lease_ms: u64) -> io::Result<Result<u64, Duration>> {
-        let answer: i64 = self
+        let answer: redis::RedisResult<i64> = self
             .take_lease
             .key(&self.keys.lease)
             .key(&self.keys.lease_token)
             .arg(holder)
             .arg(lease_ms.max(1))
-            .invoke(&mut self.con)
-            .map_err(io::Error::other)?;
-        Ok(match answer {
+            .invoke(&mut self.con);
+        Ok(match answer.map_err(|e| self.failed(e))? {
             token if token > 0 => Ok(token as u64),
             left => Err(Duration::from_millis(left.unsigned_abs())),
         })
     }
 
     fn give_back(&mut self, holder: u32) -> io::Result<()> {
-        self.give_back
-            .key(&self.keys.lease)
-            .arg(holder)
-            .invoke::<i64>(&mut self.con)
-            .map(drop)
-            .map_err(io::Error::other)
+        let given: redis::RedisResult<i64> = self.give_back.key(&self.keys.lease).arg(holder).invoke(&mut self.con);
+        given.map(drop).map_err(|e| self.failed(e))
     }
 }

@@ -174,6 +174,11 @@ impl Server {
         self.child.id()
     }
 
+    /// SIGKILLs it, without waiting: a crash, not a stop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
     /// How it ended, if it has.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

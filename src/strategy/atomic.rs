@@ -28,7 +28,18 @@ impl Purchase for OneStep {
         // The step takes nanoseconds, and a stamp out of order by as many would put two
         // buyers' sales in the wrong real-time order: the stamps are ordered around it.
         op.restamp_start_ordered();
-        let found = stock.decrement_if_positive()?;
+        let found = match stock.decrement_if_positive() {
+            Ok(found) => found,
+            Err(e) => {
+                // It ran, and its outcome is unknown (its replicas did not confirm it): what it
+                // found and wrote is noted, for a later read of it to make sense.
+                if let Some(found) = crate::store::found_in(&e) {
+                    op.set_value(found);
+                    op.set_written(found - 1);
+                }
+                return Err(e);
+            }
+        };
         op.stamp_step_fenced(found > 0);
         op.set_value(found);
         if found > 0 {

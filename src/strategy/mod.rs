@@ -128,10 +128,12 @@ impl<L: Lock> Purchase for Locked<L> {
                 op.mark_recovered();
             }
         }
-        sell(stock, op, hold, &mut self.lock, !whole)?;
+        let sold = sell(stock, op, hold, &mut self.lock, !whole);
+        // A sale the store left indeterminate gives the lock back too: the buyer goes on.
         if whole {
             self.lock.release()?;
         }
+        sold?;
         op.stamp_end();
         Ok(())
     }
@@ -171,11 +173,14 @@ pub fn sell(
     // Recorded before the write, so that a buyer killed inside it still says what it may
     // have written.
     op.set_written(value - 1);
-    stock.write(value - 1)?;
-    op.stamp_write();
+    let written = stock.write(value - 1);
+    if written.is_ok() {
+        op.stamp_write();
+    }
     if lock_write {
         lock.release()?;
     }
+    written?;
     op.set_outcome(Outcome::Sold);
     Ok(())
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 
 use super::entry_queue::{self, Take, take, task_done};
 use super::pool::Pool;
-use crate::history::{self, Kind, Recorder, Role};
+use crate::history::{self, Kind, Record, Recorder, Role};
 use crate::plan::{Hold, TrialPlan, ready_then_wait_for_gate};
 use crate::store::Stock;
 use crate::strategy::Purchase;
@@ -91,7 +91,7 @@ impl Buyer<'_> {
                 let Some(op) = segment.begin(Kind::Purchase) else {
                     break; // full: on to the next
                 };
-                self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
+                purchase(&mut *self.strategy, &mut *self.stock, op, &mut self.hold)?;
             }
             segment.finish();
             drop(segment); // sealed
@@ -114,7 +114,7 @@ impl Buyer<'_> {
             if let Some(entry) = entry {
                 op.set_entry(entry);
             }
-            self.strategy.purchase(&mut *self.stock, op, &mut self.hold)?;
+            purchase(&mut *self.strategy, &mut *self.stock, op, &mut self.hold)?;
             while let Some(record) = self.strategy.next_record() {
                 let op = self
                     .recorder
@@ -124,5 +124,15 @@ impl Buyer<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// One purchase attempt. One whose outcome the store left unknown (its primary lost inside
+/// it, or not confirmed by its replicas) stays unfinished in the history, indeterminate,
+/// and the buyer goes on.
+fn purchase(strategy: &mut dyn Purchase, stock: &mut dyn Stock, op: &mut Record, hold: &mut Hold) -> Result<()> {
+    match strategy.purchase(stock, op, hold) {
+        Err(e) if store::is_indeterminate(&e) => Ok(()),
+        result => Ok(result?),
     }
 }
