@@ -334,7 +334,13 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
     let all = bars(history, judged);
     // Lanes for every process of the trial, so that a band is the same whatever the window.
     let lanes = Lanes::new(history, &all);
-    let window = window(all, first.map_or(0, |a| a.at_ns), MAX_BARS);
+    // A failover turns on the primary's kill: the sales lost just before it, the promotion
+    // and the resales after. Elsewhere the story starts at the first anomaly.
+    let anchor = match faults.iter().find(|f| f.kind == FaultKind::KillPrimary) {
+        Some(kill) => Some(("the primary's kill", kill.at_ns)),
+        None => first.map(|a| ("the first anomaly", a.at_ns)),
+    };
+    let window = window(all, anchor.map_or(0, |a| a.1), MAX_BARS);
     if window.bars.is_empty() {
         return html! { p.note { "This trial recorded no purchase." } };
     }
@@ -366,7 +372,7 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
 
     html! {
         @if window.is_partial() {
-            (window_note(&window, first, (from, to)))
+            (window_note(&window, anchor, (from, to)))
         }
         @if lanes.aggregated() {
             (aggregated_note(&lanes, (to - from) / buckets as u64))
@@ -417,12 +423,12 @@ pub fn render(history: &History, judged: &Judged, anomalies: &[Anomaly], faults:
 }
 
 /// Which part of the trial a timeline that shows only a window of it draws: `from` to `to`.
-fn window_note(window: &Window, first: Option<&Anomaly>, (from, to): (u64, u64)) -> Markup {
+fn window_note(window: &Window, anchor: Option<(&str, u64)>, (from, to): (u64, u64)) -> Markup {
     html! {
         p.note {
             "This trial made " (format::count(window.purchases as u64)) " purchases, too many to draw one by one: the timeline shows the "
             (format::count(window.bars.len() as u64)) " that read the stock from " (format::ms(from)) " to " (format::ms(window.bars.last().map_or(to, |b| b.held.0)))
-            @if let Some(a) = first { ", around the first anomaly at " (format::ms(a.at_ns)) } @else { ", from the start of the sale" }
+            @if let Some((what, at)) = anchor { ", around " (what) " at " (format::ms(at)) } @else { ", from the start of the sale" }
             "."
         }
     }
