@@ -171,14 +171,19 @@ ready_ms = 300
 #[test]
 fn a_reply_that_is_not_json_is_shown() {
     let e = refused(&one_shop("--mode atomic --reply text", "", ""));
-    assert!(e.contains("is not JSON") && e.contains("sold ticket 20"), "{e}");
+    // Whichever buyer's reply came first (the buyers race), its text is quoted.
+    assert!(e.contains("is not JSON") && e.contains("sold ticket "), "{e}");
     assert!(e.contains("purchase 0"), "the attempt: {e}");
 }
 
 #[test]
 fn a_missing_ticket_pointer_is_shown_with_the_reply() {
     let e = refused(&one_shop("--mode atomic", "ticket = \"/order/seat\"", ""));
-    assert!(e.contains("\"/order/seat\"") && e.contains(r#"{"ticket": 20}"#), "{e}");
+    // Whichever buyer's reply came first (the buyers race), it is quoted whole.
+    assert!(
+        e.contains("\"/order/seat\"") && e.contains(r#"the reply: {"ticket": "#),
+        "{e}"
+    );
 }
 
 #[test]
