@@ -272,27 +272,11 @@ fn plan_faults(scenario: &Scenario, strategy: StrategyName, seed: u64) -> Vec<Pl
             },
         })
         .collect();
-    if f.kill_store {
-        // A buyer not hit by another fault, within the first half of the sales.
-        let hit: Vec<u32> = faults.iter().map(|f| f.index).collect();
-        let free: Vec<u32> = (0..processes).filter(|i| !hit.contains(i)).collect();
-        if !free.is_empty() {
-            let index = free[rng.random_range(0..free.len())];
-            let attempt = match fixed_attempts {
-                true => rng.random_range(0..b.attempts.div_ceil(2).max(1)),
-                false => 0,
-            };
-            faults.push(PlannedFault {
-                role: Role::Buyer,
-                index,
-                attempt,
-                kind: FaultKind::KillStore,
-            });
-        }
-    }
-    // The failover and the partition, each at a buyer not hit by another fault, within the
-    // first half of its sales, so that the sale goes on through the fault and after it.
+    // The store's faults (its kill, the failover, the partition), each at a buyer not hit by
+    // another fault, within the first half of its sales, so that the sale goes on through the
+    // fault and after it.
     for (on, kind) in [
+        (f.kill_store, FaultKind::KillStore),
         (f.failover, FaultKind::Failover),
         (f.partition_ms > 0, FaultKind::Partition),
     ] {
