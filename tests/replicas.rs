@@ -120,19 +120,20 @@ fn waiting_for_a_replica_loses_no_acknowledged_sale_in_a_failover_and_still_sell
 
 /// A run of many trials on a primary with two replicas, each failed over (so that each
 /// starts the group afresh), once it has begun its second trial; the runner and the output
-/// folder.
+/// folder. A trial takes about 2 s here, but one whose failover stalls on a machine loaded by
+/// the other tests runs to its deadline (20 s), so the wait for the second allows for that.
 fn long_replicated_run_in_its_second_trial(dir: &Path) -> (std::process::Child, PathBuf) {
     let scenario = dir.join("long.toml");
     std::fs::write(
         &scenario,
-        "trials = 1000\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\ninitial = 100000\nreplicas = 2\n\
+        "trials = 1000\ndeadline_ms = 20000\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\ninitial = 100000\nreplicas = 2\n\
          [buyers]\ncount = 4\nattempts = 200\nhold_us = 1000\n[faults]\nfailover = true\nlag_ms = 50\n",
     )
     .unwrap();
     let sim = common::run_in_background(&scenario, dir);
     let out = dir.join("out");
     assert!(
-        wait_until(Duration::from_secs(60), || out
+        wait_until(Duration::from_secs(120), || out
             .join("trials/atomic/001/plan.json")
             .exists()),
         "the second trial never began"
