@@ -660,28 +660,7 @@ fn on_the_users_own_redis_sim_keeps_to_its_keys_and_refuses_more_buyers_than_max
     require_redis();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("redis.sock");
-    let _server = KilledOnDrop(
-        Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxclients",
-                "20",
-                "--requirepass",
-                "hunter2",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_until(Duration::from_secs(30), || socket.exists()),
-        "the test's own redis did not start"
-    );
+    let _server = own_redis(&socket, &["--maxclients", "20", "--requirepass", "hunter2"]);
     let url = format!("redis+unix://{}?pass=hunter2", socket.display());
     let cli = |args: &[&str]| {
         let out = Command::new("redis-cli")
@@ -736,19 +715,7 @@ fn a_redis_record_of_sales_emptied_mid_sale_names_every_acknowledged_sale_it_los
     require_redis();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("redis.sock");
-    let _server = KilledOnDrop(
-        Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_until(Duration::from_secs(30), || socket.exists()),
-        "the test's own redis did not start"
-    );
+    let _server = own_redis(&socket, &[]);
     let cli = |args: &[&str]| {
         let out = Command::new("redis-cli")
             .arg("-s")
@@ -822,6 +789,26 @@ fn a_redis_record_of_sales_emptied_mid_sale_names_every_acknowledged_sale_it_los
             assert!(page.contains("class=\"sold lost"), "the timeline draws it");
         }
     }
+}
+
+/// A Redis of the test's own, as a user's server would be, on a Unix socket at `socket`
+/// with `extra` settings, started and waited for; killed when dropped.
+fn own_redis(socket: &Path, extra: &[&str]) -> KilledOnDrop {
+    let server = KilledOnDrop(
+        Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(socket)
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || socket.exists()),
+        "the test's own redis did not start"
+    );
+    server
 }
 
 /// A server the test started, ended however the test ends.
