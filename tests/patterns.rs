@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run_scenario, run_shipped, u};
+use common::{each_in_parallel, run_scenario, run_shipped, u};
 
 #[test]
 fn a_sync_pool_serialises_even_an_unguarded_sale() {
@@ -120,12 +120,12 @@ fn every_shipped_scenario_meets_its_expectations() {
         .collect();
     names.sort();
     assert!(names.len() >= 15, "{names:?}");
-    for name in names {
+    each_in_parallel(names, 3, |name| {
         let run = run_shipped(&name, &["--trials", "2"]);
         assert_eq!(run.code(), 0, "{name}: {}{}", run.stdout(), run.stderr());
         assert!(
             !run.results()["scenario"]["description"].as_str().unwrap().is_empty(),
             "{name}"
         );
-    }
+    });
 }

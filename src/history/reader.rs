@@ -269,6 +269,13 @@ impl<R: BufRead + Seek> FileReader<'_, R> {
                     record.outcome
                 ))
             })?;
+            // A purchase or sale that never completed told its buyer nothing, whatever it had
+            // recorded before its process died or its store was lost inside it: every reader
+            // of the history (both checkers, the export, the report) takes it as indeterminate.
+            let outcome = match (kind, times.of(record.end_tick)) {
+                (Kind::Purchase | Kind::Sale, None) if outcome != Outcome::Unknown => Outcome::Pending,
+                _ => outcome,
+            };
             ops.push(
                 Op::new(
                     worker,
@@ -320,7 +327,8 @@ mod tests {
         op.stamp_end();
         op.set_outcome(Outcome::Sold);
         let op = rec.begin(Kind::Purchase).unwrap();
-        op.set_value(6); // then the worker dies: no completion
+        op.set_value(6);
+        op.set_outcome(Outcome::Sold); // then the worker dies: no completion
         drop(rec);
         let mut seller = Recorder::open(&path, &regions[2]).unwrap();
         seller.ready();

@@ -138,3 +138,20 @@ pub fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) ->
     }
     done()
 }
+
+/// Calls `f` on every item, on `threads` threads at once: for tests that run many scenarios
+/// whose trials mostly wait (race windows, servers starting), so that they overlap. A panic
+/// in any call fails the test once the others are done.
+pub fn each_in_parallel<T: Send>(items: Vec<T>, threads: usize, f: impl Fn(T) + Sync) {
+    let queue = std::sync::Mutex::new(items.into_iter());
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(item) = next() {
+                    f(item);
+                }
+            });
+        }
+    });
+}
