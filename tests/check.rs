@@ -348,12 +348,17 @@ fn each_planted_anomaly_is_found_named_and_alone() {
         assert_eq!(sales.len() as i64, initial);
         // Two sales one after the other, tickets v and v − 1, the second completing after the
         // first did (under a lock a buyer may be descheduled between its unlock and its
-        // completion, and the next one complete first: such a pair cannot be planted on).
+        // completion, and the next one complete first: such a pair cannot be planted on, nor
+        // two that completed one after the other but sold in the other order).
         let time = |at: usize| lines[at]["time"].as_u64().unwrap();
-        let (a, b) = (3..sales.len() - 1)
-            .map(|i| (sales[i], sales[i + 1]))
-            .find(|(a, b)| time(b.done) > time(a.done) + 1)
-            .expect("two sales that completed in order");
+        let ticket = |p: &Purchase| lines[p.done]["value"].as_i64().unwrap();
+        let (a, b) = sales[3..]
+            .iter()
+            .find_map(|a| {
+                let b = sales.iter().find(|b| ticket(b) == ticket(a) - 1)?;
+                (time(b.done) > time(a.done) + 1).then_some((*a, *b))
+            })
+            .expect("two sales of tickets v and v - 1 that completed in that order");
 
         // Duplicate ticket: b read what a read, in a call that overlapped a's.
         let mut planted = lines.clone();
