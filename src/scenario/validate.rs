@@ -269,15 +269,6 @@ impl Validator<'_> {
                     format!("store \"{store}\" keeps its stock on this machine and has no replicas: replicas are for \"postgres\" or \"redis\""),
                 ));
             }
-            if store == StoreKind::Postgres && *r.get_ref() != 0 {
-                return Err(self.error(
-                    Some(r.span()),
-                    "stock.replicas",
-                    "PostgreSQL standbys are not built yet: use store \"redis\" for a throwaway primary with replicas, \
-                     or a multi-host url of your own (postgres://h1,h2/db?target_session_attrs=read-write)"
-                        .into(),
-                ));
-            }
             if stock.url.is_some() && *r.get_ref() != 0 {
                 return Err(self.error(
                     Some(r.span()),
