@@ -15,11 +15,7 @@ use common::{each_in_parallel, run_scenario, u, wait_until};
 
 fn require_postgres() {
     let found = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|versions| {
-            versions
-                .flatten()
-                .any(|v| v.path().join("bin/pg_basebackup").is_file())
-        })
+        .map(|versions| versions.flatten().any(|v| v.path().join("bin/pg_basebackup").is_file()))
         .unwrap_or(false);
     assert!(
         found,
@@ -43,7 +39,10 @@ fn processes_holding(dir: &Path) -> Vec<String> {
             .any(|target: PathBuf| target.starts_with(dir));
         if holds {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!("{pid}: {}", String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+            found.push(format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
         }
     }
     found
@@ -108,7 +107,11 @@ fn failed_over_and_left_nothing(run: &common::Run, t: &serde_json::Value) {
         "no sale on the new primary: {t}"
     );
     let server = run.out.join("server");
-    assert!(processes_holding(&run.out).is_empty(), "left running: {:?}", processes_holding(&run.out));
+    assert!(
+        processes_holding(&run.out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&run.out)
+    );
     let pids = logged_pids(&server);
     assert!(pids.len() >= 3, "the logs name no server: {pids:?}");
     // The killed primary's segment is removed too.
@@ -140,7 +143,10 @@ fn a_failover_loses_acknowledged_sales_from_asynchronous_standbys_and_none_from_
                 // 300 ms of sales at 4 buyers went to a primary whose standbys were stopped:
                 // hundreds, all acknowledged, none on the standby promoted after the kill.
                 assert!(u(&t["lost_acknowledged"]) > 0, "{t}");
-                assert!(u(&t["duplicate_tickets"]) > 0, "the lost tickets were not sold again: {t}");
+                assert!(
+                    u(&t["duplicate_tickets"]) > 0,
+                    "the lost tickets were not sold again: {t}"
+                );
                 assert_ne!(t["verdict"], "safe", "{t}");
             }
             _ => {
@@ -171,7 +177,9 @@ fn a_runner_killed_outright_takes_its_primary_and_standbys_along() {
     let out = dir.path().join("out");
     // The second trial runs on standbys made again from the promoted one.
     assert!(
-        wait_until(Duration::from_secs(120), || out.join("trials/atomic/001/plan.json").exists()),
+        wait_until(Duration::from_secs(120), || out
+            .join("trials/atomic/001/plan.json")
+            .exists()),
         "the second trial never began"
     );
     assert!(processes_holding(&out).len() >= 3, "{:?}", processes_holding(&out));

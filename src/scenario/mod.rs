@@ -773,7 +773,10 @@ oversell = true
         assert_eq!((s.stock.replicas, s.stock.synchronous), (2, Synchronous::RemoteApply));
         assert!(s.faults.failover);
         for (text, field) in [
-            ("[stock]\nstore = \"postgres\"\nsynchronous = \"on\"\n", "stock.synchronous"),
+            (
+                "[stock]\nstore = \"postgres\"\nsynchronous = \"on\"\n",
+                "stock.synchronous",
+            ),
             (
                 "[stock]\nstore = \"postgres\"\nreplicas = 1\nsynchronous = \"remote-apply\"\n",
                 "stock.synchronous",

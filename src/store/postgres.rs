@@ -12,7 +12,8 @@
 //! With no `[stock] url`, the run has a throwaway server: `initdb` into `server/postgres` of
 //! the output folder (or, when the `postgres` user that runs it cannot reach that folder,
 //! into the run's short folder under /tmp), then `postgres` on a Unix socket only, with fsync
-//! off, stopped (fast shutdown, SIGINT) and removed after the last trial. With a url, sim
+//! off, stopped (fast shutdown, SIGINT) and removed after the last trial; with `[stock]
+//! replicas`, a primary and its streaming standbys ([`postgres_group`]). With a url, sim
 //! uses the user's server and makes only its two tables, named after the run, dropped at the
 //! end.
 //!
@@ -652,7 +653,10 @@ impl Leases for Row {
         if let Some(token) = granted {
             return Ok(Ok(token as u64));
         }
-        let left: Option<f64> = self.client.query_one(&self.statements.lease_left, &[]).map_err(|e| self.failed(e))?;
+        let left: Option<f64> = self
+            .client
+            .query_one(&self.statements.lease_left, &[])
+            .map_err(|e| self.failed(e))?;
         Ok(Err(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0) / 1e3)))
     }
 

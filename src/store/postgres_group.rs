@@ -156,7 +156,9 @@ impl Standbys {
             replayed: RefCell::new(None),
             _socket: socket,
         };
-        group.start_primary().context("starting the throwaway PostgreSQL primary")?;
+        group
+            .start_primary()
+            .context("starting the throwaway PostgreSQL primary")?;
         group
             .make_standbys()
             .context("making the throwaway PostgreSQL primary's standbys")?;
@@ -173,7 +175,9 @@ impl Standbys {
     fn start_server(&self, i: usize) -> Result<()> {
         let mut nodes = self.nodes.borrow_mut();
         let node = &mut nodes[i];
-        let mut server = self.home.spawn(&node.data, node.port, &self.shape.settings, &node.log())?;
+        let mut server = self
+            .home
+            .spawn(&node.data, node.port, &self.shape.settings, &node.log())?;
         let log = self.home.logs.join(node.log());
         await_answer(&mut server, &self.home.url(node.port), &log)?;
         node.server = Some(server);
@@ -240,7 +244,10 @@ impl Standbys {
         let mut client = self.direct(self.primary.get())?;
         loop {
             let streaming: i64 = client
-                .query_one("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", &[])
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+                    &[],
+                )
                 .map_err(|e| anyhow::anyhow!("asking the primary for its standbys: {}", describe(&e)))?
                 .get(0);
             if streaming >= want {
@@ -280,7 +287,9 @@ impl Standbys {
                     self.home.logs.join(self.nodes.borrow()[i].log()).display()
                 );
             }
-            let Ok(mut client) = self.direct(i) else { return Ok(None) };
+            let Ok(mut client) = self.direct(i) else {
+                return Ok(None);
+            };
             let lsn = client.query_one(
                 "SELECT (coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::bigint",
                 &[],
@@ -297,13 +306,18 @@ impl Standbys {
     /// found the same (a standby started again replays what it had before it answers, and
     /// may go on for a moment after).
     fn choose(&self) -> Result<Option<usize>> {
-        let Some(now) = self.replayed_now()? else { return Ok(None) };
+        let Some(now) = self.replayed_now()? else {
+            return Ok(None);
+        };
         let lsns: Vec<i64> = now.iter().map(|(_, lsn)| *lsn).collect();
         let before = self.replayed.replace(Some(lsns.clone()));
         if before.as_ref() != Some(&lsns) {
             return Ok(None);
         }
-        Ok(now.iter().max_by_key(|(i, lsn)| (*lsn, std::cmp::Reverse(*i))).map(|(i, _)| *i))
+        Ok(now
+            .iter()
+            .max_by_key(|(i, lsn)| (*lsn, std::cmp::Reverse(*i)))
+            .map(|(i, _)| *i))
     }
 
     /// Whether the server at `i` takes writes; if it does, its synchronous commit is turned
@@ -314,7 +328,9 @@ impl Standbys {
             .query_one("SELECT NOT pg_is_in_recovery()", &[])
             .is_ok_and(|row| row.get::<_, bool>(0));
         writes
-            && client.simple_query("ALTER SYSTEM RESET synchronous_standby_names").is_ok()
+            && client
+                .simple_query("ALTER SYSTEM RESET synchronous_standby_names")
+                .is_ok()
             && client.simple_query("SELECT pg_reload_conf()").is_ok()
     }
 }
@@ -343,7 +359,6 @@ impl Service for Standbys {
     fn nemesis(&self) -> Option<&dyn Nemesis> {
         Some(self)
     }
-
 }
 
 impl Nemesis for Standbys {
@@ -394,7 +409,11 @@ impl Nemesis for Standbys {
                 self.home
                     .run(
                         "pg_ctl",
-                        &["promote", "-W", "-D"].map(OsStr::new).into_iter().chain([data.as_os_str()]).collect::<Vec<_>>(),
+                        &["promote", "-W", "-D"]
+                            .map(OsStr::new)
+                            .into_iter()
+                            .chain([data.as_os_str()])
+                            .collect::<Vec<_>>(),
                         &format!("pg_ctl-{chosen}.log"),
                     )
                     .with_context(|| format!("promoting standby {chosen}"))?;
