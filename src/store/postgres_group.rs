@@ -11,8 +11,8 @@
 //!
 //! A failover stops every standby at once as `pg_ctl stop -m immediate` does (SIGQUIT to
 //! its postmaster): a stopped standby receives nothing, where a paused one would catch up
-//! from the kernel's socket buffers. After `lag_ms` the primary's whole process group is
-//! SIGKILLed, the standbys start again from what they had, and the one that replayed the
+//! from the kernel's socket buffers. After `lag_ms` the primary and every process it started
+//! are SIGKILLed, the standbys start again from what they had, and the one that replayed the
 //! most is promoted (`pg_ctl promote`). The new primary commits alone, as an orchestrator's
 //! non-strict synchronous mode does while no standby follows it. Before the next trial the
 //! other servers are made again as its standbys. Every server gets the single server's care:
@@ -388,14 +388,21 @@ impl Nemesis for Standbys {
         }
     }
 
-    /// SIGKILLs the primary's process group: the postmaster and every backend at once.
+    /// SIGKILLs the primary: the postmaster and every process it started. Each backend is a
+    /// process group of its own, and one orphaned by its postmaster's death goes on serving
+    /// the statements already sent to it until it next waits: here one sold a ticket after
+    /// the kill. The postmaster is stopped first, so that it starts no more of them.
     fn kill_primary(&self) -> Result<()> {
         self.disturbed.set(true);
         let mut nodes = self.nodes.borrow_mut();
         let node = &mut nodes[self.primary.get()];
         node.segment = segment_of(&node.data);
         if let Some(server) = &mut node.server {
-            process::kill_group(server.pid(), Signal::KILL);
+            let _ = process::kill(server.pid(), Signal::STOP);
+            for child in process::descendants(server.pid()) {
+                let _ = process::kill(child, Signal::KILL);
+            }
+            server.kill();
         }
         Ok(())
     }
