@@ -143,6 +143,7 @@ impl Store for PostgresStore {
             advisory_key: advisory_key(&plan.store_name),
             session,
             cut_off: false,
+            last_ticket: i64::MAX,
         }))
     }
 
@@ -497,6 +498,9 @@ impl Session {
             ))?,
             give_back: prepare(format!("UPDATE {n}_lease SET holder = 0 WHERE id = 1 AND holder = $1"))?,
             lock_advisory: prepare("SELECT pg_advisory_xact_lock($1::bigint)".into())?,
+            lowest_sale: prepare(format!(
+                "SELECT coalesce(min(ticket), 0) FROM {n}_sales WHERE worker = $1::text AND idx = $2::int"
+            ))?,
         };
         Ok((client, statements))
     }
@@ -514,6 +518,8 @@ struct Statements {
     lease_left: Statement,
     give_back: Statement,
     lock_advisory: Statement,
+    /// The lowest ticket the store's record holds as this worker's.
+    lowest_sale: Statement,
 }
 
 /// A worker's connection to the stock row.
@@ -527,6 +533,8 @@ struct Row {
     /// The server ended the session (its idle-in-transaction timeout): connect again before
     /// the next try.
     cut_off: bool,
+    /// The last ticket a one-step decrement sold it: the lowest, as the stock only falls.
+    last_ticket: i64,
 }
 
 impl Row {
@@ -562,6 +570,30 @@ impl Row {
             std::thread::sleep(Duration::from_millis(25));
         }
         Indeterminate::error(format!("the primary was lost: {e}"), None)
+    }
+
+    /// A decrement left indeterminate by a lost primary, with what it found if the primary
+    /// found since holds it: its record then has a ticket of this worker's below the last
+    /// one it was told (the stock only falls, and the worker sold nothing since), which the
+    /// lost decrement sold. Its purchase stays indeterminate, the buyer never told; the
+    /// checker knows the value it wrote, which later reads find.
+    fn found_after_loss(&mut self, error: io::Error) -> io::Error {
+        if !super::is_indeterminate(&error) {
+            return error;
+        }
+        let lowest: Result<i64, _> = self
+            .client
+            .query_one(&self.statements.lowest_sale, &[&self.worker, &self.index]);
+        match lowest {
+            Ok(ticket) if ticket > 0 && ticket < self.last_ticket => {
+                self.last_ticket = ticket;
+                Indeterminate::error(
+                    format!("{error}; the new primary's record holds its sale of ticket {ticket}"),
+                    Some(ticket),
+                )
+            }
+            _ => error,
+        }
     }
 
     /// The error of a statement outside `noting`: a lost primary, or the store's error.
@@ -614,11 +646,22 @@ impl Stock for Row {
     }
 
     fn decrement_if_positive(&mut self) -> io::Result<i64> {
-        let ticket = self
+        let result = self
             .client
-            .query_opt(&self.statements.decrement, &[&self.worker, &self.index])
-            .map_err(|e| self.failed(e))?;
-        Ok(ticket.unwrap_or(0))
+            .query_opt(&self.statements.decrement, &[&self.worker, &self.index]);
+        match result {
+            Ok(ticket) => {
+                let ticket = ticket.unwrap_or(0);
+                if ticket > 0 {
+                    self.last_ticket = ticket;
+                }
+                Ok(ticket)
+            }
+            Err(e) => {
+                let error = self.failed(e);
+                Err(self.found_after_loss(error))
+            }
+        }
     }
 
     fn fenced_write(&mut self, value: i64, token: u64) -> io::Result<bool> {
