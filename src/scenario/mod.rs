@@ -789,6 +789,10 @@ oversell = true
                 "[stock]\nstore = \"postgres\"\nurl = \"postgres://a,b/db\"\nreplicas = 1\n",
                 "stock.replicas",
             ),
+            (
+                "[stock]\nstore = \"postgres\"\nreplicas = 1\n[faults]\nkill_store = true\n",
+                "faults.kill_store",
+            ),
         ] {
             let e = parse_str(text).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(field), "{text}: {e}");

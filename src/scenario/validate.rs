@@ -557,6 +557,14 @@ impl Validator<'_> {
                         ),
                     ));
                 }
+                Some(kill) if *kill.get_ref() && stock.replicas > 0 => {
+                    return Err(self.error(
+                        Some(kill.span()),
+                        "faults.kill_store",
+                        "kill_store kills a single throwaway server, and this one is a primary with replicas: use                          failover = true to kill its primary and promote a replica, or drop kill_store"
+                            .into(),
+                    ));
+                }
                 Some(kill) => *kill.get_ref(),
                 None => false,
             },
