@@ -224,3 +224,36 @@ fn ctrl_c_and_a_runner_killed_outright_leave_no_server_running() {
         );
     });
 }
+
+#[test]
+fn a_run_whose_standby_cannot_be_made_fails_and_stops_its_primary() {
+    require_postgres();
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .flatten()
+        .map(|v| v.path().join("bin"))
+        .find(|b| b.join("pg_basebackup").is_file())
+        .unwrap();
+    // The real server, and a pg_basebackup that fails once the primary is up.
+    let fake = tempfile::tempdir().unwrap();
+    for program in ["initdb", "postgres", "pg_ctl"] {
+        std::os::unix::fs::symlink(bin.join(program), fake.path().join(program)).unwrap();
+    }
+    let script = fake.path().join("pg_basebackup");
+    std::fs::write(&script, "#!/bin/sh\necho 'pg_basebackup: error: no room' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = common::sim_with_env(
+        "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\nreplicas = 1\n",
+        &[("SIM_POSTGRES_BIN", &fake.path().to_string_lossy())],
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    for said in ["standby 1", "pg_basebackup", "no room"] {
+        assert!(run.stderr().contains(said), "no {said:?} in: {}", run.stderr());
+    }
+    assert!(
+        processes_holding(&run.out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&run.out)
+    );
+    assert!(!run.out.join("server/postgres-0").exists());
+}

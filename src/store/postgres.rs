@@ -187,10 +187,10 @@ pub(super) struct Home {
 }
 
 impl Home {
-    /// Makes the folders of `out`'s throwaway servers; the socket folder is removed when the
-    /// [`SocketDir`] is dropped.
-    fn make(out: &Path) -> Result<(Home, SocketDir)> {
-        let bin = binaries()?;
+    /// Makes the folders of `out`'s throwaway servers, whose programs are `programs`; the
+    /// socket folder is removed when the [`SocketDir`] is dropped.
+    fn make(out: &Path, programs: &[&str]) -> Result<(Home, SocketDir)> {
+        let bin = binaries(programs)?;
         let run_as = server::run_as("postgres", PACKAGE)?;
         let socket = SocketDir::make("pg", run_as)?;
         // Absolute: the server's programs run in `/`, where a relative --out means nothing.
@@ -290,8 +290,12 @@ pub(super) fn await_answer(process: &mut Server, url: &str, log: &Path) -> Resul
 
 /// Starts the run's throwaway servers: one, or a primary with `replicas` standbys.
 fn throwaway(out: &Path, name: String, workers: u64, scenario: &Scenario) -> Result<Box<dyn Service>> {
-    let (home, socket) = Home::make(out)?;
     let replicas = scenario.stock.replicas;
+    let programs: &[&str] = match replicas {
+        0 => &["initdb", "postgres"],
+        _ => &["initdb", "postgres", "pg_basebackup", "pg_ctl"],
+    };
+    let (home, socket) = Home::make(out, programs)?;
     let data = home.data.join(match replicas {
         0 => "postgres".to_string(),
         _ => format!("postgres-{}", postgres_group::PRIMARY),
@@ -356,14 +360,14 @@ fn await_old_backends(data: &Path) {
 
 /// The folder of `initdb` and `postgres`: `SIM_POSTGRES_BIN`, the newest Debian install, or
 /// `PATH`.
-fn binaries() -> Result<PathBuf> {
-    let programs = ["initdb", "postgres"];
+fn binaries(programs: &[&str]) -> Result<PathBuf> {
+    let named = programs.join(", ");
     if let Some(dir) = std::env::var_os(BIN_VARIABLE) {
         let dir = PathBuf::from(dir);
         return match programs.iter().all(|p| dir.join(p).is_file()) {
             true => Ok(dir),
             false => bail!(missing(&format!(
-                "{BIN_VARIABLE}={} holds no initdb and postgres",
+                "{BIN_VARIABLE}={} does not hold all of {named}",
                 dir.display()
             ))),
         };
@@ -378,8 +382,8 @@ fn binaries() -> Result<PathBuf> {
             .map(|v| v.to_string_lossy().into_owned());
         std::cmp::Reverse(version.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0))
     });
-    server::find_binaries(versions, &programs)
-        .ok_or_else(|| anyhow::anyhow!(missing("initdb and postgres are not installed")))
+    server::find_binaries(versions, programs)
+        .ok_or_else(|| anyhow::anyhow!(missing(&format!("{named} are not all installed"))))
 }
 
 fn missing(what: &str) -> String {
