@@ -335,6 +335,22 @@ impl Standbys {
     }
 }
 
+impl Standbys {
+    /// Removes the System V segment of a killed server once none of its processes holds it:
+    /// at once, rather than before the next trial, so that a runner killed outright in
+    /// between leaves none behind.
+    fn release_segments(&self) {
+        for node in self.nodes.borrow_mut().iter_mut() {
+            if let Some(shmid) = node.segment
+                && crate::sys::shm::sysv_attached(shmid).is_none_or(|n| n == 0)
+            {
+                let _ = crate::sys::shm::sysv_remove(shmid);
+                node.segment = None;
+            }
+        }
+    }
+}
+
 impl Service for Standbys {
     fn url(&self) -> &str {
         &self.url
@@ -408,6 +424,7 @@ impl Nemesis for Standbys {
     }
 
     fn promotion(&self, _waited: Duration) -> Result<Option<String>> {
+        self.release_segments();
         let chosen = match self.promoting.get() {
             Some(chosen) => chosen,
             None => {
