@@ -347,7 +347,7 @@ fn plan(scenario: &Scenario, strategy: StrategyName, dir: &Path, stock_path: Pat
                 .stock
                 .url
                 .as_deref()
-                .is_some_and(|u| u.starts_with("redis+sentinel://")),
+                .is_some_and(|u| u.starts_with("redis+sentinel://") || u.contains("target_session_attrs=read-write")),
         wait_replicas: scenario.stock.wait_replicas,
         store_pid: 0,
         producers: scenario.producers.clone(),

@@ -184,8 +184,8 @@ pub struct Stock {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString,
 )]
-#[serde(rename_all = "kebab-case")]
-#[strum(serialize_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Synchronous {
     /// Asynchronous standbys: a commit is told as soon as the primary has it.
     #[default]
@@ -730,7 +730,6 @@ oversell = true
         assert_eq!((s.faults.failover, s.faults.lag_ms), (true, validate::DEFAULT_LAG_MS));
         for (text, field) in [
             ("[stock]\nreplicas = 1\n", "stock.replicas"),
-            ("[stock]\nstore = \"postgres\"\nreplicas = 1\n", "stock.replicas"),
             (
                 "[stock]\nstore = \"redis\"\nreplicas = 1\nwait_replicas = 2\n",
                 "stock.wait_replicas",
@@ -758,6 +757,41 @@ oversell = true
             (
                 "[stock]\nstore = \"redis\"\nreplicas = 1\n[faults]\nfailover = true\nkill_store = true\n",
                 "faults.failover",
+            ),
+        ] {
+            let e = parse_str(text).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn postgres_standbys_take_a_way_to_commit_and_a_failover() {
+        let s = parse_str(
+            "strategy = \"atomic\"\n[stock]\nstore = \"postgres\"\nreplicas = 2\nsynchronous = \"remote_apply\"\n[faults]\nfailover = true\n",
+        )
+        .unwrap();
+        assert_eq!((s.stock.replicas, s.stock.synchronous), (2, Synchronous::RemoteApply));
+        assert!(s.faults.failover);
+        for (text, field) in [
+            (
+                "[stock]\nstore = \"postgres\"\nsynchronous = \"on\"\n",
+                "stock.synchronous",
+            ),
+            (
+                "[stock]\nstore = \"postgres\"\nreplicas = 1\nsynchronous = \"remote-apply\"\n",
+                "stock.synchronous",
+            ),
+            (
+                "[stock]\nstore = \"postgres\"\nreplicas = 1\n[faults]\npartition_ms = 10\n",
+                "faults.partition_ms",
+            ),
+            (
+                "[stock]\nstore = \"postgres\"\nurl = \"postgres://a,b/db\"\nreplicas = 1\n",
+                "stock.replicas",
+            ),
+            (
+                "[stock]\nstore = \"postgres\"\nreplicas = 1\n[faults]\nkill_store = true\n",
+                "faults.kill_store",
             ),
         ] {
             let e = parse_str(text).unwrap_err();

@@ -269,15 +269,6 @@ impl Validator<'_> {
                     format!("store \"{store}\" keeps its stock on this machine and has no replicas: replicas are for \"postgres\" or \"redis\""),
                 ));
             }
-            if store == StoreKind::Postgres && *r.get_ref() != 0 {
-                return Err(self.error(
-                    Some(r.span()),
-                    "stock.replicas",
-                    "PostgreSQL standbys are not built yet: use store \"redis\" for a throwaway primary with replicas, \
-                     or a multi-host url of your own (postgres://h1,h2/db?target_session_attrs=read-write)"
-                        .into(),
-                ));
-            }
             if stock.url.is_some() && *r.get_ref() != 0 {
                 return Err(self.error(
                     Some(r.span()),
@@ -564,6 +555,14 @@ impl Validator<'_> {
                             stock.store,
                             if stock.url.is_some() { " with a url" } else { "" }
                         ),
+                    ));
+                }
+                Some(kill) if *kill.get_ref() && stock.replicas > 0 => {
+                    return Err(self.error(
+                        Some(kill.span()),
+                        "faults.kill_store",
+                        "kill_store kills a single throwaway server, and this one is a primary with replicas: use                          failover = true to kill its primary and promote a replica, or drop kill_store"
+                            .into(),
                     ));
                 }
                 Some(kill) => *kill.get_ref(),

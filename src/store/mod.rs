@@ -7,6 +7,7 @@ mod file;
 pub mod manager;
 mod pgwire;
 mod postgres;
+mod postgres_group;
 pub mod proxy;
 pub mod redis;
 mod redis_group;

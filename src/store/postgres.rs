@@ -12,7 +12,8 @@
 //! With no `[stock] url`, the run has a throwaway server: `initdb` into `server/postgres` of
 //! the output folder (or, when the `postgres` user that runs it cannot reach that folder,
 //! into the run's short folder under /tmp), then `postgres` on a Unix socket only, with fsync
-//! off, stopped (fast shutdown, SIGINT) and removed after the last trial. With a url, sim
+//! off, stopped (fast shutdown, SIGINT) and removed after the last trial; with `[stock]
+//! replicas`, a primary and its streaming standbys ([`postgres_group`]). With a url, sim
 //! uses the user's server and makes only its two tables, named after the run, dropped at the
 //! end.
 //!
@@ -29,8 +30,9 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::pgwire::{self, Statement};
+use super::postgres_group;
 use super::server::{self, Restartable, Served, Server, SocketDir, WatcherStopper};
-use super::{Conflict, FileStock, Leases, Reading, Service, Stock, Store, Transactions};
+use super::{Conflict, FileStock, Indeterminate, Leases, Reading, Service, Stock, Store, Transactions};
 use crate::checker::FinalStock;
 use crate::checker::RecordedSale;
 use crate::history::{Recorder, Role};
@@ -41,9 +43,11 @@ use crate::sys::process::Signal;
 /// The package that holds the server's binaries.
 const PACKAGE: &str = "postgresql";
 /// The superuser the throwaway server is made with.
-const USER: &str = "sim";
+pub(super) const USER: &str = "sim";
 /// How long a throwaway server may take to accept connections.
 const READY_LIMIT: Duration = Duration::from_secs(60);
+/// The port in the name of a single throwaway server's socket.
+const PORT: u16 = 5432;
 /// The environment variable that names the folder of `initdb` and `postgres`, instead of
 /// looking for them.
 pub const BIN_VARIABLE: &str = "SIM_POSTGRES_BIN";
@@ -60,7 +64,7 @@ impl Store for PostgresStore {
     fn disk_need(&self, scenario: &Scenario) -> u64 {
         match scenario.stock.url {
             Some(_) => 0,
-            None => THROWAWAY_DATA,
+            None => THROWAWAY_DATA * (1 + scenario.stock.replicas as u64),
         }
     }
 
@@ -71,7 +75,7 @@ impl Store for PostgresStore {
             crate::sys::clock::now_ns() % 1_000_000_007
         );
         let workers = super::connections(scenario);
-        let service = match &scenario.stock.url {
+        let service: Box<dyn Service> = match &scenario.stock.url {
             Some(url) => {
                 let mut client = Client::connect(url, NoTls).map_err(|e| {
                     anyhow::anyhow!(
@@ -81,9 +85,9 @@ impl Store for PostgresStore {
                     )
                 })?;
                 check_connections(&mut client, workers, &format!("the server at {}", mask_password(url)))?;
-                Served::users(url.clone(), name, forget)
+                Box::new(Served::users(url.clone(), name, forget))
             }
-            None => throwaway(out, name, workers, scenario.faults.kill_store)?,
+            None => throwaway(out, name, workers, scenario)?,
         };
         let mut client = connect(service.url())?;
         client
@@ -96,7 +100,7 @@ impl Store for PostgresStore {
                 n = service.name()
             ))
             .map_err(|e| anyhow::anyhow!("making sim's tables: {}", describe(&e)))?;
-        Ok(Box::new(service))
+        Ok(service)
     }
 
     fn prepare(&self, plan: &TrialPlan) -> io::Result<Box<dyn Fixture>> {
@@ -128,6 +132,7 @@ impl Store for PostgresStore {
             url: super::url(plan),
             name: plan.store_name.clone(),
             deadline_ms: plan.deadline_ms,
+            reconnect: plan.reconnect,
         };
         let (client, statements) = session.connect()?;
         Ok(Box::new(Row {
@@ -138,6 +143,7 @@ impl Store for PostgresStore {
             advisory_key: advisory_key(&plan.store_name),
             session,
             cut_off: false,
+            last_ticket: i64::MAX,
         }))
     }
 
@@ -168,40 +174,103 @@ fn check_connections(client: &mut Client, workers: u64, server: &str) -> Result<
     Ok(())
 }
 
-/// Starts a throwaway server for the run.
-fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result<Served> {
-    let bin = binaries()?;
-    let run_as = server::run_as("postgres", PACKAGE)?;
-    let socket = SocketDir::make("pg", run_as)?;
-    // Absolute: the server's programs run in `/`, where a relative --out means nothing.
-    let home = std::path::absolute(out.join("server")).with_context(|| format!("finding {}", out.display()))?;
-    std::fs::create_dir_all(&home).with_context(|| format!("making {}", home.display()))?;
-    // The data folder belongs in the output; a `postgres` user that cannot reach it (an
-    // output folder under /root, a private temporary folder) gets it beside the socket.
-    let data = match server::reachable(&home, run_as) {
-        true => home.join("postgres"),
-        false => socket.0.join("data"),
-    };
-    if data.exists() {
-        std::fs::remove_dir_all(&data).with_context(|| format!("removing the earlier run's {}", data.display()))?;
-    }
-    server::make_private_dir(&data, run_as).with_context(|| format!("making {}", data.display()))?;
-    let mut initdb = Command::new(bin.join("initdb"));
-    initdb
-        .arg("-D")
-        .arg(&data)
-        .args(["-A", "trust", "-N", "--no-locale", "-E", "UTF8", "-U", USER]);
-    if let Err(e) = server::run_to_end(initdb, run_as, &home.join("initdb.log")) {
-        // Half a data folder is of no use to anyone: its log says what went wrong.
-        let _ = std::fs::remove_dir_all(&data);
-        return Err(e.context("making the throwaway PostgreSQL server"));
+/// Where a run's throwaway servers live: their programs, the user they run as, their socket
+/// folder, the folder of their logs, and the folder their data folders go in.
+#[derive(Clone)]
+pub(super) struct Home {
+    pub bin: PathBuf,
+    pub run_as: Option<server::RunAs>,
+    /// The socket folder, which the [`SocketDir`] made with the home removes.
+    pub socket: PathBuf,
+    pub logs: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Home {
+    /// Makes the folders of `out`'s throwaway servers, whose programs are `programs`; the
+    /// socket folder is removed when the [`SocketDir`] is dropped.
+    fn make(out: &Path, programs: &[&str]) -> Result<(Home, SocketDir)> {
+        let bin = binaries(programs)?;
+        let run_as = server::run_as("postgres", PACKAGE)?;
+        let socket = SocketDir::make("pg", run_as)?;
+        // Absolute: the server's programs run in `/`, where a relative --out means nothing.
+        let logs = std::path::absolute(out.join("server")).with_context(|| format!("finding {}", out.display()))?;
+        std::fs::create_dir_all(&logs).with_context(|| format!("making {}", logs.display()))?;
+        // The data folders belong in the output; a `postgres` user that cannot reach it (an
+        // output folder under /root, a private temporary folder) gets them beside the socket.
+        let data = match server::reachable(&logs, run_as) {
+            true => logs.clone(),
+            false => socket.0.clone(),
+        };
+        let home = Home {
+            bin,
+            run_as,
+            socket: socket.0.clone(),
+            logs,
+            data,
+        };
+        Ok((home, socket))
     }
 
+    /// Makes the empty data folder `data`, removing one an earlier run left.
+    pub fn fresh_data(&self, data: &Path) -> Result<()> {
+        if data.exists() {
+            std::fs::remove_dir_all(data).with_context(|| format!("removing the earlier run's {}", data.display()))?;
+        }
+        server::make_private_dir(data, self.run_as).with_context(|| format!("making {}", data.display()))
+    }
+
+    /// Runs `program` of the server's (`initdb`, `pg_basebackup`, `pg_ctl`) to its end, as
+    /// the server's user, its output in `log` of the logs' folder.
+    pub fn run(&self, program: &str, args: &[&std::ffi::OsStr], log: &str) -> Result<()> {
+        let mut command = Command::new(self.bin.join(program));
+        command.args(args);
+        server::run_to_end(command, self.run_as, &self.logs.join(log))
+    }
+
+    /// A new cluster in `data` (`initdb`), whose superuser is sim's.
+    fn initdb(&self, data: &Path) -> Result<()> {
+        self.fresh_data(data)?;
+        let args = ["-D".as_ref(), data.as_os_str()]
+            .into_iter()
+            .chain(["-A", "trust", "-N", "--no-locale", "-E", "UTF8", "-U", USER].map(std::ffi::OsStr::new))
+            .collect::<Vec<_>>();
+        if let Err(e) = self.run("initdb", &args, "initdb.log") {
+            // Half a data folder is of no use to anyone: its log says what went wrong.
+            let _ = std::fs::remove_dir_all(data);
+            return Err(e.context("making the throwaway PostgreSQL server"));
+        }
+        Ok(())
+    }
+
+    /// The server on `data`, answering on its socket `port` with `settings`, its output in
+    /// `log` of the logs' folder.
+    pub fn spawn(&self, data: &Path, port: u16, settings: &[String], log: &str) -> Result<Server> {
+        let mut postgres = Command::new(self.bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(data)
+            .arg("-k")
+            .arg(&self.socket)
+            .args(["-p", &port.to_string()]);
+        for setting in settings {
+            postgres.arg("-c").arg(setting);
+        }
+        Server::spawn(postgres, self.run_as, &self.logs.join(log), Signal::INT).context("starting PostgreSQL")
+    }
+
+    /// The url of the server on socket `port`.
+    pub fn url(&self, port: u16) -> String {
+        format!("host={} port={port} user={USER} dbname=postgres", self.socket.display())
+    }
+}
+
+/// The settings of a throwaway server for `workers` connections; `durable` when what it
+/// acknowledged must survive its kill.
+fn settings(workers: u64, durable: bool) -> Vec<String> {
     let max_connections = (workers + 10).max(100);
-    // A throwaway server: what it holds is lost with it anyway, unless it is to be killed
-    // and started again, when what it acknowledged must survive.
-    let durable = if kill_store { "on" } else { "off" };
-    let settings = vec![
+    let durable = if durable { "on" } else { "off" };
+    vec![
         "listen_addresses=".to_string(),
         format!("max_connections={max_connections}"),
         format!("fsync={durable}"),
@@ -209,32 +278,58 @@ fn throwaway(out: &Path, name: String, workers: u64, kill_store: bool) -> Result
         // Its dynamic shared memory in the data folder, not /dev/shm: nothing outside it.
         "dynamic_shared_memory_type=mmap".into(),
         "unix_socket_permissions=0700".into(),
-    ];
-    let log = home.join("postgres.log");
-    let url = format!("host={} user={USER} dbname=postgres", socket.0.display());
-    let (program, data_dir, socket_dir, ready_url) =
-        (bin.join("postgres"), data.clone(), socket.0.clone(), url.clone());
+    ]
+}
+
+/// Waits until the server on `url` answers, unless it exits first.
+pub(super) fn await_answer(process: &mut Server, url: &str, log: &Path) -> Result<Client> {
+    server::await_ready(process, READY_LIMIT, log, || {
+        Client::connect(url, NoTls).map_err(|e| anyhow::anyhow!("connecting: {}", describe(&e)))
+    })
+}
+
+/// Starts the run's throwaway servers: one, or a primary with `replicas` standbys.
+fn throwaway(out: &Path, name: String, workers: u64, scenario: &Scenario) -> Result<Box<dyn Service>> {
+    let replicas = scenario.stock.replicas;
+    let programs: &[&str] = match replicas {
+        0 => &["initdb", "postgres"],
+        _ => &["initdb", "postgres", "pg_basebackup", "pg_ctl"],
+    };
+    let (home, socket) = Home::make(out, programs)?;
+    let data = home.data.join(match replicas {
+        0 => "postgres".to_string(),
+        _ => format!("postgres-{}", postgres_group::PRIMARY),
+    });
+    home.initdb(&data)?;
+    let data_kept = data.clone();
+    // A throwaway server: what it holds is lost with it anyway, unless it is to be killed
+    // and started again, when what it acknowledged must survive.
+    let settings = settings(workers, scenario.faults.kill_store);
+    if replicas > 0 {
+        let shape = postgres_group::Shape {
+            replicas,
+            synchronous: scenario.stock.synchronous,
+            settings,
+        };
+        return Ok(Box::new(postgres_group::Standbys::start(home, socket, shape, name)?));
+    }
+    let url = home.url(PORT);
+    let ready_url = url.clone();
     let start = move || -> Result<Server> {
-        await_old_backends(&data_dir);
-        let mut postgres = Command::new(&program);
-        postgres.arg("-D").arg(&data_dir).arg("-k").arg(&socket_dir);
-        for setting in &settings {
-            postgres.arg("-c").arg(setting);
-        }
-        let mut process = Server::spawn(postgres, run_as, &log, Signal::INT).context("starting PostgreSQL")?;
-        server::await_ready(&mut process, READY_LIMIT, &log, || {
-            Client::connect(&ready_url, NoTls).map_err(|e| anyhow::anyhow!("connecting: {}", describe(&e)))
-        })
-        .context("starting the throwaway PostgreSQL server")?;
+        await_old_backends(&data);
+        let mut process = home.spawn(&data, PORT, &settings, "postgres.log")?;
+        await_answer(&mut process, &ready_url, &home.logs.join("postgres.log"))
+            .context("starting the throwaway PostgreSQL server")?;
         Ok(process)
     };
-    Ok(Served::throwaway(
+    let kept = data_kept.clone();
+    Ok(Box::new(Served::throwaway(
         url,
         name,
         Restartable::new(Box::new(start))?,
         socket,
-        Some(data),
-    ))
+        Some(kept),
+    )))
 }
 
 /// Waits until no process of a killed server is attached to its System V interlock segment
@@ -265,14 +360,14 @@ fn await_old_backends(data: &Path) {
 
 /// The folder of `initdb` and `postgres`: `SIM_POSTGRES_BIN`, the newest Debian install, or
 /// `PATH`.
-fn binaries() -> Result<PathBuf> {
-    let programs = ["initdb", "postgres"];
+fn binaries(programs: &[&str]) -> Result<PathBuf> {
+    let named = programs.join(", ");
     if let Some(dir) = std::env::var_os(BIN_VARIABLE) {
         let dir = PathBuf::from(dir);
         return match programs.iter().all(|p| dir.join(p).is_file()) {
             true => Ok(dir),
             false => bail!(missing(&format!(
-                "{BIN_VARIABLE}={} holds no initdb and postgres",
+                "{BIN_VARIABLE}={} does not hold all of {named}",
                 dir.display()
             ))),
         };
@@ -287,8 +382,8 @@ fn binaries() -> Result<PathBuf> {
             .map(|v| v.to_string_lossy().into_owned());
         std::cmp::Reverse(version.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0))
     });
-    server::find_binaries(versions, &programs)
-        .ok_or_else(|| anyhow::anyhow!(missing("initdb and postgres are not installed")))
+    server::find_binaries(versions, programs)
+        .ok_or_else(|| anyhow::anyhow!(missing(&format!("{named} are not all installed"))))
 }
 
 fn missing(what: &str) -> String {
@@ -347,6 +442,10 @@ struct Session {
     url: String,
     name: String,
     deadline_ms: u64,
+    /// A lost primary is found again (a multi-host url with
+    /// `target_session_attrs=read-write`) for the next purchase, and the purchase it was
+    /// lost in is indeterminate.
+    reconnect: bool,
 }
 
 impl Session {
@@ -403,6 +502,9 @@ impl Session {
             ))?,
             give_back: prepare(format!("UPDATE {n}_lease SET holder = 0 WHERE id = 1 AND holder = $1"))?,
             lock_advisory: prepare("SELECT pg_advisory_xact_lock($1::bigint)".into())?,
+            lowest_sale: prepare(format!(
+                "SELECT coalesce(min(ticket), 0) FROM {n}_sales WHERE worker = $1::text AND idx = $2::int"
+            ))?,
         };
         Ok((client, statements))
     }
@@ -420,6 +522,8 @@ struct Statements {
     lease_left: Statement,
     give_back: Statement,
     lock_advisory: Statement,
+    /// The lowest ticket the store's record holds as this worker's.
+    lowest_sale: Statement,
 }
 
 /// A worker's connection to the stock row.
@@ -433,12 +537,17 @@ struct Row {
     /// The server ended the session (its idle-in-transaction timeout): connect again before
     /// the next try.
     cut_off: bool,
+    /// The last ticket a one-step decrement sold it: the lowest, as the stock only falls.
+    last_ticket: i64,
 }
 
 impl Row {
     /// Notes a session the server ended, for `rollback` to connect again.
     fn noting<T>(&mut self, result: Result<T, pgwire::Error>) -> io::Result<T> {
         result.map_err(|e| {
+            if self.session.reconnect && lost_primary(&e) {
+                return self.lost(e);
+            }
             // Before COMMIT, a session the server ended (idle in its transaction too long)
             // committed nothing: a conflict, retried on a new connection.
             if e.is_closed() || e.code() == Some(SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT.code()) {
@@ -448,6 +557,68 @@ impl Row {
             to_io(e)
         })
     }
+}
+
+impl Row {
+    /// The error of a statement that lost the primary: connects again, through the url, to
+    /// the primary found now (trying until the trial's deadline), and tells the purchase as
+    /// indeterminate: the statement may have committed.
+    fn lost(&mut self, e: pgwire::Error) -> io::Error {
+        let until = std::time::Instant::now() + Duration::from_millis(self.session.deadline_ms);
+        while std::time::Instant::now() < until {
+            if let Ok((client, statements)) = self.session.connect() {
+                (self.client, self.statements, self.cut_off) = (client, statements, false);
+                break;
+            }
+            // Each try forks a backend on every standby it asks: not too often.
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Indeterminate::error(format!("the primary was lost: {e}"), None)
+    }
+
+    /// A decrement left indeterminate by a lost primary, with what it found if the primary
+    /// found since holds it: its record then has a ticket of this worker's below the last
+    /// one it was told (the stock only falls, and the worker sold nothing since), which the
+    /// lost decrement sold. Its purchase stays indeterminate, the buyer never told; the
+    /// checker knows the value it wrote, which later reads find.
+    fn found_after_loss(&mut self, error: io::Error) -> io::Error {
+        if !super::is_indeterminate(&error) {
+            return error;
+        }
+        let lowest: Result<i64, _> = self
+            .client
+            .query_one(&self.statements.lowest_sale, &[&self.worker, &self.index]);
+        match lowest {
+            Ok(ticket) if ticket > 0 && ticket < self.last_ticket => {
+                self.last_ticket = ticket;
+                Indeterminate::error(
+                    format!("{error}; the new primary's record holds its sale of ticket {ticket}"),
+                    Some(ticket),
+                )
+            }
+            _ => error,
+        }
+    }
+
+    /// The error of a statement outside `noting`: a lost primary, or the store's error.
+    fn failed(&mut self, e: pgwire::Error) -> io::Error {
+        match self.session.reconnect && lost_primary(&e) {
+            true => self.lost(e),
+            false => to_io(e),
+        }
+    }
+}
+
+/// Whether a statement's error leaves a buyer without the primary: the connection is gone,
+/// or the server shuts down, or takes no writes.
+fn lost_primary(e: &pgwire::Error) -> bool {
+    let gone = [
+        SqlState::READ_ONLY_SQL_TRANSACTION,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+    ];
+    e.is_closed() || gone.iter().any(|c| e.code() == Some(c.code()))
 }
 
 impl Stock for Row {
@@ -474,16 +645,27 @@ impl Stock for Row {
                 &self.statements.compare_and_set,
                 &[&new, &expected, &self.worker, &self.index],
             )
-            .map_err(to_io)?;
+            .map_err(|e| self.failed(e))?;
         Ok(updated == 1)
     }
 
     fn decrement_if_positive(&mut self) -> io::Result<i64> {
-        let ticket = self
+        let result = self
             .client
-            .query_opt(&self.statements.decrement, &[&self.worker, &self.index])
-            .map_err(to_io)?;
-        Ok(ticket.unwrap_or(0))
+            .query_opt(&self.statements.decrement, &[&self.worker, &self.index]);
+        match result {
+            Ok(ticket) => {
+                let ticket = ticket.unwrap_or(0);
+                if ticket > 0 {
+                    self.last_ticket = ticket;
+                }
+                Ok(ticket)
+            }
+            Err(e) => {
+                let error = self.failed(e);
+                Err(self.found_after_loss(error))
+            }
+        }
     }
 
     fn fenced_write(&mut self, value: i64, token: u64) -> io::Result<bool> {
@@ -493,7 +675,7 @@ impl Stock for Row {
                 &self.statements.fenced_write,
                 &[&value, &(token as i64), &self.worker, &self.index],
             )
-            .map_err(to_io)?;
+            .map_err(|e| self.failed(e))?;
         Ok(updated == 1)
     }
 
@@ -514,11 +696,14 @@ impl Leases for Row {
                 &self.statements.take_lease,
                 &[&(holder as i32), &(lease_ms.max(1) as f64)],
             )
-            .map_err(to_io)?;
+            .map_err(|e| self.failed(e))?;
         if let Some(token) = granted {
             return Ok(Ok(token as u64));
         }
-        let left: Option<f64> = self.client.query_one(&self.statements.lease_left, &[]).map_err(to_io)?;
+        let left: Option<f64> = self
+            .client
+            .query_one(&self.statements.lease_left, &[])
+            .map_err(|e| self.failed(e))?;
         Ok(Err(Duration::from_secs_f64(left.unwrap_or(0.0).max(0.0) / 1e3)))
     }
 
@@ -526,7 +711,7 @@ impl Leases for Row {
         self.client
             .execute(&self.statements.give_back, &[&(holder as i32)])
             .map(drop)
-            .map_err(to_io)
+            .map_err(|e| self.failed(e))
     }
 }
 
@@ -553,6 +738,7 @@ impl Transactions for Row {
     fn commit(&mut self) -> io::Result<()> {
         // A connection lost here leaves the outcome unknown: not a conflict to retry.
         match self.client.batch_execute("COMMIT") {
+            Err(e) if self.session.reconnect && lost_primary(&e) => Err(self.lost(e)),
             Err(e) if e.is_closed() => Err(io::Error::other(format!(
                 "the connection closed during COMMIT, whose outcome is unknown: {e}"
             ))),
@@ -571,7 +757,7 @@ impl Transactions for Row {
 }
 
 /// The server's error in one line: its message and SQLSTATE, or what failed on the way.
-fn describe(e: &postgres::Error) -> String {
+pub(super) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => {

@@ -167,6 +167,34 @@ pub fn kill_group(pgid: u32, signal: Signal) -> bool {
     to_pid(pgid).is_some_and(|group| rustix::process::kill_process_group(group, signal).is_ok())
 }
 
+/// Every descendant of `pid` now: its children, theirs, and so on, as `/proc` tells each
+/// process's parent.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let child: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                    // `pid (comm) state ppid …`: the name may hold spaces and parentheses.
+                    let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+                    Some((child, parent))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![pid];
+    let mut at = 0;
+    while at < found.len() {
+        let parent = found[at];
+        found.extend(parents.iter().filter(|&&(_, p)| p == parent).map(|&(c, _)| c));
+        at += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// Whether no process numbered `pid` exists (`kill` with signal 0 says `ESRCH`); `false` when
 /// one does, also another user's, or when it cannot be told (pid 0).
 pub fn is_gone(pid: u32) -> bool {

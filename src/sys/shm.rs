@@ -244,6 +244,16 @@ pub fn sysv_attached(shmid: i32) -> Option<u64> {
     found.then_some(stat.shm_nattch as u64)
 }
 
+/// Removes the System V shared memory segment `shmid` (`IPC_RMID`): what a server killed
+/// outright leaves behind, once no process is attached to it.
+pub fn sysv_remove(shmid: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID reads no buffer: a null one is what it takes.
+    match unsafe { libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
