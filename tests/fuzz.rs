@@ -206,6 +206,7 @@ proptest! {
             deadline_hit: deadline,
             sales_record: None,
             clock_uncertainty_ns: 0,
+            failover_ns: None,
         };
         let c = checker::check(&history, &facts);
         prop_assert_eq!(c.attempts, c.sold + c.sold_out + c.unreadable + c.fenced + c.gave_up + c.indeterminate);

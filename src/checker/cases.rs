@@ -165,6 +165,8 @@ pub struct Cases {
     pub lost_acknowledged: Vec<LostAcknowledged>,
     /// Purchases sold twice under one idempotency key.
     pub duplicate_sales: Vec<DuplicateSale>,
+    /// When the store's primary was killed in a failover, ns after the gate, if it was.
+    pub failover_ns: Option<u64>,
 }
 
 /// The last moment anything of the trial was recorded.
@@ -414,6 +416,7 @@ pub fn all(history: &History, judged: &Judged, facts: &Facts) -> Cases {
         order_violations: order_violations(history, judged),
         lost_acknowledged: lost_acknowledged(history, judged),
         duplicate_sales: duplicate_sales(history, judged),
+        failover_ns: facts.failover_ns,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Facts {
     /// trial (0 for a history from elsewhere unless told): the real-time order takes sales
     /// closer than this as concurrent.
     pub clock_uncertainty_ns: u64,
+    /// When the store's primary was killed in a failover, ns after the gate, if it was: a
+    /// ticket lost with it and sold again is told as lost in the failover.
+    pub failover_ns: Option<u64>,
 }
 
 impl Facts {
@@ -47,6 +50,7 @@ impl Facts {
             deadline_hit: false,
             sales_record: None,
             clock_uncertainty_ns: 0,
+            failover_ns: None,
         }
     }
 }
@@ -951,6 +955,49 @@ mod tests {
         // Nor one recorded under the buyer's name with the ticket it was told.
         let c = check(&h, &with(vec![sale(1, 2), sale(0, 1)]));
         assert_eq!(c.lost_acknowledged, 2);
+    }
+
+    #[test]
+    fn a_ticket_lost_in_a_failover_and_sold_again_is_told_as_both() {
+        // Buyer 0 is told it bought ticket 2; the primary is killed at 8 µs and its successor
+        // never had that sale; buyer 1 buys ticket 2 again from it.
+        let h = History {
+            workers: buyers(2),
+            ops: vec![purchase(0, 0, 5 * US, 2), purchase(1, 10 * US, 15 * US, 2)],
+        };
+        let record = vec![RecordedSale {
+            worker: "buyer".into(),
+            index: 1,
+            ticket: 2,
+        }];
+        let facts = |failover_ns| Facts {
+            sales_record: Some(record.clone()),
+            failover_ns,
+            ..facts(2, 1)
+        };
+        let c = check(&h, &facts(Some(8 * US)));
+        assert_eq!((c.duplicate_tickets, c.lost_acknowledged), (1, 1));
+        let resold: Vec<&str> = c
+            .anomalies
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::DuplicateTicket)
+            .map(|a| a.text.as_str())
+            .collect();
+        assert_eq!(
+            resold,
+            [
+                "ticket 2 was sold to buyer 0 at 0.005 ms, lost in the failover at 0.008 ms, and sold again to buyer 1 at 0.015 ms"
+            ]
+        );
+        // Without a failover, the same two sales are a plain duplicate.
+        let c = check(&h, &facts(None));
+        assert!(
+            c.anomalies
+                .iter()
+                .any(|a| a.kind == AnomalyKind::DuplicateTicket && a.text.contains("both sold ticket 2")),
+            "{:?}",
+            c.anomalies
+        );
     }
 
     #[test]

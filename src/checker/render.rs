@@ -11,7 +11,11 @@ const SHOWN: usize = 6;
 
 /// The anomalies of a trial, earliest first.
 pub fn anomalies(history: &History, cases: &Cases) -> Vec<Anomaly> {
-    let names = Names { history };
+    let names = Names {
+        history,
+        lost: cases.lost_acknowledged.iter().map(|l| l.op).collect(),
+        failover_ns: cases.failover_ns,
+    };
     let mut out = Vec::new();
     if let Some(d) = &cases.deadlock {
         out.push(names.deadlock(d));
@@ -113,6 +117,10 @@ pub fn anomalies(history: &History, cases: &Cases) -> Vec<Anomaly> {
 /// Names processes and writes the sentences.
 struct Names<'a> {
     history: &'a History,
+    /// The sales the store's record lost, though their buyers were told of them.
+    lost: std::collections::HashSet<usize>,
+    /// When the store's primary was killed in a failover, if it was.
+    failover_ns: Option<u64>,
 }
 
 impl Names<'_> {
@@ -249,7 +257,9 @@ impl Names<'_> {
         } else {
             vec![time(&group[0]), time(&group[k - 1])]
         };
-        let text = if k == 2 {
+        let text = if let Some(text) = self.resold(d) {
+            text
+        } else if k == 2 {
             format!(
                 "{who} both read {ticket} (at {} ms and {} ms) and both sold ticket {ticket}",
                 times[0], times[1]
@@ -271,6 +281,29 @@ impl Names<'_> {
             at_ns: d.at_ns(),
             text,
         }
+    }
+
+    /// A ticket sold twice whose first sale the failover lost, the second made after the
+    /// kill: "ticket 4117 was sold to buyer 2 at 210.4 ms, lost in the failover at 300.9 ms,
+    /// and sold again to buyer 0 at 311.2 ms".
+    fn resold(&self, d: &cases::DuplicateTicket) -> Option<String> {
+        let killed = self.failover_ns?;
+        let [(_, first), (_, again)] = d.receipts[..] else {
+            return None;
+        };
+        let ops = &self.history.ops;
+        let (told, resold) = (ops[first].end()?, ops[again].end()?);
+        (self.lost.contains(&first) && told <= killed && ops[again].start > killed).then(|| {
+            format!(
+                "ticket {} was sold to {} at {}, lost in the failover at {}, and sold again to {} at {}",
+                d.ticket,
+                self.label(first),
+                ms(told),
+                ms(killed),
+                self.label(again),
+                ms(resold)
+            )
+        })
     }
 
     /// Names the processes of `shown` ops, of `total`: "buyers 7 and 12", "buyer 3, seller 0

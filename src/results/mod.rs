@@ -97,6 +97,11 @@ impl TrialResult {
             deadline_hit: self.ended_ns.is_some() || self.check.verdict == Verdict::Deadlock,
             sales_record: None,
             clock_uncertainty_ns: self.check.clock_uncertainty_ns,
+            failover_ns: self
+                .faults
+                .iter()
+                .find(|f| f.kind == crate::plan::notice::FaultKind::KillPrimary)
+                .map(|f| f.at_ns),
         }
     }
 

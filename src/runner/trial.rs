@@ -564,6 +564,10 @@ fn facts(t: &TrialSetup, dir: &Path, plan: &TrialPlan, faults: &[FaultEvent], en
         deadline_hit: ending == Ending::Deadline,
         sales_record: store::read_sales(dir)?,
         clock_uncertainty_ns: 0, // measured before the gate, and filled in by the caller
+        failover_ns: faults
+            .iter()
+            .find(|f| f.kind == FaultKind::KillPrimary)
+            .map(|f| f.at_ns),
     })
 }
 
