@@ -119,7 +119,7 @@ fn report_of_one(run: &Run, strategy: &str, trial: &Value, at: &Path) -> String 
 fn every_shipped_scenario_is_drawn_as_counted_and_survives_the_trip_through_json_lines() {
     let scratch = tempfile::tempdir().unwrap();
     let checked = std::sync::atomic::AtomicUsize::new(0);
-    each_in_parallel(shipped(), 3, |name| {
+    each_in_parallel(shipped(), 2, |name| {
         let scratch = scratch.path().join(&name);
         std::fs::create_dir(&scratch).unwrap();
         let run = run_shipped(&name, &["--trials", "1"]);

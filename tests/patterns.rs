@@ -120,7 +120,7 @@ fn every_shipped_scenario_meets_its_expectations() {
         .collect();
     names.sort();
     assert!(names.len() >= 15, "{names:?}");
-    each_in_parallel(names, 3, |name| {
+    each_in_parallel(names, 2, |name| {
         let run = run_shipped(&name, &["--trials", "2"]);
         assert_eq!(run.code(), 0, "{name}: {}{}", run.stdout(), run.stderr());
         assert!(

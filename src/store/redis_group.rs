@@ -174,7 +174,7 @@ impl Group {
             .with_context(|| format!("starting Redis server {i} of the group"))?;
             group.nodes.push(process);
         }
-        await_replicas(&wiring.ports[1..])?;
+        await_replicas(&wiring.ports[1..], home)?;
         await_streaming(wiring.ports[0], wiring.ports.len() - 1)?;
         if !wiring.sentinels.is_empty() {
             group.start_sentinels(program, home, wiring)?;
@@ -244,17 +244,28 @@ fn await_streaming(port: u16, replicas: usize) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the link of each replica on `ports` to its primary is up.
-fn await_replicas(ports: &[u16]) -> Result<()> {
+/// Waits until the link of each replica on `ports` (the group's nodes from 1 on, each with
+/// its folder in `home`) to its primary is up.
+fn await_replicas(ports: &[u16], home: &Path) -> Result<()> {
     let until = Instant::now() + READY_LIMIT;
-    for &port in ports {
+    for (i, &port) in ports.iter().enumerate() {
         loop {
             let info: String = redis::cmd("INFO").arg("replication").query(&mut direct(port)?)?;
             if info.contains("master_link_status:up") {
                 break;
             }
             if Instant::now() > until {
-                bail!("the replica on port {port} never caught up with its primary; see its redis.log");
+                // The log is gone with the run's folder: its last lines go in the message.
+                let log = std::fs::read_to_string(home.join(format!("redis-{}", i + 1)).join("redis.log"))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                bail!(
+                    "the replica on port {port} never caught up with its primary within {} s; \
+                     the last lines of its redis.log:\n{}",
+                    READY_LIMIT.as_secs(),
+                    tail.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
