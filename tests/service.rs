@@ -254,6 +254,40 @@ fn ctrl_c_leaves_no_service_process() {
 }
 
 #[test]
+fn ctrl_c_while_waiting_for_a_service_to_be_ready_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("never-ready.toml");
+    let text = r#"
+strategy = "v"
+[stock]
+store = "service"
+initial = 20
+[service.v]
+start = "python3 -c 'import time; time.sleep(600)' {dir}"
+url = "http://127.0.0.1:{port}"
+ready_ms = 60000
+"#;
+    std::fs::write(&scenario, text).unwrap();
+    let mut sim = common::run_in_background(&scenario, dir.path());
+    let out = dir.path().join("out");
+    let needle = out.display().to_string();
+    assert!(
+        wait_until(Duration::from_secs(30), || processes_mentioning(&needle)
+            .iter()
+            .any(|p| p.contains("sleep(600)"))),
+        "the service never started"
+    );
+    let asked = std::time::Instant::now();
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
+    let status = sim.wait().unwrap();
+    // Well before ready_ms's 60 s.
+    assert!(asked.elapsed() < Duration::from_secs(20), "{:?}", asked.elapsed());
+    assert_eq!(status.code(), Some(130));
+    none_left(&out);
+}
+
+#[test]
 fn a_killed_runner_leaves_no_service_process() {
     let dir = tempfile::tempdir().unwrap();
     let mut sim = long_run(dir.path());

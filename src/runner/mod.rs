@@ -105,6 +105,7 @@ impl Interrupts {
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::low_level::pipe::register(signal, signal_end.try_clone()?)?;
         }
+        crate::sys::process::note_interrupts()?;
         Ok(Interrupts { wake })
     }
 
@@ -293,7 +294,13 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
             Ok(Some(trial)) => ran.push(trial),
             // Nothing half-made stays: the unfinished trial's folder goes (its workers are
             // gone by now), the finished stay.
+            // A trial whose set-up a Ctrl-C cut short (a service still not ready) was
+            // interrupted, not failed.
             Ok(None) => {
+                let _ = std::fs::remove_dir_all(out.join(&rel));
+                end = RunEnd::Interrupted;
+            }
+            Err(_) if crate::sys::process::interrupted() => {
                 let _ = std::fs::remove_dir_all(out.join(&rel));
                 end = RunEnd::Interrupted;
             }

@@ -319,6 +319,9 @@ impl Shops {
         let until = Instant::now() + limit;
         let mut last;
         loop {
+            if crate::sys::process::interrupted() {
+                bail!("interrupted while waiting for service.{name} to be ready");
+            }
             if let Some(started) = &mut running.started
                 && let Some(status) = started.exited()
             {
