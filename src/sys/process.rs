@@ -245,6 +245,27 @@ pub fn user_ids(name: &str) -> Option<(u32, u32)> {
     }
 }
 
+/// Set once SIGINT or SIGTERM came, when [`note_interrupts`] was called.
+static INTERRUPTED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
+
+/// Notes SIGINT and SIGTERM in a flag that [`interrupted`] reads, beside whatever else
+/// handles them: for loops that wait long (a service's readiness) without the runner's
+/// descriptor to poll.
+pub fn note_interrupts() -> io::Result<()> {
+    let flag = INTERRUPTED.get_or_init(Default::default);
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, std::sync::Arc::clone(flag))?;
+    }
+    Ok(())
+}
+
+/// Whether SIGINT or SIGTERM came since [`note_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED
+        .get()
+        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,25 +311,4 @@ mod tests {
         reader.read_to_string(&mut text).unwrap();
         assert_eq!(text, "handed\n");
     }
-}
-
-/// Set once SIGINT or SIGTERM came, when [`note_interrupts`] was called.
-static INTERRUPTED: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = std::sync::OnceLock::new();
-
-/// Notes SIGINT and SIGTERM in a flag that [`interrupted`] reads, beside whatever else
-/// handles them: for loops that wait long (a service's readiness) without the runner's
-/// descriptor to poll.
-pub fn note_interrupts() -> io::Result<()> {
-    let flag = INTERRUPTED.get_or_init(Default::default);
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, std::sync::Arc::clone(flag))?;
-    }
-    Ok(())
-}
-
-/// Whether SIGINT or SIGTERM came since [`note_interrupts`].
-pub fn interrupted() -> bool {
-    INTERRUPTED
-        .get()
-        .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
 }
