@@ -17,6 +17,7 @@ then answered 503, as a shop whose reply is lost after its commit.
 import argparse
 import json
 import signal
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,11 +117,16 @@ def main():
     parser.add_argument("--ids", action="store_true", help='answer tickets as ids: {"ticket": "seat-57"}')
     parser.add_argument("--reply", choices=("json", "text"), default="json", help="text: answer a sale in plain text")
     parser.add_argument("--token", default="", help="require Authorization: Bearer TOKEN on /buy")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https with this PEM certificate and key")
     args = parser.parse_args()
     Shop.create(args.db)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.args = args
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     # SIGTERM ends the server as Ctrl-C would.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"shop: {args.mode} on 127.0.0.1:{args.port}, database {args.db}", file=sys.stderr, flush=True)

@@ -53,6 +53,7 @@ pub(super) struct RawService {
     pub(super) retries: Option<Spanned<i64>>,
     pub(super) idempotency_header: Option<Spanned<String>>,
     pub(super) headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    pub(super) ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

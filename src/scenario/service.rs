@@ -111,6 +111,10 @@ pub struct ServiceVariant {
     /// variant starts. Their values are never shown or saved.
     #[serde(serialize_with = "masked_headers", default)]
     pub headers: BTreeMap<String, String>,
+    /// PEM certificates an `https://` service's certificate must chain to, instead of the
+    /// public roots: for a service with a certificate of its own making.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl ServiceVariant {
@@ -262,7 +266,37 @@ fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<Ser
         retries: v.number(&r.retries, &field("retries"), 0, 0, 100, "")? as u32,
         idempotency_header: text(&r.idempotency_header, "Idempotency-Key"),
         headers,
+        ca_file: ca_file(v, name, r)?,
     })
+}
+
+/// `ca_file`: for an `https://` url, a file that holds PEM certificates.
+fn ca_file(v: &Validator, name: &str, r: &RawService) -> Result<Option<std::path::PathBuf>, ScenarioError> {
+    let Some(file) = &r.ca_file else {
+        return Ok(None);
+    };
+    let field = format!("service.{name}.ca_file");
+    let refuse = |why: String| Err(v.error(Some(file.span()), &field, why));
+    if !r.url.as_ref().is_some_and(|u| u.get_ref().starts_with("https://")) {
+        return refuse(
+            "names the certificates an https:// service is trusted by, and this variant has no https:// url: \
+             drop ca_file, or give the service an https:// url"
+                .into(),
+        );
+    }
+    let path = std::path::PathBuf::from(file.get_ref());
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Ok(Some(path)),
+        Ok(_) => refuse(format!(
+            "{} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"): give the certificate of the \
+             authority that signed the service's, or the service's own if it signed it itself",
+            path.display()
+        )),
+        Err(e) => refuse(format!(
+            "{} cannot be read ({e}): give the path of a PEM certificate file, from the folder sim runs in",
+            path.display()
+        )),
+    }
 }
 
 /// A variant's way in: `url` or `command`, not both, and no empty command line.

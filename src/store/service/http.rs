@@ -40,11 +40,36 @@ pub enum Http {
 impl Http {
     /// A client of `base` (a url without a trailing '/') that sends `headers` with every
     /// request and gives up on a reply after `timeout`.
-    pub fn new(base: &str, headers: Vec<(String, String)>, timeout: Duration) -> Http {
+    /// With `ca_file`, an `https://` service's certificate must chain to one of the PEM
+    /// certificates that file holds, instead of to the public roots.
+    pub fn new(
+        base: &str,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+        ca_file: Option<&std::path::Path>,
+    ) -> std::io::Result<Http> {
         if let Some(wire) = Wire::new(base, &headers, timeout) {
-            return Http::Plain(Box::new(wire));
+            return Ok(Http::Plain(Box::new(wire)));
+        }
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(file) = ca_file {
+            let pem = std::fs::read(file)?;
+            let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certificates.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{} holds no PEM certificate",
+                    file.display()
+                )));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certificates)));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .max_idle_connections(1)
@@ -52,11 +77,11 @@ impl Http {
             .user_agent("sim")
             .build()
             .into();
-        Http::Agent {
+        Ok(Http::Agent {
             agent,
             base: base.to_string(),
             headers,
-        }
+        })
     }
 
     /// Sends `endpoint` with `body` (none for an empty one) and `extra` headers.

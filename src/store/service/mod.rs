@@ -93,7 +93,7 @@ impl Way {
                 instance.await_ready(Duration::from_millis(variant.ready_ms))?;
                 Way::Command(instance)
             }
-            None => Way::Http(Http::new(url, headers, timeout)),
+            None => Way::Http(Http::new(url, headers, timeout, variant.ca_file.as_deref())?),
         })
     }
 }
@@ -296,7 +296,10 @@ impl Shops {
                 Instance::start(command, &self.log(), timeout)
                     .with_context(|| format!("service.{name}.command: starting {command:?}"))?,
             ),
-            None => Way::Http(Http::new(&url, headers.clone(), timeout)),
+            None => Way::Http(
+                Http::new(&url, headers.clone(), timeout, filled.ca_file.as_deref())
+                    .with_context(|| format!("service.{name}.ca_file"))?,
+            ),
         };
         let mut running = Running {
             name: name.to_string(),
@@ -335,6 +338,13 @@ impl Shops {
                 Way::Http(client) => match client.send(&v.ready, None, &[]) {
                     Reply::Answered { status, .. } if (200..300).contains(&status) => return Ok(()),
                     Reply::Answered { status, body } => last = format!("status {status}: {}", excerpt(&body)),
+                    // A certificate sim does not trust stays untrusted: said at once.
+                    Reply::Lost(why) | Reply::Refused(why) if why.contains("certificate") => bail!(
+                        "service.{name}.url: sim does not trust the certificate of {} ({why}): give \
+                         service.{name}.ca_file, the PEM certificate of the authority that signed it; {}",
+                        mask_password(v.url.as_deref().unwrap_or_default()),
+                        self.tail()
+                    ),
                     Reply::Lost(why) | Reply::Refused(why) => last = why,
                 },
                 Way::Command(instance) => {
