@@ -461,3 +461,43 @@ fn an_https_service_is_bought_from_when_its_authority_is_given_and_refused_at_on
         "{e}"
     );
 }
+
+#[test]
+fn two_runs_of_a_shop_are_compared_variant_by_variant() {
+    // The same variant `v`, locked in one run and racy in the other: every racy trial
+    // oversells (eight buyers read before any writes, 20 ms apart). Five trials a side, so
+    // that Fisher's test can tell 0 of 5 from 5 of 5.
+    let run = |mode: &str| run_scenario(&one_shop(mode, "", "").replace("trials = 1", "trials = 5"), &[]);
+    let (safe, racing) = (run("--mode locked"), run("--mode racy --hold-ms 20"));
+    for r in [&safe, &racing] {
+        assert_eq!(r.code(), 0, "{}{}", r.stdout(), r.stderr());
+    }
+    let compare = |a: &Path, b: &Path| {
+        common::sim()
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .args(["--force", "--fail-if-anomalous"])
+            .output()
+            .unwrap()
+    };
+    let worse = compare(&safe.out, &racing.out);
+    let said = String::from_utf8_lossy(&worse.stdout);
+    assert_eq!(
+        worse.status.code(),
+        Some(1),
+        "{said}{}",
+        String::from_utf8_lossy(&worse.stderr)
+    );
+    assert!(
+        said.contains("regression: v: anomalous trials rose from 0 of 5"),
+        "{said}"
+    );
+    let better = compare(&racing.out, &safe.out);
+    assert_eq!(
+        better.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&better.stdout)
+    );
+}

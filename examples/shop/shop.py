@@ -120,6 +120,9 @@ def main():
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https with this PEM certificate and key")
     args = parser.parse_args()
     Shop.create(args.db)
+    # The standard library's backlog of 5 drops the connections of more buyers that come at
+    # once, and each dropped one waits a second to try again.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.args = args
