@@ -501,3 +501,48 @@ fn two_runs_of_a_shop_are_compared_variant_by_variant() {
         String::from_utf8_lossy(&better.stdout)
     );
 }
+
+#[test]
+fn a_soak_of_a_service_is_judged_as_its_trials_are() {
+    // Two soaks of 1.5 s in an open loop, tickets as ids, every fourth sale answered 503
+    // after its commit and retried: the safe shop replays its answer, the unsafe one sells
+    // again.
+    let variant = |name: &str, mode: &str| {
+        format!(
+            "[service.{name}]\nstart = \"python3 {shop} --port {{port}} --db {{dir}}/{name}.db --mode {mode} --ids --fail-every 4\"\n\
+             url = \"http://127.0.0.1:{{port}}\"\nretries = 3\n",
+            shop = shop()
+        )
+    };
+    let scenario = format!(
+        "trials = 1\nstrategy = [\"safe\", \"unsafe\"]\n[stock]\nstore = \"service\"\ninitial = 100000\n\
+         [buyers]\ncount = 4\nduration_ms = 1500\nrate = 400\n{}{}",
+        variant("safe", "atomic"),
+        variant("unsafe", "retry-unsafe")
+    );
+    let run = run_scenario(&scenario, &[]);
+    assert!(matches!(run.code(), 0 | 1), "{}{}", run.stdout(), run.stderr());
+    for name in ["safe", "unsafe"] {
+        let t = &run.trials(name)[0];
+        assert!(u(&t["sold"]) > 100 && u(&t["retries"]) > 0, "{name}: {t}");
+        // Ids are no stock values: no torn read, no phantom stock, and those checks said so.
+        assert_eq!((u(&t["torn_reads"]), u(&t["phantom_stock"])), (0, 0), "{name}: {t}");
+        assert!(
+            t["not_checkable"].to_string().contains("tickets are ids"),
+            "{name}: {t}"
+        );
+        assert!(
+            t["service_time"]["p50_us"].as_f64().is_some_and(|us| us > 0.0),
+            "{name}: {t}"
+        );
+    }
+    let safe = &run.trials("safe")[0];
+    assert_eq!(
+        (safe["verdict"].as_str(), u(&safe["duplicate_sale"])),
+        (Some("safe"), 0),
+        "{safe}"
+    );
+    let unsafe_ = &run.trials("unsafe")[0];
+    assert!(u(&unsafe_["duplicate_sale"]) > 0, "{unsafe_}");
+    assert_eq!(unsafe_["verdict"], "inconsistent", "{unsafe_}");
+}

@@ -13,7 +13,7 @@ C=${1:-2}
 ROUNDS=${2:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-DIR=$(mktemp -d /tmp/sim-against-wrk.XXXXXX)
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/sim-against-wrk.XXXXXX")
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed "s|DIR|$DIR|g; s|PORT|$PORT|g" "$HERE/nginx.conf" > "$DIR/nginx.conf"
 nginx -c "$DIR/nginx.conf" -e "$DIR/error.log"

@@ -55,6 +55,14 @@ impl Facts {
     }
 }
 
+/// The checks that need tickets to be stock values, said of a history whose tickets are ids.
+pub fn not_checkable_with_ids() -> Vec<String> {
+    ["order_violations", "torn_reads", "phantom_stock"]
+        .iter()
+        .map(|check| format!("{check}: not checkable: tickets are ids"))
+        .collect()
+}
+
 /// One sale as the store recorded it: which worker bought which ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RecordedSale {
@@ -301,10 +309,7 @@ pub fn verdict_of(history: &History, judged: &Judged, cases: &cases::Cases, fact
         clock_uncertainty_ns: facts.clock_uncertainty_ns,
         duplicate_sale: cases.duplicate_sales.len() as u64,
         not_checkable: match history.ops.iter().any(|op| op.id_ticket()) {
-            true => ["order_violations", "torn_reads", "phantom_stock"]
-                .iter()
-                .map(|check| format!("{check}: not checkable: tickets are ids"))
-                .collect(),
+            true => not_checkable_with_ids(),
             false => Vec::new(),
         },
         verdict: Verdict::Safe,

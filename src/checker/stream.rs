@@ -11,6 +11,12 @@
 //! does not look for order violations, which need every purchase at once: a soak's
 //! `order_violations` is always 0. The verdict is the checker's one rule,
 //! [`super::verdict`].
+//!
+//! A service's purchases are judged as a trial's are: tickets that are ids are compared for
+//! duplicates (a set of the ids sold, which grows with the sales) and the checks that need
+//! numbers are not checkable; a retried purchase sold again with another ticket is a
+//! `duplicate_sale` (the same buyer's same key, whose retries follow one another); and the
+//! service time of an open loop's purchases is kept beside their latency.
 
 use super::{RecordedSale, cases, render};
 use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict, verdict};
@@ -42,6 +48,15 @@ pub struct Stream {
     /// The latest completion, ns after the gate.
     last_ns: u64,
     latency: LatencyHistogram,
+    /// An open loop's purchases, from their send to their answer.
+    service_time: LatencyHistogram,
+    /// The tickets sold that are ids, not stock values.
+    ids: std::collections::HashSet<i64>,
+    /// Whether any ticket was an id.
+    id_tickets: bool,
+    /// Each buyer's last sale with an idempotency key: (buyer, key) -> ticket.
+    last_key: std::collections::HashMap<u32, (u64, i64)>,
+    duplicate_sale: u64,
     anomalies: Vec<Anomaly>,
     segments: u64,
 }
@@ -68,6 +83,11 @@ impl Stream {
             again: Vec::new(),
             last_ns: 0,
             latency: LatencyHistogram::default(),
+            service_time: LatencyHistogram::default(),
+            ids: Default::default(),
+            id_tickets: false,
+            last_key: Default::default(),
+            duplicate_sale: 0,
             anomalies: Vec::new(),
             segments: 0,
         }
@@ -87,7 +107,7 @@ impl Stream {
     /// ticket, a torn read, an indeterminate purchase).
     pub fn feed(&mut self, segment: &History) -> bool {
         self.segments += 1;
-        let before = self.duplicates + self.torn_reads + self.indeterminate;
+        let before = self.duplicates + self.torn_reads + self.indeterminate + self.duplicate_sale;
         for op in segment.ops.iter().filter(|op| op.kind == Kind::Purchase) {
             self.attempts += 1;
             if let Some(end) = op.end() {
@@ -95,9 +115,69 @@ impl Stream {
             }
             if let Some(ns) = op.latency() {
                 self.latency.record(ns);
+                if op.planned()
+                    && let (Some(sent), Some(end)) = (op.read(), op.end())
+                {
+                    self.service_time.record(end.saturating_sub(sent));
+                }
             }
             self.retries += op.retries() as u64;
             self.recovered += op.recovered() as u64;
+            let who = || {
+                segment
+                    .workers
+                    .get(op.worker as usize)
+                    .map_or_else(|| "a buyer".to_string(), |w| w.label())
+            };
+            if op.outcome == Outcome::Sold
+                && let (Some(entry), Some(ticket)) = (op.entry(), op.value())
+            {
+                let buyer = segment.workers.get(op.worker as usize).map_or(op.worker, |w| w.index);
+                match self.last_key.insert(buyer, (entry, ticket)) {
+                    Some((key, first)) if key == entry && first != ticket => {
+                        self.duplicate_sale += 1;
+                        self.note(Anomaly {
+                            kind: AnomalyKind::DuplicateSale,
+                            ops: Vec::new(),
+                            at_ns: op.end().unwrap_or(op.start),
+                            text: format!(
+                                "{} was sold ticket {first}, and when the same purchase was sent again with its \
+                                 idempotency key, ticket {ticket} as well (segment {} of the soak): the service \
+                                 sold twice to one retried purchase",
+                                who(),
+                                self.segments
+                            ),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if op.id_ticket() {
+                // An id says nothing of the stock: counted, and compared with the ids sold.
+                self.id_tickets = true;
+                match op.outcome {
+                    Outcome::Sold => {
+                        self.sold += 1;
+                        if let Some(id) = op.value()
+                            && !self.ids.insert(id)
+                        {
+                            self.duplicates += 1;
+                            self.note(Anomaly {
+                                kind: AnomalyKind::DuplicateTicket,
+                                ops: Vec::new(),
+                                at_ns: op.read().unwrap_or(op.start),
+                                text: format!(
+                                    "{} sold ticket {id}, which had already been sold (segment {} of the soak)",
+                                    who(),
+                                    self.segments
+                                ),
+                            });
+                        }
+                    }
+                    outcome => self.count(outcome),
+                }
+                continue;
+            }
             let value = op.value();
             if let Some(v) = value {
                 self.highest = self.highest.max(v);
@@ -131,19 +211,33 @@ impl Stream {
                         }
                     }
                 }
-                Outcome::SoldOut => self.sold_out += 1,
-                Outcome::Unreadable => {
-                    self.unreadable += 1;
-                    self.torn_reads += 1;
-                }
-                Outcome::Fenced => self.fenced += 1,
-                Outcome::GaveUp => self.gave_up += 1,
-                Outcome::Failed => self.failed += 1,
-                Outcome::Pending | Outcome::Unknown => self.indeterminate += 1,
-                _ => {}
+                outcome => self.count(outcome),
             }
         }
-        self.duplicates + self.torn_reads + self.indeterminate > before
+        self.duplicates + self.torn_reads + self.indeterminate + self.duplicate_sale > before
+    }
+
+    /// Counts a purchase that sold nothing.
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::SoldOut => self.sold_out += 1,
+            Outcome::Unreadable => {
+                self.unreadable += 1;
+                self.torn_reads += 1;
+            }
+            Outcome::Fenced => self.fenced += 1,
+            Outcome::GaveUp => self.gave_up += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Pending | Outcome::Unknown => self.indeterminate += 1,
+            _ => {}
+        }
+    }
+
+    /// Keeps `anomaly`, while there is room.
+    fn note(&mut self, anomaly: Anomaly) {
+        if self.anomalies.len() < MAX_ANOMALIES {
+            self.anomalies.push(anomaly);
+        }
     }
 
     /// Marks `ticket` sold; false if it already was.
@@ -189,7 +283,12 @@ impl Stream {
                 p99_us: quantile_us(0.99),
                 max_us: quantile_us(1.0),
             },
-            service_time: None,
+            service_time: (self.service_time.total() > 0).then(|| Latency {
+                p50_us: self.service_time.quantile_us(0.5).unwrap_or(0.0),
+                p90_us: self.service_time.quantile_us(0.9).unwrap_or(0.0),
+                p99_us: self.service_time.quantile_us(0.99).unwrap_or(0.0),
+                max_us: self.service_time.quantile_us(1.0).unwrap_or(0.0),
+            }),
         };
         let check = Check {
             final_stock,
@@ -200,8 +299,11 @@ impl Stream {
             fenced: self.fenced,
             gave_up: self.gave_up,
             failed: self.failed,
-            duplicate_sale: 0,
-            not_checkable: Vec::new(),
+            duplicate_sale: self.duplicate_sale,
+            not_checkable: match self.id_tickets {
+                true => super::not_checkable_with_ids(),
+                false => Vec::new(),
+            },
             retries: self.retries,
             recovered: self.recovered,
             undersold: match final_stock {

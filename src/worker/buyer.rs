@@ -81,23 +81,39 @@ impl Buyer<'_> {
     fn soak(&mut self, plan: &TrialPlan, index: u32, duration: Duration) -> Result<()> {
         let end = Instant::now() + duration;
         let dir = plan.trial_dir.join(history::SEGMENTS_DIR);
+        // The strategy's further records of a purchase (a service's retries) that did not fit
+        // in the segment it was made in: they open the next.
+        let mut over: Vec<Record> = Vec::new();
         for seq in 0.. {
             let part = history::segment_path(&dir, Role::Buyer, index, seq, false);
             let mut segment = Recorder::create(&part, Role::Buyer, index, history::SEGMENT_OPS)
                 .with_context(|| format!("creating the segment {}", part.display()))?;
             segment.ready();
             let close = end.min(Instant::now() + Duration::from_secs(history::SEGMENT_SECONDS));
-            while Instant::now() < close {
+            while let Some(record) = over.pop() {
+                let Some(op) = segment.begin(Kind::Purchase) else {
+                    over.push(record);
+                    break;
+                };
+                *op = record;
+            }
+            while over.is_empty() && Instant::now() < close {
                 let Some(op) = segment.begin(Kind::Purchase) else {
                     break; // full: on to the next
                 };
                 purchase(&mut *self.strategy, &mut *self.stock, op, &mut self.hold)?;
+                while let Some(record) = self.strategy.next_record() {
+                    match segment.begin(Kind::Purchase) {
+                        Some(op) => *op = record,
+                        None => over.insert(0, record),
+                    }
+                }
             }
             segment.finish();
             drop(segment); // sealed
             let sealed = history::segment_path(&dir, Role::Buyer, index, seq, true);
             std::fs::rename(&part, &sealed).with_context(|| format!("closing the segment {}", sealed.display()))?;
-            if Instant::now() >= end {
+            if Instant::now() >= end && over.is_empty() {
                 break;
             }
         }
