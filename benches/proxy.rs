@@ -6,6 +6,9 @@
 //!
 //! - `proxy/direct`: `INCR` round trips straight to the server.
 //! - `proxy/through`: the same through a [`sim::store::proxy::Proxy`] in front of it.
+//! - `proxy/purchase-direct` and `proxy/purchase-through`: a buyer's purchase as the `atomic`
+//!   strategy makes it on Redis (its decrement script, which also records the sale), one
+//!   at a time, straight and through the proxy: the proxy's cost to a buyer.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -64,6 +67,34 @@ fn round_trips(addr: SocketAddr, n: u64) -> Duration {
     started.elapsed()
 }
 
+/// `n` purchases by sim's decrement script on one connection to `addr`.
+fn purchases(addr: SocketAddr, n: u64) -> Duration {
+    let mut con = redis::Client::open(format!("redis://{addr}/"))
+        .and_then(|c| c.get_connection())
+        .expect("a connection");
+    let _: () = redis::cmd("SET")
+        .arg("stock")
+        .arg(1_000_000_000i64)
+        .query(&mut con)
+        .expect("a stock");
+    let script = redis::Script::new(sim::store::redis::DECREMENT);
+    let started = Instant::now();
+    for _ in 0..n {
+        let _: i64 = script
+            .key("stock")
+            .key("sales")
+            .arg("buyer 0")
+            .invoke(&mut con)
+            .expect("an answer");
+    }
+    let took = started.elapsed();
+    let _: () = redis::cmd("DEL")
+        .arg("sales")
+        .query(&mut con)
+        .expect("the sales dropped");
+    took
+}
+
 fn proxy(c: &mut Criterion) {
     let Some(server) = server() else {
         eprintln!("skipping proxy: redis-server does not start (install the Debian package redis-server)");
@@ -82,6 +113,12 @@ fn proxy(c: &mut Criterion) {
     });
     group.bench_function("through", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| round_trips(proxy.addr(), REQUESTS)).sum())
+    });
+    group.bench_function("purchase-direct", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| purchases(server.1, REQUESTS)).sum())
+    });
+    group.bench_function("purchase-through", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| purchases(proxy.addr(), REQUESTS)).sum())
     });
     group.finish();
 }
