@@ -118,6 +118,30 @@ fn waiting_for_a_replica_loses_no_acknowledged_sale_in_a_failover_and_still_sell
     );
 }
 
+#[test]
+fn a_primary_that_needs_its_replicas_refuses_sales_while_they_are_cut_off() {
+    require_redis();
+    // min-replicas-to-write 1: the primary takes writes only while a replica acknowledges
+    // it, which neither does for the 300 ms they are cut off; the promoted one keeps the
+    // other. (A sale acknowledged just before the cut may still be lost: not asserted.)
+    let run = run_scenario(&failover_scenario("min_replicas_to_write = 1\n"), &[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let t = &run.trials("atomic")[0];
+    // Refused sales are not sales: their buyers were told nothing they could count on. The
+    // kill alone leaves at most one a buyer (8) so.
+    assert!(u(&t["indeterminate"]) > 100, "{t}");
+    assert!(u(&t["sold"]) > 1000, "{t}");
+    assert!(
+        t["failover_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "no sale after the kill: {t}"
+    );
+    assert!(
+        processes_holding(&run.out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&run.out)
+    );
+}
+
 /// A run of many trials on a primary with two replicas, each failed over (so that each
 /// starts the group afresh), once it has begun its second trial; the runner and the output
 /// folder. A trial takes about 2 s here, but one whose failover stalls on a machine loaded by

@@ -230,7 +230,18 @@ fn await_streaming(port: u16, replicas: usize) -> Result<()> {
         return Ok(());
     }
     let mut con = direct(port)?;
-    redis::cmd("SET").arg("sim:streaming").arg(1).query::<()>(&mut con)?;
+    // With min_replicas_to_write, the primary refuses writes (NOREPLICAS) until enough
+    // replicas have acknowledged it once, up to a second after they synced.
+    let until = Instant::now() + READY_LIMIT;
+    loop {
+        match redis::cmd("SET").arg("sim:streaming").arg(1).query::<()>(&mut con) {
+            Ok(()) => break,
+            Err(e) if e.code() == Some("NOREPLICAS") && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let confirmed: i64 = redis::cmd("WAIT")
         .arg(replicas)
         .arg(READY_LIMIT.as_millis() as u64)
