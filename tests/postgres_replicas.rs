@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{each_in_parallel, run_scenario, u, wait_until};
+use common::{each_in_parallel, processes_holding, run_scenario, u, wait_until};
 
 fn require_postgres() {
     let found = std::fs::read_dir("/usr/lib/postgresql")
@@ -21,31 +21,6 @@ fn require_postgres() {
         found,
         "PostgreSQL is not installed: install the Debian package postgresql, or run scripts/test, which does"
     );
-}
-
-/// The processes that hold a file under `dir` open (a server's log): those sim started there.
-fn processes_holding(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        let holds = fds
-            .flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .any(|target: PathBuf| target.starts_with(dir));
-        if holds {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!(
-                "{pid}: {}",
-                String::from_utf8_lossy(&cmdline).replace('\0', " ")
-            ));
-        }
-    }
-    found
 }
 
 /// The pids the servers' logs under `dir` name (PostgreSQL starts each line with `[pid]`).

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{run_scenario, u, wait_until};
+use common::{processes_holding, run_scenario, u, wait_until};
 
 fn require_redis() {
     assert!(
@@ -18,31 +18,6 @@ fn require_redis() {
         "redis-server is not installed: install the Debian packages redis-server and redis-sentinel, or run \
          scripts/test, which does"
     );
-}
-
-/// The processes that hold a file under `dir` open (a server's log): those sim started there.
-fn processes_holding(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        let holds = fds
-            .flatten()
-            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-            .any(|target: PathBuf| target.starts_with(dir));
-        if holds {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!(
-                "{pid}: {}",
-                String::from_utf8_lossy(&cmdline).replace('\0', " ")
-            ));
-        }
-    }
-    found
 }
 
 /// A sale long enough to go on through a failover: 8 buyers, 2,000 attempts each with a

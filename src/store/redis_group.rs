@@ -72,7 +72,15 @@ struct Wiring {
 
 impl Wiring {
     fn new(shape: &Shape) -> Result<Wiring> {
-        let ports: Vec<u16> = (0..=shape.replicas).map(|_| free_port()).collect::<Result<_, _>>()?;
+        // The servers' ports stay held while the proxies take theirs, or the kernel could
+        // hand a proxy a port just let go.
+        let held: Vec<std::net::TcpListener> = (0..=shape.replicas)
+            .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+            .collect::<Result<_, _>>()?;
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<Result<_, _>>()?;
         let fronts: Vec<Proxy> = ports
             .iter()
             .map(|&p| Proxy::start(local(p)))
@@ -84,8 +92,10 @@ impl Wiring {
             0 => Vec::new(),
             _ => (0..3).map(|_| free_port()).collect::<Result<_, _>>()?,
         };
+        let replication = Proxy::start(local(ports[0]))?;
+        drop(held);
         Ok(Wiring {
-            replication: Proxy::start(local(ports[0]))?,
+            replication,
             ports,
             fronts,
             sentinels,
@@ -121,6 +131,22 @@ struct Group {
     nodes: Vec<Server>,
     sentinels: Vec<Server>,
 }
+
+/// Another process listened on a server's port before the server could.
+#[derive(Debug)]
+struct PortTaken(u16);
+
+impl std::fmt::Display for PortTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "another process took port {} before redis-server could listen there",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PortTaken {}
 
 /// A port of 127.0.0.1 that nobody listens on now.
 fn free_port() -> std::io::Result<u16> {
@@ -172,6 +198,16 @@ impl Group {
                 direct(port).map_err(|e| anyhow::anyhow!("connecting: {e}"))
             })
             .with_context(|| format!("starting Redis server {i} of the group"))?;
+            // Another process may have taken the port between its choice and the server's
+            // bind: then what answers there is not this server, which has exited.
+            let info: String = redis::cmd("INFO").arg("server").query(&mut direct(port)?)?;
+            let answering = info
+                .lines()
+                .find_map(|l| l.strip_prefix("process_id:"))
+                .and_then(|pid| pid.trim().parse::<u32>().ok());
+            if answering != Some(process.pid()) {
+                bail!(PortTaken(port));
+            }
             group.nodes.push(process);
         }
         await_replicas(&wiring.ports[1..], home)?;
@@ -464,8 +500,16 @@ impl Replicated {
     /// Starts a group of `shape` in `home`, with `program` as `redis-server`; sim's keys
     /// are named with `name`.
     pub fn start(program: PathBuf, home: PathBuf, shape: Shape, name: String) -> Result<Replicated> {
-        let wiring = Wiring::new(&shape)?;
-        let group = Group::start(&program, &home, &shape, &wiring).context("starting the throwaway Redis group")?;
+        let mut tries = 0;
+        let (wiring, group) = loop {
+            let wiring = Wiring::new(&shape)?;
+            match Group::start(&program, &home, &shape, &wiring) {
+                Ok(group) => break (wiring, group),
+                // Ports chosen afresh, a few times.
+                Err(e) if e.is::<PortTaken>() && tries < 3 => tries += 1,
+                Err(e) => return Err(e.context("starting the throwaway Redis group")),
+            }
+        };
         Ok(Replicated {
             url: wiring.url(),
             group: RefCell::new(Some(group)),
