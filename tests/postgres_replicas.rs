@@ -8,10 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{each_in_parallel, processes_holding, run_scenario, u, wait_until};
+use common::{
+    each_in_parallel, long_replicated_run_in_its_second_trial, processes_holding, run_scenario, u, wait_until,
+};
 
 fn require_postgres() {
     let found = std::fs::read_dir("/usr/lib/postgresql")
@@ -141,36 +143,13 @@ fn a_failover_loses_acknowledged_sales_from_asynchronous_standbys_and_none_from_
     });
 }
 
-/// A run of many trials on a primary with two standbys, each failed over (so that each makes
-/// the standbys again from the promoted one), once it has begun its second trial; the runner
-/// and the output folder.
-fn long_replicated_run_in_its_second_trial(dir: &Path) -> (std::process::Child, PathBuf) {
-    let scenario = dir.join("long.toml");
-    std::fs::write(
-        &scenario,
-        "trials = 1000\ndeadline_ms = 20000\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\ninitial = 100000\nreplicas = 2\n\
-         [buyers]\ncount = 4\nattempts = 200\nhold_us = 1000\n[faults]\nfailover = true\nlag_ms = 50\n",
-    )
-    .unwrap();
-    let sim = common::run_in_background(&scenario, dir);
-    let out = dir.join("out");
-    assert!(
-        wait_until(Duration::from_secs(120), || out
-            .join("trials/atomic/001/plan.json")
-            .exists()),
-        "the second trial never began"
-    );
-    // The primary and two standbys, each with its log open.
-    assert!(processes_holding(&out).len() >= 3, "{:?}", processes_holding(&out));
-    (sim, out)
-}
-
 #[test]
 fn ctrl_c_and_a_runner_killed_outright_leave_no_server_running() {
     require_postgres();
     each_in_parallel(vec![libc::SIGINT, libc::SIGKILL], 2, |signal| {
         let dir = tempfile::tempdir().unwrap();
-        let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path());
+        // The primary and two standbys.
+        let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path(), "postgres", 3);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(sim.id() as i32, signal) };
         let status = sim.wait().unwrap();

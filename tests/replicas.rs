@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{processes_holding, run_scenario, u, wait_until};
+use common::{long_replicated_run_in_its_second_trial, processes_holding, run_scenario, u, wait_until};
 
 fn require_redis() {
     assert!(
@@ -117,36 +117,12 @@ fn a_primary_that_needs_its_replicas_refuses_sales_while_they_are_cut_off() {
     );
 }
 
-/// A run of many trials on a primary with two replicas, each failed over (so that each
-/// starts the group afresh), once it has begun its second trial; the runner and the output
-/// folder. A trial takes about 2 s here, but one whose failover stalls on a machine loaded by
-/// the other tests runs to its deadline (20 s), so the wait for the second allows for that.
-fn long_replicated_run_in_its_second_trial(dir: &Path) -> (std::process::Child, PathBuf) {
-    let scenario = dir.join("long.toml");
-    std::fs::write(
-        &scenario,
-        "trials = 1000\ndeadline_ms = 20000\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\ninitial = 100000\nreplicas = 2\n\
-         [buyers]\ncount = 4\nattempts = 200\nhold_us = 1000\n[faults]\nfailover = true\nlag_ms = 50\n",
-    )
-    .unwrap();
-    let sim = common::run_in_background(&scenario, dir);
-    let out = dir.join("out");
-    assert!(
-        wait_until(Duration::from_secs(120), || out
-            .join("trials/atomic/001/plan.json")
-            .exists()),
-        "the second trial never began"
-    );
-    // Two replicas and three Sentinels besides the primary, each with its log open.
-    assert!(processes_holding(&out).len() >= 6, "{:?}", processes_holding(&out));
-    (sim, out)
-}
-
 #[test]
 fn ctrl_c_stops_the_replicas_and_sentinels() {
     require_redis();
     let dir = tempfile::tempdir().unwrap();
-    let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path());
+    // The primary, two replicas and three Sentinels.
+    let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path(), "redis", 6);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(sim.id() as i32, libc::SIGINT) };
     assert_eq!(sim.wait().unwrap().code(), Some(130));
@@ -161,7 +137,8 @@ fn ctrl_c_stops_the_replicas_and_sentinels() {
 fn a_runner_killed_outright_takes_its_replicas_and_sentinels_along() {
     require_redis();
     let dir = tempfile::tempdir().unwrap();
-    let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path());
+    // The primary, two replicas and three Sentinels.
+    let (mut sim, out) = long_replicated_run_in_its_second_trial(dir.path(), "redis", 6);
     sim.kill().unwrap(); // SIGKILL: no clean-up of sim's own
     sim.wait().unwrap();
     assert!(

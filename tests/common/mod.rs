@@ -180,3 +180,39 @@ pub fn processes_holding(dir: &Path) -> Vec<String> {
     }
     found
 }
+
+/// A run of many trials of `store` (`"redis"` or `"postgres"`) on a primary with two
+/// replicas, each failed over (so that each starts its replicas afresh), once it has begun
+/// its second trial, with at least `servers` processes holding a log of the output folder
+/// open; the runner and the output folder. A trial takes about 2 s here, but one whose
+/// failover stalls on a machine loaded by the other tests runs to its deadline (20 s), so
+/// the wait for the second allows for that.
+pub fn long_replicated_run_in_its_second_trial(
+    dir: &Path,
+    store: &str,
+    servers: usize,
+) -> (std::process::Child, PathBuf) {
+    let scenario = dir.join("long.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "trials = 1000\ndeadline_ms = 20000\nstrategy = \"atomic\"\n[stock]\nstore = \"{store}\"\ninitial = 100000\n\
+             replicas = 2\n[buyers]\ncount = 4\nattempts = 200\nhold_us = 1000\n[faults]\nfailover = true\nlag_ms = 50\n"
+        ),
+    )
+    .unwrap();
+    let sim = run_in_background(&scenario, dir);
+    let out = dir.join("out");
+    assert!(
+        wait_until(std::time::Duration::from_secs(120), || out
+            .join("trials/atomic/001/plan.json")
+            .exists()),
+        "the second trial never began"
+    );
+    assert!(
+        processes_holding(&out).len() >= servers,
+        "{:?}",
+        processes_holding(&out)
+    );
+    (sim, out)
+}
