@@ -20,7 +20,7 @@
 
 use super::{RecordedSale, cases, render};
 use crate::checker::{Anomaly, AnomalyKind, Check, Facts, FinalStock, MAX_ANOMALIES, Verdict, verdict};
-use crate::history::speed::{Latency, LatencyHistogram, Speed};
+use crate::history::speed::{LatencyHistogram, Speed};
 use crate::history::{History, Kind, Outcome, Role};
 
 /// What the streaming checker knows of a soak trial so far.
@@ -272,23 +272,11 @@ impl Stream {
         let (anomalies, lost_acknowledged, crashed) = self.what_else_happened(history, facts);
         let wall_ms = self.last_ns as f64 / 1e6;
         let completed = self.attempts - self.indeterminate;
-        // The latency below which a share `q` of the completed purchases fall, in µs.
-        let quantile_us = |q: f64| self.latency.quantile_us(q).unwrap_or(0.0);
         let speed = Speed {
             wall_ms,
             purchases_per_s: completed as f64 / (wall_ms / 1e3).max(1e-9),
-            latency: Latency {
-                p50_us: quantile_us(0.5),
-                p90_us: quantile_us(0.9),
-                p99_us: quantile_us(0.99),
-                max_us: quantile_us(1.0),
-            },
-            service_time: (self.service_time.total() > 0).then(|| Latency {
-                p50_us: self.service_time.quantile_us(0.5).unwrap_or(0.0),
-                p90_us: self.service_time.quantile_us(0.9).unwrap_or(0.0),
-                p99_us: self.service_time.quantile_us(0.99).unwrap_or(0.0),
-                max_us: self.service_time.quantile_us(1.0).unwrap_or(0.0),
-            }),
+            latency: self.latency.latency().unwrap_or_default(),
+            service_time: self.service_time.latency(),
         };
         let check = Check {
             final_stock,

@@ -164,6 +164,17 @@ impl LatencyHistogram {
         self.total
     }
 
+    /// Its median, 90th and 99th percentiles and slowest; `None` when it counted none.
+    pub fn latency(&self) -> Option<Latency> {
+        let q = |q: f64| self.quantile_us(q).unwrap_or(0.0);
+        (self.total > 0).then(|| Latency {
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            max_us: q(1.0),
+        })
+    }
+
     /// The latency below which a fraction `q` of the purchases completed, in µs (to the
     /// bucket's upper edge); `None` when there are none.
     pub fn quantile_us(&self, q: f64) -> Option<f64> {
