@@ -161,17 +161,7 @@ impl Stream {
                         if let Some(id) = op.value()
                             && !self.ids.insert(id)
                         {
-                            self.duplicates += 1;
-                            self.note(Anomaly {
-                                kind: AnomalyKind::DuplicateTicket,
-                                ops: Vec::new(),
-                                at_ns: op.read().unwrap_or(op.start),
-                                text: format!(
-                                    "{} sold ticket {id}, which had already been sold (segment {} of the soak)",
-                                    who(),
-                                    self.segments
-                                ),
-                            });
+                            self.sold_again(who(), id, op.read().unwrap_or(op.start));
                         }
                     }
                     outcome => self.count(outcome),
@@ -192,23 +182,8 @@ impl Stream {
                     if let Some(ticket) = value.filter(|&v| v > 0 && v <= self.initial)
                         && !self.take_ticket(ticket)
                     {
-                        self.duplicates += 1;
                         self.again.push((self.initial - ticket) as u64);
-                        if self.anomalies.len() < MAX_ANOMALIES {
-                            let who = segment
-                                .workers
-                                .get(op.worker as usize)
-                                .map_or_else(|| "a buyer".to_string(), |w| w.label());
-                            self.anomalies.push(Anomaly {
-                                kind: AnomalyKind::DuplicateTicket,
-                                ops: Vec::new(),
-                                at_ns: op.read().unwrap_or(op.start),
-                                text: format!(
-                                    "{who} sold ticket {ticket}, which had already been sold (segment {} of the soak)",
-                                    self.segments
-                                ),
-                            });
-                        }
+                        self.sold_again(who(), ticket, op.read().unwrap_or(op.start));
                     }
                 }
                 outcome => self.count(outcome),
@@ -231,6 +206,21 @@ impl Stream {
             Outcome::Pending | Outcome::Unknown => self.indeterminate += 1,
             _ => {}
         }
+    }
+
+    /// Counts a ticket (a stock value or an id) that `who` sold when it had already been
+    /// sold, and says so.
+    fn sold_again(&mut self, who: String, ticket: i64, at_ns: u64) {
+        self.duplicates += 1;
+        self.note(Anomaly {
+            kind: AnomalyKind::DuplicateTicket,
+            ops: Vec::new(),
+            at_ns,
+            text: format!(
+                "{who} sold ticket {ticket}, which had already been sold (segment {} of the soak)",
+                self.segments
+            ),
+        });
     }
 
     /// Keeps `anomaly`, while there is room.
