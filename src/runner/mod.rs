@@ -282,25 +282,25 @@ fn run_trials(first: &TrialSetup) -> (Vec<TrialResult>, RunEnd) {
     for n in 0..first.scenario.trials {
         let seed = first.seed.wrapping_add(n as u64);
         let rel = format!("{}/{n:03}", first.rel);
-        match run_trial(&TrialSetup {
+        let ran_trial = match run_trial(&TrialSetup {
             rel: &rel,
             n,
             seed,
             ..*first
         }) {
+            // A trial whose set-up a Ctrl-C cut short (a service still not ready) was
+            // interrupted, not failed.
+            Err(_) if crate::sys::process::interrupted() => Ok(None),
+            ran => ran,
+        };
+        match ran_trial {
             // Keeping only some histories, each is checked (and removed) before the next
             // trial starts: one history on disk at a time, whatever the number of trials.
             Ok(Some(trial)) if keep != KeepHistories::All => checked.push(judged(trial, keep)),
             Ok(Some(trial)) => ran.push(trial),
             // Nothing half-made stays: the unfinished trial's folder goes (its workers are
             // gone by now), the finished stay.
-            // A trial whose set-up a Ctrl-C cut short (a service still not ready) was
-            // interrupted, not failed.
             Ok(None) => {
-                let _ = std::fs::remove_dir_all(out.join(&rel));
-                end = RunEnd::Interrupted;
-            }
-            Err(_) if crate::sys::process::interrupted() => {
                 let _ = std::fs::remove_dir_all(out.join(&rel));
                 end = RunEnd::Interrupted;
             }
