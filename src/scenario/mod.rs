@@ -13,7 +13,7 @@ use names::quoted;
 pub use names::*;
 use secret::masked_url;
 pub use secret::{expand_env, mask_password, mask_text};
-pub use service::{Endpoint, ServiceVariant};
+pub use service::{Endpoint, ServiceVariant, pem_certificates};
 pub use validate::{load, parse};
 
 use std::collections::BTreeMap;

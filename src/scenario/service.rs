@@ -270,6 +270,16 @@ fn variant(v: &Validator, name: &str, table: &Spanned<RawService>) -> Result<Ser
     })
 }
 
+/// The certificates in PEM text (`ca_file`'s), whatever else it holds.
+pub fn pem_certificates(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 /// `ca_file`: for an `https://` url, a file that holds PEM certificates.
 fn ca_file(v: &Validator, name: &str, r: &RawService) -> Result<Option<std::path::PathBuf>, ScenarioError> {
     let Some(file) = &r.ca_file else {
@@ -285,8 +295,8 @@ fn ca_file(v: &Validator, name: &str, r: &RawService) -> Result<Option<std::path
         );
     }
     let path = std::path::PathBuf::from(file.get_ref());
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Ok(Some(path)),
+    match std::fs::read(&path) {
+        Ok(pem) if !pem_certificates(&pem).is_empty() => Ok(Some(path)),
         Ok(_) => refuse(format!(
             "{} holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\"): give the certificate of the \
              authority that signed the service's, or the service's own if it signed it itself",

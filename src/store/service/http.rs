@@ -54,12 +54,7 @@ impl Http {
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(file) = ca_file {
             let pem = std::fs::read(file)?;
-            let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let certificates = crate::scenario::pem_certificates(&pem);
             if certificates.is_empty() {
                 return Err(std::io::Error::other(format!(
                     "{} holds no PEM certificate",
