@@ -83,19 +83,18 @@ impl Buyer<'_> {
         let dir = plan.trial_dir.join(history::SEGMENTS_DIR);
         // The strategy's further records of a purchase (a service's retries) that did not fit
         // in the segment it was made in: they open the next.
-        let mut over: Vec<Record> = Vec::new();
+        let mut over: std::collections::VecDeque<Record> = Default::default();
         for seq in 0.. {
             let part = history::segment_path(&dir, Role::Buyer, index, seq, false);
             let mut segment = Recorder::create(&part, Role::Buyer, index, history::SEGMENT_OPS)
                 .with_context(|| format!("creating the segment {}", part.display()))?;
             segment.ready();
             let close = end.min(Instant::now() + Duration::from_secs(history::SEGMENT_SECONDS));
-            while let Some(record) = over.pop() {
+            while !over.is_empty() {
                 let Some(op) = segment.begin(Kind::Purchase) else {
-                    over.push(record);
                     break;
                 };
-                *op = record;
+                *op = over.pop_front().expect("a record left over");
             }
             while over.is_empty() && Instant::now() < close {
                 let Some(op) = segment.begin(Kind::Purchase) else {
@@ -105,7 +104,7 @@ impl Buyer<'_> {
                 while let Some(record) = self.strategy.next_record() {
                     match segment.begin(Kind::Purchase) {
                         Some(op) => *op = record,
-                        None => over.insert(0, record),
+                        None => over.push_back(record),
                     }
                 }
             }
