@@ -118,6 +118,40 @@ fn a_primary_that_needs_its_replicas_refuses_sales_while_they_are_cut_off() {
 }
 
 #[test]
+fn a_run_whose_last_sentinel_cannot_start_fails_and_stops_the_rest_of_its_group() {
+    require_redis();
+    // The real redis-server for every process but the third Sentinel, which fails once the
+    // primary, both replicas and two Sentinels are up. `exec` keeps each server's own pid.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("redis-server");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncase \"$*\" in *sentinel-2*--sentinel*) echo 'sentinel: no room' >&2; exit 1;; esac\n\
+         exec /usr/bin/redis-server \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = common::sim_with_env(
+        "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\nreplicas = 2\n",
+        &[("SIM_REDIS_SERVER", &script.to_string_lossy())],
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    for said in ["Sentinel 2", "sentinel.log", "no room"] {
+        assert!(run.stderr().contains(said), "no {said:?} in: {}", run.stderr());
+    }
+    assert!(
+        processes_holding(&run.out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&run.out)
+    );
+    assert!(
+        common::sockets_under(&run.out).is_empty(),
+        "{:?}",
+        common::sockets_under(&run.out)
+    );
+}
+
+#[test]
 fn ctrl_c_stops_the_replicas_and_sentinels() {
     require_redis();
     let dir = tempfile::tempdir().unwrap();

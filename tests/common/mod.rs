@@ -181,6 +181,21 @@ pub fn processes_holding(dir: &Path) -> Vec<String> {
     found
 }
 
+/// Every Unix socket file under `dir`, at any depth.
+pub fn sockets_under(dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => found.extend(sockets_under(&path)),
+            Ok(t) if t.is_socket() => found.push(path),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// A run of many trials of `store` (`"redis"` or `"postgres"`) on a primary with two
 /// replicas, each failed over (so that each starts its replicas afresh), once it has begun
 /// its second trial, with at least `servers` processes holding a log of the output folder
