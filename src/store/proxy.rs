@@ -4,20 +4,28 @@
 //! nothing on one machine, the kernel's socket buffers keeping what was sent to it: a link
 //! that must lose what crosses it has to be dropped in between.
 //!
-//! It listens on 127.0.0.1 at a port of the kernel's choosing and forwards each connection
-//! to its target with two threads, one a direction, each reading a chunk and writing it on.
-//! With no fault, a chunk passes after one relaxed load of the link's state. A partition
-//! holds every chunk at that point, both ways, and answers new connections by closing them;
-//! healed, the held chunks go on, as a real partition's retransmissions would. A cut closes
-//! every connection and refuses new ones until healed. Latency holds each chunk until it has
-//! been this long in the proxy.
+//! It listens on 127.0.0.1 at a port of the kernel's choosing and carries each connection
+//! to its target on one thread, both ways, on non-blocking sockets. With no fault, a chunk
+//! passes after one relaxed load of the link's state. A partition holds every chunk at that
+//! point, both ways, and answers new connections by closing them; healed, the held chunks go
+//! on, as a real partition's retransmissions would. A cut closes every connection and
+//! refuses new ones until healed. Latency holds each chunk until it has been this long in
+//! the proxy.
+//!
+//! A thread woken for each chunk would double the wake-ups of a request and its answer. So
+//! after bytes move, a connection keeps trying its sockets for [`SPIN`], yielding the CPU
+//! between tries, and sleeps in `poll` only after that. At most one connection fewer than
+//! the machine's CPUs spins at once, so that spinning never takes the last CPU from the
+//! buyers and the servers.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 /// How a link passes traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +62,11 @@ struct Connection {
 /// What the proxy's threads share.
 struct Shared {
     target: SocketAddr,
+    /// How long a connection spins after bytes move.
+    spin: Duration,
     state: AtomicU8,
     latency_ns: AtomicU64,
     stopping: AtomicBool,
-    /// Guards the wait of the directions held by a partition.
-    held: Mutex<()>,
-    changed: Condvar,
     connections: Mutex<Vec<Connection>>,
     next_id: AtomicU64,
     /// Connections made through it, and connections it turned away, since it started.
@@ -76,28 +83,6 @@ impl Shared {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits while the link is partitioned; whether the chunk may go on (not if its
-    /// connection was reset or the proxy is stopping).
-    fn pass(&self, closed: &AtomicBool) -> bool {
-        let mut guard = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if closed.load(Ordering::Relaxed) || self.stopping.load(Ordering::Relaxed) {
-                return false;
-            }
-            match self.state() {
-                LinkState::Open => return true,
-                LinkState::Cut => return false,
-                LinkState::Partitioned => {
-                    guard = self
-                        .changed
-                        .wait_timeout(guard, Duration::from_millis(100))
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-            }
-        }
-    }
-
     /// Shuts every connection down.
     fn reset(&self) {
         for c in self.connections().drain(..) {
@@ -105,14 +90,10 @@ impl Shared {
             let _ = c.client.shutdown(Shutdown::Both);
             let _ = c.server.shutdown(Shutdown::Both);
         }
-        let _guard = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        self.changed.notify_all();
     }
 
     fn set_state(&self, state: LinkState) {
-        let _guard = self.held.lock().unwrap_or_else(|e| e.into_inner());
         self.state.store(state as u8, Ordering::Relaxed);
-        self.changed.notify_all();
     }
 }
 
@@ -124,17 +105,28 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Starts forwarding a port of 127.0.0.1 to `target`.
+    /// Starts forwarding a port of 127.0.0.1 to `target`, for clients that ask and wait
+    /// for each answer: after bytes move, a connection spins a while for the next ones.
     pub fn start(target: SocketAddr) -> io::Result<Proxy> {
+        Proxy::spawn(target, SPIN)
+    }
+
+    /// Starts forwarding a port of 127.0.0.1 to `target`, for a stream that waits for no
+    /// answer (a replica's link to its primary): a connection sleeps as soon as no byte is
+    /// ready, and leaves the spinning to request-and-answer links.
+    pub fn start_streaming(target: SocketAddr) -> io::Result<Proxy> {
+        Proxy::spawn(target, Duration::ZERO)
+    }
+
+    fn spawn(target: SocketAddr, spin: Duration) -> io::Result<Proxy> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             target,
+            spin,
             state: AtomicU8::new(LinkState::Open as u8),
             latency_ns: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
-            held: Mutex::new(()),
-            changed: Condvar::new(),
             connections: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
@@ -255,61 +247,224 @@ fn refuse(stream: TcpStream) {
     drop(stream);
 }
 
-/// Starts the two directions of a connection.
+/// How long a connection's thread keeps looking for bytes after it last moved some, before
+/// it sleeps in `poll`: an answer that comes within it is passed on without a thread being
+/// woken, which is most of what a proxy costs a request.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// How often a chunk held by a partition looks whether the link was healed.
+const HELD_POLL: Duration = Duration::from_millis(1);
+
+/// Starts the thread that carries a connection both ways.
 fn join(client: TcpStream, server: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
-    client.set_nodelay(true)?;
-    server.set_nodelay(true)?;
+    for s in [&client, &server] {
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+    }
     let closed = Arc::new(AtomicBool::new(false));
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let ended = Arc::new(AtomicU8::new(0));
     shared.connections().push(Connection {
         id,
         client: client.try_clone()?,
         server: server.try_clone()?,
         closed: Arc::clone(&closed),
     });
-    for (from, to) in [(client.try_clone()?, server.try_clone()?), (server, client)] {
-        let (shared, closed, ended) = (Arc::clone(shared), Arc::clone(&closed), Arc::clone(&ended));
-        std::thread::Builder::new()
-            .name(format!("proxy conn {id}"))
-            .spawn(move || {
-                pump(&from, &to, &shared, &closed);
-                // The second direction to end forgets the connection.
-                if ended.fetch_add(1, Ordering::AcqRel) == 1 {
-                    shared.connections().retain(|c| c.id != id);
-                }
-            })?;
-    }
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name(format!("proxy conn {id}"))
+        .spawn(move || {
+            carry(&client, &server, &shared, &closed);
+            shared.connections().retain(|c| c.id != id);
+        })?;
     Ok(())
 }
 
-/// One direction of a connection: reads a chunk, lets the link's faults act on it, writes
-/// it on; passes the end of the stream on.
-fn pump(from: &TcpStream, to: &TcpStream, shared: &Shared, closed: &AtomicBool) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match (&mut &*from).read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let arrived = Instant::now();
-        if shared.state.load(Ordering::Relaxed) != LinkState::Open as u8 && !shared.pass(closed) {
-            break;
-        }
-        let latency = shared.latency_ns.load(Ordering::Relaxed);
-        if latency > 0 {
-            let due = arrived + Duration::from_nanos(latency);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
-        if (&mut &*to).write_all(&buf[..n]).is_err() {
-            break;
+/// What one step of a direction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Bytes were read or written, or the direction ended.
+    Moved,
+    /// It waits for its socket: to read (`from`) or to write (`to`).
+    Blocked,
+    /// It holds a chunk until this moment (latency) or until the link heals (a partition).
+    Holding(Option<Instant>),
+    /// It has ended.
+    Done,
+}
+
+/// One direction of a connection: the chunk read from `from` and not yet all written to `to`.
+struct Direction<'a> {
+    from: &'a TcpStream,
+    to: &'a TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// When the chunk may be written: when it arrived plus the link's latency.
+    due: Instant,
+    /// `from` has ended: once the chunk is written, `to` is shut for writing.
+    eof: bool,
+    done: bool,
+}
+
+impl<'a> Direction<'a> {
+    fn new(from: &'a TcpStream, to: &'a TcpStream) -> Direction<'a> {
+        Direction {
+            from,
+            to,
+            buf: vec![0u8; 64 * 1024],
+            start: 0,
+            end: 0,
+            due: Instant::now(),
+            eof: false,
+            done: false,
         }
     }
-    let _ = to.shutdown(Shutdown::Write);
-    let _ = from.shutdown(Shutdown::Read);
+
+    /// Reads a chunk if it holds none, lets the link's faults act on it, writes what it can.
+    fn step(&mut self, shared: &Shared, closed: &AtomicBool) -> Step {
+        if self.done {
+            return Step::Done;
+        }
+        if self.start == self.end && !self.eof {
+            match (&mut &*self.from).read(&mut self.buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    (self.start, self.end) = (0, n);
+                    self.due = Instant::now() + Duration::from_nanos(shared.latency_ns.load(Ordering::Relaxed));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::Moved,
+                Err(_) => self.eof = true,
+            }
+        }
+        if self.start < self.end {
+            if let Some(held) = self.held(shared, closed) {
+                return held;
+            }
+            match (&mut &*self.to).write(&self.buf[self.start..self.end]) {
+                Ok(n) if n > 0 => self.start += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Blocked,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::Moved,
+                _ => return self.end_it(),
+            }
+            return Step::Moved;
+        }
+        self.end_it()
+    }
+
+    /// Whether the link's faults hold the chunk now (`None`: it may go).
+    fn held(&mut self, shared: &Shared, closed: &AtomicBool) -> Option<Step> {
+        if closed.load(Ordering::Relaxed) || shared.stopping.load(Ordering::Relaxed) {
+            return Some(self.end_it());
+        }
+        match shared.state() {
+            LinkState::Cut => return Some(self.end_it()),
+            LinkState::Partitioned => return Some(Step::Holding(None)),
+            LinkState::Open => {}
+        }
+        (self.due > Instant::now()).then_some(Step::Holding(Some(self.due)))
+    }
+
+    /// Passes the end of the stream on.
+    fn end_it(&mut self) -> Step {
+        let _ = self.to.shutdown(Shutdown::Write);
+        let _ = self.from.shutdown(Shutdown::Read);
+        self.done = true;
+        Step::Moved
+    }
+
+    /// What this direction waits for on `fd`, after a step that found it `Blocked`.
+    fn interest(&self, fd: &TcpStream) -> PollFlags {
+        let same = |s: &TcpStream| std::ptr::eq(s, fd);
+        match (self.start < self.end, self.done) {
+            (_, true) => PollFlags::empty(),
+            (true, _) if same(self.to) => PollFlags::OUT,
+            (false, _) if same(self.from) => PollFlags::IN,
+            _ => PollFlags::empty(),
+        }
+    }
+}
+
+/// The connections of every proxy that spin now.
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connections may spin at once: one CPU is left to the buyers and the servers.
+fn spin_limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1)))
+}
+
+/// A connection's place among those that spin, if it has one.
+struct SpinSlot {
+    held: bool,
+}
+
+impl SpinSlot {
+    /// Whether this connection may spin: it has a place, or it takes a free one.
+    fn take(&mut self) -> bool {
+        if !self.held {
+            let limit = spin_limit();
+            self.held = SPINNING
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+                .is_ok();
+        }
+        self.held
+    }
+
+    /// Leaves its place to another connection.
+    fn give_back(&mut self) {
+        if std::mem::take(&mut self.held) {
+            SPINNING.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for SpinSlot {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+/// Carries a connection both ways on one thread until both directions end. After bytes
+/// move, it keeps trying both sockets for [`SPIN`]; then it sleeps in `poll` until a socket
+/// is ready or a held chunk is due.
+fn carry(client: &TcpStream, server: &TcpStream, shared: &Shared, closed: &AtomicBool) {
+    let mut ways = [Direction::new(client, server), Direction::new(server, client)];
+    let spin = shared.spin;
+    let mut spin_until = Instant::now() + spin;
+    let mut slot = SpinSlot { held: false };
+    loop {
+        let steps = [ways[0].step(shared, closed), ways[1].step(shared, closed)];
+        if steps == [Step::Done, Step::Done] {
+            return;
+        }
+        if steps.contains(&Step::Moved) {
+            spin_until = Instant::now() + spin;
+            continue;
+        }
+        if Instant::now() < spin_until && slot.take() {
+            std::thread::yield_now();
+            continue;
+        }
+        slot.give_back();
+        let wake = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Holding(Some(due)) => Some(due.saturating_duration_since(Instant::now())),
+                Step::Holding(None) => Some(HELD_POLL),
+                _ => None,
+            })
+            .min();
+        let flags = |fd: &TcpStream| ways[0].interest(fd) | ways[1].interest(fd);
+        let (on_client, on_server) = (flags(client), flags(server));
+        let mut fds: Vec<PollFd<'_>> = [(client, on_client), (server, on_server)]
+            .into_iter()
+            .filter(|(_, f)| !f.is_empty())
+            .map(|(s, f)| PollFd::new(s, f))
+            .collect();
+        let timeout = wake.map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 }));
+        let _ = poll(&mut fds, timeout.as_ref());
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +524,27 @@ mod tests {
         writer.join().unwrap();
         assert!(back == big, "the bytes came back changed");
         assert_eq!(proxy.counts(), (1, 0));
+    }
+
+    #[test]
+    fn many_connections_at_once_each_get_every_answer_whether_or_not_they_spin() {
+        let proxy = Proxy::start(echo()).unwrap();
+        let clients: Vec<_> = (0..8u8)
+            .map(|c| {
+                let addr = proxy.addr();
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    for i in 0..200u8 {
+                        assert_eq!(round_trip(&mut s, &[c, i]).unwrap(), [c, i]);
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        assert_eq!(proxy.counts(), (8, 0));
+        assert!(SPINNING.load(Ordering::Relaxed) <= spin_limit());
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Wiring {
             0 => Vec::new(),
             _ => (0..3).map(|_| free_port()).collect::<Result<_, _>>()?,
         };
-        let replication = Proxy::start(local(ports[0]))?;
+        let replication = Proxy::start_streaming(local(ports[0]))?;
         drop(held);
         Ok(Wiring {
             replication,
