@@ -13,8 +13,8 @@
 //! the proxy.
 //!
 //! A thread woken for each chunk would double the wake-ups of a request and its answer. So
-//! after bytes move, a connection keeps trying its sockets for [`SPIN`], yielding the CPU
-//! between tries, and sleeps in `poll` only after that. At most one connection fewer than
+//! after bytes move, a connection whose bytes tend to come soon keeps trying its sockets
+//! for [`SPIN`], yielding the CPU between tries, and sleeps in `poll` only after that. At most one connection fewer than
 //! the machine's CPUs spins at once, so that spinning never takes the last CPU from the
 //! buyers and the servers.
 
@@ -426,45 +426,79 @@ impl Drop for SpinSlot {
 }
 
 /// Carries a connection both ways on one thread until both directions end. After bytes
-/// move, it keeps trying both sockets for [`SPIN`]; then it sleeps in `poll` until a socket
-/// is ready or a held chunk is due.
+/// move, it keeps trying both sockets for [`SPIN`] if the connection's bytes tend to come
+/// within a few times that; then it sleeps in `poll` until a socket is ready or a held chunk is
+/// due, and steps only the directions that can go on.
 fn carry(client: &TcpStream, server: &TcpStream, shared: &Shared, closed: &AtomicBool) {
     let mut ways = [Direction::new(client, server), Direction::new(server, client)];
-    let spin = shared.spin;
-    let mut spin_until = Instant::now() + spin;
+    let (mut steps, mut due) = ([Step::Moved; 2], [true; 2]);
+    let mut spin_until = Instant::now() + shared.spin;
     let mut slot = SpinSlot { held: false };
+    // How long the connection waits for bytes, as a moving average of its last waits: a
+    // spin pays where the next bytes are near (a buyer alone, its answers in tens of µs),
+    // and only takes CPU from the rest where they are far (many buyers queued).
+    let (mut idle_since, mut typical_wait) = (None::<Instant>, Duration::ZERO);
     loop {
-        let steps = [ways[0].step(shared, closed), ways[1].step(shared, closed)];
+        for (i, way) in ways.iter_mut().enumerate() {
+            if due[i] {
+                steps[i] = way.step(shared, closed);
+            }
+        }
         if steps == [Step::Done, Step::Done] {
             return;
         }
-        if steps.contains(&Step::Moved) {
-            spin_until = Instant::now() + spin;
-            continue;
+        let now = Instant::now();
+        let moved = steps.contains(&Step::Moved);
+        if moved {
+            if let Some(since) = idle_since.take() {
+                typical_wait = (typical_wait * 3 + (now - since)) / 4;
+            }
+            spin_until = now + shared.spin;
+        } else {
+            idle_since.get_or_insert(now);
         }
-        if Instant::now() < spin_until && slot.take() {
-            std::thread::yield_now();
+        if now < spin_until && typical_wait < shared.spin * 4 && slot.take() {
+            if !moved {
+                std::thread::yield_now();
+            }
+            due = [true; 2];
             continue;
         }
         slot.give_back();
-        let wake = steps
-            .iter()
-            .filter_map(|s| match s {
-                Step::Holding(Some(due)) => Some(due.saturating_duration_since(Instant::now())),
-                Step::Holding(None) => Some(HELD_POLL),
-                _ => None,
-            })
-            .min();
-        let flags = |fd: &TcpStream| ways[0].interest(fd) | ways[1].interest(fd);
-        let (on_client, on_server) = (flags(client), flags(server));
-        let mut fds: Vec<PollFd<'_>> = [(client, on_client), (server, on_server)]
-            .into_iter()
-            .filter(|(_, f)| !f.is_empty())
-            .map(|(s, f)| PollFd::new(s, f))
-            .collect();
-        let timeout = wake.map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 }));
-        let _ = poll(&mut fds, timeout.as_ref());
+        due = wait(&ways, &steps, client, server);
     }
+}
+
+/// Sleeps until a direction can go on: its socket is ready, or the chunk it holds is due
+/// (a partition is looked at every [`HELD_POLL`]). Which directions can.
+fn wait(ways: &[Direction<'_>; 2], steps: &[Step; 2], client: &TcpStream, server: &TcpStream) -> [bool; 2] {
+    let wake = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Holding(Some(due)) => Some(due.saturating_duration_since(Instant::now())),
+            Step::Holding(None) => Some(HELD_POLL),
+            _ => None,
+        })
+        .min();
+    let sockets = [client, server];
+    let wanted = sockets.map(|fd| ways[0].interest(fd) | ways[1].interest(fd));
+    let watched: Vec<usize> = (0..2).filter(|&i| !wanted[i].is_empty()).collect();
+    if watched.is_empty() && wake.is_none() {
+        return [true; 2];
+    }
+    let timeout = wake.map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 }));
+    let mut fds: Vec<PollFd<'_>> = watched.iter().map(|&i| PollFd::new(sockets[i], wanted[i])).collect();
+    if poll(&mut fds, timeout.as_ref()).is_err() {
+        return [true; 2];
+    }
+    let mut ready = [PollFlags::empty(); 2];
+    for (&i, fd) in watched.iter().zip(&fds) {
+        ready[i] = fd.revents();
+    }
+    std::array::from_fn(|w| {
+        let on = |i: usize| !ways[w].interest(sockets[i]).is_empty() && !ready[i].is_empty();
+        matches!(steps[w], Step::Holding(_)) || on(0) || on(1)
+    })
 }
 
 #[cfg(test)]
