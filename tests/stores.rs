@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{processes_mentioning, run_scenario, sim, u, wait_until};
+use common::{own_redis, processes_mentioning, run_scenario, sim, u, wait_until};
 
 /// The folder of PostgreSQL's server binaries, or a failure that says what to install.
 fn postgres_bin() -> PathBuf {
@@ -788,35 +788,5 @@ fn a_redis_record_of_sales_emptied_mid_sale_names_every_acknowledged_sale_it_los
             assert!(page.contains(said), "the report's What happened names it: {said}");
             assert!(page.contains("class=\"sold lost"), "the timeline draws it");
         }
-    }
-}
-
-/// A Redis of the test's own, as a user's server would be, on a Unix socket at `socket`
-/// with `extra` settings, started and waited for; killed when dropped.
-fn own_redis(socket: &Path, extra: &[&str]) -> KilledOnDrop {
-    let server = KilledOnDrop(
-        Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(socket)
-            .args(["--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_until(Duration::from_secs(30), || socket.exists()),
-        "the test's own redis did not start"
-    );
-    server
-}
-
-/// A server the test started, ended however the test ends.
-struct KilledOnDrop(Child);
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

@@ -137,15 +137,17 @@ impl Key {
         }
     }
 
-    /// `file-lock`, or `file-lock at 8 buyers, 200 µs hold`.
+    /// `file-lock`, `file-lock at 8 buyers, 200 µs hold`, or `atomic at 8 buyers, 1 ms hold,
+    /// 300 ms lag`.
     pub fn label(&self) -> String {
         match self.point {
             None => self.strategy.name().to_string(),
             Some(p) => format!(
-                "{} at {}, {} hold",
+                "{} at {}, {} hold{}",
                 self.strategy,
                 crate::report::format::plural(p.buyers as u64, "buyer", "buyers"),
-                crate::report::format::duration_axis(p.hold_us as f64)
+                crate::report::format::duration_axis(p.hold_us as f64),
+                p.lag_ms.map(|l| format!(", {l} ms lag")).unwrap_or_default()
             ),
         }
     }
@@ -555,7 +557,11 @@ mod tests {
             .collect();
         StrategyRun {
             strategy,
-            point: point.map(|(buyers, hold_us)| Point { buyers, hold_us }),
+            point: point.map(|(buyers, hold_us)| Point {
+                buyers,
+                hold_us,
+                lag_ms: None,
+            }),
             summary: Summary::of(&trials),
             trials,
         }

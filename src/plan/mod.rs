@@ -273,7 +273,7 @@ impl Hold {
                     }
                     // The runner acts on these; the buyer goes on with its sale.
                     FaultKind::Failover | FaultKind::Partition => {}
-                    FaultKind::KillPrimary | FaultKind::Promotion => {}
+                    FaultKind::KillPrimary | FaultKind::Promotion | FaultKind::Command => {}
                 }
             }
         }

@@ -26,6 +26,8 @@ pub enum FaultKind {
     /// `[faults] partition_ms` at this buyer's sale: the runner cuts the primary off from
     /// its replicas and the buyers, for `partition_ms`.
     Partition,
+    /// One of `[[faults.commands]]`: from its `run`'s start to its `undo`'s end.
+    Command,
 }
 
 impl FaultKind {
@@ -72,7 +74,7 @@ impl Notice {
                     FaultKind::Failover => FAILOVER,
                     FaultKind::Partition => PARTITION,
                     // Never sent: the runner's own events.
-                    FaultKind::KillPrimary | FaultKind::Promotion => return Vec::new(),
+                    FaultKind::KillPrimary | FaultKind::Promotion | FaultKind::Command => return Vec::new(),
                 }];
                 b.extend_from_slice(&pid.to_le_bytes());
                 b.extend_from_slice(&at_ns.to_le_bytes());

@@ -1,6 +1,6 @@
 //! The faults a trial suffered, in words and as the bands the timeline shades across every
 //! lane for those of the store's servers and links (a failover's cut and promotion, a
-//! partition).
+//! partition) and for the user's own fault commands.
 
 use maud::{Markup, html};
 
@@ -33,6 +33,7 @@ fn band(kind: FaultKind) -> Option<&'static str> {
         FaultKind::Failover => Some("cut"),
         FaultKind::Promotion => Some("promotion"),
         FaultKind::Partition => Some("partition"),
+        FaultKind::Command => Some("command"),
         _ => None,
     }
 }
@@ -56,6 +57,12 @@ pub fn fault_title(f: &FaultEvent) -> String {
         ),
         FaultKind::Partition => format!(
             "partition: {} from {} to {} ([faults] partition_ms)",
+            f.process,
+            format::ms(f.at_ns),
+            until(f)
+        ),
+        FaultKind::Command => format!(
+            "{} ([[faults.commands]]) from {} to {}",
             f.process,
             format::ms(f.at_ns),
             until(f)

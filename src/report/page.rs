@@ -35,6 +35,8 @@ pub fn render(results: &Results, evidence: &[Evidence]) -> Result<String> {
         (Axis::Buyers, Measure::PurchasesPerSecond),
         (Axis::Buyers, Measure::AnomalousShare),
         (Axis::Hold, Measure::AnomalousShare),
+        (Axis::Lag, Measure::LostPerFailover),
+        (Axis::Lag, Measure::PurchasesPerSecond),
     ];
     let mut sweep_charts = Vec::new();
     for (axis, measure) in sweeps {
@@ -527,8 +529,8 @@ svg.timeline rect.stopped{fill:#7d3c98;fill-opacity:.18}svg.timeline path.killed
 .swatch.stopped{background:#7d3c98;opacity:.35}.killed{font-weight:700;margin-right:.4em}
 svg.timeline g.store-killed line{stroke:#8c1c13;stroke-width:2}svg.timeline g.store-killed text{fill:#8c1c13;font-weight:600}
 .swatch.store-killed{background:#8c1c13;width:3px;height:1.1em}
-svg.timeline rect.cut{fill:#d68910;fill-opacity:.16}svg.timeline rect.promotion{fill:#8c1c13;fill-opacity:.12}svg.timeline rect.partition{fill:#2e86c1;fill-opacity:.16}
-.swatch.cut{background:#d68910;opacity:.4}.swatch.promotion{background:#8c1c13;opacity:.3}.swatch.partition{background:#2e86c1;opacity:.4}
+svg.timeline rect.cut{fill:#d68910;fill-opacity:.16}svg.timeline rect.promotion{fill:#8c1c13;fill-opacity:.12}svg.timeline rect.partition{fill:#2e86c1;fill-opacity:.16}svg.timeline rect.command{fill:#7d3c98;fill-opacity:.14}
+.swatch.cut{background:#d68910;opacity:.4}.swatch.promotion{background:#8c1c13;opacity:.3}.swatch.partition{background:#2e86c1;opacity:.4}.swatch.command{background:#7d3c98;opacity:.35}
 svg.timeline line.anomaly{stroke:#000;stroke-dasharray:4 3}svg.timeline text.anomaly{fill:#000;font-weight:600}
 footer{margin-top:3em;color:#777;font-size:.88em;border-top:1px solid #eee;padding-top:.6em}
 code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#f3f3f3;padding:0 .25em}

@@ -1,6 +1,7 @@
-//! The sweep charts, for a scenario that runs every strategy at several buyer counts and
-//! race windows: throughput against buyers, and the share of anomalous trials against
-//! buyers and against the race window, one line per strategy.
+//! The sweep charts, for a scenario that runs every strategy at several buyer counts, race
+//! windows or replication lags: throughput against buyers, the share of anomalous trials
+//! against buyers and against the race window, and acknowledged sales lost per failover
+//! against the lag, one line per strategy.
 
 use anyhow::Result;
 use plotters::prelude::*;
@@ -11,6 +12,7 @@ use super::{format, plot};
 use crate::checker::Verdict;
 use crate::history::stats::mean;
 use crate::results::TrialResult;
+use crate::results::summary::lost_per_failover;
 use crate::scenario::Point;
 
 /// Which side of a sweep's points a chart runs along.
@@ -18,13 +20,16 @@ use crate::scenario::Point;
 pub enum Axis {
     Buyers,
     Hold,
+    /// `faults.lag_ms`, for a sweep over it alone: points without a lag are not on it.
+    Lag,
 }
 
 impl Axis {
-    fn of(self, p: Point) -> u64 {
+    fn of(self, p: Point) -> Option<u64> {
         match self {
-            Axis::Buyers => p.buyers as u64,
-            Axis::Hold => p.hold_us,
+            Axis::Buyers => Some(p.buyers as u64),
+            Axis::Hold => Some(p.hold_us),
+            Axis::Lag => p.lag_ms,
         }
     }
 
@@ -32,6 +37,7 @@ impl Axis {
         match self {
             Axis::Buyers => v.to_string(),
             Axis::Hold => format::duration_axis(v as f64),
+            Axis::Lag => format!("{v} ms"),
         }
     }
 
@@ -39,6 +45,7 @@ impl Axis {
         match self {
             Axis::Buyers => "buyers (all race windows together)",
             Axis::Hold => "race window: hold between read and write (all buyer counts together)",
+            Axis::Lag => "replication lag: how long the replicas were cut off before the primary was killed",
         }
     }
 }
@@ -48,6 +55,8 @@ impl Axis {
 pub enum Measure {
     PurchasesPerSecond,
     AnomalousShare,
+    /// Acknowledged sales lost, over the trials that had a failover.
+    LostPerFailover,
 }
 
 impl Measure {
@@ -68,6 +77,7 @@ impl Measure {
             Measure::AnomalousShare => {
                 trials.iter().filter(|t| t.check.verdict != Verdict::Safe).count() as f64 / n * 100.0
             }
+            Measure::LostPerFailover => lost_per_failover(trials.iter().copied()),
         }
     }
 
@@ -75,6 +85,7 @@ impl Measure {
         match self {
             Measure::PurchasesPerSecond => "purchases per second (mean of trials)",
             Measure::AnomalousShare => "trials with an anomaly",
+            Measure::LostPerFailover => "acknowledged sales lost per failover (mean)",
         }
     }
 }
@@ -84,8 +95,7 @@ pub fn values(evidence: &[Evidence], axis: Axis) -> Vec<u64> {
     let mut v: Vec<u64> = evidence
         .iter()
         .flat_map(|e| &e.runs)
-        .filter_map(|r| r.point)
-        .map(|p| axis.of(p))
+        .filter_map(|r| r.point.and_then(|p| axis.of(p)))
         .collect();
     v.sort_unstable();
     v.dedup();
@@ -96,7 +106,7 @@ pub fn values(evidence: &[Evidence], axis: Axis) -> Vec<u64> {
 pub fn trials_at<'a>(e: &Evidence<'a>, axis: Axis, value: u64) -> Vec<&'a TrialResult> {
     e.runs
         .iter()
-        .filter(|r| r.point.is_some_and(|p| axis.of(p) == value))
+        .filter(|r| r.point.is_some_and(|p| axis.of(p) == Some(value)))
         .flat_map(|r| &r.trials)
         .collect()
 }
@@ -125,7 +135,9 @@ pub fn chart(evidence: &[Evidence], axis: Axis, measure: Measure) -> Result<Opti
         .collect();
     let top = match measure {
         Measure::AnomalousShare => 118.0,
-        Measure::PurchasesPerSecond => plot::headroom(lines.iter().flat_map(|l| &l.1).map(|p| p.1).fold(0.0, f64::max)),
+        Measure::PurchasesPerSecond | Measure::LostPerFailover => {
+            plot::headroom(lines.iter().flat_map(|l| &l.1).map(|p| p.1).fold(0.0, f64::max))
+        }
     };
     plot::svg((1000, 320), |root| {
         let mut chart = ChartBuilder::on(root)
@@ -139,7 +151,7 @@ pub fn chart(evidence: &[Evidence], axis: Axis, measure: Measure) -> Result<Opti
             .x_label_formatter(&|x| plot::slot_name(&names, *x))
             .y_label_formatter(&|y| match measure {
                 Measure::AnomalousShare => format!("{y:.0} %"),
-                Measure::PurchasesPerSecond => format::axis(*y),
+                Measure::PurchasesPerSecond | Measure::LostPerFailover => format::axis(*y),
             })
             .x_desc(axis.desc())
             .y_desc(measure.desc())
@@ -177,7 +189,11 @@ mod tests {
             .collect();
         StrategyRun {
             strategy,
-            point: Some(Point { buyers, hold_us }),
+            point: Some(Point {
+                buyers,
+                hold_us,
+                lag_ms: None,
+            }),
             summary: Summary::of(&trials),
             trials,
         }
@@ -227,5 +243,57 @@ mod tests {
             latency: LatencyHistogram::default(),
         };
         assert!(chart(&[e], Axis::Hold, Measure::AnomalousShare).unwrap().is_none());
+    }
+
+    #[test]
+    fn lost_sales_are_counted_per_failover_along_the_lag() {
+        use crate::plan::notice::FaultKind;
+        use crate::runner::FaultEvent;
+        // At each lag, two trials failed over, losing (lag / 100) and (lag / 100 + 2) sales,
+        // and one trial whose primary was never killed, which counts for nothing.
+        let runs: Vec<StrategyRun> = [0u64, 300, 1000]
+            .into_iter()
+            .map(|lag| {
+                let mut r = run(StrategyName::Atomic, 8, 0, &[Verdict::Safe; 3]);
+                r.point = Some(Point {
+                    buyers: 8,
+                    hold_us: 0,
+                    lag_ms: Some(lag),
+                });
+                for (i, t) in r.trials.iter_mut().enumerate().take(2) {
+                    t.check.lost_acknowledged = lag / 100 + 2 * i as u64;
+                    t.faults.push(FaultEvent {
+                        kind: FaultKind::KillPrimary,
+                        process: "primary".into(),
+                        at_ns: 1,
+                        until_ns: None,
+                    });
+                }
+                r.trials[2].check.lost_acknowledged = 1_000;
+                r
+            })
+            .collect();
+        let e = Evidence {
+            strategy: StrategyName::Atomic,
+            runs: runs.iter().collect(),
+            trials: runs.iter().flat_map(|r| &r.trials).collect(),
+            featured: None,
+            latency: LatencyHistogram::default(),
+        };
+        let evidence = [e];
+        assert_eq!(values(&evidence, Axis::Lag), [0, 300, 1000]);
+        assert!(
+            values(&evidence, Axis::Buyers).len() == 1,
+            "one count: no chart along buyers"
+        );
+        let lost = |v| Measure::LostPerFailover.of(&trials_at(&evidence[0], Axis::Lag, v));
+        assert_eq!((lost(0), lost(300), lost(1000)), (1.0, 4.0, 11.0));
+        let svg = chart(&evidence, Axis::Lag, Measure::LostPerFailover).unwrap().unwrap();
+        assert!(svg.contains("replication lag") && svg.contains("1000 ms"), "{svg}");
+        assert!(
+            chart(&evidence, Axis::Buyers, Measure::LostPerFailover)
+                .unwrap()
+                .is_none()
+        );
     }
 }

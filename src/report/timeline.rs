@@ -772,6 +772,9 @@ pub fn legend(faults: &[FaultKind]) -> Markup {
             @if faults.contains(&FaultKind::Partition) {
                 li { span.swatch.partition {} "primary partitioned from its replicas and the buyers" }
             }
+            @if faults.contains(&FaultKind::Command) {
+                li { span.swatch.command {} "a fault command of the scenario ([[faults.commands]]), from its run to its undo" }
+            }
         }
     }
 }

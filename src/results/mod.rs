@@ -290,10 +290,7 @@ impl Results {
                 if missing.is_empty() {
                     return None;
                 }
-                let at = run
-                    .point
-                    .map(|p| format!(" at {} buyers, {} µs", p.buyers, p.hold_us))
-                    .unwrap_or_default();
+                let at = run.point.map(|p| format!(" at {}", p.label())).unwrap_or_default();
                 Some(format!(
                     "{}{at}: trial(s) {} (of {}) have no history (the run kept only some: --keep-histories)",
                     run.strategy,

@@ -12,12 +12,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::results::summary::verdict_name;
+use crate::results::summary::{lost_per_failover, verdict_name};
 use crate::results::{Results, StrategyRun, TrialResult};
 
 /// The CSV's first columns, in order; any other plain field of a trial's results follows
 /// them, in the order of their names (see [`csv`]).
-pub const CSV_COLUMNS: [&str; 43] = [
+pub const CSV_COLUMNS: [&str; 44] = [
     "strategy",
     "buyers",
     "hold_us",
@@ -61,6 +61,7 @@ pub const CSV_COLUMNS: [&str; 43] = [
     "faults",
     "dir",
     "history_kept",
+    "lag_ms",
 ];
 
 /// Fields of a trial in results.json that are no column: the clock reading of the start
@@ -72,9 +73,13 @@ const NOT_COLUMNS: [&str; 3] = ["gate_ns", "latency", "anomalies"];
 /// Markdown: the columns of the table `sim run` prints.
 pub fn markdown(results: &Results) -> String {
     let sweep = results.runs.iter().any(|r| r.point.is_some());
+    let lags = results.runs.iter().any(|r| r.point.is_some_and(|p| p.lag_ms.is_some()));
     let mut header = vec!["strategy"];
     if sweep {
         header.extend(["buyers", "hold µs"]);
+    }
+    if lags {
+        header.extend(["lag ms", "lost/failover"]);
     }
     header.extend([
         "trials",
@@ -105,6 +110,10 @@ pub fn markdown(results: &Results) -> String {
             let (buyers, hold) = point(results, run);
             cells.extend([buyers.to_string(), hold.to_string()]);
         }
+        if lags {
+            let lag = lag(results, run).map_or(String::new(), |l| l.to_string());
+            cells.extend([lag, format!("{:.1}", lost_per_failover(&run.trials))]);
+        }
         let verdicts: Vec<String> = m
             .verdicts
             .iter()
@@ -130,6 +139,15 @@ fn point(results: &Results, run: &StrategyRun) -> (u32, u64) {
         Some(p) => (p.buyers, p.hold_us),
         None => (results.scenario.buyers.count, results.scenario.buyers.hold_us),
     }
+}
+
+/// The replication lag before a run's failover: its point of the sweep, or the scenario's;
+/// none without a failover.
+fn lag(results: &Results, run: &StrategyRun) -> Option<u64> {
+    let faults = &results.scenario.faults;
+    run.point
+        .and_then(|p| p.lag_ms)
+        .or(faults.failover.then_some(faults.lag_ms))
 }
 
 /// One row per trial of every strategy (and point), with a header: [`CSV_COLUMNS`], then any
@@ -174,6 +192,7 @@ pub fn csv(results: &Results) -> String {
                 "p99_us" => latency.p99_us.to_string(),
                 "max_us" => latency.max_us.to_string(),
                 "faults" => t.faults.len().to_string(),
+                "lag_ms" => lag(results, run).map_or(String::new(), |l| l.to_string()),
                 other => cell(f.get(other)),
             });
         }

@@ -7,7 +7,8 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 
 use crate::checker::Verdict;
-use crate::results::Results;
+use crate::plan::notice::FaultKind;
+use crate::results::{Results, TrialResult};
 
 /// Whether what goes to stdout may carry colours: it is a terminal, `NO_COLOR` is unset or
 /// empty (<https://no-color.org>), and `TERM` is not `dumb`.
@@ -71,9 +72,13 @@ pub fn verdict_name(v: Verdict) -> String {
 /// The table, with its verdicts coloured when `colour`.
 pub fn render(results: &Results, colour: bool) -> String {
     let mut s = String::new();
-    let sweep = results.scenario.sweep.is_some();
-    if sweep {
+    let sweep = results.scenario.sweep.as_ref();
+    let lags = sweep.is_some_and(|w| !w.lag_ms.is_empty());
+    if sweep.is_some() {
         let _ = write!(s, "{:>6} {:>8} ", "buyers", "hold µs");
+    }
+    if lags {
+        let _ = write!(s, "{:>7} {:>13} ", "lag ms", "lost/failover");
     }
     let _ = writeln!(
         s,
@@ -83,6 +88,14 @@ pub fn render(results: &Results, colour: bool) -> String {
     for run in &results.runs {
         if let Some(p) = run.point {
             let _ = write!(s, "{:>6} {:>8} ", p.buyers, p.hold_us);
+        }
+        if lags {
+            let lag = run
+                .point
+                .and_then(|p| p.lag_ms)
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            let _ = write!(s, "{lag:>7} {:>13.1} ", lost_per_failover(&run.trials));
         }
         let m = &run.summary;
         let verdicts: Vec<String> = m
@@ -104,6 +117,17 @@ pub fn render(results: &Results, colour: bool) -> String {
         );
     }
     s
+}
+
+/// Acknowledged sales lost, over the trials whose primary was killed (0 if none was).
+pub fn lost_per_failover<'a>(trials: impl IntoIterator<Item = &'a TrialResult>) -> f64 {
+    let (mut failovers, mut lost) = (0u64, 0u64);
+    for t in trials {
+        if t.faults.iter().any(|f| f.kind == FaultKind::KillPrimary) {
+            (failovers, lost) = (failovers + 1, lost + t.check.lost_acknowledged);
+        }
+    }
+    lost as f64 / failovers.max(1) as f64
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! (a semaphore, a board, workers) also when a trial fails or the run is interrupted. It
 //! knows stores and strategies only through their traits.
 
+mod commands;
 mod crew;
 mod folder;
 mod nemesis;
@@ -235,12 +236,12 @@ fn run_with(
         let (at, dir) = match sweeping {
             true => (
                 scenario.at(point),
-                format!("trials/{}/b{}-h{}", strategy.name(), point.buyers, point.hold_us),
+                format!("trials/{}/{}", strategy.name(), point.folder()),
             ),
             false => (scenario.clone(), format!("trials/{}", strategy.name())),
         };
         bar.set_message(match sweeping {
-            true => format!("{strategy} {} buyers {} µs", point.buyers, point.hold_us),
+            true => format!("{strategy} {}", point.label()),
             false => strategy.to_string(),
         });
         let first = TrialSetup {

@@ -1,5 +1,6 @@
 //! The nemesis of a store with replicas: what `[faults] failover` and `partition_ms` do to
-//! the store's servers and links, at the sale a buyer was planned to say so.
+//! the store's servers and links, at the sale a buyer was planned to say so; and the
+//! user's own fault commands ([`Commands`]).
 //!
 //! A failover cuts every replica off from the primary, lets the sale go on for `lag_ms`,
 //! SIGKILLs the primary, heals the replicas' links, and waits for a replica to be
@@ -7,10 +8,12 @@
 //! The runner's watch loop drives it: each step is quick, and the next one's moment joins
 //! the loop's wake-ups. Each step is recorded as a [`FaultEvent`] for the report.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::commands::Commands;
 use super::crew::{FaultEvent, Member};
 use crate::plan::notice::{FaultKind, Notice};
 use crate::scenario::Scenario;
@@ -33,9 +36,11 @@ enum Step {
     Heal { event: usize },
 }
 
-/// The faults of one trial on the store's servers and links.
+/// The faults of one trial on the store's servers and links, and the user's own fault
+/// commands.
 pub struct Nemesis<'a> {
     service: &'a dyn Service,
+    commands: Commands,
     lag: Duration,
     partition: Duration,
     gate_ns: u64,
@@ -46,10 +51,11 @@ pub struct Nemesis<'a> {
 
 impl<'a> Nemesis<'a> {
     /// The nemesis of `scenario`'s faults on `service`, for a trial whose gate opened at
-    /// `gate_ns`.
-    pub fn new(service: &'a dyn Service, scenario: &Scenario, gate_ns: u64) -> Nemesis<'a> {
+    /// `gate_ns`, whose fault commands log in `dir`.
+    pub fn new(service: &'a dyn Service, scenario: &Scenario, gate_ns: u64, dir: &Path) -> Nemesis<'a> {
         Nemesis {
             service,
+            commands: Commands::new(&scenario.faults.commands, dir, gate_ns),
             lag: Duration::from_millis(scenario.faults.lag_ms),
             partition: Duration::from_millis(scenario.faults.partition_ms),
             gate_ns,
@@ -106,7 +112,7 @@ impl<'a> Nemesis<'a> {
 
     /// The moment of the next step, if one is waiting.
     pub fn next(&self) -> Option<Instant> {
-        self.due.iter().map(|d| d.0).min()
+        self.due.iter().map(|d| d.0).chain(self.commands.next()).min()
     }
 
     /// Takes the steps that are due.
@@ -117,7 +123,7 @@ impl<'a> Nemesis<'a> {
         for (_, step) in ready {
             self.take(step)?;
         }
-        Ok(())
+        self.commands.act()
     }
 
     fn take(&mut self, step: Step) -> Result<()> {
@@ -161,11 +167,13 @@ impl<'a> Nemesis<'a> {
     /// Takes every step left, now or when due, once the workers have ended: the store must
     /// have its primary back before its final stock is read.
     pub fn finish(&mut self) -> Result<()> {
+        self.commands.finish()?;
         while let Some(next) = self.next() {
             let wait = next.saturating_duration_since(Instant::now());
             std::thread::sleep(wait.min(LOOK_EVERY));
             self.act()?;
         }
+        self.events.append(&mut self.commands.events);
         Ok(())
     }
 }

@@ -429,7 +429,7 @@ pub fn run_trial(t: &TrialSetup) -> Result<Option<Ran>> {
         let label = format!("{} trial {}", t.strategy, t.n);
         Soak::new(&dir, plan.initial_stock, Duration::from_millis(ms), t.keep, label)
     });
-    let mut nemesis = Nemesis::new(t.service, t.scenario, gate_ns);
+    let mut nemesis = Nemesis::new(t.service, t.scenario, gate_ns, &dir);
     let watching = watch(t, &mut crew, &mut groups, &plan, &fixtures, soak.as_mut(), &mut nemesis);
     let Some(ending) = watching? else {
         return Ok(None);

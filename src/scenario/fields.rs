@@ -27,6 +27,11 @@ pub fn accepted_fields() -> Vec<String> {
         };
         names.push(top.to_string());
         names.extend(inner.iter().map(|f| format!("{top}.{f}")));
+        if *top == "faults" {
+            // Each `[[faults.commands]]` table holds these.
+            let command = fields_of::<super::commands::RawCommand>();
+            names.extend(command.iter().map(|f| format!("faults.commands.{f}")));
+        }
     }
     names
 }

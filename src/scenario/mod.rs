@@ -1,6 +1,7 @@
 //! Scenario files: the TOML schema, its defaults and bounds, and validation errors that name
 //! the file, the line and the field.
 
+mod commands;
 mod fields;
 mod names;
 mod raw;
@@ -8,6 +9,7 @@ mod secret;
 mod service;
 mod validate;
 
+pub use commands::{CommandLine, FaultCommand};
 pub use fields::accepted_fields;
 use names::quoted;
 pub use names::*;
@@ -63,7 +65,8 @@ pub struct Scenario {
     pub faults: Faults,
     /// `[expect]`.
     pub expect: Expect,
-    /// Set when `buyers.count` or `buyers.hold_us` is a list: every combination is run.
+    /// Set when `buyers.count`, `buyers.hold_us` or `faults.lag_ms` is a list: every
+    /// combination is run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
     /// `[service.NAME]`: the variants of the user's own service, with store `service`.
@@ -71,13 +74,17 @@ pub struct Scenario {
     pub service: BTreeMap<String, ServiceVariant>,
 }
 
-/// The values a sweep runs through; `buyers.count` and `buyers.hold_us` hold the first.
+/// The values a sweep runs through; `buyers.count`, `buyers.hold_us` and `faults.lag_ms`
+/// hold the first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sweep {
     /// The buyer counts.
     pub count: Vec<u32>,
     /// The race windows.
     pub hold_us: Vec<u64>,
+    /// The replication lags before a failover, when `faults.lag_ms` is a list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lag_ms: Vec<u64>,
 }
 
 /// One combination of a sweep.
@@ -87,21 +94,51 @@ pub struct Point {
     pub buyers: u32,
     /// The race window.
     pub hold_us: u64,
+    /// The replication lag before the failover, when the sweep runs over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
+}
+
+impl Point {
+    /// Its trials' folder under the strategy's: `b8-h200`, or `b8-h200-l300` with a lag.
+    pub fn folder(&self) -> String {
+        let lag = self.lag_ms.map(|l| format!("-l{l}")).unwrap_or_default();
+        format!("b{}-h{}{lag}", self.buyers, self.hold_us)
+    }
+
+    /// As the progress bar names it: `8 buyers 200 µs`, with `lag 300 ms` when swept.
+    pub fn label(&self) -> String {
+        let lag = self.lag_ms.map(|l| format!(" lag {l} ms")).unwrap_or_default();
+        format!("{} buyers {} µs{lag}", self.buyers, self.hold_us)
+    }
 }
 
 impl Scenario {
-    /// Every combination of buyers and race window to run, in order; one without a sweep.
+    /// Every combination of buyers, race window and lag to run, in order; one without a sweep.
     pub fn points(&self) -> Vec<Point> {
         match &self.sweep {
             None => vec![Point {
                 buyers: self.buyers.count,
                 hold_us: self.buyers.hold_us,
+                lag_ms: None,
             }],
-            Some(sweep) => sweep
-                .count
-                .iter()
-                .flat_map(|&buyers| sweep.hold_us.iter().map(move |&hold_us| Point { buyers, hold_us }))
-                .collect(),
+            Some(sweep) => {
+                let lags: Vec<Option<u64>> = match sweep.lag_ms.is_empty() {
+                    true => vec![None],
+                    false => sweep.lag_ms.iter().copied().map(Some).collect(),
+                };
+                let mut points = Vec::new();
+                for &buyers in &sweep.count {
+                    for &hold_us in &sweep.hold_us {
+                        points.extend(lags.iter().map(|&lag_ms| Point {
+                            buyers,
+                            hold_us,
+                            lag_ms,
+                        }));
+                    }
+                }
+                points
+            }
         }
     }
 
@@ -146,6 +183,9 @@ impl Scenario {
         let mut one = self.clone();
         one.buyers.count = point.buyers;
         one.buyers.hold_us = point.hold_us;
+        if let Some(lag) = point.lag_ms {
+            one.faults.lag_ms = lag;
+        }
         one.sweep = None;
         one
     }
@@ -394,6 +434,9 @@ pub struct Faults {
     /// Every byte between buyers and the store is held this long (0: none).
     #[serde(default)]
     pub latency_ms: u64,
+    /// `[[faults.commands]]`: the user's own fault commands, run once per trial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<FaultCommand>,
 }
 
 /// What every trial must show; `[expect.<strategy>]` overrides keys for one strategy.
@@ -718,6 +761,82 @@ oversell = true
         ] {
             assert_eq!(mask_password(url), shown);
         }
+    }
+
+    #[test]
+    fn a_list_of_lags_sweeps_the_failover_over_each_and_names_its_points() {
+        let base = "strategy = \"atomic\"\n[stock]\nstore = \"redis\"\nreplicas = 2\n[buyers]\ncount = 8\nhold_us = 100\n[faults]\nfailover = true\n";
+        let s = parse_str(&format!("{base}lag_ms = [0, 300, 1000]\n")).unwrap();
+        assert_eq!(
+            s.faults.lag_ms, 0,
+            "the first lag, as buyers.count holds the first count"
+        );
+        let points = s.points();
+        assert_eq!(
+            points
+                .iter()
+                .map(|p| (p.buyers, p.hold_us, p.lag_ms))
+                .collect::<Vec<_>>(),
+            [(8, 100, Some(0)), (8, 100, Some(300)), (8, 100, Some(1000))]
+        );
+        assert_eq!(s.at(points[1]).faults.lag_ms, 300);
+        assert_eq!(points[2].folder(), "b8-h100-l1000");
+        let both = parse_str(&format!("{base}lag_ms = [0, 300]\n").replace("count = 8", "count = [2, 8]")).unwrap();
+        assert_eq!(both.points().len(), 4, "every count at every lag");
+        let one = parse_str(&format!("{base}lag_ms = 300\n")).unwrap();
+        assert!(
+            one.sweep.is_none() && one.points()[0].lag_ms.is_none(),
+            "one lag is no sweep"
+        );
+        for (list, said) in [
+            ("[0, 0]", "listed twice"),
+            ("[]", "from 1 to 50"),
+            ("[-1]", "out of bounds"),
+        ] {
+            let e = parse_str(&format!("{base}lag_ms = {list}\n")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("faults.lag_ms"), "{e}");
+            assert!(e.to_string().contains(said), "{e}");
+        }
+        let e = parse_str("[stock]\nstore = \"redis\"\nreplicas = 1\n[faults]\nlag_ms = [0, 10]\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("faults.lag_ms"), "{e}");
+    }
+
+    #[test]
+    fn fault_commands_take_a_list_or_a_line_and_their_errors_name_the_table_and_field() {
+        let s = parse_str(
+            "[stock]\nstore = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n[[faults.commands]]\nname = \"pause\"\n\
+             run = [\"docker\", \"pause\", \"db\"]\nundo = \"docker unpause db\"\nat_ms = 200\nduration_ms = 500\n\
+             [[faults.commands]]\nrun = \"true\"\n",
+        )
+        .unwrap();
+        let [pause, second] = &s.faults.commands[..] else {
+            panic!("{:?}", s.faults.commands)
+        };
+        assert_eq!(pause.run.argv(), ["docker", "pause", "db"]);
+        assert_eq!(pause.undo.as_ref().unwrap().argv(), ["sh", "-c", "docker unpause db"]);
+        assert_eq!((pause.at_ms, pause.duration_ms, pause.timeout_ms), (200, 500, 10_000));
+        assert_eq!((second.name.as_str(), second.at_ms), ("command 1", 0));
+        for (table, field) in [
+            ("name = \"x\"\n", "faults.commands[0].run"),
+            ("run = []\n", "faults.commands[0].run"),
+            ("run = [\"a\", 1]\n", "faults.commands[0].run"),
+            ("run = \" \"\n", "faults.commands[0].run"),
+            ("run = \"a\"\nduration_ms = 5\n", "faults.commands[0].duration_ms"),
+            ("run = \"a\"\ntimeout_ms = 0\n", "faults.commands[0].timeout_ms"),
+            ("run = \"a\"\nname = \"\"\n", "faults.commands[0].name"),
+        ] {
+            let e = parse_str(&format!("[[faults.commands]]\n{table}")).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{table}: {e}");
+        }
+        let e = parse_str(
+            "[[faults.commands]]\nrun = \"a\"\nname = \"x\"\n[[faults.commands]]\nrun = \"b\"\nname = \"x\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("faults.commands[1].name"), "{e}");
+        assert!(
+            parse_str("[[faults.commands]]\nrun = \"a\"\nwhen = 3\n").is_err(),
+            "an unknown field"
+        );
     }
 
     #[test]

@@ -124,7 +124,8 @@ pub(super) struct RawFaults {
     pub(super) kill_seller: Option<bool>,
     pub(super) kill_store: Option<Spanned<bool>>,
     pub(super) failover: Option<Spanned<bool>>,
-    pub(super) lag_ms: Option<Spanned<i64>>,
+    pub(super) lag_ms: Option<Spanned<toml::Value>>,
     pub(super) partition_ms: Option<Spanned<i64>>,
     pub(super) latency_ms: Option<Spanned<i64>>,
+    pub(super) commands: Option<Vec<super::commands::RawCommand>>,
 }

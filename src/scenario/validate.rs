@@ -36,6 +36,7 @@ pub fn parse(path: &Path, text: &str, limits: Limits) -> Result<Scenario, Scenar
     v.scenario(raw, limits)
 }
 
+/// Turns the raw file into a scenario, naming the file, line and field of each error.
 pub(super) struct Validator<'a> {
     path: &'a Path,
     text: &'a str,
@@ -168,6 +169,18 @@ impl Validator<'_> {
             isolation: raw.transaction.isolation.unwrap_or_default(),
         };
         let faults = self.faults(&raw.faults, buyers.count, &stock)?;
+        let lags = self.lags(&raw.faults)?;
+        let sweep = match (sweep, lags.len() > 1) {
+            (sweep, false) => sweep,
+            (sweep, true) => Some(Sweep {
+                lag_ms: lags,
+                ..sweep.unwrap_or_else(|| Sweep {
+                    count: counts.clone(),
+                    hold_us: vec![buyers.hold_us],
+                    lag_ms: Vec::new(),
+                })
+            }),
+        };
         let expect = self.expect(&raw.expect, &strategies, stock.store)?;
         buyers.count = counts[0];
         Ok(Scenario {
@@ -368,6 +381,7 @@ impl Validator<'_> {
         let sweep = (counts.len() > 1 || holds.len() > 1).then(|| Sweep {
             count: counts.clone(),
             hold_us: holds.clone(),
+            lag_ms: Vec::new(),
         });
         let (rate, arrivals) = self.rate(raw)?;
         let buyers = Buyers {
@@ -523,6 +537,22 @@ impl Validator<'_> {
         Ok(Some(p))
     }
 
+    /// `[faults] lag_ms`: one lag, or a list of them to sweep over; only with a failover.
+    fn lags(&self, f: &RawFaults) -> Result<Vec<u64>, ScenarioError> {
+        if let Some(lag) = &f.lag_ms
+            && f.failover.as_ref().is_none_or(|on| !*on.get_ref())
+        {
+            return Err(self.error(
+                Some(lag.span()),
+                "faults.lag_ms",
+                "lag_ms is how long the replicas are cut off before a failover, and failover is off: \
+                 set failover = true, or drop lag_ms"
+                    .into(),
+            ));
+        }
+        self.numbers(&f.lag_ms, "faults.lag_ms", DEFAULT_LAG_MS, 0, 600_000, " (ten minutes)")
+    }
+
     /// `[faults]`, where no more buyers are hit than there are (`count`, the largest of a sweep).
     fn faults(&self, f: &RawFaults, count: u32, stock: &Stock) -> Result<Faults, ScenarioError> {
         let buyers = " (the number of buyers)";
@@ -532,18 +562,10 @@ impl Validator<'_> {
             stop_ms: self.number(&f.stop_ms, "faults.stop_ms", 200, 0, 600_000, " (ten minutes)")?,
             kill_seller: f.kill_seller.unwrap_or(false),
             failover: self.failover(f, stock)?,
-            lag_ms: match &f.lag_ms {
-                Some(lag) if f.failover.as_ref().is_none_or(|on| !*on.get_ref()) => {
-                    return Err(self.error(
-                        Some(lag.span()),
-                        "faults.lag_ms",
-                        "lag_ms is how long the replicas are cut off before a failover, and failover is off: set failover = true, or drop lag_ms".into(),
-                    ));
-                }
-                _ => self.number(&f.lag_ms, "faults.lag_ms", DEFAULT_LAG_MS, 0, 600_000, " (ten minutes)")?,
-            },
+            lag_ms: self.lags(f)?[0],
             partition_ms: self.link_fault(f, &f.partition_ms, "faults.partition_ms", 600_000, stock)?,
             latency_ms: self.link_fault(f, &f.latency_ms, "faults.latency_ms", 10_000, stock)?,
+            commands: self.commands(f.commands.as_deref().unwrap_or_default())?,
             kill_store: match &f.kill_store {
                 Some(kill) if *kill.get_ref() && (stock.store.url_scheme().is_none() || stock.url.is_some()) => {
                     return Err(self.error(

@@ -231,3 +231,33 @@ pub fn long_replicated_run_in_its_second_trial(
     );
     (sim, out)
 }
+
+/// A Redis of the test's own, as a user's server would be, on a Unix socket at `socket`
+/// with `extra` settings, started and waited for; killed when dropped.
+pub fn own_redis(socket: &Path, extra: &[&str]) -> KilledOnDrop {
+    let server = KilledOnDrop(
+        std::process::Command::new("redis-server")
+            .args(["--port", "0", "--unixsocket"])
+            .arg(socket)
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_until(std::time::Duration::from_secs(30), || socket.exists()),
+        "the test's own redis did not start"
+    );
+    server
+}
+
+/// A server the test started, ended however the test ends.
+pub struct KilledOnDrop(pub std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
