@@ -4,7 +4,8 @@
 //! nothing on one machine, the kernel's socket buffers keeping what was sent to it: a link
 //! that must lose what crosses it has to be dropped in between.
 //!
-//! It listens on 127.0.0.1 at a port of the kernel's choosing and carries each connection
+//! It listens on 127.0.0.1 at a port of the kernel's choosing (or on a Unix socket, in front
+//! of a PostgreSQL server's) and carries each connection
 //! to its target on one thread, both ways, on non-blocking sockets. With no fault, a chunk
 //! passes after one relaxed load of the link's state. A partition holds every chunk at that
 //! point, both ways, and answers new connections by closing them; healed, the held chunks go
@@ -20,6 +21,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
@@ -50,18 +54,122 @@ impl LinkState {
     }
 }
 
+/// Where a proxy listens, or what it forwards to: a TCP address or a Unix socket's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// An address of 127.0.0.1.
+    Tcp(SocketAddr),
+    /// A Unix socket (a PostgreSQL server's `.s.PGSQL.<port>`).
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    fn connect(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Endpoint::Tcp(addr) => Stream::Tcp(TcpStream::connect(addr)?),
+            Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+        })
+    }
+}
+
+/// One end of a connection.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Non-blocking, and for TCP without Nagle's wait: a chunk goes on as it came.
+    fn prepare(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => {
+                s.set_nodelay(true)?;
+                s.set_nonblocking(true)
+            }
+            Stream::Unix(s) => s.set_nonblocking(true),
+        }
+    }
+
+    /// Closes it at once: TCP with a reset rather than an orderly end.
+    fn refuse(self) {
+        if let Stream::Tcp(s) = &self {
+            let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&mut &*s).read(buf),
+            Stream::Unix(s) => (&mut &*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&mut &*s).write(buf),
+            Stream::Unix(s) => (&mut &*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+/// Where the proxy takes connections.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Listener::Tcp(l) => Stream::Tcp(l.accept()?.0),
+            Listener::Unix(l) => Stream::Unix(l.accept()?.0),
+        })
+    }
+}
+
 /// One connection through the proxy: both its sockets, to shut down on a reset.
 struct Connection {
     id: u64,
-    client: TcpStream,
-    server: TcpStream,
+    client: Stream,
+    server: Stream,
     /// Set when it was reset: a direction held by a partition gives up.
     closed: Arc<AtomicBool>,
 }
 
 /// What the proxy's threads share.
 struct Shared {
-    target: SocketAddr,
+    target: Endpoint,
     /// How long a connection spins after bytes move.
     spin: Duration,
     state: AtomicU8,
@@ -99,7 +207,7 @@ impl Shared {
 
 /// A fault proxy in front of one target. Dropping it closes its connections and its port.
 pub struct Proxy {
-    addr: SocketAddr,
+    listen: Endpoint,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -108,19 +216,31 @@ impl Proxy {
     /// Starts forwarding a port of 127.0.0.1 to `target`, for clients that ask and wait
     /// for each answer: after bytes move, a connection spins a while for the next ones.
     pub fn start(target: SocketAddr) -> io::Result<Proxy> {
-        Proxy::spawn(target, SPIN)
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let listen = Endpoint::Tcp(listener.local_addr()?);
+        Proxy::spawn(Listener::Tcp(listener), listen, Endpoint::Tcp(target), SPIN)
     }
 
     /// Starts forwarding a port of 127.0.0.1 to `target`, for a stream that waits for no
     /// answer (a replica's link to its primary): a connection sleeps as soon as no byte is
     /// ready, and leaves the spinning to request-and-answer links.
     pub fn start_streaming(target: SocketAddr) -> io::Result<Proxy> {
-        Proxy::spawn(target, Duration::ZERO)
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let listen = Endpoint::Tcp(listener.local_addr()?);
+        Proxy::spawn(Listener::Tcp(listener), listen, Endpoint::Tcp(target), Duration::ZERO)
     }
 
-    fn spawn(target: SocketAddr, spin: Duration) -> io::Result<Proxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        let addr = listener.local_addr()?;
+    /// Starts forwarding a Unix socket made at `at` to the one at `target`, for clients that
+    /// ask and wait for each answer. Any user may connect to it (a standby's server runs as
+    /// another user than the runner); the folder it is in keeps others out.
+    pub fn start_unix(at: &Path, target: &Path) -> io::Result<Proxy> {
+        let listener = UnixListener::bind(at)?;
+        std::fs::set_permissions(at, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+        let (listen, target) = (Endpoint::Unix(at.to_path_buf()), Endpoint::Unix(target.to_path_buf()));
+        Proxy::spawn(Listener::Unix(listener), listen, target, SPIN)
+    }
+
+    fn spawn(listener: Listener, listen: Endpoint, target: Endpoint, spin: Duration) -> io::Result<Proxy> {
         let shared = Arc::new(Shared {
             target,
             spin,
@@ -134,25 +254,32 @@ impl Proxy {
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
+            let name = match &listen {
+                Endpoint::Tcp(addr) => format!("proxy {}", addr.port()),
+                Endpoint::Unix(_) => "proxy unix".to_string(),
+            };
             std::thread::Builder::new()
-                .name(format!("proxy {}", addr.port()))
+                .name(name)
                 .spawn(move || accept(listener, shared))?
         };
         Ok(Proxy {
-            addr,
+            listen,
             shared,
             acceptor: Some(acceptor),
         })
     }
 
-    /// Where it listens.
+    /// Where it listens, if on TCP (a Unix proxy gives 0.0.0.0:0).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        match &self.listen {
+            Endpoint::Tcp(addr) => *addr,
+            Endpoint::Unix(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
     }
 
     /// Where it forwards to.
-    pub fn target(&self) -> SocketAddr {
-        self.shared.target
+    pub fn target(&self) -> &Endpoint {
+        &self.shared.target
     }
 
     /// How the link passes traffic now.
@@ -207,30 +334,37 @@ impl Drop for Proxy {
         self.shared.stopping.store(true, Ordering::Relaxed);
         self.shared.reset();
         // The acceptor waits in accept: a connection wakes it, and it sees it must stop.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        let _ = match &self.listen {
+            Endpoint::Tcp(addr) => TcpStream::connect_timeout(addr, Duration::from_secs(1)).map(drop),
+            Endpoint::Unix(path) => UnixStream::connect(path).map(drop),
+        };
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
+        }
+        if let Endpoint::Unix(path) = &self.listen {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
 
-/// The acceptor's loop: each connection let in gets its two directions.
-fn accept(listener: TcpListener, shared: Arc<Shared>) {
-    for client in listener.incoming() {
+/// The acceptor's loop: each connection let in gets its thread.
+fn accept(listener: Listener, shared: Arc<Shared>) {
+    loop {
+        let client = listener.accept();
         if shared.stopping.load(Ordering::Relaxed) {
             return;
         }
         let Ok(client) = client else { continue };
         if shared.state() != LinkState::Open {
             shared.refused.fetch_add(1, Ordering::Relaxed);
-            refuse(client);
+            client.refuse();
             continue;
         }
-        let server = match TcpStream::connect(shared.target) {
+        let server = match shared.target.connect() {
             Ok(server) => server,
             Err(_) => {
                 // The target is down: the client learns it as it would without a proxy.
-                refuse(client);
+                client.refuse();
                 continue;
             }
         };
@@ -239,12 +373,6 @@ fn accept(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
     }
-}
-
-/// Closes a connection at once, with a reset rather than an orderly end.
-fn refuse(stream: TcpStream) {
-    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-    drop(stream);
 }
 
 /// How long a connection's thread keeps looking for bytes after it last moved some, before
@@ -256,10 +384,9 @@ const SPIN: Duration = Duration::from_micros(50);
 const HELD_POLL: Duration = Duration::from_millis(1);
 
 /// Starts the thread that carries a connection both ways.
-fn join(client: TcpStream, server: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
+fn join(client: Stream, server: Stream, shared: &Arc<Shared>) -> io::Result<()> {
     for s in [&client, &server] {
-        s.set_nodelay(true)?;
-        s.set_nonblocking(true)?;
+        s.prepare()?;
     }
     let closed = Arc::new(AtomicBool::new(false));
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -294,8 +421,8 @@ enum Step {
 
 /// One direction of a connection: the chunk read from `from` and not yet all written to `to`.
 struct Direction<'a> {
-    from: &'a TcpStream,
-    to: &'a TcpStream,
+    from: &'a Stream,
+    to: &'a Stream,
     buf: Vec<u8>,
     start: usize,
     end: usize,
@@ -307,7 +434,7 @@ struct Direction<'a> {
 }
 
 impl<'a> Direction<'a> {
-    fn new(from: &'a TcpStream, to: &'a TcpStream) -> Direction<'a> {
+    fn new(from: &'a Stream, to: &'a Stream) -> Direction<'a> {
         Direction {
             from,
             to,
@@ -374,8 +501,8 @@ impl<'a> Direction<'a> {
     }
 
     /// What this direction waits for on `fd`, after a step that found it `Blocked`.
-    fn interest(&self, fd: &TcpStream) -> PollFlags {
-        let same = |s: &TcpStream| std::ptr::eq(s, fd);
+    fn interest(&self, fd: &Stream) -> PollFlags {
+        let same = |s: &Stream| std::ptr::eq(s, fd);
         match (self.start < self.end, self.done) {
             (_, true) => PollFlags::empty(),
             (true, _) if same(self.to) => PollFlags::OUT,
@@ -429,7 +556,7 @@ impl Drop for SpinSlot {
 /// move, it keeps trying both sockets for [`SPIN`] if the connection's bytes tend to come
 /// within a few times that; then it sleeps in `poll` until a socket is ready or a held chunk is
 /// due, and steps only the directions that can go on.
-fn carry(client: &TcpStream, server: &TcpStream, shared: &Shared, closed: &AtomicBool) {
+fn carry(client: &Stream, server: &Stream, shared: &Shared, closed: &AtomicBool) {
     let mut ways = [Direction::new(client, server), Direction::new(server, client)];
     let (mut steps, mut due) = ([Step::Moved; 2], [true; 2]);
     let mut spin_until = Instant::now() + shared.spin;
@@ -471,7 +598,7 @@ fn carry(client: &TcpStream, server: &TcpStream, shared: &Shared, closed: &Atomi
 
 /// Sleeps until a direction can go on: its socket is ready, or the chunk it holds is due
 /// (a partition is looked at every [`HELD_POLL`]). Which directions can.
-fn wait(ways: &[Direction<'_>; 2], steps: &[Step; 2], client: &TcpStream, server: &TcpStream) -> [bool; 2] {
+fn wait(ways: &[Direction<'_>; 2], steps: &[Step; 2], client: &Stream, server: &Stream) -> [bool; 2] {
     let wake = steps
         .iter()
         .filter_map(|s| match s {
@@ -665,5 +792,43 @@ mod tests {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         assert!(round_trip(&mut s, b"y").is_err(), "a connection outlived its proxy");
         assert!(TcpStream::connect(addr).is_err(), "the port is still open");
+    }
+
+    #[test]
+    fn a_unix_socket_is_carried_and_partitioned_as_a_port_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (front, back) = (dir.path().join("front"), dir.path().join("back"));
+        let listener = UnixListener::bind(&back).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut s = stream;
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let proxy = Proxy::start_unix(&front, &back).unwrap();
+        let mut s = UnixStream::connect(&front).unwrap();
+        let mut round_trip = |bytes: &[u8]| {
+            s.write_all(bytes).unwrap();
+            let mut back = vec![0u8; bytes.len()];
+            s.read_exact(&mut back).map(|_| back)
+        };
+        assert_eq!(round_trip(b"one").unwrap(), b"one");
+        proxy.partition();
+        assert!(UnixStream::connect(&front).is_ok_and(|mut t| {
+            t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            matches!(t.read(&mut [0u8; 1]), Ok(0) | Err(_))
+        }));
+        proxy.heal();
+        assert_eq!(round_trip(b"two").unwrap(), b"two");
+        assert_eq!(proxy.counts(), (1, 1));
+        drop(proxy);
+        assert!(!front.exists(), "the proxy's socket outlived it");
     }
 }
