@@ -144,6 +144,42 @@ fn a_failover_loses_acknowledged_sales_from_asynchronous_standbys_and_none_from_
 }
 
 #[test]
+fn a_partition_of_the_primary_holds_every_buyer_and_the_sale_goes_on_after_it() {
+    require_postgres();
+    // Buyers and the standby reach the primary through sim's proxy on its Unix socket;
+    // 400 ms of partition holds every buyer's sale in it, and the sale ends as it began.
+    let run = run_scenario(
+        "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\ninitial = 100000\nreplicas = 1\n\
+         [buyers]\ncount = 4\nattempts = 1500\nhold_us = 500\n[faults]\npartition_ms = 400\nlatency_ms = 1\n",
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let t = &run.trials("atomic")[0];
+    assert_eq!((u(&t["sold"]), t["verdict"].as_str()), (6000, Some("safe")), "{t}");
+    let kinds: Vec<&str> = t["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["partition"], "{t}");
+    assert!(
+        t["latency"]["max_us"].as_f64().unwrap() >= 400_000.0,
+        "no sale waited out the partition: {t}"
+    );
+    // Every byte is held 1 ms each way: no sale is quicker than 2 ms.
+    assert!(
+        t["latency"]["p50_us"].as_f64().unwrap() >= 2_000.0,
+        "no latency on the links: {t}"
+    );
+    assert!(
+        processes_holding(&run.out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&run.out)
+    );
+}
+
+#[test]
 fn ctrl_c_and_a_runner_killed_outright_leave_no_server_running() {
     require_postgres();
     each_in_parallel(vec![libc::SIGINT, libc::SIGKILL], 2, |signal| {

@@ -891,6 +891,13 @@ oversell = true
         .unwrap();
         assert_eq!((s.stock.replicas, s.stock.synchronous), (2, Synchronous::RemoteApply));
         assert!(s.faults.failover);
+        let s = parse_str("[stock]\nstore = \"postgres\"\nreplicas = 1\n[faults]\npartition_ms = 10\nlatency_ms = 2\n")
+            .unwrap();
+        assert_eq!(
+            (s.faults.partition_ms, s.faults.latency_ms),
+            (10, 2),
+            "standbys have the proxy's links"
+        );
         for (text, field) in [
             (
                 "[stock]\nstore = \"postgres\"\nsynchronous = \"on\"\n",
@@ -901,7 +908,7 @@ oversell = true
                 "stock.synchronous",
             ),
             (
-                "[stock]\nstore = \"postgres\"\nreplicas = 1\n[faults]\npartition_ms = 10\n",
+                "[stock]\nstore = \"postgres\"\n[faults]\npartition_ms = 10\n",
                 "faults.partition_ms",
             ),
             (

@@ -630,13 +630,24 @@ impl Validator<'_> {
         if let Some(v) = value
             && *v.get_ref() != 0
         {
-            if stock.store != StoreKind::Redis {
+            if stock.store == StoreKind::Postgres && stock.replicas == 0 && stock.url.is_none() {
                 return Err(self.error(
                     Some(v.span()),
                     field,
                     format!(
-                        "{field} acts on the links to the servers sim starts behind its fault proxy, which store \"redis\" \
-                         has and store \"{}\" has not: use store \"redis\", or drop it",
+                        "{field} acts on the links to the servers sim starts behind its fault proxy, which a \
+                         PostgreSQL primary with standbys has and a single server has not: set [stock] replicas = 1 \
+                         or more, or drop it"
+                    ),
+                ));
+            }
+            if !matches!(stock.store, StoreKind::Redis | StoreKind::Postgres) {
+                return Err(self.error(
+                    Some(v.span()),
+                    field,
+                    format!(
+                        "{field} acts on the links to the servers sim starts behind its fault proxy, which stores \
+                         \"redis\" and \"postgres\" have and store \"{}\" has not: use one of those, or drop it",
                         stock.store
                     ),
                 ));

@@ -310,6 +310,8 @@ fn throwaway(out: &Path, name: String, workers: u64, scenario: &Scenario) -> Res
             replicas,
             synchronous: scenario.stock.synchronous,
             settings,
+            proxied: scenario.faults.partition_ms > 0 || scenario.faults.latency_ms > 0,
+            latency: Duration::from_millis(scenario.faults.latency_ms),
         };
         return Ok(Box::new(postgres_group::Standbys::start(home, socket, shape, name)?));
     }

@@ -9,6 +9,11 @@
 //! `synchronous` sets the primary's `synchronous_standby_names` (`ANY 1 (*)`) and
 //! `synchronous_commit` once its standbys stream.
 //!
+//! With `partition_ms` or `latency_ms`, each server's socket has a fault proxy in front of
+//! it, in a folder of its own: buyers and standbys connect through it (a standby's
+//! `primary_conninfo` names the primary's proxy), so a partition of the primary's proxy
+//! holds both; sim's own looks at the servers go straight to them.
+//!
 //! A failover stops every standby at once as `pg_ctl stop -m immediate` does (SIGQUIT to
 //! its postmaster): a stopped standby receives nothing, where a paused one would catch up
 //! from the kernel's socket buffers. After `lag_ms` the primary and every process it started
@@ -28,6 +33,7 @@ use anyhow::{Context, Result, bail};
 use postgres::{Client, NoTls};
 
 use super::postgres::{Home, await_answer, describe};
+use super::proxy::Proxy;
 use super::server::{Server, SocketDir};
 use super::{Nemesis, Service};
 use crate::scenario::Synchronous;
@@ -51,6 +57,11 @@ pub struct Shape {
     pub synchronous: Synchronous,
     /// Every server's settings (`-c`).
     pub settings: Vec<String>,
+    /// Whether every server is reached through sim's fault proxy (`partition_ms`,
+    /// `latency_ms`): buyers and standbys alike, sim's own looks straight.
+    pub proxied: bool,
+    /// What the proxies hold each chunk of bytes for.
+    pub latency: Duration,
 }
 
 /// One server of the group.
@@ -89,6 +100,24 @@ impl Node {
     }
 }
 
+/// A fault proxy in front of each server's socket, in the folder `front` under `socket`;
+/// that folder.
+fn fronts(socket: &std::path::Path, nodes: &[Node], latency: Duration) -> Result<(PathBuf, Vec<Proxy>)> {
+    let front = socket.join("front");
+    std::fs::create_dir(&front).with_context(|| format!("making {}", front.display()))?;
+    // The standbys' servers, run as another user, reach the primary through it.
+    std::fs::set_permissions(&front, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let mut proxies = Vec::new();
+    for node in nodes {
+        let name = format!(".s.PGSQL.{}", node.port);
+        let proxy = Proxy::start_unix(&front.join(&name), &socket.join(&name))
+            .with_context(|| format!("starting the fault proxy of {}", front.join(&name).display()))?;
+        proxy.set_latency(latency);
+        proxies.push(proxy);
+    }
+    Ok((front, proxies))
+}
+
 /// Removes a killed server's System V segment once its last process has let go of it.
 fn remove_segment(shmid: i32) {
     let until = Instant::now() + END_LIMIT;
@@ -122,6 +151,11 @@ pub struct Standbys {
     promoting: Cell<Option<usize>>,
     /// What each standby had replayed at the last look, before one is chosen.
     replayed: RefCell<Option<Vec<i64>>>,
+    /// With `proxied`, a fault proxy in front of each server's socket, in `front`.
+    fronts: Vec<Proxy>,
+    /// The folder buyers and standbys find the servers' sockets in: the proxies' with
+    /// `proxied`, else the servers' own.
+    front: PathBuf,
     /// Declared last: the socket folder goes once every server has stopped.
     _socket: SocketDir,
 }
@@ -138,9 +172,13 @@ impl Standbys {
                 segment: None,
             })
             .collect::<Vec<_>>();
+        let (front, fronts) = match shape.proxied {
+            true => fronts(&home.socket, &nodes, shape.latency).context("starting the fault proxies")?,
+            false => (home.socket.clone(), Vec::new()),
+        };
         let url = format!(
             "host={} port={} user={} dbname=postgres target_session_attrs=read-write",
-            vec![home.socket.display().to_string(); nodes.len()].join(","),
+            vec![front.display().to_string(); nodes.len()].join(","),
             nodes.iter().map(|n| n.port.to_string()).collect::<Vec<_>>().join(","),
             super::postgres::USER
         );
@@ -154,6 +192,8 @@ impl Standbys {
             disturbed: Cell::new(false),
             promoting: Cell::new(None),
             replayed: RefCell::new(None),
+            fronts,
+            front,
             _socket: socket,
         };
         group
@@ -208,7 +248,7 @@ impl Standbys {
                     ["-R", "-X", "stream", "-c", "fast", "-h"]
                         .map(OsStr::new)
                         .into_iter()
-                        .chain([self.home.socket.as_os_str()])
+                        .chain([self.front.as_os_str()])
                         .chain(["-p", &port, "-U", super::postgres::USER].map(OsStr::new)),
                 )
                 .collect();
@@ -458,9 +498,18 @@ impl Nemesis for Standbys {
         )))
     }
 
-    fn partition_primary(&self) {}
+    /// Holds all traffic through the primary's proxy: its buyers' and its standbys'.
+    fn partition_primary(&self) {
+        if let Some(front) = self.fronts.get(self.primary.get()) {
+            front.partition();
+        }
+    }
 
-    fn heal_primary(&self) {}
+    fn heal_primary(&self) {
+        for front in &self.fronts {
+            front.heal();
+        }
+    }
 }
 
 impl Drop for Standbys {
