@@ -70,6 +70,12 @@ fn assert_row_matches(header: &[String], row: &[String], run: &Value, trial: &Va
                 .map_or(scenario["buyers"]["hold_us"].clone(), Value::from),
             "p50_us" | "p90_us" | "p99_us" | "max_us" => trial["latency"][column].clone(),
             "faults" => Value::from(trial["faults"].as_array().map_or(0, |f| f.len())),
+            // The lag of a failover: the point's in a sweep over it, else the scenario's.
+            "lag_ms" => match (&run["point"]["lag_ms"], scenario["faults"]["failover"].as_bool()) {
+                (Value::Number(n), _) => Value::Number(n.clone()),
+                (_, Some(true)) => scenario["faults"]["lag_ms"].clone(),
+                _ => Value::Null,
+            },
             other => trial
                 .get(other)
                 .unwrap_or_else(|| panic!("column {other} is not in results.json"))
