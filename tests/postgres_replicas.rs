@@ -72,13 +72,7 @@ fn failover_scenario(synchronous: &str) -> String {
 /// What every failover run must show: the three steps in order, a sale on the new primary,
 /// and nothing left of its servers.
 fn failed_over_and_left_nothing(run: &common::Run, t: &serde_json::Value) {
-    let kinds: Vec<&str> = t["faults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["failover", "kill-primary", "promotion"], "{t}");
+    assert_eq!(common::fault_kinds(t), ["failover", "kill-primary", "promotion"], "{t}");
     // No sale is made on a primary killed with its backends: the first after the kill is
     // on a promoted standby, and sim promotes one only after two looks at the standbys
     // started again, 20 ms apart (an orphaned backend of the killed primary sold within a
@@ -156,13 +150,7 @@ fn a_partition_of_the_primary_holds_every_buyer_and_the_sale_goes_on_after_it() 
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let t = &run.trials("atomic")[0];
     assert_eq!((u(&t["sold"]), t["verdict"].as_str()), (6000, Some("safe")), "{t}");
-    let kinds: Vec<&str> = t["faults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["partition"], "{t}");
+    assert_eq!(common::fault_kinds(t), ["partition"], "{t}");
     assert!(
         t["latency"]["max_us"].as_f64().unwrap() >= 400_000.0,
         "no sale waited out the partition: {t}"
@@ -236,14 +224,6 @@ fn a_run_whose_standby_cannot_be_made_fails_and_stops_its_primary() {
         "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"postgres\"\nreplicas = 1\n",
         &[("SIM_POSTGRES_BIN", &fake.path().to_string_lossy())],
     );
-    assert_eq!(run.code(), 2, "{}", run.stderr());
-    for said in ["standby 1", "pg_basebackup", "no room"] {
-        assert!(run.stderr().contains(said), "no {said:?} in: {}", run.stderr());
-    }
-    assert!(
-        processes_holding(&run.out).is_empty(),
-        "left running: {:?}",
-        processes_holding(&run.out)
-    );
+    common::assert_failed_leaving_nothing(&run, &["standby 1", "pg_basebackup", "no room"]);
     assert!(!run.out.join("server/postgres-0").exists());
 }

@@ -49,13 +49,7 @@ fn asynchronous_replicas_lose_acknowledged_sales_in_a_failover_and_the_tickets_a
         t["failover_ms"].as_f64().is_some_and(|ms| ms > 0.0),
         "no sale after the kill: {t}"
     );
-    let kinds: Vec<&str> = t["faults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds, ["failover", "kill-primary", "promotion"], "{t}");
+    assert_eq!(common::fault_kinds(t), ["failover", "kill-primary", "promotion"], "{t}");
     let lost = t["anomalies"].as_array().unwrap();
     assert!(!lost.is_empty(), "{t}");
     // The report shades the cut and the promotion on the timeline.
@@ -87,13 +81,7 @@ fn a_list_of_lags_runs_a_failover_at_each_and_draws_the_sales_lost_against_the_l
     // primary cut off from its replicas, as in the test of one lag above.
     for r in runs {
         let t = &r["trials"][0];
-        let kinds: Vec<&str> = t["faults"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["kind"].as_str().unwrap())
-            .collect();
-        assert_eq!(kinds, ["failover", "kill-primary", "promotion"], "{t}");
+        assert_eq!(common::fault_kinds(t), ["failover", "kill-primary", "promotion"], "{t}");
     }
     assert!(u(&runs[1]["trials"][0]["lost_acknowledged"]) > 0, "{}", runs[1]);
     assert!(run.out.join("trials/atomic/b8-h1000-l300/000").is_dir());
@@ -177,15 +165,7 @@ fn a_run_whose_last_sentinel_cannot_start_fails_and_stops_the_rest_of_its_group(
         "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\nreplicas = 2\n",
         &[("SIM_REDIS_SERVER", &script.to_string_lossy())],
     );
-    assert_eq!(run.code(), 2, "{}", run.stderr());
-    for said in ["Sentinel 2", "sentinel.log", "no room"] {
-        assert!(run.stderr().contains(said), "no {said:?} in: {}", run.stderr());
-    }
-    assert!(
-        processes_holding(&run.out).is_empty(),
-        "left running: {:?}",
-        processes_holding(&run.out)
-    );
+    common::assert_failed_leaving_nothing(&run, &["Sentinel 2", "sentinel.log", "no room"]);
     assert!(
         common::sockets_under(&run.out).is_empty(),
         "{:?}",

@@ -97,6 +97,30 @@ pub fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
+/// The kinds of a trial's faults, in the order results.json lists them.
+pub fn fault_kinds(trial: &Value) -> Vec<String> {
+    trial["faults"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no faults list: {trial}"))
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Asserts that a run failed with exit status 2, its message saying each of `said`, and
+/// left no process holding its output folder.
+pub fn assert_failed_leaving_nothing(run: &Run, said: &[&str]) {
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    for s in said {
+        assert!(run.stderr().contains(s), "no {s:?} in: {}", run.stderr());
+    }
+    assert!(
+        processes_holding(&run.out).is_empty(),
+        "left running: {:?}",
+        processes_holding(&run.out)
+    );
+}
+
 /// The processes whose command line mentions `needle` (workers name their plan's path, a
 /// store's server its socket folder), each as `pid: command line`.
 pub fn processes_mentioning(needle: &str) -> Vec<String> {
