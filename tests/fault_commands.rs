@@ -148,11 +148,12 @@ fn a_command_pauses_the_users_own_redis_and_the_sale_waits_for_it() {
     let socket = dir.path().join("redis.sock");
     let server = own_redis(&socket, &[]);
     let pid = server.0.id();
-    // The server sim did not start is stopped for 400 ms: every buyer's sale waits.
+    // The server sim did not start is stopped for 400 ms (by the shell's own kill, which
+    // needs no procps): every buyer's sale waits.
     let scenario = format!(
         "trials = 1\nstrategy = \"atomic\"\n[stock]\nstore = \"redis\"\nurl = \"redis+unix://{}\"\ninitial = 100000\n\
          [buyers]\ncount = 4\nattempts = 3000\nhold_us = 0\n[[faults.commands]]\nname = \"pause redis\"\n\
-         run = [\"kill\", \"-STOP\", \"{pid}\"]\nundo = [\"kill\", \"-CONT\", \"{pid}\"]\nat_ms = 30\nduration_ms = 400\n",
+         run = \"kill -STOP {pid}\"\nundo = \"kill -CONT {pid}\"\nat_ms = 30\nduration_ms = 400\n",
         socket.display()
     );
     let run = run_scenario(&scenario, &[]);
