@@ -12,14 +12,24 @@ use super::{ScenarioError, mask_text};
 /// How long a command may run before its process group is killed, when not given.
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 
-/// A command line: a list run as it is (no shell), or a string run by `sh -c`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A command line: a list run as it is (no shell), or a string run by `sh -c`. Saved (in
+/// results.json) with any password in it masked, as a url's is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum CommandLine {
     /// The program and its arguments.
     Argv(Vec<String>),
     /// A line for `sh -c`.
     Shell(String),
+}
+
+impl Serialize for CommandLine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CommandLine::Argv(argv) => s.collect_seq(argv.iter().map(|a| mask_text(a))),
+            CommandLine::Shell(line) => s.serialize_str(&mask_text(line)),
+        }
+    }
 }
 
 impl CommandLine {

@@ -816,6 +816,10 @@ oversell = true
         assert_eq!(pause.undo.as_ref().unwrap().argv(), ["sh", "-c", "docker unpause db"]);
         assert_eq!((pause.at_ms, pause.duration_ms, pause.timeout_ms), (200, 500, 10_000));
         assert_eq!((second.name.as_str(), second.at_ms), ("command 1", 0));
+        let secret =
+            parse_str("[[faults.commands]]\nrun = [\"psql\", \"postgres://admin:hunter2@db/shop\"]\n").unwrap();
+        let saved = serde_json::to_string(&secret.faults.commands).unwrap();
+        assert!(saved.contains("admin:***@db") && !saved.contains("hunter2"), "{saved}");
         for (table, field) in [
             ("name = \"x\"\n", "faults.commands[0].run"),
             ("run = []\n", "faults.commands[0].run"),
