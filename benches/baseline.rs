@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use sim::sys::clock::{ticks, ticks_fenced, ticks_ordered};
 
 const PROCESSES: [usize; 4] = [1, 2, 4, 8];
 /// Purchases per race, as in `benches/trials.rs`.
@@ -188,7 +189,7 @@ fn open_rw(path: &CString) -> libc::c_int {
 /// The read-modify-write a buyer makes, bare: pread, then if above zero pwrite the digits of
 /// one less, and ftruncate only when the number got shorter. With a `record`, it notes what
 /// sim's `strategy::sell` notes: the value and the moment read, the value and moment written.
-fn sell(fd: libc::c_int, record: Option<&mut Record>, clock: fn() -> u64) -> i64 {
+fn sell(fd: libc::c_int, record: Option<&mut Record>) -> i64 {
     let mut buf = [0u8; 24];
     // SAFETY: reading into and writing from valid buffers of the lengths given.
     unsafe {
@@ -198,7 +199,7 @@ fn sell(fd: libc::c_int, record: Option<&mut Record>, clock: fn() -> u64) -> i64
         let value = buf[..n].iter().fold(0i64, |v, d| v * 10 + (d - b'0') as i64);
         let mut record = record;
         if let Some(r) = record.as_deref_mut() {
-            r.read_ns = clock();
+            r.read_ns = ticks_fenced();
             r.value = value;
         }
         if value <= 0 {
@@ -214,7 +215,7 @@ fn sell(fd: libc::c_int, record: Option<&mut Record>, clock: fn() -> u64) -> i64
             libc::ftruncate(fd, text.len() as libc::off_t);
         }
         if let Some(r) = record {
-            r.write_ns = clock();
+            r.write_ns = ticks();
             r.outcome = 1;
         }
         value
@@ -242,15 +243,15 @@ struct HistoryFile {
     records: *mut Record,
     len: usize,
     capacity: usize,
-    clock: fn() -> u64,
 }
 
 /// How a bare loop records its operations.
 #[derive(Clone, Copy, PartialEq)]
 enum Recording {
     Off,
-    /// As sim's workers: every page of the file written before the gate, and stamps from
-    /// `sim::sys::clock::ticks` (the time-stamp counter where the kernel keeps time with it).
+    /// As sim's workers: every page of the file written before the gate, and sim's stamps
+    /// (`sim::sys::clock`): the invocation ordered, the read and the completion fenced, the
+    /// write plain, each the time-stamp counter where the kernel keeps time with it.
     AsSim,
 }
 
@@ -295,7 +296,6 @@ impl HistoryFile {
                 records: map.cast::<u8>().add(64).cast(),
                 len: 0,
                 capacity,
-                clock: sim::sys::clock::ticks,
             }
         }
     }
@@ -310,7 +310,7 @@ impl HistoryFile {
             kind: 1,
             outcome: 0,
             _pad: [0; 6],
-            start_ns: (self.clock)(),
+            start_ns: ticks_ordered(),
             read_ns: 0,
             write_ns: 0,
             end_ns: 0,
@@ -523,7 +523,6 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
     let wall = race(processes, &|i, gate| {
         let fd = open_rw(&path); // each its own open file description, or flock would not exclude
         let mut file = (recording != Recording::Off).then(|| HistoryFile::create(&histories[i], each));
-        let clock = file.as_ref().map_or(now_ns as fn() -> u64, |f| f.clock);
         let pid = std::process::id();
         gate.wait();
         for _ in 0..each {
@@ -532,36 +531,36 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
             unsafe {
                 match guard {
                     Guard::None => {
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                     }
                     Guard::Flock => {
                         libc::flock(fd, libc::LOCK_EX);
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                         libc::flock(fd, libc::LOCK_UN);
                     }
                     Guard::Semaphore => {
                         while libc::sem_wait(sem) != 0 {}
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                         libc::sem_post(sem);
                     }
                     Guard::Ofd => {
                         ofd(fd, libc::F_WRLCK);
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                         ofd(fd, libc::F_UNLCK);
                     }
                     Guard::Sysv => {
                         sysv(set, -1);
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                         sysv(set, 1);
                     }
                     Guard::RobustMutex => {
                         libc::pthread_mutex_lock(shared.add(MUTEX).cast());
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                         libc::pthread_mutex_unlock(shared.add(MUTEX).cast());
                     }
                     Guard::Lease => {
                         let token = lease_take(shared.add(LEASE), pid);
-                        sell(fd, record.as_deref_mut(), clock);
+                        sell(fd, record.as_deref_mut());
                         lease_give_back(shared.add(LEASE), pid, token);
                     }
                     Guard::Atomic => {
@@ -583,7 +582,7 @@ fn bare_race(dir: &Path, guard: Guard, processes: usize, sem: &Semaphore, record
                 }
             }
             if let Some(r) = record {
-                r.end_ns = clock();
+                r.end_ns = ticks_fenced();
             }
         }
     });
@@ -718,7 +717,7 @@ fn serve_drain(socket: &UnixDatagram, fd: libc::c_int, total: usize, spin_ns: u6
         }
         while let Ok((_, from)) = socket.recv_from(&mut request) {
             let read_ns = now_ns();
-            let value = sell(fd, None, now_ns);
+            let value = sell(fd, None);
             let mut out = [0u8; REPLY];
             reply(&mut out, value, read_ns);
             let _ = socket.send_to_addr(&out, &from);
@@ -797,7 +796,7 @@ fn serve_batch(socket: &UnixDatagram, fd: libc::c_int, total: usize, one_write: 
         } else {
             for r in replies.iter_mut().take(n) {
                 let read_ns = now_ns();
-                let value = sell(fd, None, now_ns);
+                let value = sell(fd, None);
                 reply(r, value, read_ns);
             }
         }
@@ -974,7 +973,7 @@ fn shm_queue_race(dir: &Path, buyers: usize, spin_ns: u64) -> Duration {
                 for slot in slots {
                     if slot.state.load(SeqCst) == 1 {
                         let read_ns = now_ns();
-                        let value = sell(fd, None, now_ns);
+                        let value = sell(fd, None);
                         slot.value.store(value, Relaxed);
                         slot.read_ns.store(read_ns, Relaxed);
                         slot.write_ns.store(now_ns(), Relaxed);
